@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncproxy/syncproxy/internal/pgcluster"
+	"github.com/syncproxy/syncproxy/migrations"
+	"github.com/syncproxy/syncproxy/server"
+	"github.com/syncproxy/syncproxy/server/auth"
+	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/tenant"
+)
+
+// devState is remembered in .data/dev.json so the dev tenant, its token's
+// secret and therefore old tokens survive restarts.
+type devState struct {
+	Secret       string    `json:"secret"`
+	ContractorID uuid.UUID `json:"contractor_id"`
+	OwnerUserID  uuid.UUID `json:"owner_user_id"`
+}
+
+func runDev(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	dataDir := fs.String("data", ".data", "where the local cluster and dev state live")
+	addr := fs.String("addr", envOr("SYNC_ADDR", "127.0.0.1:8080"), "listen address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return err
+	}
+	cluster, err := pgcluster.Ensure(ctx, pgcluster.Options{Dir: filepath.Join(*dataDir, "pg"), Log: os.Stderr})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := cluster.Stop(stopCtx); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping postgres: %v\n", err)
+		} else {
+			fmt.Fprintln(os.Stderr, "postgres stopped")
+		}
+	}()
+	if err := cluster.CreateDatabase(ctx, "syncproxy"); err != nil {
+		return err
+	}
+	state, err := loadDevState(filepath.Join(*dataDir, "dev.json"))
+	if err != nil {
+		return err
+	}
+
+	env := map[string]string{
+		"DATABASE_URL":    cluster.URL("syncproxy"),
+		"SYNC_ADDR":       *addr,
+		"SYNC_JWT_SECRET": state.Secret,
+	}
+	cfg, err := config.Load(func(name string) string {
+		if v, ok := env[name]; ok {
+			return v
+		}
+		return os.Getenv(name)
+	})
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogLevel)
+	pool, err := server.OpenPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrations.Apply(ctx, pool, logger); err != nil {
+		return err
+	}
+	if err := ensureDevTenant(ctx, pool, state); err != nil {
+		return err
+	}
+	token, err := auth.MintHS256(cfg.JWTSecret, state.OwnerUserID, cfg.JWTAudience, 30*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	return server.Serve(ctx, cfg, pool, logger, func(bound string) {
+		base := "http://" + bound
+		fmt.Printf(`
+syncproxy dev is ready (%.1fs)
+  base URL     %s
+  database     %s
+  contractor   %s
+  auth user    %s (owner)
+  token        %s
+
+  export TOKEN=%s
+  curl -s -H "Authorization: Bearer $TOKEN" %s/api/sync/canary
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+       -d '{"costbook_items":[{"id":"%s","name":"Drywall sheet","unit_cost":"12.50"}]}' %s/api/sync/push
+  curl -s -H "Authorization: Bearer $TOKEN" %s/api/sync/pull
+
+Ctrl-C stops the server and the database.
+`, time.Since(start).Seconds(), base, cfg.DatabaseURL, state.ContractorID, state.OwnerUserID, token,
+			token, base, uuid.New(), base, base)
+	})
+}
+
+func loadDevState(path string) (devState, error) {
+	var s devState
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return s, fmt.Errorf("%s is corrupt (delete it to start over): %w", path, err)
+		}
+		return s, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return s, err
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return s, err
+	}
+	s = devState{Secret: hex.EncodeToString(secret), ContractorID: uuid.New(), OwnerUserID: uuid.New()}
+	raw, err = json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return s, err
+	}
+	return s, os.WriteFile(path, raw, 0o600)
+}
+
+// ensureDevTenant creates the dev contractor and its owner on first run.
+func ensureDevTenant(ctx context.Context, pool *pgxpool.Pool, s devState) error {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM contractors WHERE id = $1)`, s.ContractorID).Scan(&exists); err != nil {
+		return fmt.Errorf("look up dev tenant: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	_, err := tenant.Create(ctx, pool, tenant.NewContractor{
+		ID: s.ContractorID, Name: "Dev Contractor",
+		Members: []tenant.Member{{AuthUserID: s.OwnerUserID, Role: "owner"}},
+	})
+	return err
+}

@@ -1,0 +1,26 @@
+-- name: UpsertStepARules :execrows
+INSERT INTO step_a_rules AS t (
+    contractor_id, id, name, condition, action, sort_order, enabled,
+    created_at, updated_at, deleted_at, sync_seq)
+SELECT @contractor_id::uuid, r.id, r.name, r.condition, r.action, COALESCE(r.sort_order, 0), COALESCE(r.enabled, true),
+    @now::timestamptz, @now::timestamptz, NULL, @seq::bigint
+FROM jsonb_to_recordset(@rows::jsonb) AS r(
+    id uuid, name text, condition jsonb, action jsonb, sort_order integer, enabled boolean)
+ON CONFLICT (contractor_id, id) DO UPDATE SET
+    name = EXCLUDED.name, condition = EXCLUDED.condition, action = EXCLUDED.action, sort_order = EXCLUDED.sort_order, enabled = EXCLUDED.enabled,
+    updated_at = EXCLUDED.updated_at, deleted_at = NULL, sync_seq = EXCLUDED.sync_seq;
+
+-- name: DeleteStepARules :execrows
+UPDATE step_a_rules
+SET deleted_at = @now::timestamptz, updated_at = @now::timestamptz, sync_seq = @seq::bigint
+WHERE contractor_id = @contractor_id AND id = ANY(@ids::uuid[]) AND deleted_at IS NULL;
+
+-- name: PullStepARules :many
+SELECT * FROM step_a_rules
+WHERE contractor_id = @contractor_id
+  AND sync_seq <= @horizon::bigint
+  AND (sync_seq, id) > (@after_seq::bigint, @after_id::uuid)
+  AND (@with_deleted::boolean OR deleted_at IS NULL)
+  AND (sqlc.narg('since')::timestamptz IS NULL OR updated_at >= sqlc.narg('since')::timestamptz)
+ORDER BY sync_seq, id
+LIMIT @max_rows;

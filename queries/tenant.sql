@@ -1,0 +1,23 @@
+-- name: ResolveContractor :one
+-- CONTRACT.md tenant derivation: a team member's contractor, else a contractor
+-- whose own id is the auth user (solo accounts).
+SELECT COALESCE(
+    (SELECT u.contractor_id FROM users u WHERE u.auth_user_id = @auth_user_id),
+    (SELECT c.id FROM contractors c WHERE c.id = @auth_user_id)
+)::uuid AS contractor_id;
+
+-- name: CreateContractor :one
+INSERT INTO contractors (id, name, company_name, email, currency, sync_seq)
+VALUES (@id, @name, sqlc.narg('company_name'), sqlc.narg('email'), @currency, 0)
+RETURNING *;
+
+-- name: CreateUser :one
+INSERT INTO users (auth_user_id, contractor_id, role)
+VALUES (@auth_user_id, @contractor_id, @role)
+RETURNING *;
+
+-- name: GetContractor :one
+SELECT * FROM contractors WHERE id = @contractor_id;
+
+-- name: ListUsers :many
+SELECT * FROM users WHERE contractor_id = @contractor_id ORDER BY created_at, id;

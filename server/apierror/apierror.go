@@ -1,0 +1,128 @@
+// Package apierror is the one place where failures become HTTP responses: every
+// non-2xx answer, whatever produced it (a handler, the router, a middleware, a
+// panic), is rendered as the CONTRACT.md envelope with an X-Request-Id.
+package apierror
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/syncproxy/syncproxy/gen/api"
+)
+
+// Error is a failure with a contract status and code. Handlers return it (or
+// wrap it); Handler renders it.
+type Error struct {
+	Status     int
+	Code       api.ErrorError
+	Message    string
+	Details    []api.ErrorDetail
+	RetryAfter int // seconds; 0 = no Retry-After header
+	Err        error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// codeForStatus is CONTRACT.md's error table.
+var codeForStatus = map[int]api.ErrorError{
+	http.StatusBadRequest:            api.BADREQUEST,
+	http.StatusUnauthorized:          api.UNAUTHORIZED,
+	http.StatusForbidden:             api.FORBIDDEN,
+	http.StatusNotFound:              api.NOTFOUND,
+	http.StatusMethodNotAllowed:      api.METHODNOTALLOWED,
+	http.StatusRequestEntityTooLarge: api.PAYLOADTOOLARGE,
+	http.StatusUnsupportedMediaType:  api.UNSUPPORTEDMEDIATYPE,
+	http.StatusUnprocessableEntity:   api.IDEMPOTENCYKEYREUSED,
+	http.StatusTooManyRequests:       api.RATELIMITED,
+	http.StatusInternalServerError:   api.INTERNAL,
+	http.StatusServiceUnavailable:    api.UNAVAILABLE,
+}
+
+// New builds an Error for status with the contract's code for that status.
+func New(status int, message string, details ...api.ErrorDetail) *Error {
+	code, ok := codeForStatus[status]
+	if !ok {
+		status, code = http.StatusInternalServerError, api.INTERNAL
+	}
+	return &Error{Status: status, Code: code, Message: message, Details: details}
+}
+
+// BadRequest is a payload the client must fix; it is never worth retrying.
+func BadRequest(message string, details ...api.ErrorDetail) *Error {
+	return New(http.StatusBadRequest, message, details...)
+}
+
+// Unauthorized tells the client to refresh its token or sign in again.
+func Unauthorized(message string) *Error { return New(http.StatusUnauthorized, message) }
+
+// Forbidden tells the client to stop: the caller has no access.
+func Forbidden(message string) *Error { return New(http.StatusForbidden, message) }
+
+// Unavailable tells the client to come back after retryAfter seconds.
+func Unavailable(message string, retryAfter int, err error) *Error {
+	e := New(http.StatusServiceUnavailable, message)
+	e.RetryAfter, e.Err = retryAfter, err
+	return e
+}
+
+// Internal hides err from the client (it is logged) and asks for a retry.
+func Internal(err error) *Error {
+	e := New(http.StatusInternalServerError, "internal error; retry with backoff")
+	e.Err = err
+	return e
+}
+
+// Detail is a shorthand for one ErrorDetail; empty table/field and a negative
+// index are left out.
+func Detail(table string, index int, field, reason string) api.ErrorDetail {
+	d := api.ErrorDetail{Reason: reason}
+	if table != "" {
+		d.Table = &table
+	}
+	if index >= 0 {
+		d.Index = &index
+	}
+	if field != "" {
+		d.Field = &field
+	}
+	return d
+}
+
+// As finds an *Error in err's chain.
+func As(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// Envelope is the body every error response carries.
+func (e *Error) Envelope(requestID string) api.Error {
+	details := e.Details
+	if details == nil {
+		details = []api.ErrorDetail{}
+	}
+	return api.Error{
+		Ok:        false,
+		Error:     e.Code,
+		Message:   e.Message,
+		RequestId: requestID,
+		Details:   details,
+	}
+}
+
+// Header values for Retry-After.
+func (e *Error) retryAfterHeader() string {
+	if e.RetryAfter <= 0 {
+		return ""
+	}
+	return strconv.Itoa(e.RetryAfter)
+}

@@ -1,0 +1,38 @@
+// Package handlers implements the generated strict server interface. Each
+// handler is glue: identity from the context → one syncstore call → the
+// generated response type. Errors go back to Echo, which renders the envelope.
+package handlers
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/server/apierror"
+	"github.com/syncproxy/syncproxy/server/metrics"
+	"github.com/syncproxy/syncproxy/server/syncstore"
+	"github.com/syncproxy/syncproxy/server/tenant"
+)
+
+var _ api.StrictServerInterface = (*Server)(nil)
+
+// Server holds what the handlers need.
+type Server struct {
+	Store          *syncstore.Store
+	Pool           *pgxpool.Pool
+	Metrics        *metrics.Metrics
+	MaxPushRows    int
+	RequestTimeout time.Duration
+}
+
+// identity is set by the auth middleware on every /api/sync route; its absence
+// is a wiring bug, never a client error.
+func identity(ctx context.Context) (tenant.Identity, error) {
+	id, ok := tenant.FromContext(ctx)
+	if !ok {
+		return tenant.Identity{}, apierror.Unauthorized("not authenticated")
+	}
+	return id, nil
+}

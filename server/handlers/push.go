@@ -1,0 +1,51 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/server/apierror"
+	"github.com/syncproxy/syncproxy/server/syncstore"
+)
+
+// PushChanges applies the caller's upserts and deletes in one transaction.
+func (s *Server) PushChanges(ctx context.Context, req api.PushChangesRequestObject) (api.PushChangesResponseObject, error) {
+	id, err := identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.Body == nil {
+		return nil, apierror.BadRequest("the body is required")
+	}
+	if n := syncstore.Rows(*req.Body); n > s.MaxPushRows {
+		return nil, apierror.New(http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("a push may carry at most %d rows, this one has %d; split it", s.MaxPushRows, n))
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.RequestTimeout)
+	defer cancel()
+	key := ""
+	if req.Params.IdempotencyKey != nil {
+		key = *req.Params.IdempotencyKey
+	}
+	result, err := s.Store.Push(ctx, id.ContractorID, *req.Body, key)
+	if err != nil {
+		return nil, err
+	}
+	return pushResponse{body: result.Response, replayed: result.Replayed}, nil
+}
+
+// pushResponse is the generated 200 response plus the replay header, which
+// tells a client (and its logs) that nothing was applied this time.
+type pushResponse struct {
+	body     api.SyncPushResponse
+	replayed bool
+}
+
+func (r pushResponse) VisitPushChangesResponse(w http.ResponseWriter) error {
+	if r.replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	return api.PushChanges200JSONResponse{Body: r.body}.VisitPushChangesResponse(w)
+}

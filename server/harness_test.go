@@ -1,0 +1,346 @@
+package server_test
+
+// The harness: one real PostgreSQL cluster per test binary (TestMain), one real
+// HTTP listener on loopback, and "devices" that talk to it the way an app does.
+// Tests isolate by tenant: every test provisions its own contractors.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/internal/pgcluster"
+	"github.com/syncproxy/syncproxy/migrations"
+	"github.com/syncproxy/syncproxy/server"
+	"github.com/syncproxy/syncproxy/server/auth"
+	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/middleware"
+	"github.com/syncproxy/syncproxy/server/tenant"
+)
+
+const testSecret = "test-secret-0123456789abcdef-0123456789"
+
+var env struct {
+	cluster *pgcluster.Cluster
+	pool    *pgxpool.Pool
+	server  *httptest.Server
+	cfg     config.Config
+	logs    *lockedBuffer
+	spec    routers.Router
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	ctx := context.Background()
+	cluster, err := pgcluster.StartTemp(ctx, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		return 1
+	}
+	defer cluster.Remove()
+	if err := cluster.CreateDatabase(ctx, "e2e"); err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		return 1
+	}
+	cfg, err := config.Load(func(name string) string {
+		return map[string]string{
+			"DATABASE_URL":        cluster.URL("e2e"),
+			"SYNC_JWT_SECRET":     testSecret,
+			"SYNC_MAX_BODY_BYTES": "1048576",
+			"SYNC_MAX_PUSH_ROWS":  "5000",
+		}[name]
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		return 1
+	}
+	pool, err := server.OpenPool(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		return 1
+	}
+	defer pool.Close()
+	env.logs = &lockedBuffer{}
+	logger := slog.New(slog.NewJSONHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if err := migrations.Apply(ctx, pool, logger); err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		return 1
+	}
+	verifier, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTAudience)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		return 1
+	}
+	handler, err := server.New(cfg, pool, verifier, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		return 1
+	}
+	env.server = httptest.NewServer(handler)
+	defer env.server.Close()
+	env.cluster, env.pool, env.cfg = cluster, pool, cfg
+	if env.spec, err = specRouter(); err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func specRouter() (routers.Router, error) {
+	doc, err := api.GetSwagger()
+	if err != nil {
+		return nil, err
+	}
+	doc.Servers = nil
+	return legacy.NewRouter(doc)
+}
+
+// device is one app install: a token for one auth user, talking HTTP.
+type device struct {
+	t            *testing.T
+	token        string
+	userID       uuid.UUID
+	contractorID uuid.UUID
+}
+
+// newTenant provisions a contractor with one owner and returns its device.
+func newTenant(t *testing.T) *device {
+	t.Helper()
+	owner := uuid.New()
+	c, err := tenant.Create(context.Background(), env.pool, tenant.NewContractor{
+		Name: "Contractor " + t.Name(), Members: []tenant.Member{{AuthUserID: owner, Role: "owner"}},
+	})
+	if err != nil {
+		t.Fatalf("provision tenant: %v", err)
+	}
+	return deviceFor(t, owner, c.ID)
+}
+
+func deviceFor(t *testing.T, user, contractor uuid.UUID) *device {
+	t.Helper()
+	token, err := auth.MintHS256([]byte(testSecret), user, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &device{t: t, token: token, userID: user, contractorID: contractor}
+}
+
+// response is what came back, checked against the spec on arrival.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) decode(t *testing.T, into any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, into); err != nil {
+		t.Fatalf("decode %d body %q: %v", r.status, truncate(r.body), err)
+	}
+}
+
+// envelope asserts the CONTRACT.md error envelope and returns it.
+func (r response) envelope(t *testing.T, status int, code string) api.Error {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, truncate(r.body))
+	}
+	var raw map[string]json.RawMessage
+	r.decode(t, &raw)
+	for _, k := range []string{"ok", "error", "message", "requestId", "details"} {
+		if _, ok := raw[k]; !ok {
+			t.Fatalf("envelope lacks %q: %s", k, r.body)
+		}
+	}
+	var e api.Error
+	r.decode(t, &e)
+	if e.Ok || string(e.Error) != code || e.Message == "" || e.RequestId == "" {
+		t.Fatalf("envelope = %+v, want code %s", e, code)
+	}
+	if got := r.header.Get("X-Request-Id"); got != e.RequestId {
+		t.Fatalf("X-Request-Id header %q != body requestId %q", got, e.RequestId)
+	}
+	return e
+}
+
+func (d *device) do(method, path string, body any, headers map[string]string) response {
+	d.t.Helper()
+	var reader io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		reader = strings.NewReader(b)
+	case []byte:
+		reader = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		reader = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, env.server.URL+path, reader)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if d.token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	r := response{status: res.StatusCode, header: res.Header, body: raw}
+	checkAgainstSpec(d.t, req, r)
+	return r
+}
+
+// checkAgainstSpec validates every response of a spec operation against the
+// spec: a field missing, mistyped or misnamed fails the test that caused it.
+func checkAgainstSpec(t *testing.T, req *http.Request, r response) {
+	t.Helper()
+	route, params, err := env.spec.FindRoute(req)
+	if err != nil {
+		return // not an operation (404/405 tests)
+	}
+	input := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 r.status,
+		Header:                 r.header,
+		Body:                   io.NopCloser(bytes.NewReader(r.body)),
+		Options: &openapi3filter.Options{
+			IncludeResponseStatus:   true,
+			MultiError:              true,
+			SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidators(middleware.FormatValidators())},
+		},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
+		t.Fatalf("%s %s → %d does not match the spec: %v\nbody: %s", req.Method, req.URL.Path, r.status, err, truncate(r.body))
+	}
+}
+
+func (d *device) push(body any, headers ...map[string]string) response {
+	d.t.Helper()
+	var h map[string]string
+	if len(headers) > 0 {
+		h = headers[0]
+	}
+	return d.do(http.MethodPost, "/api/sync/push", body, h)
+}
+
+// mustPush pushes and expects 200.
+func (d *device) mustPush(body any) api.SyncPushResponse {
+	d.t.Helper()
+	r := d.push(body)
+	if r.status != http.StatusOK {
+		d.t.Fatalf("push = %d: %s", r.status, truncate(r.body))
+	}
+	var out api.SyncPushResponse
+	r.decode(d.t, &out)
+	return out
+}
+
+func (d *device) pull(query url.Values) response {
+	d.t.Helper()
+	path := "/api/sync/pull"
+	if len(query) > 0 {
+		path += "?" + query.Encode()
+	}
+	return d.do(http.MethodGet, path, nil, nil)
+}
+
+// mustPull pulls one page and expects 200.
+func (d *device) mustPull(query url.Values) api.SyncPullResponse {
+	d.t.Helper()
+	r := d.pull(query)
+	if r.status != http.StatusOK {
+		d.t.Fatalf("pull = %d: %s", r.status, truncate(r.body))
+	}
+	var out api.SyncPullResponse
+	r.decode(d.t, &out)
+	return out
+}
+
+// pullAll follows cursors until hasMore is false and returns every page.
+func (d *device) pullAll(query url.Values) []api.SyncPullResponse {
+	d.t.Helper()
+	var pages []api.SyncPullResponse
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	for i := 0; ; i++ {
+		if i > 1000 {
+			d.t.Fatal("pull did not end after 1000 pages")
+		}
+		page := d.mustPull(q)
+		pages = append(pages, page)
+		if !page.HasMore {
+			return pages
+		}
+		q.Del("since")
+		q.Set("cursor", page.Cursor)
+	}
+}
+
+func truncate(b []byte) string {
+	if len(b) > 2000 {
+		return string(b[:2000]) + "…"
+	}
+	return string(b)
+}
+
+// lockedBuffer collects the server's log for tests that inspect it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,49 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/server/apierror"
+	"github.com/syncproxy/syncproxy/server/tenant"
+)
+
+// TokenVerifier checks a bearer token and returns its auth user id.
+type TokenVerifier interface {
+	Verify(token string) (uuid.UUID, error)
+}
+
+// Authenticate verifies the bearer token, derives the contractor on the server
+// and puts the identity into the request context for the strict handlers.
+func Authenticate(v TokenVerifier, queries *db.Queries, timeout time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			header := c.Request().Header.Get(echo.HeaderAuthorization)
+			scheme, token, found := strings.Cut(header, " ")
+			if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+				return apierror.Unauthorized("missing bearer token (Authorization: Bearer <jwt>)")
+			}
+			userID, err := v.Verify(strings.TrimSpace(token))
+			if err != nil {
+				return apierror.Unauthorized(err.Error())
+			}
+			ctx, cancel := context.WithTimeout(c.Request().Context(), timeout)
+			defer cancel()
+			id, err := tenant.Resolve(ctx, queries, userID)
+			if errors.Is(err, tenant.ErrNoContractor) {
+				return apierror.Forbidden("this user belongs to no contractor")
+			}
+			if err != nil {
+				return err
+			}
+			c.SetRequest(c.Request().WithContext(tenant.WithIdentity(c.Request().Context(), id)))
+			return next(c)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncproxy/syncproxy/migrations"
+	"github.com/syncproxy/syncproxy/server/auth"
+	"github.com/syncproxy/syncproxy/server/config"
+)
+
+// drainTimeout is how long a stopping server waits for in-flight requests.
+const drainTimeout = 20 * time.Second
+
+// Run migrates the database, serves on cfg.Addr until ctx is cancelled (SIGINT
+// or SIGTERM), then drains in-flight requests. ready, if not nil, receives the
+// bound address once the listener is open.
+func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready func(addr string)) error {
+	pool, err := OpenPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrations.Apply(ctx, pool, logger); err != nil {
+		return err
+	}
+	return Serve(ctx, cfg, pool, logger, ready)
+}
+
+// Serve is Run without the migration step, on an existing pool.
+func Serve(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, ready func(addr string)) error {
+	verifier, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTAudience)
+	if err != nil {
+		return err
+	}
+	handler, err := New(cfg, pool, verifier, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("serving", "addr", ln.Addr().String())
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down; draining in-flight requests", "timeout", drainTimeout.String())
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}

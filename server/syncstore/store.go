@@ -1,0 +1,39 @@
+// Package syncstore is the sync contract on Postgres: a push is one transaction
+// of set-based sqlc statements, a pull is a gap-free walk of the contractor's
+// change clock. Every statement is scoped by the contractor id it is given;
+// nothing here reads a tenant from a request.
+package syncstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncproxy/syncproxy/gen/db"
+)
+
+// Store runs pushes and pulls against one pool.
+type Store struct {
+	pool           *pgxpool.Pool
+	idempotencyTTL time.Duration
+}
+
+// New returns a Store; idempotencyTTL is how long an Idempotency-Key is remembered.
+func New(pool *pgxpool.Pool, idempotencyTTL time.Duration) *Store {
+	return &Store{pool: pool, idempotencyTTL: idempotencyTTL}
+}
+
+// withTx runs fn in one transaction: it commits when fn returns nil and rolls
+// back otherwise, so a push is applied whole or not at all.
+func (s *Store) withTx(ctx context.Context, fn func(q *db.Queries) error) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return fn(db.New(tx))
+	})
+	if err != nil {
+		return fmt.Errorf("transaction: %w", err)
+	}
+	return nil
+}
