@@ -34,7 +34,8 @@ type devState struct {
 func runDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dataDir := fs.String("data", ".data", "where the local cluster and dev state live")
-	addr := fs.String("addr", envOr("SYNC_ADDR", "127.0.0.1:8080"), "listen address")
+	addr := fs.String("addr", envOr("SYNC_ADDR", "127.0.0.1:8080"), "listen address (port 0: any free port)")
+	envFile := fs.String("env-file", "", "when ready, write SYNC_BASE_URL and SYNC_TOKEN to this file (for scripts)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,6 +96,12 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	return server.Serve(ctx, cfg, pool, logger, func(bound string) {
 		base := "http://" + bound
+		if *envFile != "" {
+			content := fmt.Sprintf("SYNC_BASE_URL=%s\nSYNC_TOKEN=%s\n", base, token)
+			if err := os.WriteFile(*envFile, []byte(content), 0o600); err != nil {
+				fmt.Fprintf(os.Stderr, "write %s: %v\n", *envFile, err)
+			}
+		}
 		fmt.Printf(`
 syncproxy dev is ready (%.1fs)
   base URL     %s

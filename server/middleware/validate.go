@@ -200,9 +200,10 @@ func detailOf(err error) api.ErrorDetail {
 		default:
 			reason = "required"
 		}
+		// kin-openapi puts a missing property's name on the path already.
 		if field == "" {
 			field = name
-		} else {
+		} else if !strings.HasSuffix("/"+field, "/"+name) {
 			field += "/" + name
 		}
 	}
