@@ -17,9 +17,7 @@ run: ## start the server on a local Postgres under .data/ (dev tenant + token pr
 
 .PHONY: test
 test: ## run every test: Go (real Postgres, real HTTP) and the Swift SDK against a live server
-	$(GO) vet ./...
-	$(GO) test -count=1 ./...
-	scripts/test-swift.sh
+	scripts/test.sh
 
 .PHONY: test-go
 test-go: ## only the Go tests
