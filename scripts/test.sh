@@ -12,7 +12,7 @@ echo "test: go vet ./..."
 go vet ./... || exit 1
 
 echo "test: go test ./... (verbose log: each test's PASS/FAIL line)"
-go test -count=1 -v ./... 2>&1 | tee "$logs/go.log" | grep -E '^(ok|FAIL|---|panic:)|^\s+--- FAIL|^\s+[a-z_]+_test\.go:[0-9]+:' || true
+go test -count=1 -v ./... 2>&1 | tee "$logs/go.log" | grep -E '^(ok|FAIL|---|panic:)|^\s+--- FAIL|^\s+[a-z_]+_test\.go:[0-9]+:'
 go_status=${PIPESTATUS[0]}
 go_pass=$(grep -cE '^\s*--- PASS' "$logs/go.log" || true)
 go_fail=$(grep -cE '^\s*--- FAIL' "$logs/go.log" || true)
