@@ -11,14 +11,19 @@ import (
 	"github.com/syncproxy/syncproxy/server/config"
 )
 
-// OpenPool connects to cfg.DatabaseURL with a bounded pool and a statement
-// timeout, so one slow query cannot hold a connection forever.
+// OpenPool connects to cfg.DatabaseURL with a bounded pool, a statement
+// timeout, so one slow query cannot hold a connection forever, and a connect
+// timeout, so an unreachable database fails requests fast (503) instead of
+// holding them until the request deadline.
 func OpenPool(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err) // pgx never echoes the password
+		return nil, fmt.Errorf("DATABASE_URL: %w", err) // pgx redacts the password
 	}
 	pc.MaxConns = cfg.DBMaxConns
+	if pc.ConnConfig.ConnectTimeout == 0 && cfg.DBConnectTimeout > 0 { // connect_timeout in the URL wins
+		pc.ConnConfig.ConnectTimeout = cfg.DBConnectTimeout
+	}
 	pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(cfg.StatementTimeout.Milliseconds(), 10)
 	pc.ConnConfig.RuntimeParams["application_name"] = "syncproxy"
 	pool, err := pgxpool.NewWithConfig(ctx, pc)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -34,12 +35,22 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready func
 	return Serve(ctx, cfg, pool, logger, ready)
 }
 
-// Serve is Run without the migration step, on an existing pool.
+// Serve is Run without the migration step, on an existing pool. Besides the
+// listener it runs the JWKS refresh (when configured) and the purge of
+// expired Idempotency-Keys, and stops them before it returns.
 func Serve(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, ready func(addr string)) error {
-	verifier, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTAudience)
+	background, stopBackground := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopBackground()
+
+	verifier, err := newVerifier(background, cfg, logger, &wg)
 	if err != nil {
 		return err
 	}
+	wg.Go(func() {
+		purgeIdempotencyKeys(background, pool, cfg.IdempotencyTTL, cfg.IdempotencyPurge, logger)
+	})
 	handler, err := New(cfg, pool, verifier, logger)
 	if err != nil {
 		return err
@@ -78,4 +89,30 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// newVerifier builds the token verifier cfg asks for: HS256, JWKS (RS256 and
+// ES256) or both. With JWKS, a goroutine on wg keeps the key set fresh until
+// ctx is done; a provider that is down at start is logged, not fatal, since
+// HS256 may still work and an unknown kid refetches later.
+func newVerifier(ctx context.Context, cfg config.Config, logger *slog.Logger, wg *sync.WaitGroup) (*auth.Verifier, error) {
+	opts := auth.Options{Audience: cfg.JWTAudience}
+	if len(cfg.JWTSecret) > 0 {
+		opts.HS256Secret = cfg.JWTSecret
+	}
+	if cfg.JWKSURL != "" {
+		keys, err := auth.NewKeySet(auth.KeySetOptions{
+			URL:          cfg.JWKSURL,
+			Refresh:      cfg.JWKSRefresh,
+			MinRefetch:   cfg.JWKSMinRefetch,
+			FetchTimeout: cfg.JWKSFetchTimeout,
+			Logger:       logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		opts.KeySet = keys
+		wg.Go(func() { keys.Run(ctx) })
+	}
+	return auth.New(opts)
 }

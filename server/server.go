@@ -25,6 +25,10 @@ import (
 // syncPrefix is where authentication is required.
 const syncPrefix = "/api/sync/"
 
+// rateLimited are the operations whose contract declares 429. The canary is
+// not among them: once authenticated it costs nothing more.
+var rateLimited = map[string]bool{metrics.PullRoute: true, metrics.PushRoute: true}
+
 // New builds the HTTP handler for cfg on pool.
 func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifier, logger *slog.Logger) (*echo.Echo, error) {
 	m := metrics.New()
@@ -32,6 +36,7 @@ func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifie
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.JSONSerializer = exactJSON{}
 	e.HTTPErrorHandler = apierror.Handler(logger)
 	e.Use(
 		middleware.RequestID(),
@@ -51,7 +56,13 @@ func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifie
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	auth := middleware.Authenticate(verifier, db.New(pool), cfg.RequestTimeout)
+	r := routes{
+		e:         e,
+		deadline:  middleware.Deadline(cfg.RequestTimeout),
+		auth:      middleware.Authenticate(verifier, db.New(pool)),
+		rateLimit: middleware.RateLimit(middleware.NewRateLimiter(cfg.RateLimit, cfg.RateBurst)),
+		validate:  validate,
+	}
 	h := &handlers.Server{
 		Store:          syncstore.New(pool, cfg.IdempotencyTTL),
 		Pool:           pool,
@@ -59,24 +70,30 @@ func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifie
 		MaxPushRows:    cfg.MaxPushRows,
 		RequestTimeout: cfg.RequestTimeout,
 	}
-	api.RegisterHandlers(routes{e: e, auth: auth, validate: validate}, api.NewStrictHandler(h, nil))
+	api.RegisterHandlers(r, api.NewStrictHandler(h, nil))
 	return e, nil
 }
 
 // routes attaches per-route middleware while the generated code registers the
-// spec's operations: only /api/sync routes authenticate, only bodies of
-// methods that carry one are checked for JSON, and every operation is
-// validated against the spec. Unknown routes skip all of it and get 404/405.
+// spec's operations: only /api/sync routes get a deadline and authenticate,
+// pulls and pushes are rate limited per contractor, only bodies of methods
+// that carry one are checked for JSON, and every operation is validated
+// against the spec. Unknown routes skip all of it and get 404/405.
 type routes struct {
-	e        *echo.Echo
-	auth     echo.MiddlewareFunc
-	validate echo.MiddlewareFunc
+	e         *echo.Echo
+	deadline  echo.MiddlewareFunc
+	auth      echo.MiddlewareFunc
+	rateLimit echo.MiddlewareFunc
+	validate  echo.MiddlewareFunc
 }
 
 func (r routes) chain(method, path string, m []echo.MiddlewareFunc) []echo.MiddlewareFunc {
 	var out []echo.MiddlewareFunc
 	if strings.HasPrefix(path, syncPrefix) {
-		out = append(out, r.auth)
+		out = append(out, r.deadline, r.auth)
+	}
+	if rateLimited[path] {
+		out = append(out, r.rateLimit)
 	}
 	if method == echo.POST || method == echo.PUT || method == echo.PATCH {
 		out = append(out, middleware.RequireJSON())

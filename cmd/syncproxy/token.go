@@ -27,7 +27,9 @@ func runToken(_ context.Context, args []string) error {
 	}
 	secret := os.Getenv("SYNC_JWT_SECRET")
 	if secret == "" {
-		return errors.New("SYNC_JWT_SECRET is not set")
+		// With only SYNC_JWKS_URL, tokens come from the identity provider; this
+		// command can only sign HS256 ones.
+		return errors.New("SYNC_JWT_SECRET is not set (token mints HS256 dev tokens; with SYNC_JWKS_URL alone, get tokens from your identity provider)")
 	}
 	token, err := auth.MintHS256([]byte(secret), id, *aud, *ttl)
 	if err != nil {

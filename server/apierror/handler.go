@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -95,9 +96,14 @@ func fromEcho(he *echo.HTTPError) *Error {
 }
 
 // isUnavailable reports errors that mean "the database is not there right now":
-// the client should retry later rather than treat its request as wrong.
+// the client should retry later rather than treat its request as wrong. That
+// includes a connection cut mid-query (EOF) when Postgres stops or restarts,
+// and the request deadline passing while waiting for it.
 func isUnavailable(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
+		return true
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}
 	var connectErr *pgconn.ConnectError

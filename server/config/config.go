@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -18,18 +20,32 @@ import (
 type Config struct {
 	DatabaseURL      string        // DATABASE_URL
 	Addr             string        // SYNC_ADDR
-	JWTSecret        []byte        // SYNC_JWT_SECRET (HS256)
+	JWTSecret        []byte        // SYNC_JWT_SECRET (HS256); empty: HS256 off
+	JWKSURL          string        // SYNC_JWKS_URL (RS256/ES256); empty: JWKS off
+	JWKSRefresh      time.Duration // SYNC_JWKS_REFRESH
+	JWKSMinRefetch   time.Duration // SYNC_JWKS_MIN_REFETCH
+	JWKSFetchTimeout time.Duration // SYNC_JWKS_FETCH_TIMEOUT
 	JWTAudience      string        // SYNC_JWT_AUDIENCE
 	MaxBodyBytes     int64         // SYNC_MAX_BODY_BYTES
 	MaxPushRows      int           // SYNC_MAX_PUSH_ROWS
+	RateLimit        float64       // SYNC_RATE_LIMIT, requests/s per contractor; 0: off
+	RateBurst        int           // SYNC_RATE_BURST
 	IdempotencyTTL   time.Duration // SYNC_IDEMPOTENCY_TTL
+	IdempotencyPurge time.Duration // SYNC_IDEMPOTENCY_PURGE_INTERVAL
 	RequestTimeout   time.Duration // SYNC_REQUEST_TIMEOUT
 	ReadTimeout      time.Duration // SYNC_READ_TIMEOUT
 	WriteTimeout     time.Duration // SYNC_WRITE_TIMEOUT
 	StatementTimeout time.Duration // SYNC_STATEMENT_TIMEOUT
+	DBConnectTimeout time.Duration // SYNC_DB_CONNECT_TIMEOUT
 	DBMaxConns       int32         // SYNC_DB_MAX_CONNS
 	LogLevel         slog.Level    // SYNC_LOG_LEVEL
 }
+
+// Defaults of the limits; Vars documents them.
+const (
+	DefaultRateLimit = 50
+	DefaultRateBurst = 100
+)
 
 // Var documents one environment variable; the README's table is this list.
 type Var struct {
@@ -40,15 +56,23 @@ type Var struct {
 var Vars = []Var{
 	{"DATABASE_URL", "(required for serve)", "Postgres connection URL"},
 	{"SYNC_ADDR", "127.0.0.1:8080", "listen address"},
-	{"SYNC_JWT_SECRET", "(required)", "HS256 secret shared with the identity provider (>= 16 bytes)"},
+	{"SYNC_JWT_SECRET", "(this or SYNC_JWKS_URL)", "HS256 secret shared with the identity provider (>= 16 bytes); empty: HS256 off"},
+	{"SYNC_JWKS_URL", "(this or SYNC_JWT_SECRET)", "JWKS URL of the identity provider for RS256/ES256 tokens; empty: off. Both may be set"},
+	{"SYNC_JWKS_REFRESH", "1h", "how often the JWKS is refetched in the background"},
+	{"SYNC_JWKS_MIN_REFETCH", "10s", "least time between JWKS fetches caused by tokens with an unknown kid"},
+	{"SYNC_JWKS_FETCH_TIMEOUT", "5s", "deadline of one JWKS fetch"},
 	{"SYNC_JWT_AUDIENCE", auth.DefaultAudience, "required `aud` claim"},
 	{"SYNC_MAX_BODY_BYTES", "8388608", "largest request body (413 above)"},
 	{"SYNC_MAX_PUSH_ROWS", "10000", "most rows (upserts + deletes) in one push (413 above)"},
+	{"SYNC_RATE_LIMIT", strconv.Itoa(DefaultRateLimit), "pull/push requests per second per contractor (token bucket; 429 with Retry-After above); 0: off"},
+	{"SYNC_RATE_BURST", strconv.Itoa(DefaultRateBurst), "requests a contractor may send at once above SYNC_RATE_LIMIT"},
 	{"SYNC_IDEMPOTENCY_TTL", "24h", "how long an Idempotency-Key is remembered"},
-	{"SYNC_REQUEST_TIMEOUT", "30s", "deadline of one request's database work (503 after)"},
+	{"SYNC_IDEMPOTENCY_PURGE_INTERVAL", "10m", "how often expired Idempotency-Keys are deleted"},
+	{"SYNC_REQUEST_TIMEOUT", "30s", "deadline of one request's database work, tenant lookup included (503 after)"},
 	{"SYNC_READ_TIMEOUT", "30s", "HTTP server read timeout"},
 	{"SYNC_WRITE_TIMEOUT", "60s", "HTTP server write timeout"},
 	{"SYNC_STATEMENT_TIMEOUT", "15s", "Postgres statement_timeout of the server's connections"},
+	{"SYNC_DB_CONNECT_TIMEOUT", "3s", "deadline of one new Postgres connection (unless DATABASE_URL sets connect_timeout)"},
 	{"SYNC_DB_MAX_CONNS", "10", "connection pool size"},
 	{"SYNC_LOG_LEVEL", "info", "debug, info, warn or error"},
 }
@@ -63,21 +87,42 @@ func Load(getenv func(string) string) (Config, error) {
 		DatabaseURL:      r.str("DATABASE_URL", ""),
 		Addr:             r.str("SYNC_ADDR", "127.0.0.1:8080"),
 		JWTSecret:        []byte(r.str("SYNC_JWT_SECRET", "")),
+		JWKSURL:          r.str("SYNC_JWKS_URL", ""),
+		JWKSRefresh:      r.duration("SYNC_JWKS_REFRESH", auth.DefaultJWKSRefresh),
+		JWKSMinRefetch:   r.duration("SYNC_JWKS_MIN_REFETCH", auth.DefaultJWKSMinRefetch),
+		JWKSFetchTimeout: r.duration("SYNC_JWKS_FETCH_TIMEOUT", auth.DefaultJWKSFetchTimeout),
 		JWTAudience:      r.str("SYNC_JWT_AUDIENCE", auth.DefaultAudience),
 		MaxBodyBytes:     r.int64("SYNC_MAX_BODY_BYTES", 8<<20),
 		MaxPushRows:      int(r.int64("SYNC_MAX_PUSH_ROWS", 10000)),
+		RateLimit:        r.float("SYNC_RATE_LIMIT", DefaultRateLimit),
+		RateBurst:        int(r.int64("SYNC_RATE_BURST", DefaultRateBurst)),
 		IdempotencyTTL:   r.duration("SYNC_IDEMPOTENCY_TTL", 24*time.Hour),
+		IdempotencyPurge: r.duration("SYNC_IDEMPOTENCY_PURGE_INTERVAL", 10*time.Minute),
 		RequestTimeout:   r.duration("SYNC_REQUEST_TIMEOUT", 30*time.Second),
 		ReadTimeout:      r.duration("SYNC_READ_TIMEOUT", 30*time.Second),
 		WriteTimeout:     r.duration("SYNC_WRITE_TIMEOUT", 60*time.Second),
 		StatementTimeout: r.duration("SYNC_STATEMENT_TIMEOUT", 15*time.Second),
+		DBConnectTimeout: r.duration("SYNC_DB_CONNECT_TIMEOUT", 3*time.Second),
 		DBMaxConns:       int32(r.int64("SYNC_DB_MAX_CONNS", 10)),
 		LogLevel:         r.level("SYNC_LOG_LEVEL", slog.LevelInfo),
 	}
-	if len(c.JWTSecret) == 0 {
-		r.fail("SYNC_JWT_SECRET", "is required (the HS256 secret of your identity provider)")
-	} else if len(c.JWTSecret) < 16 {
+	switch {
+	case len(c.JWTSecret) == 0 && c.JWKSURL == "":
+		r.fail("SYNC_JWT_SECRET", "or SYNC_JWKS_URL is required (the HS256 secret or the JWKS URL of your identity provider)")
+	case len(c.JWTSecret) > 0 && len(c.JWTSecret) < 16:
 		r.fail("SYNC_JWT_SECRET", "must be at least 16 bytes")
+	}
+	if c.JWKSURL != "" {
+		// The value is not echoed: a JWKS URL may carry an API key.
+		if u, err := url.Parse(c.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			r.fail("SYNC_JWKS_URL", "must be an absolute http(s) URL like https://idp.example.com/.well-known/jwks.json")
+		}
+	}
+	if c.RateLimit < 0 {
+		r.fail("SYNC_RATE_LIMIT", "must be 0 (off) or a positive number of requests per second")
+	}
+	if c.RateBurst < 1 {
+		r.fail("SYNC_RATE_BURST", "must be at least 1")
 	}
 	if c.MaxBodyBytes < 1024 {
 		r.fail("SYNC_MAX_BODY_BYTES", "must be at least 1024")
@@ -118,6 +163,19 @@ func (r *reader) int64(name string, def int64) int64 {
 		return def
 	}
 	return n
+}
+
+func (r *reader) float(name string, def float64) float64 {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		r.fail(name, fmt.Sprintf("must be a number, got %q", v))
+		return def
+	}
+	return f
 }
 
 func (r *reader) duration(name string, def time.Duration) time.Duration {

@@ -32,5 +32,6 @@ func (s *Server) PullChanges(ctx context.Context, req api.PullChangesRequestObje
 	if err != nil {
 		return nil, err
 	}
+	s.Metrics.Pulled(ctx, page)
 	return api.PullChanges200JSONResponse{Body: page}, nil
 }

@@ -33,6 +33,7 @@ func (s *Server) PushChanges(ctx context.Context, req api.PushChangesRequestObje
 	if err != nil {
 		return nil, err
 	}
+	s.Metrics.Pushed(ctx, result.Response, result.Replayed)
 	return pushResponse{body: result.Response, replayed: result.Replayed}, nil
 }
 

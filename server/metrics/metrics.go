@@ -13,14 +13,30 @@ import (
 	"github.com/prometheus/common/expfmt"
 )
 
-// Metrics is the server's registry and its collectors.
+// Routes of the sync operations, as Echo reports them (the spec's paths).
+const (
+	PullRoute = "/api/sync/pull"
+	PushRoute = "/api/sync/push"
+)
+
+// Metrics is the server's registry and its collectors. Every series name is
+// listed in the README; rename one only together with the dashboards.
 type Metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	errors   *prometheus.CounterVec
+	pulls    *prometheus.CounterVec
+	pushes   *prometheus.CounterVec
+
+	rowsPulled  *prometheus.CounterVec
+	rowsPushed  *prometheus.CounterVec
+	rowsDeduped *prometheus.CounterVec
+	pushBytes   prometheus.Histogram
+	replays     prometheus.Counter
 }
 
-// New registers the HTTP collectors and the Go runtime collectors.
+// New registers the HTTP and sync collectors and the Go runtime collectors.
 func New() *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
@@ -33,8 +49,42 @@ func New() *Metrics {
 			Help:    "HTTP request duration by route, method and status.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "method", "status"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncproxy_http_errors_total",
+			Help: "Error responses by status and contract error code (400 BAD_REQUEST, 401 UNAUTHORIZED, 403 FORBIDDEN, 429 RATE_LIMITED, ...).",
+		}, []string{"status", "code"}),
+		pulls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncproxy_sync_pulls_total",
+			Help: "Pull requests by HTTP status.",
+		}, []string{"status"}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncproxy_sync_pushes_total",
+			Help: "Push requests by HTTP status (idempotent replays included).",
+		}, []string{"status"}),
+		rowsPulled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncproxy_sync_rows_pulled_total",
+			Help: "Rows delivered by pulls, by table; op=upsert for live rows, op=delete for tombstones.",
+		}, []string{"table", "op"}),
+		rowsPushed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncproxy_sync_rows_pushed_total",
+			Help: "Rows written by applied pushes, by table and op (upsert or delete); replays are not counted.",
+		}, []string{"table", "op"}),
+		rowsDeduped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncproxy_sync_rows_deduped_total",
+			Help: "Duplicate rows collapsed within one push (last one wins), by table.",
+		}, []string{"table"}),
+		pushBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "syncproxy_sync_push_payload_bytes",
+			Help:    "Size of push request bodies as read, in bytes.",
+			Buckets: prometheus.ExponentialBuckets(256, 4, 9), // 256 B … 16 MiB
+		}),
+		replays: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "syncproxy_sync_idempotent_replays_total",
+			Help: "Pushes answered from a stored Idempotency-Key response; nothing was applied.",
+		}),
 	}
-	m.registry.MustRegister(m.requests, m.duration,
+	m.registry.MustRegister(m.requests, m.duration, m.errors, m.pulls, m.pushes,
+		m.rowsPulled, m.rowsPushed, m.rowsDeduped, m.pushBytes, m.replays,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -43,12 +93,25 @@ func New() *Metrics {
 func (m *Metrics) Register(c ...prometheus.Collector) { m.registry.MustRegister(c...) }
 
 // ObserveRequest records one finished request. route is the matched route
-// pattern (never the raw path, which would explode cardinality).
-func (m *Metrics) ObserveRequest(route, method string, status int, elapsed time.Duration) {
+// pattern (never the raw path, which would explode cardinality); code is the
+// envelope's error code of a non-2xx answer, empty otherwise.
+func (m *Metrics) ObserveRequest(route, method string, status int, code string, elapsed time.Duration) {
 	s := strconv.Itoa(status)
 	m.requests.WithLabelValues(route, method, s).Inc()
 	m.duration.WithLabelValues(route, method, s).Observe(elapsed.Seconds())
+	if code != "" {
+		m.errors.WithLabelValues(s, code).Inc()
+	}
+	switch route {
+	case PullRoute:
+		m.pulls.WithLabelValues(s).Inc()
+	case PushRoute:
+		m.pushes.WithLabelValues(s).Inc()
+	}
 }
+
+// ObservePushBytes records the size of one push body.
+func (m *Metrics) ObservePushBytes(n int64) { m.pushBytes.Observe(float64(n)) }
 
 // Text renders the registry in the Prometheus text exposition format.
 func (m *Metrics) Text() (string, error) {

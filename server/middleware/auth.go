@@ -1,10 +1,8 @@
 package middleware
 
 import (
-	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -20,8 +18,9 @@ type TokenVerifier interface {
 }
 
 // Authenticate verifies the bearer token, derives the contractor on the server
-// and puts the identity into the request context for the strict handlers.
-func Authenticate(v TokenVerifier, queries *db.Queries, timeout time.Duration) echo.MiddlewareFunc {
+// and puts the identity into the request context for the strict handlers. The
+// tenant lookup runs under the request's context, which Deadline bounds.
+func Authenticate(v TokenVerifier, queries *db.Queries) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			header := c.Request().Header.Get(echo.HeaderAuthorization)
@@ -33,8 +32,7 @@ func Authenticate(v TokenVerifier, queries *db.Queries, timeout time.Duration) e
 			if err != nil {
 				return apierror.Unauthorized(err.Error())
 			}
-			ctx, cancel := context.WithTimeout(c.Request().Context(), timeout)
-			defer cancel()
+			ctx := c.Request().Context()
 			id, err := tenant.Resolve(ctx, queries, userID)
 			if errors.Is(err, tenant.ErrNoContractor) {
 				return apierror.Forbidden("this user belongs to no contractor")
@@ -42,7 +40,7 @@ func Authenticate(v TokenVerifier, queries *db.Queries, timeout time.Duration) e
 			if err != nil {
 				return err
 			}
-			c.SetRequest(c.Request().WithContext(tenant.WithIdentity(c.Request().Context(), id)))
+			c.SetRequest(c.Request().WithContext(tenant.WithIdentity(ctx, id)))
 			return next(c)
 		}
 	}

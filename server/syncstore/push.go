@@ -160,11 +160,15 @@ func planPush(contractorID uuid.UUID, req api.SyncPushRequest) (pushPlan, error)
 		func() (upsert, error) {
 			return regularUpsert(api.TableNameEstimateEvents, deref(req.EstimateEvents), func(r api.EstimateEventWrite) uuid.UUID { return r.Id }, execEstimateEvents)
 		},
-		func() (upsert, error) { return singletonUpsert(api.TableNamePdfSettings, deref(req.PdfSettings), execPdfSettings) },
+		func() (upsert, error) {
+			return singletonUpsert(api.TableNamePdfSettings, deref(req.PdfSettings), execPdfSettings)
+		},
 		func() (upsert, error) {
 			return regularUpsert(api.TableNamePricingRules, deref(req.PricingRules), func(r api.PricingRuleWrite) uuid.UUID { return r.Id }, execPricingRules)
 		},
-		func() (upsert, error) { return singletonUpsert(api.TableNameStepAConfigs, deref(req.StepAConfigs), execStepAConfigs) },
+		func() (upsert, error) {
+			return singletonUpsert(api.TableNameStepAConfigs, deref(req.StepAConfigs), execStepAConfigs)
+		},
 		func() (upsert, error) {
 			return regularUpsert(api.TableNameStepARules, deref(req.StepARules), func(r api.StepARuleWrite) uuid.UUID { return r.Id }, execStepARules)
 		},

@@ -113,7 +113,6 @@ func execStepARules(ctx context.Context, q *db.Queries, w write, rows json.RawMe
 	return q.UpsertStepARules(ctx, db.UpsertStepARulesParams{ContractorID: w.contractorID, Now: w.now, Seq: w.seq, Rows: rows})
 }
 
-
 func deleteCostbookFolders(ctx context.Context, q *db.Queries, w write, ids []uuid.UUID) (int64, error) {
 	return q.DeleteCostbookFolders(ctx, db.DeleteCostbookFoldersParams{Now: w.now, Seq: w.seq, ContractorID: w.contractorID, Ids: ids})
 }

@@ -1,0 +1,41 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncproxy/syncproxy/gen/db"
+)
+
+// purgeTimeout bounds one purge so a stuck database cannot pile them up.
+const purgeTimeout = time.Minute
+
+// purgeIdempotencyKeys deletes expired Idempotency-Keys now and then every
+// interval until ctx is done. Expiry is already enforced when a key is read;
+// this only keeps the table from growing without bound.
+func purgeIdempotencyKeys(ctx context.Context, pool *pgxpool.Pool, ttl, interval time.Duration, logger *slog.Logger) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	q := db.New(pool)
+	for {
+		runCtx, cancel := context.WithTimeout(ctx, purgeTimeout)
+		n, err := q.PurgeIdempotencyKeys(runCtx, ttl.Seconds())
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			logger.Warn("purging expired idempotency keys failed; retrying next interval", "err", err)
+		case n > 0:
+			logger.Info("purged expired idempotency keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
