@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,10 @@ import (
 )
 
 const testSecret = "test-secret-0123456789abcdef-0123456789"
+
+// jwtShape matches a JWT's header and claims segments (base64url JSON, dot
+// separated); cursors are base64url JSON too, but have no dot.
+var jwtShape = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.`)
 
 var env struct {
 	cluster *pgcluster.Cluster
@@ -70,6 +75,9 @@ func runMain(m *testing.M) int {
 			"SYNC_JWT_SECRET":     testSecret,
 			"SYNC_MAX_BODY_BYTES": "1048576",
 			"SYNC_MAX_PUSH_ROWS":  "5000",
+			// Rate limiting has its own server in limits_test.go; here it
+			// would only make parallel tests flaky.
+			"SYNC_RATE_LIMIT": "0",
 		}[name]
 	})
 	if err != nil {
@@ -105,7 +113,13 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "harness:", err)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	// Whatever ran, no bearer token may have reached the server's log.
+	if loc := jwtShape.FindStringIndex(env.logs.String()); loc != nil {
+		fmt.Fprintf(os.Stderr, "harness: the server log contains a JWT near: %q\n", env.logs.String()[max(0, loc[0]-200):loc[0]+20])
+		return 1
+	}
+	return code
 }
 
 func specRouter() (routers.Router, error) {
@@ -218,6 +232,13 @@ func (d *device) do(method, path string, body any, headers map[string]string) re
 			req.Header.Set(k, v)
 		}
 	}
+	return d.send(req)
+}
+
+// send performs a prepared request and checks the response against the spec.
+func (d *device) send(req *http.Request) response {
+	d.t.Helper()
+	method, path := req.Method, req.URL.Path
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		d.t.Fatalf("%s %s: %v", method, path, err)

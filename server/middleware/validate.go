@@ -2,10 +2,12 @@ package middleware
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -34,15 +36,17 @@ func FormatValidators() map[string]openapi3.StringFormatValidator {
 			}
 			return nil
 		}),
+		// Go parses year 0000, Postgres has no year 0: without the year check
+		// such a value failed in the database, a 400 that named no field.
 		"date": openapi3.NewCallbackValidator(func(s string) error {
-			if _, err := time.Parse("2006-01-02", s); err != nil {
-				return errors.New("not a calendar date (want YYYY-MM-DD)")
+			if t, err := time.Parse("2006-01-02", s); err != nil || t.Year() < 1 {
+				return errors.New("not a calendar date (want YYYY-MM-DD, year 0001 or later)")
 			}
 			return nil
 		}),
 		"date-time": openapi3.NewCallbackValidator(func(s string) error {
-			if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
-				return errors.New("not an RFC 3339 date-time (want 2025-01-15T12:00:00.000Z)")
+			if t, err := time.Parse(time.RFC3339Nano, s); err != nil || t.Year() < 1 {
+				return errors.New("not an RFC 3339 date-time (want 2025-01-15T12:00:00.000Z, year 0001 or later)")
 			}
 			return nil
 		}),
@@ -82,10 +86,19 @@ func ValidateRequests() (echo.MiddlewareFunc, error) {
 					return err // the body limit's 413, or a broken connection
 				}
 			}
+			// kin-openapi decodes only the first JSON value: `{..}{..}` or
+			// trailing garbage would pass, so the whole body must be one value.
+			if len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) {
+				return apierror.BadRequest("the body is not valid JSON",
+					apierror.Detail("", -1, "", "malformed JSON body (one JSON value expected)"))
+			}
 			req.Body = io.NopCloser(bytes.NewReader(body))
 			input := &openapi3filter.RequestValidationInput{Request: req, PathParams: pathParams, Route: route, Options: opts}
 			if err := openapi3filter.ValidateRequest(req.Context(), input); err != nil {
 				return badRequest(err)
+			}
+			if details := nulDetails(body); len(details) > 0 {
+				return apierror.BadRequest("a text contains a NUL character, which cannot be stored", details...)
 			}
 			req.Body = io.NopCloser(bytes.NewReader(body))
 			return next(c)
@@ -110,8 +123,9 @@ func badRequest(err error) error {
 }
 
 func flatten(err error) []error {
-	var me openapi3.MultiError
-	if errors.As(err, &me) {
+	// Only a MultiError at the top: errors.As would also find the one inside a
+	// parameter's RequestError and lose which parameter it was about.
+	if me, ok := err.(openapi3.MultiError); ok {
 		var out []error
 		for _, e := range me {
 			out = append(out, flatten(e)...)
@@ -175,20 +189,7 @@ func detailOf(err error) api.ErrorDetail {
 		return apierror.Detail("", -1, "", "invalid request")
 	}
 	path := se.JSONPointer()
-	table, index, field := "", -1, ""
-	if len(path) > 0 {
-		table = path[0]
-	}
-	if len(path) > 1 {
-		if n, err := strconv.Atoi(path[1]); err == nil {
-			index = n
-		} else {
-			field = strings.Join(path[1:], "/") // deletes/<table>/...
-		}
-	}
-	if len(path) > 2 && index >= 0 {
-		field = strings.Join(path[2:], "/")
-	}
+	table, index, field := locate(path)
 	reason := se.Reason
 	if m := propertyName.FindStringSubmatch(se.Reason); m != nil {
 		name, kind := m[1], m[2]
@@ -208,6 +209,75 @@ func detailOf(err error) api.ErrorDetail {
 		}
 	}
 	return apierror.Detail(table, index, field, reason)
+}
+
+// locate maps a JSON path in a push body to the envelope's table, row index
+// and field.
+func locate(path []string) (table string, index int, field string) {
+	index = -1
+	if len(path) > 0 {
+		table = path[0]
+	}
+	if len(path) > 1 {
+		if n, err := strconv.Atoi(path[1]); err == nil {
+			index = n
+		} else {
+			field = strings.Join(path[1:], "/") // deletes/<table>/...
+		}
+	}
+	if len(path) > 2 && index >= 0 {
+		field = strings.Join(path[2:], "/")
+	}
+	return table, index, field
+}
+
+// nulDetails names every string of a JSON body that contains U+0000. Postgres
+// stores it neither in text nor in jsonb, and the spec cannot forbid it; left
+// to the database, the whole push failed with a 400 that named no field.
+func nulDetails(body []byte) []api.ErrorDetail {
+	if !bytes.Contains(body, []byte(`\u0000`)) { // the only way JSON can carry a NUL
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var root any
+	if dec.Decode(&root) != nil {
+		return nil
+	}
+	var details []api.ErrorDetail
+	var walk func(path []string, v any)
+	walk = func(path []string, v any) {
+		if len(details) == maxDetails {
+			return
+		}
+		switch v := v.(type) {
+		case string:
+			if strings.ContainsRune(v, 0) {
+				table, index, field := locate(path)
+				details = append(details, apierror.Detail(table, index, field, "contains a NUL character (\\u0000)"))
+			}
+		case []any:
+			for i, e := range v {
+				walk(append(path[:len(path):len(path)], strconv.Itoa(i)), e)
+			}
+		case map[string]any:
+			keys := make([]string, 0, len(v))
+			for k := range v {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				next := append(path[:len(path):len(path)], k)
+				if strings.ContainsRune(k, 0) {
+					walk(next, k)
+					continue
+				}
+				walk(next, v[k])
+			}
+		}
+	}
+	walk(nil, root)
+	return details
 }
 
 func reasonOf(err error) string {

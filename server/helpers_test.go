@@ -1,0 +1,301 @@
+package server_test
+
+// Small helpers shared by the black-box tests: tokens crafted by hand, raw JSON
+// views of responses, and assertions on the error envelope's details.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/url"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/syncproxy/syncproxy/gen/api"
+)
+
+// as returns a copy of d that reports to t (for subtests and goroutines).
+func (d *device) as(t *testing.T) *device {
+	c := *d
+	c.t = t
+	return &c
+}
+
+// withToken returns a copy of d that sends token instead of its own.
+func (d *device) withToken(token string) *device {
+	c := *d
+	c.token = token
+	return &c
+}
+
+func (d *device) canary() response {
+	d.t.Helper()
+	return d.do(http.MethodGet, "/api/sync/canary", nil, nil)
+}
+
+// mustCanary expects 200 and returns the identity the server derived.
+func (d *device) mustCanary() api.CanaryResponse {
+	d.t.Helper()
+	r := d.canary()
+	if r.status != http.StatusOK {
+		d.t.Fatalf("canary = %d: %s", r.status, truncate(r.body))
+	}
+	var c api.CanaryResponse
+	r.decode(d.t, &c)
+	return c
+}
+
+// pullRaw pulls one page and returns its top-level members byte for byte.
+func (d *device) pullRaw(q url.Values) map[string]json.RawMessage {
+	d.t.Helper()
+	r := d.pull(q)
+	if r.status != http.StatusOK {
+		d.t.Fatalf("pull = %d: %s", r.status, truncate(r.body))
+	}
+	var m map[string]json.RawMessage
+	r.decode(d.t, &m)
+	return m
+}
+
+// pullRows returns the rows of one table of a full pull as generic objects.
+func (d *device) pullRows(table string) []map[string]json.RawMessage {
+	d.t.Helper()
+	page := d.pullRaw(url.Values{"tables": {table}, "limit": {"5000"}})
+	var rows []map[string]json.RawMessage
+	if err := json.Unmarshal(page[table], &rows); err != nil {
+		d.t.Fatalf("decode %s: %v", table, err)
+	}
+	return rows
+}
+
+// stateOf is a full pull without serverTime (the only member that must move
+// when nothing changed): two equal states are byte-for-byte the same data.
+func (d *device) stateOf() string {
+	d.t.Helper()
+	page := d.pullRaw(url.Values{"limit": {"5000"}})
+	if string(page["hasMore"]) != "false" {
+		d.t.Fatalf("state does not fit in one page")
+	}
+	delete(page, "serverTime")
+	b, err := json.Marshal(page) // map keys sorted; RawMessage members kept verbatim
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// sqlExec runs provisioning SQL directly (tenants live outside sync).
+func sqlExec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	if _, err := env.pool.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("sql %q: %v", sql, err)
+	}
+}
+
+// sqlCount returns the single integer a counting query yields.
+func sqlCount(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := env.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("sql %q: %v", sql, err)
+	}
+	return n
+}
+
+// goTrueClaims are the claims of a valid token for sub, as GoTrue issues them.
+func goTrueClaims(sub string) jwt.MapClaims {
+	now := time.Now()
+	return jwt.MapClaims{
+		"sub":  sub,
+		"aud":  "authenticated",
+		"role": "authenticated",
+		"iat":  now.Unix(),
+		"exp":  now.Add(time.Hour).Unix(),
+	}
+}
+
+func signToken(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	if err != nil {
+		t.Fatalf("sign %s: %v", method.Alg(), err)
+	}
+	return s
+}
+
+// unsignedToken is an "alg: none" token, built by hand: no library mints one
+// willingly, which is exactly why servers must refuse it explicitly.
+func unsignedToken(t *testing.T, claims jwt.MapClaims) string {
+	t.Helper()
+	enc := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	return enc(map[string]string{"alg": "none", "typ": "JWT"}) + "." + enc(claims) + "."
+}
+
+// wantDetail is one expected entry of an envelope's details; index -1 and ""
+// mean the member must be absent.
+type wantDetail struct {
+	table string
+	index int
+	field string
+}
+
+func (w wantDetail) String() string {
+	return fmt.Sprintf("table=%q index=%d field=%q", w.table, w.index, w.field)
+}
+
+func detailKey(d api.ErrorDetail) wantDetail {
+	w := wantDetail{index: -1}
+	if d.Table != nil {
+		w.table = *d.Table
+	}
+	if d.Index != nil {
+		w.index = *d.Index
+	}
+	if d.Field != nil {
+		w.field = *d.Field
+	}
+	return w
+}
+
+// assertDetails checks that e names exactly the wanted (table, index, field)s.
+func assertDetails(t *testing.T, e api.Error, want ...wantDetail) {
+	t.Helper()
+	var got []wantDetail // one entry per place, however many rules it broke
+	for _, d := range e.Details {
+		if d.Reason == "" {
+			t.Errorf("detail %+v has no reason", detailKey(d))
+		}
+		if k := detailKey(d); !contains(got, k) {
+			got = append(got, k)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("details = %v, want %v (message %q)", got, want, e.Message)
+	}
+}
+
+// jsonEqual compares two JSON texts as values, numbers by their exact digits.
+func jsonEqual(a, b []byte) bool {
+	va, errA := decodeExact(a)
+	vb, errB := decodeExact(b)
+	return errA == nil && errB == nil && reflect.DeepEqual(va, vb)
+}
+
+func decodeExact(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return exactNumbers(v), nil
+}
+
+// exactNumbers replaces every JSON number by its exact rational value, so
+// 1.10, 1.1 and 11e-1 are equal and 12345678901234567890 is not 1.2345678901234568e19.
+func exactNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		r, ok := new(big.Rat).SetString(string(v))
+		if !ok {
+			return "bad number " + string(v)
+		}
+		return r.RatString()
+	case []any:
+		for i := range v {
+			v[i] = exactNumbers(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = exactNumbers(v[k])
+		}
+	}
+	return v
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func uuids(n int) []uuid.UUID {
+	out := make([]uuid.UUID, n)
+	for i := range out {
+		out[i] = uuid.New()
+	}
+	return out
+}
+
+func sortedStrings[T fmt.Stringer](in []T) []string {
+	out := make([]string, len(in))
+	for i, v := range in {
+		out[i] = v.String()
+	}
+	sort.Strings(out)
+	return out
+}
+
+// tableArrays are the nine keys every pull page carries.
+var tableArrays = []string{
+	"contractors", "costbook_folders", "costbook_items", "estimates", "estimate_events",
+	"pdf_settings", "pricing_rules", "step_a_configs", "step_a_rules",
+}
+
+// deletableTables are the keys of `deleted` (and of a push's `deletes`).
+var deletableTables = []string{
+	"costbook_folders", "costbook_items", "estimates", "estimate_events", "pricing_rules", "step_a_rules",
+}
+
+// assertOnlyTables fails unless exactly the named arrays of page are non-empty
+// and `deleted` is all empty arrays.
+func assertOnlyTables(t *testing.T, page map[string]json.RawMessage, nonEmpty ...string) {
+	t.Helper()
+	for _, k := range tableArrays {
+		raw, ok := page[k]
+		if !ok {
+			t.Fatalf("pull lacks %q", k)
+		}
+		want := contains(nonEmpty, k)
+		if got := string(raw) != "[]"; got != want {
+			t.Errorf("%s = %s, want non-empty %v", k, truncate(raw), want)
+		}
+	}
+}
+
+func contains[T comparable](list []T, s T) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func hasAny(haystack string, needles ...string) (string, bool) {
+	for _, n := range needles {
+		if n != "" && strings.Contains(haystack, n) {
+			return n, true
+		}
+	}
+	return "", false
+}
