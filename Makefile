@@ -6,6 +6,7 @@ SHELL := /bin/bash
 GO ?= go
 SPEC := openapi.yaml
 SWIFT_OUT := swift-client/Sources/SyncProxyClient/Generated
+FUZZTIME ?= 20s
 
 .PHONY: help
 help: ## list the targets
@@ -27,6 +28,10 @@ test-go: ## only the Go tests
 test-swift: ## only the Swift SDK: build, then XCTest against a live syncproxy
 	scripts/test-swift.sh
 
+.PHONY: fuzz
+fuzz: ## fuzz the push decoding and validation path (FUZZTIME=20s)
+	$(GO) test -run='^$$' -fuzz=FuzzPushDecodeValidate -fuzztime=$(FUZZTIME) ./server/proof
+
 .PHONY: generate
 generate: ## regenerate gen/api, gen/db and the Swift SDK from openapi.yaml and the SQL
 	@start=$$(date +%s); \
@@ -42,3 +47,49 @@ build: ## build bin/syncproxy
 .PHONY: fmt
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
+
+# ---- contract checks: openapi.yaml, migrations/, queries/, gen/ and the Swift
+# SDK must never disagree silently. Each prints what it compared and a verdict.
+CONTRACTCHECK := $(GO) run ./cmd/contractcheck
+CHECKS := check-generated check-db check-breaking check-tenant check-swift check-go
+
+.PHONY: check $(CHECKS) baseline
+check: ## every contract check (runs all, then fails if any failed); CI runs it before the tests
+	@start=$$(date +%s); failed=""; \
+	for c in $(CHECKS); do $(MAKE) --no-print-directory $$c || failed="$$failed $$c"; done; \
+	if [ -n "$$failed" ]; then echo "check: FAIL:$$failed (see above; each says what to do) [$$(( $$(date +%s) - start ))s]"; exit 1; fi; \
+	echo "check: OK ($(words $(CHECKS)) checks) [$$(( $$(date +%s) - start ))s]"
+
+check-generated: ## gen/db, gen/api and the Swift SDK equal a fresh sqlc + oapi-codegen + swiftgen run
+	@$(CONTRACTCHECK) generated -swift-out $(SWIFT_OUT)
+
+check-db: ## openapi.yaml's x-table schemas match the tables the migrations create (throwaway Postgres)
+	@$(CONTRACTCHECK) db
+
+check-breaking: ## openapi.yaml has no breaking change against api/baseline (oasdiff)
+	@$(CONTRACTCHECK) breaking
+
+check-tenant: ## every query on tenant data takes @contractor_id and filters or writes by it
+	@$(CONTRACTCHECK) tenant
+
+check-swift: ## the Swift SDK compiles (swift build in swift-client/)
+	@echo "check swift: building swift-client/ with scripts/swift.sh build"; \
+	start=$$(date +%s); log=$$(mktemp); \
+	if (cd swift-client && ../scripts/swift.sh build) >"$$log" 2>&1; then \
+		rm -f "$$log"; echo "check swift: OK (swift build of swift-client) [$$(( $$(date +%s) - start ))s]"; \
+	else \
+		tail -n 40 "$$log" | sed 's/^/  /'; rm -f "$$log"; \
+		echo "check swift: FAIL: swift build failed (log tail above) → run make check-generated first; if Generated/ is current, fix the hand-written Swift under swift-client/Sources"; exit 1; \
+	fi
+
+check-go: ## go vet ./... and gofmt are clean
+	@echo "check go: go vet ./... and gofmt -l over the Go files in git, tracked and untracked (not under _ or . directories, which go ignores too)"; \
+	start=$$(date +%s); \
+	if ! $(GO) vet ./...; then echo "check go: FAIL: go vet found problems (above) → fix them"; exit 1; fi; \
+	files=$$(git ls-files --cached --others --exclude-standard '*.go' | grep -Ev '(^|/)[._]' | while read -r f; do [ -f "$$f" ] && echo "$$f"; done); \
+	unformatted=$$(gofmt -l $$files); \
+	if [ -n "$$unformatted" ]; then echo "$$unformatted" | sed 's/^/  - /'; echo "check go: FAIL: files not gofmt-ed (above) → run make fmt"; exit 1; fi; \
+	echo "check go: OK (go vet ./..., gofmt on $$(echo $$files | wc -w) files) [$$(( $$(date +%s) - start ))s]"
+
+baseline: ## record openapi.yaml as the released contract api/baseline/openapi-v<major>.yaml (a release; a new major after a breaking change)
+	@$(CONTRACTCHECK) baseline

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/syncproxy/syncproxy/migrations"
+)
+
+func runDB(ctx context.Context, r *report, args []string) error {
+	flags := flag.NewFlagSet("db", flag.ContinueOnError)
+	specPath := flags.String("spec", "openapi.yaml", "the OpenAPI document")
+	clusterURL := flags.String("cluster-url", "", "use this running cluster (URL of a database to connect to) instead of a throwaway one")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	s, err := loadSpec(ctx, *specPath)
+	if err != nil {
+		r.problem("%v", err)
+		return r.verdict("", *specPath+" does not load", "fix "+*specPath)
+	}
+	r.comparing("applying %s (migrations.Apply) to a throwaway Postgres; comparing information_schema with the %d x-table schemas of %s",
+		plural(len(migrations.Versions()), "migration", "migrations"), len(s.rows), *specPath)
+	tables, err := migratedTables(ctx, *clusterURL)
+	var drift *driftError
+	if errors.As(err, &drift) {
+		r.problem("%v", drift)
+		return r.verdict("", "the migrations do not apply", "fix the newest migration (migrations are append-only: never edit one that is on main)")
+	}
+	if err != nil {
+		return err
+	}
+	nTables, nColumns := compareSpecWithTables(r, s, tables)
+	return r.verdict(
+		fmt.Sprintf("%d tables, %d columns, %d row schemas", nTables, nColumns, len(s.rows)),
+		fmt.Sprintf("%s between %s and migrations/", plural(len(r.problems), "mismatch", "mismatches"), *specPath),
+		"make them agree: add a migration (never edit one on main) or edit "+*specPath+", then run make generate")
+}
+
+// Columns of every synced table that never reach the wire (sqlc.yaml tags
+// them json:"-"): the change cursor and the tombstone.
+var bookkeeping = map[string]bool{"sync_seq": true, "deleted_at": true}
+
+// Server-owned fields: a pushed row may carry them (clients echo what they
+// pulled) but the server ignores them, so their push schema is loose.
+var serverOwned = map[string]bool{"contractor_id": true, "created_at": true, "updated_at": true}
+
+// Columns a push need not send although they are NOT NULL without a default,
+// because the server supplies them from the token.
+var tokenSupplied = map[string]map[string]bool{
+	"contractors": {"id": true}, // the caller's contractor id
+}
+
+// wireTypes maps a column's type (information_schema udt_name) to the
+// property types (see wireType) that carry it on the wire. Money and
+// percentages are decimal strings; JSON columns are any JSON value.
+var wireTypes = map[string][]string{
+	"uuid":        {"string/uuid"},
+	"text":        {"string"},
+	"varchar":     {"string"},
+	"numeric":     {"string/decimal"},
+	"int2":        {"integer", "integer/int32"},
+	"int4":        {"integer", "integer/int32"},
+	"int8":        {"integer", "integer/int64"},
+	"bool":        {"boolean"},
+	"timestamptz": {"string/date-time"},
+	"date":        {"string/date"},
+	"jsonb":       {"any", "object", "array"},
+	"json":        {"any", "object", "array"},
+}
+
+// sqlTypeNames spells udt names the way migrations do.
+var sqlTypeNames = map[string]string{"int2": "smallint", "int4": "integer", "int8": "bigint", "bool": "boolean"}
+
+func describeColumn(c column) string {
+	t := c.udt
+	if n, ok := sqlTypeNames[t]; ok {
+		t = n
+	}
+	if c.nullable {
+		return t + " NULL"
+	}
+	if c.hasDefault {
+		return t + " NOT NULL DEFAULT " + c.defaultSQL
+	}
+	return t + " NOT NULL"
+}
+
+// compareSpecWithTables reports every disagreement between the spec's synced
+// tables and the migrated database, and returns what it compared.
+func compareSpecWithTables(r *report, s *spec, tables map[string]*table) (nTables, nColumns int) {
+	pull := s.tableArrays(pullResponseSchema, nil)
+	push := s.tableArrays(pushRequestSchema, pushNonTables)
+	checkEnvelope(r, pullResponseSchema, pull)
+	checkEnvelope(r, pushRequestSchema, push)
+
+	used := map[string]bool{}
+	for _, row := range pull {
+		if row != nil {
+			used[row.name] = true
+		}
+	}
+	for _, row := range push {
+		if row != nil {
+			used[row.name] = true
+		}
+	}
+	xTables := map[string]bool{}
+	for _, name := range sortedKeys(s.rows) {
+		row := s.rows[name]
+		xTables[row.table] = true
+		if !used[row.name] {
+			r.problem("schema %s (x-table: %s) is an item of neither %s nor %s: reference it there, or drop x-table",
+				row.name, row.table, pullResponseSchema, pushRequestSchema)
+		}
+	}
+
+	synced := compareSets(r, "table", []namedSet{
+		{"x-table schemas", xTables},
+		{pullResponseSchema + " properties", keys(pull)},
+		{pushRequestSchema + " properties (without " + strings.Join(sortedKeys(pushNonTables), ", ") + ")", keys(push)},
+		{tableNameSchema + " enum", setOf(enumStrings(s.component(tableNameSchema)))},
+		{tableCountsSchema + " properties", setOf(propertyNames(s.component(tableCountsSchema)))},
+	})
+
+	deletable := map[string]bool{}
+	for _, name := range synced {
+		t := tables[name]
+		if t == nil {
+			r.problem("table %s: openapi.yaml syncs it, but the migrations create no such table", name)
+			continue
+		}
+		if _, ok := t.column("deleted_at"); ok {
+			deletable[name] = true
+		}
+	}
+	compareSets(r, "deletable table", []namedSet{
+		{"tables with a deleted_at column", deletable},
+		{deletedIDsSchema + " properties", setOf(propertyNames(s.component(deletedIDsSchema)))},
+		{deleteRequestSchema + " properties", setOf(propertyNames(s.component(deleteRequestSchema)))},
+		{deleteCountsSchema + " properties", setOf(propertyNames(s.component(deleteCountsSchema)))},
+	})
+
+	for _, name := range synced {
+		t := tables[name]
+		if t == nil {
+			continue
+		}
+		nTables++
+		nColumns += len(t.columns)
+		if row := pull[name]; row != nil && row.table == name {
+			comparePullRow(r, t, row)
+		}
+		if row := push[name]; row != nil && row.table == name {
+			comparePushRow(r, t, row)
+		}
+	}
+	return nTables, nColumns
+}
+
+// checkEnvelope checks that each table property's items are rows of that table.
+func checkEnvelope(r *report, envelope string, arrays map[string]*rowSchema) {
+	for _, prop := range sortedKeys(arrays) {
+		row := arrays[prop]
+		switch {
+		case row == nil:
+			r.problem("%s.%s: its items are not a component schema with x-table: %s", envelope, prop, prop)
+		case row.table != prop:
+			r.problem("%s.%s: its items are %s, whose x-table is %s", envelope, prop, row.name, row.table)
+		}
+	}
+}
+
+// comparePullRow: a pulled row is exactly the table's columns minus
+// bookkeeping, every property always present, null where the column is.
+func comparePullRow(r *report, t *table, row *rowSchema) {
+	required := setOf(row.schema.Required)
+	for _, c := range t.columns {
+		ref, inSpec := row.schema.Properties[c.name]
+		switch {
+		case bookkeeping[c.name] && inSpec:
+			r.problem("%s.%s: bookkeeping column, never sent, but %s has a property %s: remove it", t.name, c.name, row.name, c.name)
+			continue
+		case bookkeeping[c.name]:
+			continue
+		case !inSpec:
+			r.problem("%s.%s: column (%s) has no property in %s: add it to %s (and to the push schema), or drop the column in a new migration",
+				t.name, c.name, describeColumn(c), row.name, row.name)
+			continue
+		}
+		prop := ref.Value
+		compareType(r, t, c, row, prop)
+		if c.nullable != prop.Nullable {
+			r.problem("%s.%s: column is %s, but %s.%s has nullable: %t",
+				t.name, c.name, describeColumn(c), row.name, c.name, prop.Nullable)
+		}
+		if !required[c.name] {
+			r.problem("%s.%s: not in required of %s (a pulled row always carries every column)", row.name, c.name, row.name)
+		}
+	}
+	for _, p := range propertyNames(row.schema) {
+		if _, ok := t.column(p); !ok {
+			r.problem("%s.%s: property has no column %s.%s: add the column in a new migration, or remove the property", row.name, p, t.name, p)
+		}
+	}
+}
+
+// comparePushRow: a pushed row may carry any column but the bookkeeping
+// ones; it must be able to set every column the server does not own; what it
+// requires must be NOT NULL without a default, and the reverse.
+func comparePushRow(r *report, t *table, row *rowSchema) {
+	required := setOf(row.schema.Required)
+	for _, p := range propertyNames(row.schema) {
+		c, ok := t.column(p)
+		switch {
+		case !ok:
+			r.problem("%s.%s: property has no column %s.%s: add the column in a new migration, or remove the property", row.name, p, t.name, p)
+			continue
+		case bookkeeping[p]:
+			r.problem("%s.%s: %s.%s is bookkeeping, owned by the server: remove the property", row.name, p, t.name, p)
+			continue
+		case serverOwned[p]:
+			continue // accepted and ignored: any shape will do
+		}
+		prop := row.schema.Properties[p].Value
+		compareType(r, t, c, row, prop)
+		if prop.Nullable && !c.nullable && !c.hasDefault {
+			r.problem("%s.%s: nullable, but column %s.%s is %s: a null cannot be stored", row.name, p, t.name, p, describeColumn(c))
+		}
+		if required[p] && (c.nullable || c.hasDefault) {
+			r.problem("%s.%s: required, but column %s.%s is %s: drop it from required, or make the column NOT NULL without a default in a new migration",
+				row.name, p, t.name, p, describeColumn(c))
+		}
+	}
+	for _, req := range row.schema.Required {
+		if _, ok := row.schema.Properties[req]; !ok {
+			r.problem("%s: requires %s, which is not one of its properties", row.name, req)
+		}
+	}
+	for _, c := range t.columns {
+		if bookkeeping[c.name] || serverOwned[c.name] || tokenSupplied[t.name][c.name] {
+			continue
+		}
+		if _, ok := row.schema.Properties[c.name]; !ok {
+			r.problem("%s.%s: column (%s) has no property in %s, so a push (which replaces the row) can never set it: add it",
+				t.name, c.name, describeColumn(c), row.name)
+			continue
+		}
+		if !c.nullable && !c.hasDefault && !required[c.name] {
+			r.problem("%s.%s: must be required: column %s.%s is NOT NULL without a default", row.name, c.name, t.name, c.name)
+		}
+	}
+}
+
+func compareType(r *report, t *table, c column, row *rowSchema, prop *openapi3.Schema) {
+	allowed, known := wireTypes[c.udt]
+	if !known {
+		r.problem("%s.%s: column type %s has no wire mapping: add one to wireTypes in cmd/contractcheck/db.go", t.name, c.name, c.udt)
+		return
+	}
+	got := wireType(prop)
+	for _, a := range allowed {
+		if got == a {
+			return
+		}
+	}
+	r.problem("%s.%s: column is %s, but %s.%s is %s (expected %s)",
+		t.name, c.name, describeColumn(c), row.name, c.name, got, strings.Join(allowed, " or "))
+}
+
+// namedSet is one place in the spec (or database) that lists tables.
+type namedSet struct {
+	name string
+	set  map[string]bool
+}
+
+// compareSets reports each table that some sets list and others do not, and
+// returns the union, sorted.
+func compareSets(r *report, noun string, sets []namedSet) []string {
+	union := map[string]bool{}
+	for _, s := range sets {
+		for k := range s.set {
+			union[k] = true
+		}
+	}
+	all := sortedKeys(union)
+	for _, name := range all {
+		var in, out []string
+		for _, s := range sets {
+			if s.set[name] {
+				in = append(in, s.name)
+			} else {
+				out = append(out, s.name)
+			}
+		}
+		if len(out) > 0 {
+			r.problem("%s %s: missing from %s (but in %s)", noun, name, strings.Join(out, ", "), strings.Join(in, ", "))
+		}
+	}
+	return all
+}
+
+func keys[V any](m map[string]V) map[string]bool {
+	set := make(map[string]bool, len(m))
+	for k := range m {
+		set[k] = true
+	}
+	return set
+}
+
+func setOf(list []string) map[string]bool {
+	set := make(map[string]bool, len(list))
+	for _, v := range list {
+		set[v] = true
+	}
+	return set
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	list := make([]string, 0, len(m))
+	for k := range m {
+		list = append(list, k)
+	}
+	sort.Strings(list)
+	return list
+}
