@@ -1,0 +1,353 @@
+package faults_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncproxy/syncproxy/internal/pgcluster"
+	"github.com/syncproxy/syncproxy/migrations"
+	"github.com/syncproxy/syncproxy/server"
+	"github.com/syncproxy/syncproxy/server/auth"
+	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/tenant"
+)
+
+const (
+	testSecret = "faults-secret-0123456789abcdef-0123456789"
+	database   = "faults"
+	// requestTimeout is SYNC_REQUEST_TIMEOUT of the server under test: with
+	// the database gone, every answer must come within it.
+	requestTimeout = 3 * time.Second
+)
+
+var env struct {
+	cluster *pgcluster.Cluster
+	pool    *pgxpool.Pool // the tests' own connections, for setup and checks
+	server  *httptest.Server
+	log     *lockedBuffer // the in-process server's log, shown when a test fails
+}
+
+// client gives up well after the request timeout: a server that hangs fails
+// the test with a client timeout instead of stalling it.
+var client = &http.Client{Timeout: requestTimeout + 10*time.Second}
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	ctx := context.Background()
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "faults harness:", err)
+		return 1
+	}
+	cluster, err := pgcluster.StartTemp(ctx, os.Stderr)
+	if err != nil {
+		return fail(err)
+	}
+	defer cluster.Remove()
+	if err := cluster.CreateDatabase(ctx, database); err != nil {
+		return fail(err)
+	}
+	cfg, err := config.Load(func(name string) string { return serverEnv(cluster)[name] })
+	if err != nil {
+		return fail(err)
+	}
+	pool, err := pgxpool.New(ctx, cluster.URL(database))
+	if err != nil {
+		return fail(err)
+	}
+	defer pool.Close()
+	env.log = &lockedBuffer{}
+	logger := slog.New(slog.NewJSONHandler(env.log, nil))
+	if err := migrations.Apply(ctx, pool, logger); err != nil {
+		return fail(err)
+	}
+	serverPool, err := server.OpenPool(ctx, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	defer serverPool.Close()
+	verifier, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTAudience)
+	if err != nil {
+		return fail(err)
+	}
+	handler, err := server.New(cfg, serverPool, verifier, logger)
+	if err != nil {
+		return fail(err)
+	}
+	env.server = httptest.NewServer(handler)
+	defer env.server.Close()
+	env.cluster, env.pool = cluster, pool
+	return m.Run()
+}
+
+// serverEnv is the environment of every server these tests run, in process
+// or as the built binary.
+func serverEnv(cluster *pgcluster.Cluster) map[string]string {
+	return map[string]string{
+		"DATABASE_URL":         cluster.URL(database),
+		"SYNC_JWT_SECRET":      testSecret,
+		"SYNC_REQUEST_TIMEOUT": requestTimeout.String(),
+		"SYNC_RATE_LIMIT":      "0",
+	}
+}
+
+// ensureUp restarts the cluster after a test that stopped it, whatever happened.
+func ensureUp(t *testing.T) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := env.cluster.Start(ctx); err != nil {
+			t.Errorf("restart cluster: %v", err)
+		}
+		env.pool.Reset() // its connections died with the old server
+	})
+}
+
+// killCluster stops Postgres the way a crash does (pg_ctl stop -m immediate):
+// no shutdown checkpoint, sessions are not rolled back cleanly, the next start
+// runs crash recovery. pgcluster only stops cleanly, so this runs pg_ctl
+// itself, as the account that owns the cluster.
+func killCluster(t *testing.T) {
+	t.Helper()
+	pgCtl, err := exec.LookPath("pg_ctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(pgCtl, "stop", "-D", filepath.Join(env.cluster.Dir(), "data"), "-m", "immediate", "-w", "-s")
+	cmd.Dir = env.cluster.Dir()
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PG") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	if os.Geteuid() == 0 { // postgres refuses root; pgcluster runs it as "postgres"
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pg_ctl stop -m immediate: %v\n%s", err, out)
+	}
+}
+
+// freezeCluster stops every process of the cluster with SIGSTOP (the
+// postmaster first, so it forks no new ones) and returns the function that
+// resumes them, which also runs at cleanup.
+func freezeCluster(t *testing.T) (thaw func()) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(env.cluster.Dir(), "data", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	postmaster, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(raw), "\n", 2)[0]))
+	if err != nil {
+		t.Fatalf("postmaster.pid: %v", err)
+	}
+	pids := []int{postmaster}
+	if err := syscall.Kill(postmaster, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range procs {
+		stat, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces, so cut after ')'.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(postmaster) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			if syscall.Kill(pid, syscall.SIGSTOP) == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	thawed := false
+	thaw = func() {
+		if thawed {
+			return
+		}
+		thawed = true
+		for i := len(pids) - 1; i >= 0; i-- {
+			syscall.Kill(pids[i], syscall.SIGCONT)
+		}
+	}
+	t.Cleanup(thaw)
+	return thaw
+}
+
+// device is one app install of one tenant's owner.
+type device struct {
+	baseURL      string
+	token        string
+	contractorID uuid.UUID
+}
+
+func newTenant(t *testing.T) *device {
+	t.Helper()
+	owner := uuid.New()
+	c, err := tenant.Create(context.Background(), env.pool, tenant.NewContractor{
+		Name: t.Name(), Members: []tenant.Member{{AuthUserID: owner, Role: "owner"}},
+	})
+	if err != nil {
+		t.Fatalf("provision tenant: %v", err)
+	}
+	token, err := auth.MintHS256([]byte(testSecret), owner, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &device{baseURL: env.server.URL, token: token, contractorID: c.ID}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (d *device) do(method, path string, body any) (response, error) {
+	var reader io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return response{}, err
+		}
+		reader = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, d.baseURL+path, reader)
+	if err != nil {
+		return response{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: res.StatusCode, header: res.Header, body: raw}, nil
+}
+
+func (d *device) mustDo(t *testing.T, method, path string, body any) response {
+	t.Helper()
+	r, err := d.do(method, path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// unavailableError checks a 503 UNAVAILABLE envelope with a Retry-After.
+func unavailableError(what string, r response) error {
+	if r.status != http.StatusServiceUnavailable {
+		return fmt.Errorf("%s = %d, want 503; body %s\nserver log:\n%s", what, r.status, r.body, env.log.tail(5))
+	}
+	var e struct {
+		Ok        bool              `json:"ok"`
+		Error     string            `json:"error"`
+		Message   string            `json:"message"`
+		RequestID string            `json:"requestId"`
+		Details   []json.RawMessage `json:"details"`
+	}
+	if err := json.Unmarshal(r.body, &e); err != nil || e.Ok || e.Error != "UNAVAILABLE" || e.Message == "" ||
+		e.RequestID == "" || e.Details == nil || r.header.Get("X-Request-Id") != e.RequestID {
+		return fmt.Errorf("%s: 503 body %s is not the UNAVAILABLE envelope", what, r.body)
+	}
+	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s <= 0 {
+		return fmt.Errorf("%s: Retry-After = %q, want a positive number of seconds", what, r.header.Get("Retry-After"))
+	}
+	return nil
+}
+
+func checkUnavailable(t *testing.T, what string, r response) {
+	t.Helper()
+	if err := unavailableError(what, r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lockedBuffer collects a log written from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// tail returns the last n lines.
+func (b *lockedBuffer) tail(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(b.buf.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func itemRows(n int, name string) []map[string]any {
+	rows := make([]map[string]any, n)
+	for i := range rows {
+		rows[i] = map[string]any{"id": uuid.New(), "name": fmt.Sprintf("%s %d", name, i), "unit_cost": "1.25",
+			"description": strings.Repeat("x", 100)}
+	}
+	return rows
+}
+
+// waitForLockWaiter blocks until a session waits for a lock in a statement
+// that mentions table: the request is provably in flight in the database.
+func waitForLockWaiter(t *testing.T, table string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var waiting int
+		err := env.pool.QueryRow(context.Background(), `
+			SELECT count(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()`, table).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no session waits for a lock on %s", table)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,396 @@
+package proof_test
+
+// The harness: one real PostgreSQL cluster per test binary, the real handler
+// from server.New behind a real HTTP listener, and devices that talk to it.
+// Every test provisions its own contractors, so tests never share a tenant.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncproxy/syncproxy/internal/pgcluster"
+	"github.com/syncproxy/syncproxy/migrations"
+	"github.com/syncproxy/syncproxy/server"
+	"github.com/syncproxy/syncproxy/server/auth"
+	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/tenant"
+)
+
+const testSecret = "proof-secret-0123456789abcdef-0123456789"
+
+// databaseURLEnv hands the cluster to the fuzzing workers: `go test -fuzz`
+// runs them as child processes of this binary, each through TestMain, and
+// they inherit the environment set here instead of starting clusters of their own.
+const databaseURLEnv = "SYNCPROXY_PROOF_DATABASE_URL"
+
+var env struct {
+	pool    *pgxpool.Pool
+	handler http.Handler
+	server  *httptest.Server
+}
+
+// client bounds every request: a hang fails the test instead of stalling it.
+var client = &http.Client{
+	Timeout:   60 * time.Second,
+	Transport: &http.Transport{MaxIdleConnsPerHost: 64},
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	ctx := context.Background()
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "proof harness:", err)
+		return 1
+	}
+	dbURL := os.Getenv(databaseURLEnv)
+	owner := dbURL == ""
+	if owner {
+		cluster, err := pgcluster.StartTemp(ctx, os.Stderr)
+		if err != nil {
+			return fail(err)
+		}
+		defer cluster.Remove()
+		if err := cluster.CreateDatabase(ctx, "proof"); err != nil {
+			return fail(err)
+		}
+		dbURL = cluster.URL("proof")
+		os.Setenv(databaseURLEnv, dbURL)
+	}
+	cfg, err := loadConfig(dbURL, nil)
+	if err != nil {
+		return fail(err)
+	}
+	pool, err := server.OpenPool(ctx, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	defer pool.Close()
+	if owner {
+		if err := migrations.Apply(ctx, pool, quietLogger()); err != nil {
+			return fail(err)
+		}
+	}
+	handler, err := newHandler(cfg, pool)
+	if err != nil {
+		return fail(err)
+	}
+	env.pool, env.handler = pool, handler
+	env.server = httptest.NewServer(handler)
+	defer env.server.Close()
+	return m.Run()
+}
+
+// baseEnv is the configuration every server of this package starts from.
+// The pool is larger than the default so that the concurrency tests measure
+// the clock lock, not a wait for a free connection.
+func baseEnv(dbURL string) map[string]string {
+	return map[string]string{
+		"DATABASE_URL":        dbURL,
+		"SYNC_JWT_SECRET":     testSecret,
+		"SYNC_MAX_BODY_BYTES": "1048576",
+		"SYNC_MAX_PUSH_ROWS":  "5000",
+		"SYNC_DB_MAX_CONNS":   "24",
+		// The proofs hammer one tenant on purpose: no rate limit may interfere.
+		"SYNC_RATE_LIMIT": "0",
+	}
+}
+
+func loadConfig(dbURL string, overrides map[string]string) (config.Config, error) {
+	vars := baseEnv(dbURL)
+	for k, v := range overrides {
+		vars[k] = v
+	}
+	return config.Load(func(name string) string { return vars[name] })
+}
+
+func newHandler(cfg config.Config, pool *pgxpool.Pool) (http.Handler, error) {
+	verifier, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTAudience)
+	if err != nil {
+		return nil, err
+	}
+	return server.New(cfg, pool, verifier, quietLogger())
+}
+
+// newServer starts a second server on the shared database with some settings
+// changed (e.g. a short Idempotency-Key TTL).
+func newServer(t *testing.T, overrides map[string]string) *httptest.Server {
+	t.Helper()
+	cfg, err := loadConfig(os.Getenv(databaseURLEnv), overrides)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newHandler(cfg, env.pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(io.Discard, nil))
+}
+
+// device is one app install of one tenant's owner.
+type device struct {
+	baseURL      string
+	token        string
+	contractorID uuid.UUID
+}
+
+func newTenant(t testing.TB, name string) *device {
+	t.Helper()
+	owner := uuid.New()
+	c, err := tenant.Create(context.Background(), env.pool, tenant.NewContractor{
+		Name: name, Members: []tenant.Member{{AuthUserID: owner, Role: "owner"}},
+	})
+	if err != nil {
+		t.Fatalf("provision tenant: %v", err)
+	}
+	token, err := auth.MintHS256([]byte(testSecret), owner, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &device{baseURL: env.server.URL, token: token, contractorID: c.ID}
+}
+
+// on returns the same device talking to another server.
+func (d *device) on(srv *httptest.Server) *device {
+	c := *d
+	c.baseURL = srv.URL
+	return &c
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends one request; transport errors are returned, not fatal, so that
+// goroutines can report them.
+func (d *device) do(method, path string, body []byte, headers map[string]string) (response, error) {
+	var reader io.Reader
+	if body != nil {
+		reader = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, d.baseURL+path, reader)
+	if err != nil {
+		return response{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return response{}, fmt.Errorf("%s %s: read body: %w", method, path, err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: raw}, nil
+}
+
+func (d *device) push(body any, headers map[string]string) (response, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return response{}, err
+	}
+	return d.do(http.MethodPost, "/api/sync/push", raw, headers)
+}
+
+func (d *device) mustPush(t testing.TB, body any) {
+	t.Helper()
+	r, err := d.push(body, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != http.StatusOK {
+		t.Fatalf("push = %d: %s", r.status, r.body)
+	}
+}
+
+// page is one pull response, kept generic so every table's rows can be
+// checked for their tenant, whatever columns they have.
+type page struct {
+	HasMore    bool                        `json:"hasMore"`
+	Cursor     string                      `json:"cursor"`
+	ServerTime string                      `json:"serverTime"`
+	Deleted    map[string][]uuid.UUID      `json:"deleted"`
+	Rows       map[string][]map[string]any `json:"-"`
+	raw        map[string]json.RawMessage
+}
+
+// syncTables are the nine table keys every pull carries.
+var syncTables = []string{
+	"contractors", "costbook_folders", "costbook_items", "estimates", "estimate_events",
+	"pdf_settings", "pricing_rules", "step_a_configs", "step_a_rules",
+}
+
+func decodePage(body []byte) (page, error) {
+	var p page
+	if err := json.Unmarshal(body, &p); err != nil {
+		return p, fmt.Errorf("decode pull: %w", err)
+	}
+	if err := json.Unmarshal(body, &p.raw); err != nil {
+		return p, fmt.Errorf("decode pull: %w", err)
+	}
+	p.Rows = map[string][]map[string]any{}
+	for _, table := range syncTables {
+		raw, ok := p.raw[table]
+		if !ok {
+			return p, fmt.Errorf("pull lacks table %q", table)
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal(raw, &rows); err != nil || rows == nil {
+			return p, fmt.Errorf("pull table %q is not an array: %s", table, raw)
+		}
+		p.Rows[table] = rows
+	}
+	return p, nil
+}
+
+// pullPage fetches one page from cursor (empty: a full pull) or since.
+func (d *device) pullPage(cursor, since string, limit int) (page, error) {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if since != "" {
+		q.Set("since", since)
+	}
+	if limit > 0 {
+		q.Set("limit", fmt.Sprint(limit))
+	}
+	path := "/api/sync/pull"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	r, err := d.do(http.MethodGet, path, nil, nil)
+	if err != nil {
+		return page{}, err
+	}
+	if r.status != http.StatusOK {
+		return page{}, fmt.Errorf("pull = %d: %s", r.status, r.body)
+	}
+	return decodePage(r.body)
+}
+
+// walk follows cursors from cursor (or since) until hasMore is false and
+// returns every page; the last page's cursor is where the next walk starts.
+func (d *device) walk(cursor, since string, limit int) ([]page, error) {
+	var pages []page
+	for i := 0; ; i++ {
+		if i > 10000 {
+			return pages, fmt.Errorf("pull did not end after %d pages", i)
+		}
+		p, err := d.pullPage(cursor, since, limit)
+		if err != nil {
+			return pages, err
+		}
+		pages = append(pages, p)
+		if !p.HasMore {
+			return pages, nil
+		}
+		cursor, since = p.Cursor, ""
+	}
+}
+
+// clockSeq reads a contractor's change clock straight from the database.
+func clockSeq(t testing.TB, contractorID uuid.UUID) int64 {
+	t.Helper()
+	var seq int64
+	if err := env.pool.QueryRow(context.Background(),
+		"SELECT seq FROM sync_clock WHERE contractor_id = $1", contractorID).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+// waitForClockWaiters blocks until n server sessions are waiting for a lock in
+// a statement on sync_clock: the deterministic "they are all in flight now"
+// that lets a test interleave transactions without sleeping. abort, if given,
+// is polled meanwhile and fails the test as soon as it returns an error (e.g.
+// a request that answered instead of waiting).
+func waitForClockWaiters(t testing.TB, n int, abort ...func() error) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var waiting int
+		err := env.pool.QueryRow(context.Background(), `
+			SELECT count(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%sync_clock%' AND pid <> pg_backend_pid()`).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting >= n {
+			return
+		}
+		for _, f := range abort {
+			if err := f(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions wait for the clock lock, want %d", waiting, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// envelopeError checks r against the CONTRACT.md error envelope: the status,
+// its code, every field present, and the X-Request-Id header matching.
+func envelopeError(r response, status int, code string) error {
+	if r.status != status {
+		return fmt.Errorf("status = %d, want %d; body %s", r.status, status, r.body)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(r.body, &raw); err != nil {
+		return fmt.Errorf("%d body is not JSON: %q", r.status, r.body)
+	}
+	for _, k := range []string{"ok", "error", "message", "requestId", "details"} {
+		if _, ok := raw[k]; !ok {
+			return fmt.Errorf("envelope lacks %q: %s", k, r.body)
+		}
+	}
+	var e struct {
+		Ok        *bool             `json:"ok"`
+		Error     string            `json:"error"`
+		Message   string            `json:"message"`
+		RequestID string            `json:"requestId"`
+		Details   []json.RawMessage `json:"details"`
+	}
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		return fmt.Errorf("envelope %s: %w", r.body, err)
+	}
+	if e.Ok == nil || *e.Ok || e.Error != code || e.Message == "" || e.RequestID == "" || e.Details == nil {
+		return fmt.Errorf("envelope = %s, want ok:false, error %s, a message, a requestId and details", r.body, code)
+	}
+	if got := r.header.Get("X-Request-Id"); got != e.RequestID {
+		return fmt.Errorf("X-Request-Id header %q != body requestId %q", got, e.RequestID)
+	}
+	return nil
+}
