@@ -59,6 +59,12 @@ ensure_mount "$DIRP/proc" -t proc proc
 ensure_mount "$DIRP/dev" --bind /dev
 ensure_mount "$DIRP/dev/pts" --bind /dev/pts
 if is_mounted /dev/shm; then ensure_mount "$DIRP/dev/shm" --bind /dev/shm; fi
+# A bind mount left by an earlier run whose directory was deleted and
+# re-created at the same path (CI clones into the same folder again) shows the
+# old, deleted directory: remount unless it is the same directory.
+if is_mounted "$DIRP$ROOT" && [[ "$(stat -c %d:%i "$ROOT")" != "$(stat -c %d:%i "$DIRP$ROOT" 2>/dev/null)" ]]; then
+  umount -l "$DIRP$ROOT"
+fi
 ensure_mount "$DIRP$ROOT" --bind "$ROOT"
 cp -L /etc/resolv.conf "$DIRP/etc/resolv.conf" 2>/dev/null || true
 flock -u 9
