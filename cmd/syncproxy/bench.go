@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/syncproxy/syncproxy/internal/bench"
+)
+
+// runBench measures the server against raw Postgres (internal/bench) and
+// writes the figures as a table and as JSON.
+func runBench(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: syncproxy bench [flags]
+
+Starts the real server in-process on 127.0.0.1, on a throwaway PostgreSQL
+cluster (fsync=off) or on DATABASE_URL if set (its own tenants are created
+there and deleted afterwards), and measures push, pull and many devices
+against the same statements run directly with pgx.
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	quick := fs.Bool("quick", false, "reduced sizes (a few seconds), for smoke tests")
+	out := fs.String("out", "bench/results.json", "where to write the figures as JSON")
+	duration := fs.Duration("devices-duration", 0, "how long the devices phase runs (default 30s, 2s with -quick)")
+	devices := fs.Int("devices", 0, "concurrent devices (default 200, 20 with -quick)")
+	interval := fs.Duration("devices-interval", 0, "pace each device to one push+pull loop per interval (default 0: back to back, saturating)")
+	perTenant := fs.Int("devices-per-tenant", 0, "devices sharing one contractor (default 4)")
+	maxConns := fs.Int("db-max-conns", 0, fmt.Sprintf("server pool size (default: SYNC_DB_MAX_CONNS if set, else %d)", bench.DefaultDBMaxConns))
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile per phase to PREFIX.PHASE.pprof")
+	phases := fs.String("phases", "", "comma-separated subset of push,pull,devices (default all)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	o := bench.Defaults()
+	if *quick {
+		o = bench.Quick()
+	}
+	o.DatabaseURL = os.Getenv("DATABASE_URL")
+	if v := os.Getenv("SYNC_DB_MAX_CONNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("SYNC_DB_MAX_CONNS must be an integer, got %q", v)
+		}
+		o.DBMaxConns = int32(n)
+	}
+	if *maxConns > 0 {
+		o.DBMaxConns = int32(*maxConns)
+	}
+	if *duration > 0 {
+		o.DevicesDuration = *duration
+	}
+	o.DeviceInterval = *interval
+	if *devices > 0 {
+		o.Devices = *devices
+	}
+	if *perTenant > 0 {
+		o.DevicesPerTenant = *perTenant
+	}
+	if *phases != "" {
+		o.Phases = strings.Split(*phases, ",")
+	}
+	o.CPUProfile, o.Progress = *cpuProfile, os.Stderr
+
+	res, err := bench.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := res.WriteTable(os.Stdout); err != nil {
+		return err
+	}
+	if err := res.WriteJSON(*out); err != nil {
+		return fmt.Errorf("write %s: %w", *out, err)
+	}
+	fmt.Printf("\nfigures written to %s\n", *out)
+	return nil
+}

@@ -1,0 +1,170 @@
+// Package bench measures the sync server against the physical limit: the same
+// Postgres driven directly with pgx, side by side in one run, so the ratios
+// hold on a noisy machine. It starts the real server in-process on loopback,
+// seeds its own tenants, and runs the phases push, pull and devices, sampling
+// the process's memory while they run.
+//
+// It is a tool, not a test: `syncproxy bench` runs it, and one quick smoke
+// test checks that it still produces sane figures.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+)
+
+// Options sizes a run. Zero values are not defaults: start from Defaults or Quick.
+type Options struct {
+	// DatabaseURL is an existing database to bench against (its own tenants
+	// are created there and deleted afterwards). Empty: a throwaway cluster
+	// (fsync=off) is started and removed.
+	DatabaseURL string
+	// DBMaxConns is the server's pool size (SYNC_DB_MAX_CONNS).
+	DBMaxConns int32
+
+	PushBatches int // pushes of PushRows costbook_items, each over HTTP and raw
+	PushRows    int
+
+	PullRows   int   // rows of the pulled tenant
+	PullLimits []int // page sizes to pull with; the first is the one the target applies to
+	PullReps   int   // full pulls per limit and side; the median is reported
+
+	Devices          int // concurrent simulated devices
+	DevicesPerTenant int // devices sharing one contractor (each its own auth user)
+	DevicesDuration  time.Duration
+	DeviceRows       int // rows per device push
+	// DeviceInterval paces each device to one loop per interval (a first
+	// loop at a random offset); 0 loops back to back, which saturates the
+	// server: then latency is devices ÷ throughput (Little's law).
+	DeviceInterval time.Duration
+
+	// Phases limits the run to some of "push", "pull", "devices" (profiling);
+	// empty runs all.
+	Phases []string
+	// CPUProfile, if set, is a path prefix: each phase writes PREFIX.PHASE.pprof.
+	CPUProfile string
+	// Progress receives one line per phase (and setup steps). nil discards.
+	Progress io.Writer
+	// Quick marks a reduced run (smoke tests); its figures are not comparable.
+	Quick bool
+}
+
+// Defaults is the full run the targets are written for.
+func Defaults() Options {
+	return Options{
+		DBMaxConns:       DefaultDBMaxConns,
+		PushBatches:      10,
+		PushRows:         1000,
+		PullRows:         10000,
+		PullLimits:       []int{1000, 5000},
+		PullReps:         5,
+		Devices:          200,
+		DevicesPerTenant: 4,
+		DevicesDuration:  30 * time.Second,
+		DeviceRows:       10,
+	}
+}
+
+// Quick is a few-second run with the same shape, for smoke tests.
+func Quick() Options {
+	o := Defaults()
+	o.Quick = true
+	o.PushBatches, o.PushRows = 3, 200
+	o.PullRows, o.PullLimits, o.PullReps = 2000, []int{500, 1000}, 2
+	o.Devices, o.DevicesPerTenant, o.DevicesDuration = 20, 4, 2*time.Second
+	return o
+}
+
+// DefaultDBMaxConns is the bench's server pool size. Measured on 2 cores
+// with 200 devices back to back: 4 to 8 connections gave the most requests/s
+// (880-1050), 16 fewer, 32 about a third fewer with twice the Postgres CPU
+// per request: past a few active backends per core, more connections only add
+// lock and context-switch work, and requests queue in the pool either way.
+const DefaultDBMaxConns = 8
+
+func (o Options) validate() error {
+	var errs []error
+	check := func(ok bool, msg string) {
+		if !ok {
+			errs = append(errs, errors.New(msg))
+		}
+	}
+	check(o.DBMaxConns >= 1, "db max conns must be at least 1")
+	check(o.PushBatches >= 1 && o.PushRows >= 1, "push needs at least one batch of one row")
+	check(o.PullRows >= 1 && len(o.PullLimits) > 0 && o.PullReps >= 1, "pull needs rows, a limit and a repetition")
+	for _, l := range o.PullLimits {
+		check(l >= 1 && l <= 5000, fmt.Sprintf("pull limit %d is outside the contract's 1..5000", l))
+	}
+	check(o.Devices >= 1 && o.DevicesPerTenant >= 1, "devices needs at least one device per tenant")
+	check(o.DevicesDuration > 0, "devices duration must be positive")
+	check(o.DeviceRows >= 1, "a device push needs at least one row")
+	check(o.DeviceInterval >= 0, "devices interval must not be negative")
+	for _, ph := range o.Phases {
+		check(slices.Contains([]string{"push", "pull", "devices"}, ph), fmt.Sprintf("unknown phase %q (want push, pull or devices)", ph))
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts everything, measures every phase and stops everything it
+// started, also when ctx is cancelled (Ctrl-C).
+func Run(ctx context.Context, o Options) (res Result, err error) {
+	if err := o.validate(); err != nil {
+		return Result{}, fmt.Errorf("bench: %w", err)
+	}
+	p := newProgress(o.Progress)
+	res.StartedAt = time.Now().UTC()
+	res.Quick = o.Quick
+
+	e, err := start(ctx, o, p)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() {
+		if cerr := e.close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		p.line("stopped the server%s", map[bool]string{true: " and removed the throwaway cluster", false: ""}[e.cluster != nil])
+	}()
+	res.Machine, err = machineInfo(ctx, e)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Setup = e.setup()
+
+	phases := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"push", func(ctx context.Context) (err error) { res.Push, err = runPush(ctx, e, o, p); return err }},
+		{"pull", func(ctx context.Context) (err error) { res.Pull, err = runPull(ctx, e, o, p); return err }},
+		{"devices", func(ctx context.Context) (err error) { res.Devices, err = runDevices(ctx, e, o, p); return err }},
+	}
+	for _, ph := range phases {
+		if len(o.Phases) > 0 && !slices.Contains(o.Phases, ph.name) {
+			continue
+		}
+		stopProfile, err := startCPUProfile(o.CPUProfile, ph.name)
+		if err != nil {
+			return Result{}, err
+		}
+		err = ph.run(ctx)
+		if perr := stopProfile(); perr != nil && err == nil {
+			err = perr
+		}
+		if ctx.Err() != nil {
+			return Result{}, fmt.Errorf("bench: interrupted during %s: %w", ph.name, ctx.Err())
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("bench %s: %w", ph.name, err)
+		}
+	}
+	res.Memory = Memory{ProcessVmHWMBytes: readProcStatus("VmHWM"),
+		Note: "the server runs in this process with the bench's clients and raw side: every figure is an upper bound for the server alone"}
+	res.Targets = targets(res)
+	res.Seconds = time.Since(res.StartedAt).Seconds()
+	return res, nil
+}

@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRun_Quick_FillsEveryFigure runs the whole bench at quick sizes on its
+// own throwaway cluster: every phase must produce sane, non-zero figures and
+// no request may fail. It checks behaviour, never speed.
+func TestRun_Quick_FillsEveryFigure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := Quick()
+	o.DevicesDuration = time.Second
+	var progress bytes.Buffer
+	o.Progress = &progress
+
+	res, err := Run(ctx, o)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, progress.String())
+	}
+
+	positive := map[string]float64{
+		"push HTTP rows/s":     res.Push.HTTP.RowsPerSec,
+		"push raw rows/s":      res.Push.Raw.RowsPerSec,
+		"push ratio":           res.Push.Ratio,
+		"push server rows/s":   res.Push.Server.RowsPerSec,
+		"devices requests/s":   res.Devices.RequestsPerSec,
+		"devices p50":          res.Devices.Latency.P50,
+		"devices p99":          res.Devices.Latency.P99,
+		"devices server p99":   res.Devices.ServerLatency.P99,
+		"pull peak RSS":        float64(res.Pull.Memory.PeakRSSBytes),
+		"pull peak heap":       float64(res.Pull.Memory.PeakHeapInuseBytes),
+		"devices peak RSS":     float64(res.Devices.Memory.PeakRSSBytes),
+		"process VmHWM":        float64(res.Memory.ProcessVmHWMBytes),
+		"pull samples":         float64(res.Pull.Memory.Samples),
+		"devices pool acquire": float64(res.Devices.Pool.Acquires),
+	}
+	for name, v := range positive {
+		if !(v > 0) || math.IsInf(v, 0) {
+			t.Errorf("%s = %v, want a positive number", name, v)
+		}
+	}
+	if len(res.Push.HTTP.BatchMs) != o.PushBatches || len(res.Push.Raw.BatchMs) != o.PushBatches {
+		t.Errorf("push timed %d HTTP and %d raw batches, want %d each", len(res.Push.HTTP.BatchMs), len(res.Push.Raw.BatchMs), o.PushBatches)
+	}
+	if len(res.Pull.Runs) != len(o.PullLimits) {
+		t.Fatalf("pull has %d runs, want one per limit (%d)", len(res.Pull.Runs), len(o.PullLimits))
+	}
+	for _, run := range res.Pull.Runs {
+		if run.HTTPMs <= 0 || run.RawMs <= 0 || run.ServerMs <= 0 || run.Ratio <= 0 || run.BytesPerPull <= 0 {
+			t.Errorf("pull limit %d: a figure is not positive: %+v", run.Limit, run)
+		}
+		// The contractor row comes first, so HTTP pages hold one row more in all.
+		if wantRaw := (o.PullRows + run.Limit - 1) / run.Limit; run.RawPages != wantRaw || run.HTTPPages < wantRaw {
+			t.Errorf("pull limit %d: %d HTTP pages, %d raw pages; want >= %d and %d", run.Limit, run.HTTPPages, run.RawPages, wantRaw, wantRaw)
+		}
+		if len(run.HTTPAllMs) != o.PullReps || len(run.RawAllMs) != o.PullReps {
+			t.Errorf("pull limit %d: %d/%d repetitions, want %d", run.Limit, len(run.HTTPAllMs), len(run.RawAllMs), o.PullReps)
+		}
+	}
+	d := res.Devices
+	if d.Errors != 0 {
+		t.Errorf("devices: %d errors, want 0: %q", d.Errors, d.ErrorSamples)
+	}
+	if d.Devices != o.Devices || d.Tenants != o.Devices/o.DevicesPerTenant {
+		t.Errorf("devices: %d devices in %d tenants, want %d in %d", d.Devices, d.Tenants, o.Devices, o.Devices/o.DevicesPerTenant)
+	}
+	if d.Pushes < d.Devices || d.Pulls < d.Pushes || d.Requests != d.Pushes+d.Pulls {
+		t.Errorf("devices: %d pushes, %d pulls, %d requests: every device must push and pull at least once", d.Pushes, d.Pulls, d.Requests)
+	}
+	if d.RowsPushed != d.Pushes*o.DeviceRows {
+		t.Errorf("devices: %d rows pushed in %d pushes of %d", d.RowsPushed, d.Pushes, o.DeviceRows)
+	}
+	// Each device pulls its own and its tenant's other devices' rows.
+	if d.RowsPulled < d.RowsPushed {
+		t.Errorf("devices: pulled %d rows, pushed %d: a device must at least get its own rows back", d.RowsPulled, d.RowsPushed)
+	}
+	if l := d.Latency; !(l.P50 <= l.P95 && l.P95 <= l.P99 && l.P99 <= l.Max) || l.Count != d.Requests {
+		t.Errorf("devices latency is not a distribution of every request: %+v", l)
+	}
+	m := res.Machine
+	if m.NProc < 1 || m.GoVersion == "" || m.Postgres == "" || m.Fsync != "off" || m.CPUModel == "" {
+		t.Errorf("machine info incomplete (a throwaway cluster has fsync=off): %+v", m)
+	}
+	if len(res.Targets) != 5 {
+		t.Errorf("%d targets, want 5", len(res.Targets))
+	}
+
+	var table bytes.Buffer
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "MEMORY", "TARGETS"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	for _, phase := range []string{"push", "pull", "devices", "stopped the server and removed the throwaway cluster"} {
+		if !strings.Contains(progress.String(), phase) {
+			t.Errorf("progress lacks a line for %q:\n%s", phase, progress.String())
+		}
+	}
+	path := filepath.Join(t.TempDir(), "bench", "results.json")
+	if err := res.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Result
+	if err := json.Unmarshal(raw, &back); err != nil || back.Push.Ratio != res.Push.Ratio {
+		t.Errorf("results.json does not round-trip (%v)", err)
+	}
+}

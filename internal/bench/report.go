@@ -1,0 +1,158 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// The targets (2 cores, one run).
+const (
+	targetPushRatio = 0.7
+	targetPullRatio = 1.5
+	targetP99Ms     = 100
+	targetPullMiB   = 150
+)
+
+func targets(r Result) []Target {
+	var ts []Target
+	if r.Push.Batches > 0 {
+		ts = append(ts, Target{Name: "push rows/s HTTP ÷ raw", Want: fmt.Sprintf("≥ %.2f", targetPushRatio),
+			Got: fmt.Sprintf("%.2f", r.Push.Ratio), Met: r.Push.Ratio >= targetPushRatio})
+	}
+	if len(r.Pull.Runs) > 0 {
+		run := r.Pull.Runs[0]
+		ts = append(ts, Target{Name: fmt.Sprintf("full pull of %d rows (limit %d) HTTP ÷ raw", r.Pull.Rows, run.Limit),
+			Want: fmt.Sprintf("≤ %.1f×", targetPullRatio), Got: fmt.Sprintf("%.2f×", run.Ratio), Met: run.Ratio <= targetPullRatio})
+	}
+	if r.Devices.Devices > 0 {
+		ts = append(ts,
+			Target{Name: fmt.Sprintf("%d devices: errors", r.Devices.Devices), Want: "0",
+				Got: fmt.Sprint(r.Devices.Errors), Met: r.Devices.Errors == 0},
+			Target{Name: fmt.Sprintf("%d devices: p99 latency", r.Devices.Devices), Want: fmt.Sprintf("≤ %d ms", targetP99Ms),
+				Got: fmt.Sprintf("%.1f ms", r.Devices.Latency.P99), Met: r.Devices.Latency.P99 <= targetP99Ms})
+	}
+	if len(r.Pull.Runs) > 0 {
+		ts = append(ts, Target{Name: fmt.Sprintf("peak RSS during the %d-row pull", r.Pull.Rows), Want: fmt.Sprintf("≤ %d MiB", targetPullMiB),
+			Got: fmt.Sprintf("%.0f MiB", r.Pull.Memory.PeakRSSMiB), Met: r.Pull.Memory.PeakRSSMiB <= targetPullMiB})
+	}
+	return ts
+}
+
+// WriteTable prints the figures for a human: the machine, then one section
+// per phase that ran, then the targets.
+func (r Result) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	r.writeSetup(&b)
+	if r.Push.Batches > 0 || len(r.Pull.Runs) > 0 {
+		r.writeComparison(&b)
+	}
+	if r.Devices.Devices > 0 {
+		r.writeDevices(&b)
+	}
+	r.writeMemory(&b)
+	b.WriteString("\nTARGETS\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, t := range r.Targets {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Name, t.Want, t.Got, map[bool]string{true: "met", false: "MISSED"}[t.Met])
+	}
+	tw.Flush()
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (r Result) writeSetup(b *strings.Builder) {
+	m := r.Machine
+	fmt.Fprintf(b, "\nsyncproxy bench, %s, %.0fs%s\n", r.StartedAt.Format("2006-01-02 15:04 MST"), r.Seconds,
+		map[bool]string{true: " (QUICK run: reduced sizes, not comparable with the targets)"}[r.Quick])
+	fmt.Fprintf(b, "machine:  %d × %s, %s, %.0f GiB RAM, %s, GOMAXPROCS=%d\n", m.NProc, m.CPUModel, m.Kernel,
+		float64(m.MemTotalBytes)/(1<<30), m.GoVersion, m.GOMAXPROCS)
+	fmt.Fprintf(b, "database: PostgreSQL %s, %s; fsync=%s, synchronous_commit=%s, full_page_writes=%s, shared_buffers=%s\n",
+		m.Postgres, r.Setup.Database, m.Fsync, m.SynchronousCommit, m.FullPageWrites, m.SharedBuffers)
+	if m.Fsync == "off" {
+		b.WriteString("          fsync=off: every figure measures our own overhead, not a durable Postgres.\n")
+	}
+	fmt.Fprintf(b, "server:   in-process, SYNC_DB_MAX_CONNS=%d, SYNC_RATE_LIMIT=%s, log level %s; clients share its process and CPUs\n",
+		r.Setup.DBMaxConns, r.Setup.RateLimit, r.Setup.LogLevel)
+}
+
+func (r Result) writeComparison(b *strings.Builder) {
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPARISON\tHTTP\tRAW PGX\tRATIO\tTARGET\tSERVER ALONE\tRATIO")
+	if p := r.Push; p.Batches > 0 {
+		fmt.Fprintf(tw, "push %d × %d costbook_items, rows/s (median batch)\t%.0f\t%.0f\t%.2f\t≥ %.2f\t%.0f\t%.2f\n",
+			p.Batches, p.RowsPerBatch, p.HTTP.RowsPerSec, p.Raw.RowsPerSec, p.Ratio, targetPushRatio, p.Server.RowsPerSec, p.ServerRatio)
+		fmt.Fprintf(tw, "push, rows/s over all %d batches\t%.0f\t%.0f\t%.2f\t\t%.0f\t%.2f\n",
+			p.Batches, p.HTTP.TotalRowsPerSec, p.Raw.TotalRowsPerSec, p.HTTP.TotalRowsPerSec/p.Raw.TotalRowsPerSec,
+			p.Server.TotalRowsPerSec, p.Server.TotalRowsPerSec/p.Raw.TotalRowsPerSec)
+	}
+	for i, run := range r.Pull.Runs {
+		target := "(info)"
+		if i == 0 {
+			target = fmt.Sprintf("≤ %.1f×", targetPullRatio)
+		}
+		fmt.Fprintf(tw, "pull %d rows, limit %d, ms (median of %d)\t%.0f (%d pages)\t%.0f (%d pages)\t%.2f×\t%s\t%.0f\t%.2f×\n",
+			r.Pull.Rows, run.Limit, len(run.HTTPAllMs), run.HTTPMs, run.HTTPPages, run.RawMs, run.RawPages, run.Ratio, target, run.ServerMs, run.ServerRatio)
+	}
+	tw.Flush()
+}
+
+func (r Result) writeDevices(b *strings.Builder) {
+	d := r.Devices
+	fmt.Fprintf(b, "\nDEVICES: %d = %d tenants × %d devices, %.1fs, push %d rows + delta pull per loop, %s\n",
+		d.Devices, d.Tenants, d.DevicesPerTenant, d.Seconds, d.RowsPushed/max(d.Pushes, 1),
+		pacing(time.Duration(d.IntervalMs*float64(time.Millisecond))))
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REQUESTS\tCOUNT\tREQ/S\tP50 MS\tP95 MS\tP99 MS\tMAX MS\tERRORS")
+	row := func(name string, l Latency, errs string) {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\n", name, l.Count, float64(l.Count)/max(d.Seconds, 1e-9),
+			l.P50, l.P95, l.P99, l.Max, errs)
+	}
+	row("all", d.Latency, fmt.Sprint(d.Errors))
+	row("push", d.PushLatency, "")
+	row("pull", d.PullLatency, "")
+	row("server alone", d.ServerLatency, "")
+	tw.Flush()
+	fmt.Fprintf(b, "server pool: %d conns, %d acquires, %d waited (mean wait %.2f ms per acquire)\n",
+		d.Pool.MaxConns, d.Pool.Acquires, d.Pool.WaitedAcquires, d.Pool.MeanAcquireWaitMs)
+	for _, s := range d.ErrorSamples {
+		fmt.Fprintf(b, "  error: %s\n", s)
+	}
+}
+
+func (r Result) writeMemory(b *strings.Builder) {
+	b.WriteString("\nMEMORY (whole process: server + bench clients; sampled every 50 ms)\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DURING\tBASELINE RSS\tPEAK RSS\tPEAK GO HEAP\tALLOCATED\tGCS")
+	mem := func(name string, f MemoryFigures) {
+		if f.Samples == 0 {
+			return
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", name, mib(f.BaselineRSSBytes), mib(f.PeakRSSBytes),
+			mib(int64(f.PeakHeapInuseBytes)), mib(int64(f.AllocatedBytes)), f.NumGC)
+	}
+	mem("HTTP pulls", r.Pull.Memory)
+	mem("devices", r.Devices.Memory)
+	tw.Flush()
+	fmt.Fprintf(b, "process VmHWM (lifetime peak, includes the raw side): %s\n", mib(r.Memory.ProcessVmHWMBytes))
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+// WriteJSON writes r to path, creating its directory.
+func (r Result) WriteJSON(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

@@ -1,0 +1,39 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/syncproxy/syncproxy/gen/api"
+)
+
+// costbookItems returns n realistic rows (every client column set, about
+// 300 bytes of JSON each) with the given ids, or new ids when ids is nil.
+// round varies the content, so a re-push of the same ids is a real update.
+func costbookItems(n int, ids []uuid.UUID, round int) []api.CostbookItemWrite {
+	units := []string{"ea", "sqft", "lf", "hr", "gal"}
+	rows := make([]api.CostbookItemWrite, n)
+	for i := range rows {
+		id := uuid.New()
+		if ids != nil {
+			id = ids[i%len(ids)]
+		}
+		name := fmt.Sprintf("Drywall sheet 1/2in 4x8 #%d", i)
+		desc := fmt.Sprintf("Gypsum board, moisture resistant, tapered edges; revision %d of item %d", round, i)
+		unit := units[i%len(units)]
+		cost := fmt.Sprintf("%d.%02d", 5+i%400, (i*7+round)%100)
+		markup := fmt.Sprintf("%d.5", 10+i%25)
+		sku := fmt.Sprintf("DW-%06d", i)
+		taxable := i%3 != 0
+		rows[i] = api.CostbookItemWrite{Id: id, Name: name, Description: &desc, Unit: &unit,
+			UnitCost: &cost, MarkupPercent: &markup, Sku: &sku, Taxable: &taxable}
+	}
+	return rows
+}
+
+// pushBody is the wire body of a push of rows.
+func pushBody(rows []api.CostbookItemWrite) ([]byte, error) {
+	return json.Marshal(api.SyncPushRequest{CostbookItems: &rows})
+}
