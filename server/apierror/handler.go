@@ -26,7 +26,12 @@ func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		e := Classify(err)
 		requestID := c.Response().Header().Get(echo.HeaderXRequestID)
-		if e.Status >= http.StatusInternalServerError {
+		if clientGone(c, err) {
+			// The device hung up (app backgrounded, network lost): nothing
+			// failed on our side, and nobody will read this answer.
+			e = Unavailable("the request was cancelled", RetryAfterUnavailable, err)
+			logger.InfoContext(c.Request().Context(), "client closed the request", "request_id", requestID)
+		} else if e.Status >= http.StatusInternalServerError {
 			logger.ErrorContext(c.Request().Context(), "request failed",
 				"request_id", requestID, "status", e.Status, "code", string(e.Code), "err", err)
 		}
@@ -43,6 +48,12 @@ func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 			logger.WarnContext(c.Request().Context(), "writing error response", "request_id", requestID, "err", writeErr)
 		}
 	}
+}
+
+// clientGone reports a request abandoned by its client: its context was
+// cancelled and the error comes from that cancellation.
+func clientGone(c echo.Context, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(c.Request().Context().Err(), context.Canceled)
 }
 
 // Classify maps any error to the contract's status and code.

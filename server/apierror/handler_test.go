@@ -1,16 +1,21 @@
 package apierror
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/labstack/echo/v4"
 )
 
 // A dead or stuck database must read as 503 UNAVAILABLE with Retry-After, so
@@ -48,5 +53,23 @@ func TestClassify_OtherErrors(t *testing.T) {
 	limited.RetryAfter = 3
 	if e := Classify(fmt.Errorf("wrapped: %w", limited)); e.Status != http.StatusTooManyRequests || e.retryAfterHeader() != "3" {
 		t.Errorf("rate limited = %d %q", e.Status, e.retryAfterHeader())
+	}
+}
+
+func TestHandler_ClientGone_NotAnInternalError(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	e := echo.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest(http.MethodGet, "/api/sync/pull", nil).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	c := e.NewContext(req, rec)
+	Handler(logger)(fmt.Errorf("pull: %w", context.Canceled), c)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503", rec.Code)
+	}
+	if strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "client closed the request") {
+		t.Fatalf("log = %s", logs.String())
 	}
 }
