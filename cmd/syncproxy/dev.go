@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -44,6 +45,17 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	cluster, err := pgcluster.Ensure(ctx, pgcluster.Options{Dir: filepath.Join(*dataDir, "pg"), Log: os.Stderr})
+	if errors.Is(err, pgcluster.ErrNotTraversable) {
+		// As root the cluster runs as the postgres user, which cannot enter a
+		// checkout under a private home (/root): keep it in a per-checkout
+		// directory it can reach instead of failing the first run.
+		fallback, ferr := fallbackClusterDir(*dataDir)
+		if ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		fmt.Fprintf(os.Stderr, "dev: %s is not reachable by the postgres user; keeping the cluster in %s\n", *dataDir, fallback)
+		cluster, err = pgcluster.Ensure(ctx, pgcluster.Options{Dir: fallback, Log: os.Stderr})
+	}
 	if err != nil {
 		return err
 	}
@@ -160,4 +172,19 @@ func ensureDevTenant(ctx context.Context, pool *pgxpool.Pool, s devState) error 
 		Members: []tenant.Member{{AuthUserID: s.OwnerUserID, Role: "owner"}},
 	})
 	return err
+}
+
+// fallbackClusterDir is a world-searchable directory for this checkout's dev
+// cluster, stable across runs (named after the checkout's absolute path).
+func fallbackClusterDir(dataDir string) (string, error) {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	dir := filepath.Join("/var/tmp", "syncproxy-dev-"+hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "pg"), nil
 }

@@ -81,6 +81,10 @@ type Cluster struct {
 // is held by another process.
 var ErrPortInUse = errors.New("port already in use")
 
+// ErrNotTraversable is wrapped by the error returned when the user postgres
+// runs as cannot reach the cluster directory (e.g. a repo under /root).
+var ErrNotTraversable = errors.New("cluster directory not reachable by the postgres user")
+
 const (
 	// A unix socket path ("DIR/.s.PGSQL.PORT") must fit in sun_path (108
 	// bytes with the terminating NUL); ".s.PGSQL.65535" plus "/" is 15 bytes.

@@ -158,6 +158,6 @@ func (r *runAs) checkTraversable(ctx context.Context, p string) error {
 		mode = " (does not exist)"
 	}
 	return fmt.Errorf("pgcluster: directory %s is not traversable by user %s (uid %d)%s; "+
-		"postgres must be able to reach %s: choose a cluster dir under a world-searchable path (e.g. /tmp) or chmod o+x the directory",
-		culprit, r.name, r.uid, mode, p)
+		"postgres must be able to reach %s: choose a cluster dir under a world-searchable path (e.g. /tmp) or chmod o+x the directory: %w",
+		culprit, r.name, r.uid, mode, p, ErrNotTraversable)
 }
