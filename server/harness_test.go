@@ -17,9 +17,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -30,12 +28,11 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/internal/pgcluster"
+	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
-	"github.com/syncproxy/syncproxy/server/auth"
 	"github.com/syncproxy/syncproxy/server/config"
 	"github.com/syncproxy/syncproxy/server/middleware"
-	"github.com/syncproxy/syncproxy/server/tenant"
 )
 
 const testSecret = "test-secret-0123456789abcdef-0123456789"
@@ -49,7 +46,7 @@ var env struct {
 	pool    *pgxpool.Pool
 	server  *httptest.Server
 	cfg     config.Config
-	logs    *lockedBuffer
+	logs    *testenv.LogBuffer
 	spec    routers.Router
 }
 
@@ -59,26 +56,20 @@ func TestMain(m *testing.M) {
 
 func runMain(m *testing.M) int {
 	ctx := context.Background()
-	cluster, err := pgcluster.StartTemp(ctx, os.Stderr)
+	cluster, err := testenv.StartCluster(ctx, "e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "harness:", err)
 		return 1
 	}
 	defer cluster.Remove()
-	if err := cluster.CreateDatabase(ctx, "e2e"); err != nil {
-		fmt.Fprintln(os.Stderr, "harness:", err)
-		return 1
-	}
-	cfg, err := config.Load(func(name string) string {
-		return map[string]string{
-			"DATABASE_URL":        cluster.URL("e2e"),
-			"SYNC_JWT_SECRET":     testSecret,
-			"SYNC_MAX_BODY_BYTES": "1048576",
-			"SYNC_MAX_PUSH_ROWS":  "5000",
-			// Rate limiting has its own server in limits_test.go; here it
-			// would only make parallel tests flaky.
-			"SYNC_RATE_LIMIT": "0",
-		}[name]
+	cfg, err := testenv.Config(map[string]string{
+		"DATABASE_URL":        cluster.URL("e2e"),
+		"SYNC_JWT_SECRET":     testSecret,
+		"SYNC_MAX_BODY_BYTES": "1048576",
+		"SYNC_MAX_PUSH_ROWS":  "5000",
+		// Rate limiting has its own server in limits_test.go; here it
+		// would only make parallel tests flaky.
+		"SYNC_RATE_LIMIT": "0",
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "harness:", err)
@@ -90,18 +81,15 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer pool.Close()
-	env.logs = &lockedBuffer{}
-	logger := slog.New(slog.NewJSONHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	env.logs = &testenv.LogBuffer{}
+	// Debug level, so that the JWT check after the run covers every line
+	// the server can write.
+	logger := env.logs.Logger(slog.LevelDebug)
 	if err := migrations.Apply(ctx, pool, logger); err != nil {
 		fmt.Fprintln(os.Stderr, "harness:", err)
 		return 1
 	}
-	verifier, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTAudience)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "harness:", err)
-		return 1
-	}
-	handler, err := server.New(cfg, pool, verifier, logger)
+	handler, err := testenv.NewHandler(cfg, pool, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "harness:", err)
 		return 1
@@ -142,19 +130,16 @@ type device struct {
 // newTenant provisions a contractor with one owner and returns its device.
 func newTenant(t *testing.T) *device {
 	t.Helper()
-	owner := uuid.New()
-	c, err := tenant.Create(context.Background(), env.pool, tenant.NewContractor{
-		Name: "Contractor " + t.Name(), Members: []tenant.Member{{AuthUserID: owner, Role: "owner"}},
-	})
+	contractor, owner, err := testenv.NewTenant(context.Background(), env.pool, "Contractor "+t.Name())
 	if err != nil {
 		t.Fatalf("provision tenant: %v", err)
 	}
-	return deviceFor(t, owner, c.ID)
+	return deviceFor(t, owner, contractor)
 }
 
 func deviceFor(t *testing.T, user, contractor uuid.UUID) *device {
 	t.Helper()
-	token, err := auth.MintHS256([]byte(testSecret), user, "", time.Hour)
+	token, err := testenv.Token(testSecret, user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,22 +331,4 @@ func truncate(b []byte) string {
 		return string(b[:2000]) + "…"
 	}
 	return string(b)
-}
-
-// lockedBuffer collects the server's log for tests that inspect it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/server"
 	"github.com/syncproxy/syncproxy/server/auth"
 	"github.com/syncproxy/syncproxy/server/config"
@@ -42,10 +43,7 @@ func limConfig(t *testing.T, vars map[string]string) config.Config {
 		"SYNC_JWT_SECRET": testSecret,
 		"SYNC_ADDR":       "127.0.0.1:0",
 	}
-	for k, v := range vars {
-		base[k] = v
-	}
-	cfg, err := config.Load(func(name string) string { return base[name] })
+	cfg, err := testenv.Config(base, vars)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +52,7 @@ func limConfig(t *testing.T, vars map[string]string) config.Config {
 
 // limServer serves cfg on pool with verifier (HS256 on testSecret if nil)
 // and returns its URL and its log.
-func limServer(t *testing.T, cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifier) (string, *lockedBuffer) {
+func limServer(t *testing.T, cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifier) (string, *testenv.LogBuffer) {
 	t.Helper()
 	if verifier == nil {
 		v, err := auth.NewHS256([]byte(testSecret), "")
@@ -63,8 +61,8 @@ func limServer(t *testing.T, cfg config.Config, pool *pgxpool.Pool, verifier mid
 		}
 		verifier = v
 	}
-	logs := &lockedBuffer{}
-	handler, err := server.New(cfg, pool, verifier, slog.New(slog.NewJSONHandler(logs, nil)))
+	logs := &testenv.LogBuffer{}
+	handler, err := server.New(cfg, pool, verifier, logs.Logger(slog.LevelInfo))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +276,7 @@ func TestMetrics_MonitoringListAfterTraffic(t *testing.T) {
 	limDo(t, base, http.MethodPost, "/api/sync/push", d.token, map[string]any{"costbook_items": []map[string]any{{"name": "no id"}}}).
 		envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 	limDo(t, base, http.MethodGet, "/api/sync/pull", "not-a-jwt", nil).envelope(t, http.StatusUnauthorized, "UNAUTHORIZED")
-	stranger, err := auth.MintHS256([]byte(testSecret), uuid.New(), "", time.Hour)
+	stranger, err := testenv.Token(testSecret, uuid.New())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +341,7 @@ func TestMetrics_MonitoringListAfterTraffic(t *testing.T) {
 }
 
 // limLogEntry finds the access-log line of a request id.
-func limLogEntry(t *testing.T, logs *lockedBuffer, requestID string) map[string]any {
+func limLogEntry(t *testing.T, logs *testenv.LogBuffer, requestID string) map[string]any {
 	t.Helper()
 	sc := bufio.NewScanner(strings.NewReader(logs.String()))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)

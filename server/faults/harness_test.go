@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,11 +23,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/internal/pgcluster"
+	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
-	"github.com/syncproxy/syncproxy/server/auth"
-	"github.com/syncproxy/syncproxy/server/config"
-	"github.com/syncproxy/syncproxy/server/tenant"
 )
 
 const (
@@ -43,7 +40,7 @@ var env struct {
 	cluster *pgcluster.Cluster
 	pool    *pgxpool.Pool // the tests' own connections, for setup and checks
 	server  *httptest.Server
-	log     *lockedBuffer // the in-process server's log, shown when a test fails
+	log     *testenv.LogBuffer // the in-process server's log, shown when a test fails
 }
 
 // client gives up well after the request timeout: a server that hangs fails
@@ -60,15 +57,12 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "faults harness:", err)
 		return 1
 	}
-	cluster, err := pgcluster.StartTemp(ctx, os.Stderr)
+	cluster, err := testenv.StartCluster(ctx, database)
 	if err != nil {
 		return fail(err)
 	}
 	defer cluster.Remove()
-	if err := cluster.CreateDatabase(ctx, database); err != nil {
-		return fail(err)
-	}
-	cfg, err := config.Load(func(name string) string { return serverEnv(cluster)[name] })
+	cfg, err := testenv.Config(serverEnv(cluster))
 	if err != nil {
 		return fail(err)
 	}
@@ -77,8 +71,8 @@ func runMain(m *testing.M) int {
 		return fail(err)
 	}
 	defer pool.Close()
-	env.log = &lockedBuffer{}
-	logger := slog.New(slog.NewJSONHandler(env.log, nil))
+	env.log = &testenv.LogBuffer{}
+	logger := env.log.Logger(slog.LevelInfo)
 	if err := migrations.Apply(ctx, pool, logger); err != nil {
 		return fail(err)
 	}
@@ -87,11 +81,7 @@ func runMain(m *testing.M) int {
 		return fail(err)
 	}
 	defer serverPool.Close()
-	verifier, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTAudience)
-	if err != nil {
-		return fail(err)
-	}
-	handler, err := server.New(cfg, serverPool, verifier, logger)
+	handler, err := testenv.NewHandler(cfg, serverPool, logger)
 	if err != nil {
 		return fail(err)
 	}
@@ -210,18 +200,15 @@ type device struct {
 
 func newTenant(t *testing.T) *device {
 	t.Helper()
-	owner := uuid.New()
-	c, err := tenant.Create(context.Background(), env.pool, tenant.NewContractor{
-		Name: t.Name(), Members: []tenant.Member{{AuthUserID: owner, Role: "owner"}},
-	})
+	contractor, owner, err := testenv.NewTenant(context.Background(), env.pool, t.Name())
 	if err != nil {
 		t.Fatalf("provision tenant: %v", err)
 	}
-	token, err := auth.MintHS256([]byte(testSecret), owner, "", time.Hour)
+	token, err := testenv.Token(testSecret, owner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &device{baseURL: env.server.URL, token: token, contractorID: c.ID}
+	return &device{baseURL: env.server.URL, token: token, contractorID: contractor}
 }
 
 type response struct {
@@ -271,7 +258,7 @@ func (d *device) mustDo(t *testing.T, method, path string, body any) response {
 // unavailableError checks a 503 UNAVAILABLE envelope with a Retry-After.
 func unavailableError(what string, r response) error {
 	if r.status != http.StatusServiceUnavailable {
-		return fmt.Errorf("%s = %d, want 503; body %s\nserver log:\n%s", what, r.status, r.body, env.log.tail(5))
+		return fmt.Errorf("%s = %d, want 503; body %s\nserver log:\n%s", what, r.status, r.body, env.log.Tail(5))
 	}
 	var e struct {
 		Ok        bool              `json:"ok"`
@@ -295,29 +282,6 @@ func checkUnavailable(t *testing.T, what string, r response) {
 	if err := unavailableError(what, r); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// lockedBuffer collects a log written from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// tail returns the last n lines.
-func (b *lockedBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lines := strings.Split(strings.TrimRight(b.buf.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func itemRows(n int, name string) []map[string]any {

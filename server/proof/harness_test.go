@@ -21,12 +21,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/syncproxy/syncproxy/internal/pgcluster"
+	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
-	"github.com/syncproxy/syncproxy/server/auth"
-	"github.com/syncproxy/syncproxy/server/config"
-	"github.com/syncproxy/syncproxy/server/tenant"
 )
 
 const testSecret = "proof-secret-0123456789abcdef-0123456789"
@@ -61,18 +58,15 @@ func runMain(m *testing.M) int {
 	dbURL := os.Getenv(databaseURLEnv)
 	owner := dbURL == ""
 	if owner {
-		cluster, err := pgcluster.StartTemp(ctx, os.Stderr)
+		cluster, err := testenv.StartCluster(ctx, "proof")
 		if err != nil {
 			return fail(err)
 		}
 		defer cluster.Remove()
-		if err := cluster.CreateDatabase(ctx, "proof"); err != nil {
-			return fail(err)
-		}
 		dbURL = cluster.URL("proof")
 		os.Setenv(databaseURLEnv, dbURL)
 	}
-	cfg, err := loadConfig(dbURL, nil)
+	cfg, err := testenv.Config(baseEnv(dbURL))
 	if err != nil {
 		return fail(err)
 	}
@@ -86,7 +80,7 @@ func runMain(m *testing.M) int {
 			return fail(err)
 		}
 	}
-	handler, err := newHandler(cfg, pool)
+	handler, err := testenv.NewHandler(cfg, pool, quietLogger())
 	if err != nil {
 		return fail(err)
 	}
@@ -111,31 +105,15 @@ func baseEnv(dbURL string) map[string]string {
 	}
 }
 
-func loadConfig(dbURL string, overrides map[string]string) (config.Config, error) {
-	vars := baseEnv(dbURL)
-	for k, v := range overrides {
-		vars[k] = v
-	}
-	return config.Load(func(name string) string { return vars[name] })
-}
-
-func newHandler(cfg config.Config, pool *pgxpool.Pool) (http.Handler, error) {
-	verifier, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTAudience)
-	if err != nil {
-		return nil, err
-	}
-	return server.New(cfg, pool, verifier, quietLogger())
-}
-
 // newServer starts a second server on the shared database with some settings
 // changed (e.g. a short Idempotency-Key TTL).
 func newServer(t *testing.T, overrides map[string]string) *httptest.Server {
 	t.Helper()
-	cfg, err := loadConfig(os.Getenv(databaseURLEnv), overrides)
+	cfg, err := testenv.Config(baseEnv(os.Getenv(databaseURLEnv)), overrides)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := newHandler(cfg, env.pool)
+	h, err := testenv.NewHandler(cfg, env.pool, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,18 +135,15 @@ type device struct {
 
 func newTenant(t testing.TB, name string) *device {
 	t.Helper()
-	owner := uuid.New()
-	c, err := tenant.Create(context.Background(), env.pool, tenant.NewContractor{
-		Name: name, Members: []tenant.Member{{AuthUserID: owner, Role: "owner"}},
-	})
+	contractor, owner, err := testenv.NewTenant(context.Background(), env.pool, name)
 	if err != nil {
 		t.Fatalf("provision tenant: %v", err)
 	}
-	token, err := auth.MintHS256([]byte(testSecret), owner, "", time.Hour)
+	token, err := testenv.Token(testSecret, owner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &device{baseURL: env.server.URL, token: token, contractorID: c.ID}
+	return &device{baseURL: env.server.URL, token: token, contractorID: contractor}
 }
 
 // on returns the same device talking to another server.
