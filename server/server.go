@@ -64,11 +64,10 @@ func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifie
 		validate:  validate,
 	}
 	h := &handlers.Server{
-		Store:          syncstore.New(pool, cfg.IdempotencyTTL),
-		Pool:           pool,
-		Metrics:        m,
-		MaxPushRows:    cfg.MaxPushRows,
-		RequestTimeout: cfg.RequestTimeout,
+		Store:       syncstore.New(pool, cfg.IdempotencyTTL),
+		Pool:        pool,
+		Metrics:     m,
+		MaxPushRows: cfg.MaxPushRows,
 	}
 	api.RegisterHandlers(r, api.NewStrictHandler(h, nil))
 	return e, nil

@@ -5,7 +5,6 @@ package handlers
 
 import (
 	"context"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -20,11 +19,10 @@ var _ api.StrictServerInterface = (*Server)(nil)
 
 // Server holds what the handlers need.
 type Server struct {
-	Store          *syncstore.Store
-	Pool           *pgxpool.Pool
-	Metrics        *metrics.Metrics
-	MaxPushRows    int
-	RequestTimeout time.Duration
+	Store       *syncstore.Store
+	Pool        *pgxpool.Pool
+	Metrics     *metrics.Metrics
+	MaxPushRows int
 }
 
 // identity is set by the auth middleware on every /api/sync route; its absence

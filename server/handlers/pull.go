@@ -16,8 +16,6 @@ func (s *Server) PullChanges(ctx context.Context, req api.PullChangesRequestObje
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.RequestTimeout)
-	defer cancel()
 	pr := syncstore.PullRequest{Since: req.Params.Since, Limit: defaultPullLimit}
 	if req.Params.Cursor != nil {
 		pr.Cursor = *req.Params.Cursor

@@ -23,8 +23,6 @@ func (s *Server) PushChanges(ctx context.Context, req api.PushChangesRequestObje
 		return nil, apierror.New(http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("a push may carry at most %d rows, this one has %d; split it", s.MaxPushRows, n))
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.RequestTimeout)
-	defer cancel()
 	key := ""
 	if req.Params.IdempotencyKey != nil {
 		key = *req.Params.IdempotencyKey
