@@ -83,7 +83,7 @@ check-tenant: ## every query on tenant data takes @contractor_id and filters or 
 check-swift: ## the Swift SDK compiles (swift build in swift-client/)
 	@echo "check swift: building swift-client/ with scripts/swift.sh build"; \
 	start=$$(date +%s); log=$$(mktemp); \
-	if (cd swift-client && ../scripts/swift.sh build) >"$$log" 2>&1; then \
+	if scripts/swift.sh build >"$$log" 2>&1; then \
 		rm -f "$$log"; echo "check swift: OK (swift build of swift-client) [$$(( $$(date +%s) - start ))s]"; \
 	else \
 		tail -n 40 "$$log" | sed 's/^/  /'; rm -f "$$log"; \

@@ -42,7 +42,7 @@ set +a
 export SYNC_REQUIRE_LIVE=1
 say "server ready at $SYNC_BASE_URL"
 
-cd "$root/swift-client"
+cd "$root" # Package.swift is at the root; the package lives in swift-client/
 say "swift build"
 "$root/scripts/swift.sh" build
 say "swift test"

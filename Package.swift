@@ -1,6 +1,9 @@
 // swift-tools-version:5.9
 import PackageDescription
 
+// The manifest sits at the repository root so apps can add this repository by
+// URL (SwiftPM only reads a root Package.swift); the package lives in swift-client/.
+
 // Complete concurrency checking: every public type is Sendable, and Swift 6
 // language mode would accept this package as is.
 let strictConcurrency: [SwiftSetting] = [.enableExperimentalFeature("StrictConcurrency")]
@@ -14,10 +17,15 @@ let package = Package(
     targets: [
         // Sources/SyncProxyClient/Generated is written by `go run ./cmd/swiftgen`
         // from openapi.yaml; Sources/SyncProxyClient/Runtime is hand-written.
-        .target(name: "SyncProxyClient", swiftSettings: strictConcurrency),
+        .target(
+            name: "SyncProxyClient",
+            path: "swift-client/Sources/SyncProxyClient",
+            swiftSettings: strictConcurrency
+        ),
         .testTarget(
             name: "SyncProxyClientTests",
             dependencies: ["SyncProxyClient"],
+            path: "swift-client/Tests/SyncProxyClientTests",
             swiftSettings: strictConcurrency
         ),
     ]
