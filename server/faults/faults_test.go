@@ -139,30 +139,13 @@ func TestFaults_PushInFlight_WhenDatabaseDies_AppliedAllOrNothing(t *testing.T) 
 		t.Fatal(err)
 	}
 
-	blocker, err := env.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blocker.Rollback(context.Background())
-	if _, err := blocker.Exec(ctx, "SELECT 1 FROM pdf_settings WHERE contractor_id = $1 FOR UPDATE", d.contractorID); err != nil {
-		t.Fatal(err)
-	}
 	const rows = 3000
-	type result struct {
-		r   response
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := d.do(http.MethodPost, "/api/sync/push", map[string]any{
-			"costbook_items": itemRows(rows, "in flight"),
-			"pdf_settings":   []map[string]any{{"template": "in flight"}},
-		})
-		done <- result{r, err}
-	}()
 	// Waiting on pdf_settings means the costbook_items statement (earlier in
 	// the push) has run: the 3,000 rows are in the table, uncommitted.
-	waitForLockWaiter(t, "pdf_settings")
+	_, done := pushHeldOnRow(t, d, "pdf_settings", map[string]any{
+		"costbook_items": itemRows(rows, "in flight"),
+		"pdf_settings":   []map[string]any{{"template": "in flight"}},
+	})
 	// Flush the WAL first (synchronous_commit is off in test clusters): had any
 	// part of the push committed on its own, the crash must not hide it.
 	if _, err := env.pool.Exec(ctx, "CHECKPOINT"); err != nil {
@@ -248,25 +231,8 @@ func TestFaults_SIGTERM_DrainsInFlightRequest_ExitsCleanly(t *testing.T) {
 
 	// Hold the push on the contractor's clock lock: it is in flight, inside
 	// the database, until the test lets it go.
-	blocker, err := env.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blocker.Rollback(context.Background())
-	if _, err := blocker.Exec(ctx, "SELECT seq FROM sync_clock WHERE contractor_id = $1 FOR UPDATE", d.contractorID); err != nil {
-		t.Fatal(err)
-	}
 	const rows = 3000
-	type result struct {
-		r   response
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := d.do(http.MethodPost, "/api/sync/push", map[string]any{"costbook_items": itemRows(rows, "draining")})
-		done <- result{r, err}
-	}()
-	waitForLockWaiter(t, "sync_clock")
+	blocker, done := pushHeldOnRow(t, d, "sync_clock", map[string]any{"costbook_items": itemRows(rows, "draining")})
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

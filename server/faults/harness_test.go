@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/internal/pgcluster"
@@ -314,4 +315,34 @@ func waitForLockWaiter(t *testing.T, table string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// pushResult is what a push sent in the background got back.
+type pushResult struct {
+	r   response
+	err error
+}
+
+// pushHeldOnRow sends body as a push of d while the test holds d's row of
+// table FOR UPDATE, and returns once the push waits for that lock: it is then
+// in flight inside the database until the test ends blocker.
+func pushHeldOnRow(t *testing.T, d *device, table string, body any) (blocker pgx.Tx, done <-chan pushResult) {
+	t.Helper()
+	ctx := context.Background()
+	blocker, err := env.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blocker.Rollback(context.Background()) })
+	// table is one of the test's constants, never input.
+	if _, err := blocker.Exec(ctx, "SELECT 1 FROM "+table+" WHERE contractor_id = $1 FOR UPDATE", d.contractorID); err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan pushResult, 1)
+	go func() {
+		r, err := d.do(http.MethodPost, "/api/sync/push", body)
+		results <- pushResult{r, err}
+	}()
+	waitForLockWaiter(t, table)
+	return blocker, results
 }
