@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/syncproxy/syncproxy/server/apierror"
 )
 
 // exactJSON is Echo's JSON serializer with one change: request bodies decode
@@ -35,6 +38,14 @@ func (exactJSON) Deserialize(c echo.Context, i any) error {
 	case errors.As(err, &syntaxErr):
 		return echo.NewHTTPError(http.StatusBadRequest,
 			fmt.Sprintf("malformed JSON at offset %d", syntaxErr.Offset)).SetInternal(err)
+	case err != nil:
+		return err
 	}
-	return err
+	// A body is one JSON value: `{..}{..}` or trailing garbage would otherwise
+	// be accepted with everything after the first value silently dropped.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return apierror.BadRequest("the body is not valid JSON",
+			apierror.Detail("", -1, "", "malformed JSON body (one JSON value expected)"))
+	}
+	return nil
 }
