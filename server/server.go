@@ -64,10 +64,9 @@ func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifie
 		validate:  validate,
 	}
 	h := &handlers.Server{
-		Store:       syncstore.New(pool, cfg.IdempotencyTTL),
-		Pool:        pool,
-		Metrics:     m,
-		MaxPushRows: cfg.MaxPushRows,
+		Store:   syncstore.New(pool, cfg.IdempotencyTTL, cfg.MaxPushRows),
+		Pool:    pool,
+		Metrics: m,
 	}
 	api.RegisterHandlers(r, api.NewStrictHandler(h, nil))
 	return e, nil

@@ -19,10 +19,9 @@ var _ api.StrictServerInterface = (*Server)(nil)
 
 // Server holds what the handlers need.
 type Server struct {
-	Store       *syncstore.Store
-	Pool        *pgxpool.Pool
-	Metrics     *metrics.Metrics
-	MaxPushRows int
+	Store   *syncstore.Store
+	Pool    *pgxpool.Pool
+	Metrics *metrics.Metrics
 }
 
 // identity is set by the auth middleware on every /api/sync route; its absence

@@ -2,12 +2,10 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/server/apierror"
-	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 // PushChanges applies the caller's upserts and deletes in one transaction.
@@ -18,10 +16,6 @@ func (s *Server) PushChanges(ctx context.Context, req api.PushChangesRequestObje
 	}
 	if req.Body == nil {
 		return nil, apierror.BadRequest("the body is required")
-	}
-	if n := syncstore.Rows(*req.Body); n > s.MaxPushRows {
-		return nil, apierror.New(http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("a push may carry at most %d rows, this one has %d; split it", s.MaxPushRows, n))
 	}
 	key := ""
 	if req.Params.IdempotencyKey != nil {

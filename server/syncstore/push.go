@@ -40,6 +40,10 @@ func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, req api.SyncPu
 	if err != nil {
 		return PushResult{}, err
 	}
+	if n := plan.rows(); n > s.maxPushRows {
+		return PushResult{}, apierror.New(http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("a push may carry at most %d rows, this one has %d; split it", s.maxPushRows, n))
+	}
 	var requestHash []byte
 	if idempotencyKey != "" {
 		canonical, err := json.Marshal(req)
@@ -198,15 +202,15 @@ func planPush(contractorID uuid.UUID, req api.SyncPushRequest) (pushPlan, error)
 	return plan, nil
 }
 
-// Rows counts the rows a push would write after deduplication; limits use it.
-func Rows(req api.SyncPushRequest) int {
-	n := len(deref(req.Contractors)) + len(deref(req.CostbookFolders)) + len(deref(req.CostbookItems)) +
-		len(deref(req.Items)) + len(deref(req.Estimates)) + len(deref(req.EstimateEvents)) +
-		len(deref(req.PdfSettings)) + len(deref(req.PricingRules)) + len(deref(req.StepAConfigs)) +
-		len(deref(req.StepARules))
-	if d := req.Deletes; d != nil {
-		n += len(deref(d.CostbookFolders)) + len(deref(d.CostbookItems)) + len(deref(d.Estimates)) +
-			len(deref(d.EstimateEvents)) + len(deref(d.PricingRules)) + len(deref(d.StepARules))
+// rows counts what the push carries before deduplication: every upsert row
+// (the deprecated alias included) and every id to delete.
+func (p pushPlan) rows() int {
+	n := 0
+	for _, u := range p.upserts {
+		n += u.count + u.deduped
+	}
+	for _, d := range p.deletions {
+		n += len(d.ids)
 	}
 	return n
 }

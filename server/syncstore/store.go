@@ -19,11 +19,13 @@ import (
 type Store struct {
 	pool           *pgxpool.Pool
 	idempotencyTTL time.Duration
+	maxPushRows    int
 }
 
-// New returns a Store; idempotencyTTL is how long an Idempotency-Key is remembered.
-func New(pool *pgxpool.Pool, idempotencyTTL time.Duration) *Store {
-	return &Store{pool: pool, idempotencyTTL: idempotencyTTL}
+// New returns a Store; idempotencyTTL is how long an Idempotency-Key is
+// remembered, maxPushRows the most rows (upserts and deletes) one push carries.
+func New(pool *pgxpool.Pool, idempotencyTTL time.Duration, maxPushRows int) *Store {
+	return &Store{pool: pool, idempotencyTTL: idempotencyTTL, maxPushRows: maxPushRows}
 }
 
 // withTx runs fn in one transaction: it commits when fn returns nil and rolls
