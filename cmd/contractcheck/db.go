@@ -10,6 +10,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/syncproxy/syncproxy/internal/contract"
 	"github.com/syncproxy/syncproxy/migrations"
 )
 
@@ -20,13 +21,13 @@ func runDB(ctx context.Context, r *report, args []string) error {
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	s, err := loadSpec(ctx, *specPath)
+	s, err := contract.Load(ctx, *specPath)
 	if err != nil {
 		r.problem("%v", err)
 		return r.verdict("", *specPath+" does not load", "fix "+*specPath)
 	}
 	r.comparing("applying %s (migrations.Apply) to a throwaway Postgres; comparing information_schema with the %d x-table schemas of %s",
-		plural(len(migrations.Versions()), "migration", "migrations"), len(s.rows), *specPath)
+		plural(len(migrations.Versions()), "migration", "migrations"), len(s.Rows), *specPath)
 	tables, err := migratedTables(ctx, *clusterURL)
 	var drift *driftError
 	if errors.As(err, &drift) {
@@ -38,9 +39,26 @@ func runDB(ctx context.Context, r *report, args []string) error {
 	}
 	nTables, nColumns := compareSpecWithTables(r, s, tables)
 	return r.verdict(
-		fmt.Sprintf("%d tables, %d columns, %d row schemas", nTables, nColumns, len(s.rows)),
+		fmt.Sprintf("%d tables, %d columns, %d row schemas", nTables, nColumns, len(s.Rows)),
 		fmt.Sprintf("%s between %s and migrations/", plural(len(r.problems), "mismatch", "mismatches"), *specPath),
 		"make them agree: add a migration (never edit one on main) or edit "+*specPath+", then run make generate")
+}
+
+// pushNonTables are the SyncPushRequest properties that are not a table: the
+// deletes, and deprecated aliases whose items are another table's rows
+// (`items` for costbook_items).
+func pushNonTables(s *contract.Spec) map[string]string {
+	skip := map[string]string{}
+	for k, v := range contract.PushNonTables {
+		skip[k] = v
+	}
+	env := s.Component(contract.PushRequestSchema)
+	for prop, row := range s.TableArrays(contract.PushRequestSchema, contract.PushNonTables) {
+		if row != nil && row.Table != prop && env.Properties[prop].Value.Deprecated {
+			skip[prop] = "deprecated alias of " + row.Table
+		}
+	}
+	return skip
 }
 
 // Columns of every synced table that never reach the wire (sqlc.yaml tags
@@ -94,39 +112,40 @@ func describeColumn(c column) string {
 
 // compareSpecWithTables reports every disagreement between the spec's synced
 // tables and the migrated database, and returns what it compared.
-func compareSpecWithTables(r *report, s *spec, tables map[string]*table) (nTables, nColumns int) {
-	pull := s.tableArrays(pullResponseSchema, nil)
-	push := s.tableArrays(pushRequestSchema, pushNonTables)
-	checkEnvelope(r, pullResponseSchema, pull)
-	checkEnvelope(r, pushRequestSchema, push)
+func compareSpecWithTables(r *report, s *contract.Spec, tables map[string]*table) (nTables, nColumns int) {
+	pull := s.TableArrays(contract.PullResponseSchema, nil)
+	nonTables := pushNonTables(s)
+	push := s.TableArrays(contract.PushRequestSchema, nonTables)
+	checkEnvelope(r, contract.PullResponseSchema, pull)
+	checkEnvelope(r, contract.PushRequestSchema, push)
 
 	used := map[string]bool{}
 	for _, row := range pull {
 		if row != nil {
-			used[row.name] = true
+			used[row.Name] = true
 		}
 	}
 	for _, row := range push {
 		if row != nil {
-			used[row.name] = true
+			used[row.Name] = true
 		}
 	}
 	xTables := map[string]bool{}
-	for _, name := range sortedKeys(s.rows) {
-		row := s.rows[name]
-		xTables[row.table] = true
-		if !used[row.name] {
+	for _, name := range sortedKeys(s.Rows) {
+		row := s.Rows[name]
+		xTables[row.Table] = true
+		if !used[row.Name] {
 			r.problem("schema %s (x-table: %s) is an item of neither %s nor %s: reference it there, or drop x-table",
-				row.name, row.table, pullResponseSchema, pushRequestSchema)
+				row.Name, row.Table, contract.PullResponseSchema, contract.PushRequestSchema)
 		}
 	}
 
 	synced := compareSets(r, "table", []namedSet{
 		{"x-table schemas", xTables},
-		{pullResponseSchema + " properties", keys(pull)},
-		{pushRequestSchema + " properties (without " + strings.Join(sortedKeys(pushNonTables), ", ") + ")", keys(push)},
-		{tableNameSchema + " enum", setOf(enumStrings(s.component(tableNameSchema)))},
-		{tableCountsSchema + " properties", setOf(propertyNames(s.component(tableCountsSchema)))},
+		{contract.PullResponseSchema + " properties", keys(pull)},
+		{contract.PushRequestSchema + " properties (without " + strings.Join(sortedKeys(nonTables), ", ") + ")", keys(push)},
+		{contract.TableNameSchema + " enum", setOf(contract.EnumStrings(s.Component(contract.TableNameSchema)))},
+		{contract.TableCountsSchema + " properties", setOf(contract.PropertyNames(s.Component(contract.TableCountsSchema)))},
 	})
 
 	deletable := map[string]bool{}
@@ -142,9 +161,9 @@ func compareSpecWithTables(r *report, s *spec, tables map[string]*table) (nTable
 	}
 	compareSets(r, "deletable table", []namedSet{
 		{"tables with a deleted_at column", deletable},
-		{deletedIDsSchema + " properties", setOf(propertyNames(s.component(deletedIDsSchema)))},
-		{deleteRequestSchema + " properties", setOf(propertyNames(s.component(deleteRequestSchema)))},
-		{deleteCountsSchema + " properties", setOf(propertyNames(s.component(deleteCountsSchema)))},
+		{contract.DeletedIDsSchema + " properties", setOf(contract.PropertyNames(s.Component(contract.DeletedIDsSchema)))},
+		{contract.DeleteRequestSchema + " properties", setOf(contract.PropertyNames(s.Component(contract.DeleteRequestSchema)))},
+		{contract.DeleteCountsSchema + " properties", setOf(contract.PropertyNames(s.Component(contract.DeleteCountsSchema)))},
 	})
 
 	for _, name := range synced {
@@ -154,10 +173,10 @@ func compareSpecWithTables(r *report, s *spec, tables map[string]*table) (nTable
 		}
 		nTables++
 		nColumns += len(t.columns)
-		if row := pull[name]; row != nil && row.table == name {
+		if row := pull[name]; row != nil && row.Table == name {
 			comparePullRow(r, t, row)
 		}
-		if row := push[name]; row != nil && row.table == name {
+		if row := push[name]; row != nil && row.Table == name {
 			comparePushRow(r, t, row)
 		}
 	}
@@ -165,48 +184,48 @@ func compareSpecWithTables(r *report, s *spec, tables map[string]*table) (nTable
 }
 
 // checkEnvelope checks that each table property's items are rows of that table.
-func checkEnvelope(r *report, envelope string, arrays map[string]*rowSchema) {
+func checkEnvelope(r *report, envelope string, arrays map[string]*contract.RowSchema) {
 	for _, prop := range sortedKeys(arrays) {
 		row := arrays[prop]
 		switch {
 		case row == nil:
 			r.problem("%s.%s: its items are not a component schema with x-table: %s", envelope, prop, prop)
-		case row.table != prop:
-			r.problem("%s.%s: its items are %s, whose x-table is %s", envelope, prop, row.name, row.table)
+		case row.Table != prop:
+			r.problem("%s.%s: its items are %s, whose x-table is %s", envelope, prop, row.Name, row.Table)
 		}
 	}
 }
 
 // comparePullRow: a pulled row is exactly the table's columns minus
 // bookkeeping, every property always present, null where the column is.
-func comparePullRow(r *report, t *table, row *rowSchema) {
-	required := setOf(row.schema.Required)
+func comparePullRow(r *report, t *table, row *contract.RowSchema) {
+	required := setOf(row.Schema.Required)
 	for _, c := range t.columns {
-		ref, inSpec := row.schema.Properties[c.name]
+		ref, inSpec := row.Schema.Properties[c.name]
 		switch {
 		case bookkeeping[c.name] && inSpec:
-			r.problem("%s.%s: bookkeeping column, never sent, but %s has a property %s: remove it", t.name, c.name, row.name, c.name)
+			r.problem("%s.%s: bookkeeping column, never sent, but %s has a property %s: remove it", t.name, c.name, row.Name, c.name)
 			continue
 		case bookkeeping[c.name]:
 			continue
 		case !inSpec:
 			r.problem("%s.%s: column (%s) has no property in %s: add it to %s (and to the push schema), or drop the column in a new migration",
-				t.name, c.name, describeColumn(c), row.name, row.name)
+				t.name, c.name, describeColumn(c), row.Name, row.Name)
 			continue
 		}
 		prop := ref.Value
 		compareType(r, t, c, row, prop)
 		if c.nullable != prop.Nullable {
 			r.problem("%s.%s: column is %s, but %s.%s has nullable: %t",
-				t.name, c.name, describeColumn(c), row.name, c.name, prop.Nullable)
+				t.name, c.name, describeColumn(c), row.Name, c.name, prop.Nullable)
 		}
 		if !required[c.name] {
-			r.problem("%s.%s: not in required of %s (a pulled row always carries every column)", row.name, c.name, row.name)
+			r.problem("%s.%s: not in required of %s (a pulled row always carries every column)", row.Name, c.name, row.Name)
 		}
 	}
-	for _, p := range propertyNames(row.schema) {
+	for _, p := range contract.PropertyNames(row.Schema) {
 		if _, ok := t.column(p); !ok {
-			r.problem("%s.%s: property has no column %s.%s: add the column in a new migration, or remove the property", row.name, p, t.name, p)
+			r.problem("%s.%s: property has no column %s.%s: add the column in a new migration, or remove the property", row.Name, p, t.name, p)
 		}
 	}
 }
@@ -214,64 +233,64 @@ func comparePullRow(r *report, t *table, row *rowSchema) {
 // comparePushRow: a pushed row may carry any column but the bookkeeping
 // ones; it must be able to set every column the server does not own; what it
 // requires must be NOT NULL without a default, and the reverse.
-func comparePushRow(r *report, t *table, row *rowSchema) {
-	required := setOf(row.schema.Required)
-	for _, p := range propertyNames(row.schema) {
+func comparePushRow(r *report, t *table, row *contract.RowSchema) {
+	required := setOf(row.Schema.Required)
+	for _, p := range contract.PropertyNames(row.Schema) {
 		c, ok := t.column(p)
 		switch {
 		case !ok:
-			r.problem("%s.%s: property has no column %s.%s: add the column in a new migration, or remove the property", row.name, p, t.name, p)
+			r.problem("%s.%s: property has no column %s.%s: add the column in a new migration, or remove the property", row.Name, p, t.name, p)
 			continue
 		case bookkeeping[p]:
-			r.problem("%s.%s: %s.%s is bookkeeping, owned by the server: remove the property", row.name, p, t.name, p)
+			r.problem("%s.%s: %s.%s is bookkeeping, owned by the server: remove the property", row.Name, p, t.name, p)
 			continue
 		case serverOwned[p]:
 			continue // accepted and ignored: any shape will do
 		}
-		prop := row.schema.Properties[p].Value
+		prop := row.Schema.Properties[p].Value
 		compareType(r, t, c, row, prop)
 		if prop.Nullable && !c.nullable && !c.hasDefault {
-			r.problem("%s.%s: nullable, but column %s.%s is %s: a null cannot be stored", row.name, p, t.name, p, describeColumn(c))
+			r.problem("%s.%s: nullable, but column %s.%s is %s: a null cannot be stored", row.Name, p, t.name, p, describeColumn(c))
 		}
 		if required[p] && (c.nullable || c.hasDefault) {
 			r.problem("%s.%s: required, but column %s.%s is %s: drop it from required, or make the column NOT NULL without a default in a new migration",
-				row.name, p, t.name, p, describeColumn(c))
+				row.Name, p, t.name, p, describeColumn(c))
 		}
 	}
-	for _, req := range row.schema.Required {
-		if _, ok := row.schema.Properties[req]; !ok {
-			r.problem("%s: requires %s, which is not one of its properties", row.name, req)
+	for _, req := range row.Schema.Required {
+		if _, ok := row.Schema.Properties[req]; !ok {
+			r.problem("%s: requires %s, which is not one of its properties", row.Name, req)
 		}
 	}
 	for _, c := range t.columns {
 		if bookkeeping[c.name] || serverOwned[c.name] || tokenSupplied[t.name][c.name] {
 			continue
 		}
-		if _, ok := row.schema.Properties[c.name]; !ok {
+		if _, ok := row.Schema.Properties[c.name]; !ok {
 			r.problem("%s.%s: column (%s) has no property in %s, so a push (which replaces the row) can never set it: add it",
-				t.name, c.name, describeColumn(c), row.name)
+				t.name, c.name, describeColumn(c), row.Name)
 			continue
 		}
 		if !c.nullable && !c.hasDefault && !required[c.name] {
-			r.problem("%s.%s: must be required: column %s.%s is NOT NULL without a default", row.name, c.name, t.name, c.name)
+			r.problem("%s.%s: must be required: column %s.%s is NOT NULL without a default", row.Name, c.name, t.name, c.name)
 		}
 	}
 }
 
-func compareType(r *report, t *table, c column, row *rowSchema, prop *openapi3.Schema) {
+func compareType(r *report, t *table, c column, row *contract.RowSchema, prop *openapi3.Schema) {
 	allowed, known := wireTypes[c.udt]
 	if !known {
 		r.problem("%s.%s: column type %s has no wire mapping: add one to wireTypes in cmd/contractcheck/db.go", t.name, c.name, c.udt)
 		return
 	}
-	got := wireType(prop)
+	got := contract.WireType(prop)
 	for _, a := range allowed {
 		if got == a {
 			return
 		}
 	}
 	r.problem("%s.%s: column is %s, but %s.%s is %s (expected %s)",
-		t.name, c.name, describeColumn(c), row.name, c.name, got, strings.Join(allowed, " or "))
+		t.name, c.name, describeColumn(c), row.Name, c.name, got, strings.Join(allowed, " or "))
 }
 
 // namedSet is one place in the spec (or database) that lists tables.

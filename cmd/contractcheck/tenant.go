@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/syncproxy/syncproxy/internal/contract"
 )
 
 // exemptQueries may touch tenant data without being scoped to one contractor
@@ -48,13 +50,13 @@ func runTenant(ctx context.Context, r *report, args []string) error {
 		r.note("exempt %s: %s", name, exemptQueries[name])
 	}
 
-	if s, err := loadSpec(ctx, *specPath); err != nil {
+	if s, err := contract.Load(ctx, *specPath); err != nil {
 		r.problem("%v", err)
 	} else {
-		for _, name := range sortedKeys(s.rows) {
-			row := s.rows[name]
-			if _, ok := tenantKeys[row.table]; !ok {
-				r.problem("table %s: synced (x-table of %s) but has no contractor_id column", row.table, row.name)
+		for _, name := range sortedKeys(s.Rows) {
+			row := s.Rows[name]
+			if _, ok := tenantKeys[row.Table]; !ok {
+				r.problem("table %s: synced (x-table of %s) but has no contractor_id column", row.Table, row.Name)
 			}
 		}
 	}
