@@ -6,6 +6,7 @@ SHELL := /bin/bash
 GO ?= go
 SPEC := openapi.yaml
 SWIFT_OUT := swift-client/Sources/SyncProxyClient/Generated
+REGISTRY := server/syncstore/tables.gen.go
 FUZZTIME ?= 20s
 
 .PHONY: help
@@ -41,10 +42,11 @@ bench-go: ## Go micro-benchmarks of the hot paths (validate + dedupe 1,000 rows,
 	$(GO) test -run='^$$' -bench=. -benchmem ./server/syncstore/ ./server/middleware/
 
 .PHONY: generate
-generate: ## regenerate gen/api, gen/db and the Swift SDK from openapi.yaml and the SQL
+generate: ## regenerate gen/api, gen/db, the table registry and the Swift SDK from openapi.yaml and the SQL
 	@start=$$(date +%s); \
 	echo "generate: sqlc (queries/ + migrations/ -> gen/db)"; $(GO) tool sqlc generate; \
 	echo "generate: oapi-codegen ($(SPEC) -> gen/api)"; $(GO) tool oapi-codegen -config oapi-codegen.yaml $(SPEC); \
+	echo "generate: tablegen ($(SPEC) + queries/ -> $(REGISTRY))"; $(GO) run ./cmd/tablegen -spec $(SPEC) -queries queries -out $(REGISTRY); \
 	echo "generate: swiftgen ($(SPEC) -> $(SWIFT_OUT))"; $(GO) run ./cmd/swiftgen -spec $(SPEC) -out $(SWIFT_OUT); \
 	echo "generate: done in $$(( $$(date +%s) - start ))s"
 
@@ -68,8 +70,8 @@ check: ## every contract check (runs all, then fails if any failed); CI runs it 
 	if [ -n "$$failed" ]; then echo "check: FAIL:$$failed (see above; each says what to do) [$$(( $$(date +%s) - start ))s]"; exit 1; fi; \
 	echo "check: OK ($(words $(CHECKS)) checks) [$$(( $$(date +%s) - start ))s]"
 
-check-generated: ## gen/db, gen/api and the Swift SDK equal a fresh sqlc + oapi-codegen + swiftgen run
-	@$(CONTRACTCHECK) generated -swift-out $(SWIFT_OUT)
+check-generated: ## gen/db, gen/api, the table registry and the Swift SDK equal a fresh sqlc + oapi-codegen + tablegen + swiftgen run
+	@$(CONTRACTCHECK) generated -swift-out $(SWIFT_OUT) -registry $(REGISTRY)
 
 check-db: ## openapi.yaml's x-table schemas match the tables the migrations create (throwaway Postgres)
 	@$(CONTRACTCHECK) db

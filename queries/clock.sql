@@ -1,17 +1,26 @@
 -- name: AdvanceClock :one
 -- Bumps the contractor's clock and holds its row lock until the push commits:
 -- pushes of one contractor therefore commit in seq order. `now` is read after
--- the lock is granted, so updated_at also grows in commit order.
+-- the lock is granted, so updated_at also grows in commit order. The tables
+-- the push writes are stamped with the new seq, so pulls know where to look.
 UPDATE sync_clock
-SET seq = seq + 1
+SET seq = seq + 1,
+    table_seqs = table_seqs || COALESCE(
+        (SELECT jsonb_object_agg(t, seq + 1) FROM unnest(@tables::text[]) AS t), '{}'::jsonb)
 WHERE contractor_id = @contractor_id
 RETURNING seq, clock_timestamp()::timestamptz AS now;
 
 -- name: ReadClock :one
 -- FOR SHARE waits for a push of this contractor that is still in flight, so
 -- every change with seq <= the returned seq has committed, and every later push
--- gets an updated_at after the returned now.
+-- gets an updated_at after the returned now. table_seqs comes from the same
+-- (re-read) row version as seq.
 WITH locked AS (
-    SELECT seq FROM sync_clock WHERE contractor_id = @contractor_id FOR SHARE
+    SELECT seq, table_seqs FROM sync_clock WHERE contractor_id = @contractor_id FOR SHARE
 )
-SELECT locked.seq, clock_timestamp()::timestamptz AS now FROM locked;
+SELECT locked.seq, locked.table_seqs, clock_timestamp()::timestamptz AS now FROM locked;
+
+-- name: PeekClock :one
+-- The clock without waiting for pushes in flight: for the later pages of a
+-- pull, whose horizon is already fixed.
+SELECT seq, table_seqs FROM sync_clock WHERE contractor_id = @contractor_id;

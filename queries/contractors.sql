@@ -1,12 +1,15 @@
 -- contractors holds one row per contractor whose id is the contractor id; sync
 -- may only update the caller's own row (never create or delete one).
 
--- name: UpdateContractor :execrows
+-- name: UpsertContractors :execrows
+-- Only ever updates: the caller's row exists from provisioning, and a push
+-- can neither create nor address another contractor's row. @rows holds at
+-- most one row (the server checks its id is the caller's).
 UPDATE contractors AS c SET
     name = r.name, company_name = r.company_name, email = r.email, phone = r.phone,
     address = r.address, currency = COALESCE(r.currency, 'USD'),
     updated_at = @now::timestamptz, sync_seq = @seq::bigint
-FROM jsonb_to_record(@row::jsonb) AS r(
+FROM jsonb_to_recordset(@rows::jsonb) AS r(
     name text, company_name text, email text, phone text, address text, currency text)
 WHERE c.id = @contractor_id::uuid;
 

@@ -6,7 +6,7 @@ INSERT INTO step_a_configs AS t (
     created_at, updated_at, sync_seq)
 SELECT @contractor_id::uuid, COALESCE(r.settings, '{}'::jsonb), COALESCE(r.enabled, true),
     @now::timestamptz, @now::timestamptz, @seq::bigint
-FROM jsonb_to_record(@row::jsonb) AS r(
+FROM jsonb_to_recordset(@rows::jsonb) AS r(
     settings jsonb, enabled boolean)
 ON CONFLICT (contractor_id) DO UPDATE SET
     settings = EXCLUDED.settings, enabled = EXCLUDED.enabled,

@@ -259,14 +259,62 @@ func TestPull_TablesFilter_OnlyThoseTables(t *testing.T) {
 	}
 }
 
-func TestPull_CursorWithOtherTables_400(t *testing.T) {
+// A cursor issued for fewer tables than a pull asks for is accepted: the
+// tables it covers come as a delta, the others in full (without tombstones),
+// so a server that gains a table, or an app that syncs one more, never
+// strands a device. The cursor it returns covers every table asked for.
+func TestPull_CursorForFewerTables_OthersComeInFull(t *testing.T) {
 	t.Parallel()
 	d := newTenant(t)
-	page := d.mustPull(url.Values{"tables": {"estimates"}})
-	e := d.pull(url.Values{"tables": {"costbook_items"}, "cursor": {page.Cursor}}).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
-	assertDetails(t, e, wantDetail{"", -1, "tables"})
-	e = d.pull(url.Values{"cursor": {page.Cursor}}).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
-	assertDetails(t, e, wantDetail{"", -1, "tables"})
+	estimate, item, gone := uuid.New(), uuid.New(), uuid.New()
+	d.mustPush(map[string]any{
+		"estimates":      []any{map[string]any{"id": estimate, "number": "E-1"}},
+		"costbook_items": []any{map[string]any{"id": item, "name": "kept"}, map[string]any{"id": gone, "name": "gone"}},
+	})
+	d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{gone}}})
+	onlyEstimates := d.mustPull(url.Values{"tables": {"estimates"}})
+	if len(onlyEstimates.Estimates) != 1 {
+		t.Fatalf("first pull: %d estimates", len(onlyEstimates.Estimates))
+	}
+
+	both := d.pullAll(url.Values{"tables": {"estimates,costbook_items"}, "cursor": {onlyEstimates.Cursor}, "limit": {"1"}})
+	var estimates, items []uuid.UUID
+	for _, p := range both {
+		for _, e := range p.Estimates {
+			estimates = append(estimates, e.ID)
+		}
+		for _, it := range p.CostbookItems {
+			items = append(items, it.ID)
+		}
+		if len(p.Deleted.CostbookItems) != 0 {
+			t.Errorf("a table the cursor did not cover came with tombstones: %v", p.Deleted.CostbookItems)
+		}
+	}
+	if len(estimates) != 0 {
+		t.Errorf("estimates, covered by the cursor, were delivered again: %v", estimates)
+	}
+	if len(items) != 1 || items[0] != item {
+		t.Errorf("costbook_items, not covered by the cursor, = %v; want its full state [%s]", items, item)
+	}
+
+	// The new cursor covers both tables: a change to either comes as a delta.
+	changed := uuid.New()
+	d.mustPush(map[string]any{
+		"estimates":      []any{map[string]any{"id": estimate, "number": "E-1b"}},
+		"costbook_items": []any{map[string]any{"id": changed, "name": "new"}},
+	})
+	next := d.mustPull(url.Values{"tables": {"costbook_items,estimates"}, "cursor": {both[len(both)-1].Cursor}})
+	if len(next.Estimates) != 1 || len(next.CostbookItems) != 1 || next.CostbookItems[0].ID != changed {
+		t.Fatalf("delta after the widened cursor: %d estimates, items %+v", len(next.Estimates), next.CostbookItems)
+	}
+
+	// And a cursor of every table used for a subset narrows to the subset.
+	all := d.mustPull(nil)
+	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "later"}}})
+	sub := d.mustPull(url.Values{"tables": {"estimates"}, "cursor": {all.Cursor}})
+	if len(sub.Estimates)+len(sub.CostbookItems) != 0 {
+		t.Fatalf("subset pull delivered %d estimates and %d items", len(sub.Estimates), len(sub.CostbookItems))
+	}
 }
 
 func TestPull_InvalidParams_400(t *testing.T) {

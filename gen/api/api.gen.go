@@ -21,6 +21,7 @@ import (
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/server/pushbody"
 	"github.com/syncproxy/syncproxy/wire"
 )
 
@@ -496,26 +497,9 @@ type SyncPullResponse struct {
 	StepARules   []StepARule   `json:"step_a_rules"`
 }
 
-// SyncPushRequest defines model for SyncPushRequest.
-type SyncPushRequest struct {
-	// Contractors At most the caller's own contractor row.
-	Contractors     *[]ContractorWrite     `json:"contractors,omitempty"`
-	CostbookFolders *[]CostbookFolderWrite `json:"costbook_folders,omitempty"`
-	CostbookItems   *[]CostbookItemWrite   `json:"costbook_items,omitempty"`
-
-	// Deletes Ids to delete per table; ids the caller's contractor does not have are ignored.
-	Deletes        *DeleteRequest        `json:"deletes,omitempty"`
-	EstimateEvents *[]EstimateEventWrite `json:"estimate_events,omitempty"`
-	Estimates      *[]EstimateWrite      `json:"estimates,omitempty"`
-
-	// Items Deprecated alias of costbook_items (applied before costbook_items).
-	// Deprecated: this property has been marked as deprecated upstream, but no `x-deprecated-reason` was set
-	Items        *[]CostbookItemWrite `json:"items,omitempty"`
-	PdfSettings  *[]PdfSettingsWrite  `json:"pdf_settings,omitempty"`
-	PricingRules *[]PricingRuleWrite  `json:"pricing_rules,omitempty"`
-	StepAConfigs *[]StepAConfigWrite  `json:"step_a_configs,omitempty"`
-	StepARules   *[]StepARuleWrite    `json:"step_a_rules,omitempty"`
-}
+// SyncPushRequest One array of rows per table, and the ids to delete. The whole body is
+// validated before anything is written.
+type SyncPushRequest = pushbody.Body
 
 // SyncPushResponse defines model for SyncPushResponse.
 type SyncPushResponse struct {
@@ -1653,82 +1637,83 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1tU+O4sv9XUfm/VQtVTkhg5r+74cWpzJA5y11m4EI4c3cn3KDYnVgHW/JIMiE7xXe/JcmOH2InTkiA",
-	"s7Pv8mBJ3a1fP6jVkr9ZDgtCRoFKYXW+WR5gF7j++D+NS/gagZCNU1d9d0E4nISSMGp1rFMXqCRjAgJJ",
-	"DxA3jyJC9VcB/B74jwL5bCKalm0Jx4MAq27kLASrYwnJCZ1Yj4+PtsVBhIwK0MO+w248rvrmMCqB6o84",
-	"DH3iYDX+wb+FIuJbptsfOIytjvX/DlJ+Dsy/4qDHOeNmqDwT77onw8vef1/3rvodNCYPmvYQz3yG3WNE",
-	"4R444iD5TLGwRDRlg8ePH+Se1TR8YHxEXBfo7hn8cH757vTkpPepg4Rk4bFm0MG+Dxx5WCDKkCKAY0cy",
-	"vlUmT10IQiaBOrPfYHYJkQB39/yenvQ+Xpz3e5/e/z78rff78LJ3fdU76Wi272CGplggRQmaEukhTJn0",
-	"gKMRc2fH6neEEYWpenK7sqASOMX+M/D/qd+7/NQ96xjYGjZH2Llj4/FWWbowStJn7AzzCeyes4vu72fn",
-	"3ZNh//x8eNa9/Gevg0ToE2lUNhLeVtm7xBLOSEDkc4D2stvvDc9OP572FVTNxOGxBI4u1edGV38W4DDq",
-	"igKbmSfylMRmllAJE1DD2k8UyTXFkfQYJ38+h0yuP3Wv+7+eX57+YWQy5iA8PdeS3QFFjCNBJlT5GzzB",
-	"hG519q8pvsfExyMfnoXTf3VPz7rvznqvefJFFIaMS3A/gktwXw+we9FcXV9cnF/2eyfDj72T0+6w//uF",
-	"UnygLiqOt0UEPCbxiu7pPaaYzy7jGEX9EnIWApfEBCypA60eKWH1OiKu9Whb7C4zTSPGfMBU/W7ipj4J",
-	"YFVP6hkhcRCqZpGA2oPreOtrRLhS4y+Kknl7O89LjpwbOyGXjf4NjlTDvp8/vSgV7LochP5IIz/WJckj",
-	"sIsRoK1DUExnQ4oN36sbcMAS3CGWa4nJiThXAUlJGGpbEGDi1xqd1J7mhKGFLkKP0XqsRqG7PquFOSZq",
-	"LjUtBVknXCcE2fNpywgrJ+4cQQuYsK2HxoQ14h/dUTODkMx/DRIoW6JBg6VndawJkV40ajosOBAz6oSc",
-	"PcwynyZAD9yREsdDQxpxZaAq8lj8zImEGIJEmQfsX2SgOca+ALsarQF+OAM6UWQdtlote334Znp4W6+D",
-	"HJwLEd2EMg7uMRIg0WiWWV0pg7e66wzkCx1fnaM3h+2fkMNcOEYujHHkS3R9dVLWcYilimGtjvW/X7qN",
-	"P26+HT3+YNlLtGhtIZCSReZ5aObvGE09oCjkIIBKRCQKIiHRCDLrmR8FYlOaWc4g4ipOxowHSrBWFGk9",
-	"WBi4atoCQpPvbXuJCmfatWtxmlfpLU53Qe01Y6U6WqlDQo4Yu/vAfBf4Mk83rG8DN7TV2zCymAOVMalF",
-	"GKycJcG4HDIeC2LenFB5dJjCaB5ibdFS58U8t9wpOzninmaecxO+fRNtuh+Odf8lGNvEVi+gsEKDXODk",
-	"Hlw05ixIVw71rObuDPL6uF7XLm0R9XnOT2IX0cqZ1UQhAvxAgiiwOoftNz+9+fno/7/5SdNqfmzMf/25",
-	"kopKXdqdiUz1a4WdrAbyqYTgZU1lTjw1QkrDxKYIqc9OgPldFA5D4E68RpwP5oJDAuwvDzQa//jSavxy",
-	"861tH7Ye9waDZvK13Xrc/8cPy3z5Iq7volqykfghWfYvrs4iSmS9oJ0SOVSgeRamd+14UrzksRYLJMvu",
-	"wqQbyady3Ya30hq3M19FJAQLCv79+amCUckHubXC3O/AzKzpmmMjlF9h2msZpXKPrPG3ZFpLbNj6q5YX",
-	"tGmvJwCYW4cT8EHCexbFG6dF3S8EDCVJWbvYa+kzICQJsIQh3Cd7tNUPVfwdcuIQOhnyyK96REgIh7j6",
-	"iYLYFvhbYCZL1CIXRZoKBJQlG43AM1vDS01xcbNaIMmQq7tAIXCkJ/YYEVfkUwiZ9IHLQCDKJPLwPSDM",
-	"AREDvKZl15ju+ZzWsWExt5hzPCtHxpO6KwHRVvp7ek8L0HxSb0UUP6Gzx0oIuqeu2AB/bBzjz0WcTUWK",
-	"wia6InTig2RUIEzdDAaFhp2pQ0gaS4+zaOIhFc78jcTvA4kvbHrNBt2Ck3NBYuLXZ093c6IblU5lMgrQ",
-	"KFCcZqpzLDu3I2zZaWWLZVufzvvDD+fXn9TvH3v9X89Phuqn7tnZ+Wf98ELxgO6vbHPRsitqSCw7t0+v",
-	"notrLQxtyR5uRoBpNBOAEHhSvjI1W4Exz9p63JTFbXGBldnlWx7T6C09I8106GwP9nzqKmc7nqaFOR8T",
-	"8N1SPgh14aE8uOCA4w3hktA2v9quYCnuoZTcGN8lQZhPgMph/Y29uEH9bchXmQ/3CYVFa12icJTFdnMl",
-	"ozQKRiYjuLimkVhGq1U/nqQr87RqF40kk6YmauerCYkfnmccIv160Hk+3jfKDtnWPfaJO4yoJAUylapt",
-	"tMpayC4ZUCVSy6ufndfeOc5y8E4gnEGTmetEvnk2npJ7mluZbeedUledsWW9+ziT8XJJ5XnYUH+k+k/e",
-	"EVruRJijN6wTanOoa0gSQJ3UUVzAWx2j59qlnmRnedSsLGPmUyrzTG8DowY9uwJqEkcW4fr9pUifRUWK",
-	"eboVKcbnVKDyXOS3xyXCq1K2HSf4ShRwabpvCdav5vFOskxxOR7rjQ6jddhxIJRgomxHeSv1EXPHUxAu",
-	"XR4kfW+kQoUgd/3io3zQu37772Q7Ph9Wl2P/y40aNBNyV4y/GIIXqs7qCD4Nyte0EWnIXs6FBrRiZGOE",
-	"ry4z+EtH/2vr0EutBraqSttfMcQIr2WqtZG+cMdXICWhk5I9GQVbKocO802a6VUt78eMSeBDCQ/1KgxM",
-	"6Xr954XHpkOfTVh5ZYOEIPTjJMpqtAIPxLMVLxeD6Tmpdn5Gszzm5ZOXbkL/UyLtFGdbD7NDdzwUCYbz",
-	"kN6osLkA+pxp2rl3R3vahiTbGz8KdAez/Zf2+QVdy1vrOkIpKN/6HeS0sdwJq5b1dvSzurt+aUGiyxsE",
-	"ILsM4asN/oKCmN2My8gvSQHrQ0IghpIt2qtntvBA1dBuuf3dQuqkugyaE8aJnO2yjFl7/wieIYRZo24t",
-	"TrQYyuwsFjJCSSfmSQ4hA8Kte4Tcdl0e8Ru5hDV14j8rJ5Nq2VPt6s5zNZsWeGf0+a9XoP2yliRrOZYu",
-	"OxaU0uSFqk+Jlp/4XNy5LdvivJIQdt8zOiaTF94UWObDRGbl9ex596ILmBOzHfuenYFt2/e4/MLRvYvC",
-	"fD9/Vv11xuxbtOt1cfpq09vVVqkCShWxsVN+YsTEAEYuf5WoufpcyGs75ZeK3k5mqHDcb2v2bCfRaq6Y",
-	"LAvAzbIX24Lo30Hsjo4b/n1gcIkhTrVgRp2LyPfr3CJSv6Ayc7vCssrddUuBC6eCt1cUnDvAVdZtxAUr",
-	"LzOLq59XjZCp0H5CsXG+kGIrVcfz+qGS3jwsPjJeceaw6qaYXBqsLhXZ/ZGtlUBncx9lldCbXWlTCGXq",
-	"EpMN1LdVlp06y1W12bryNsPwHNLpJNs5Tbe3Uc6dRUJldXciyIIMUs0qXXhqsyW8uqdulpq0vFHuShQw",
-	"IZde4MHZNLufXtMWmkBjdwZxdf+bW8XKvs0siXr2L5mubZnASqo2t4OVXWYqLEIODtZGv3xBlvyPsE+w",
-	"PmCTnwG0Z1KdLhrBmHEo/L2/BrZqzNBTDXJ1x0+1ypU9P93Grup6Q0Nb0e3jUhNVFVm54Ebh6tChr0K3",
-	"+DznugFH2mzbF7uFArhck/iVTmnea8qmPRdTmR/Idr8qcl1yzPV1HIYt6OlTjstmNGcLR2pfUVhQCYJP",
-	"8SoxKQ17pVSnC4dUnRZCkMsP79HR0dEv6Lr/3tyUGxDfJ/FdmzaC5qSJDluHbxutdqP9tt8+7LRanVar",
-	"2Wq1/sgtabPVtXkK8pmXKeHQTCl6Su5FdaUxpNfvJTcsLK5jBTgRJ3J2pYyGweQIMAfejdSIybcPSUf/",
-	"9bmf3NytrZn+N+3ZkzI0t3YSOi6pZPgY+ZI0JFBMJXI4E6Lhwj1xQB9dRYRKhi6YkBMOoon6HqD42b0U",
-	"VPuICIT9KZ6JAU2SNSx7x3iaujH0mQzOMbrNpYBu9cFa9ZS+8XlATeMGm1JwkT7Ulj1rywHHOSGc3Gze",
-	"HNAB7d0Dn6mwNKFBzQKKRHwJOjxgRyJB8R0MHSxUwOFHAUUUB6DjEyJFfOZ3QOcwMAMvByPau60C4u3+",
-	"8YAGjMLMRl8jTCVRhlnzG1+JgSdgxoj30ZDBhOp0YLUPj94037YG1u2+ZrGrL1M2h5QRh9DHTsydkIzH",
-	"v+/5WEg0VV4aTQkVdnLvu04EmR7EgDosCIhEWGbma7+DMEUsIFJFbiy+4M9MARqBw5SoaOT7NmJcCWxA",
-	"XeZEAVD1fHxLYXNA5+eGOtZcKQywuhenlm3dAxcGh+1mq9nSvjkEikNidayjZqt5pM9gSE/rwQEOyUH8",
-	"fzO5vXYCWh+Vr9PXzJ66Vsf6J8jzEKgZJHdx/WGrtdaVuGvskS1ejavUJaYDJfJp5rTc6ny5sS0RBQHm",
-	"M92CpNcb2AgLMyGuyYgRgUYR8fXdBhIrl/bFYqGwblSXWjpKtgeOvgt3mXDMbblPlc3SaDx/H2+FcOJL",
-	"7pX5iKQHVJJ4rUAVzHym8C8Zwru6//5Nq13VaC6Zg9yd2rrR0epG6esDHm3rrRHs8hbz++d1g6NadM0v",
-	"wNaYmqPoX9gnyttl9guVRIXHpmjqsaxhlh6hd9nrNRARWXgpQBXxFUa+n0FXflo/E+mxSKJbk1S5RXtq",
-	"6FtBqAO3++aS/3Hk+8hceiqRkFiCjShDkgUjIRkF0RxQ1c+8kw6CuVGPU/o2cjxMJ8o8pdcu6FGQ9LBE",
-	"pmVzQD8w32fTlJ6pR3xAt3Gq51aBT2fqUTfuEQV4hkbKEPvkHpQ1lVPigD2gxu/8CZwhFUcIY+Hy2nUR",
-	"+f573Y8w10HiAKQG65fFi1Px1whiShNPFnK4JywSSElZuSM9WTgAdKudkrhFAnThP1F9fI1AK7LZGEgz",
-	"WamWZrcK2oclIUdlxKV4RHsZkm7TBcrt/rG5ISOZBSzVRJhL0Ylsok9MIocFI0KTFzkkM1BFu568HOk1",
-	"QrcS+j+aLQtkCtOVCDWheym8EKGOH7ng7iuXyCigEE+gii6fBPoCtZSu2MGZW7aWbZqYStP5dknbLllf",
-	"FMl/z4IANwQo6GhMRyMBUiNBz78yiBobe8ltwNj3dZoEHkKfuTBP9JUxY/rIcVNr1Z+uK/RlXg+nptEv",
-	"mrv4S7sswzDT3l+JyHq82aHDWdi8KXE55/FMJ5jYsi+pYeQz7815Pvfz5vCX1S2yL9N4AZd1qVQ0tnYl",
-	"9zzZxmcYUy+xrafRXe2ohF4yhfGFaIsByNRjvnkzCTJxsNARLWXKL0707VJNlC4oiED3sW9N8pUDiunM",
-	"PE2EjrYl0CY6iQyQQWjjF5sZrRdoT5vzO5jt64DfYb6PQwGuPaCKfR22q6dN0K7dZ5z3uUWOzu8oMQVN",
-	"9DntWbNgUkZ6GTGghbRqnJsud1nCq+myrmLKTTyhvoyYOzNv90AcZMSpCSbGhAuJkpk/RgnLi+/0UWJ7",
-	"c3g4t75Gw1KLlXlHUeM3mFX5tsOV2+DG/Gjle8fc2ZYtT7r/8phPGsXFDjs2fJncakWsrREyxQIlwNhj",
-	"3KwdZ0lthVr5FsS9/73YyHaNFsX3Kel2b+uQV/JiFm2YD2sY2bJ3dP2HWPVrbZC0sYiv9eOr7DyWLCDq",
-	"n1mFdfcA+9L7c9ny9lf9yC6Xt4VC4hKV66rFw6rFPqCQMweEMBk0cg9ob36joWSRY96m5GKJR1jAfvnC",
-	"PwDJiSOWSeRj/MhKkUh4kAehjwktfVlR9oWAhajbjLCc4wvOApAeRALFRCc5KTUugoeQCZ1uQSamLueX",
-	"A3ZnSwFwqZ542fnXJKhYXa+ZTNJLcjweE6e5uWYtQVICEgUlDtjxVCuteip0mqGATPSCokSm+Z7zCecv",
-	"N8pvmoWfiQgi7seJ5c7BQfvwp2ar2Wq2Oz+3fm7pED/u/Nt8Xad0V61z4u9q0Mebx/8LAAD//w==",
+	"7H1tU+O4sv9XUfm/VQtVTggw89/d8OJUZmDOcpcZuBDO3N0JNyh2J9bBljySTMhO8d1vSfJz7MQJCXB2",
+	"9l0eLKm79esHtVryN8thQcgoUCms7jfLA+wC1x//p3UJXyMQsnXqqu8uCIeTUBJGra516gKVZExAIOkB",
+	"4uZRRKj+KoDfA/9RIJ9NRNuyLeF4EGDVjZyFYHUtITmhE+vx8dG2OIiQUQF62HfYjcdV3xxGJVD9EYeh",
+	"Txysxt/7t1BEfMt1+wOHsdW1/t9exs+e+VfsnXDOuBmqyMS73vHw8uS/r0+u+l00Jg+a9hDPfIbdI0Th",
+	"HjjiIPlMsbBANFWDx4/vFZ7VNHxgfERcF+j2Gfxwfvnu9Pj45FMXCcnCI82gg30fOPKwQJQhRQDHjmR8",
+	"o0yeuhCETAJ1Zr/B7BIiAe72+T09Pvl4cd4/+fT+9+FvJ78PL0+ur06Ou5rtO5ihKRZIUYKmRHoIUyY9",
+	"4GjE3NmR+h1hRGGqntysLKgETrH/DPx/6p9cfuqddQ1sDZsj7Nyx8XijLF0YJekzdob5BLbP2UXv97Pz",
+	"3vGwf34+POtd/vOki0ToE2lUNhLeRtm7xBLOSEDkc4D2stc/GZ6dfjztK6iaicNjCRxdqs+tnv4swGHU",
+	"FSU2c08UKYnNLKESJqCGtZ8okmuKI+kxTv58Dplcf+pd9389vzz9w8hkzEF4eq4luwOKGEeCTKjyN3iC",
+	"Cd3o7F9TfI+Jj0c+PAun/+qdnvXenZ285skXURgyLsH9CC7BfT3A9kVzdX1xcX7ZPzkefjw5Pu0N+79f",
+	"KMUH6qLyeBtEwGMSr+ie3mOK+ewyjlHULyFnIXBJTMCSOdD6kRJWryPiWo+2xe5y0zRizAdM1e8mbuqT",
+	"AJb1pJ4REgehahYJaDy4jre+RoQrNf6iKEnb20VeCuTc2Am5bPRvcKQa9n369LxUsOtyEPojjfxYlySP",
+	"wC5HgLYOQTGdDSk2fC9vwAFLcIdYriQmJ+JcBSQVYahtQYCJ32h00niaE4bmugg9RpuxGoXu6qyW5pio",
+	"udS0lGSdcJ0QZKfTlhNWQdwFguYwYVsPrQlrxT+6o3YOIbn/WiRQtkSDBkvP6loTIr1o1HZYsCdm1Ak5",
+	"e5jlPk2A7rkjJY6HljTiykFVFLH4mRMJMQSJMg/Yv8hBc4x9AXY9WgP8cAZ0osg66HQ69urwzfXwtlkH",
+	"BTiXIroJZRzcIyRAotEst7pSBm951znIlzq+OkdvDvZ/Qg5z4Qi5MMaRL9H11XFVxyGWKoa1utb/fum1",
+	"/rj5dvj4g2Uv0KKVhUAqFpnnoZm/IzT1gKKQgwAqEZEoiIREI8itZ34UiE1pbjmDiKs4GTMeKMFaUaT1",
+	"YG7gumkLCE2+79sLVDjXbr8Rp0WV3uB0l9ReM1apo7U6JOSIsbsPzHeBL/J0w+Y2cE1bvQkjizlQGZNa",
+	"hsHSWRKMyyHjsSDS5oTKw4MMRmmItUFLXRRzarkzdgrEPc08FyZ88ybadD8c6/4rMLaOrZ5DYY0GucDJ",
+	"PbhozFmQrRyaWc3tGeTVcb2qXdog6oucH8cuolMwq4lCBPiBBFFgdQ/23/z05ufD///mJ02r+bGV/vpz",
+	"LRW1urQ9E5np1xI7WQ/kUwnBy5rKgngahJSGiXUR0pydAPO7KByGwJ14jZgO5oJDAuwvDjRa//jSaf1y",
+	"823fPug87gwG7eTrfudx9x8/LPLl87i+ixrJRuKHZNk/vzqLKJHNgnZK5FCB5lmY3rbjyfBSxFoskDy7",
+	"c5NuJJ/JdRPeSmvc1nwVkRDMKfj356dKRqUY5DYKc78DM7Oia46NUHGFaa9klKo9ssbfgmmtsGGrr1pe",
+	"0Ka9ngAgtQ7H4IOE9yyKN07Lul8KGCqSsna518pnQEgSYAlDuE/2aOsfqvk75MQhdDLkkV/3iJAQDnH9",
+	"EyWxzfE3x0yeqHkuyjSVCKhKNhqB57aGF5ri8ma1QJIhV3eBQuBIT+wRIq4ophBy6QOXgUCUSeThe0CY",
+	"AyIGeG3LbjDd6Zw2sWExt5hzPKtGxpO6qwDRRvp7ek9z0HxSb2UUP6Gzx1oIuqeuWAN/bBzjz0WcTUWG",
+	"wja6InTig2RUIEzdHAaFhp2pQ0gaS4+zaOIhFc78jcTvA4kvbHrNBt2ck3NBYuI3Z093c6wbVU5lMgrQ",
+	"KFCc5qpzLLuwI2zZWWWLZVufzvvDD+fXn9TvH0/6v54fD9VPvbOz88/64bniAd1f1eaiZdfUkFh2YZ9e",
+	"PRfXWhjakj3cnACzaCYAIfCkemVqtgJjnrX1uKmK2+ICK7PLtzim0Vt6RprZ0Pke7HTqamc7nqa5OR8T",
+	"8N1KPgh14aE6uOCA4w3hitC2uNquYSnuoZLcGN8VQZhPgMph8429uEHzbchXmQ/3CYV5a12hcJTFdnMp",
+	"ozQKRiYjOL+mkVhGy1U/nqQr87RqF40kk6YmauurCYkfnmccIv1m0Hk+3tfKDtnWPfaJO4yoJCUylaqt",
+	"tcqayy4ZUCVSK6qfXdTeFGcFeCcQzqHJzHUi3yIbT8k9pVZm03mnzFXnbNnJfZzJeLmkcho2NB+p+ZN3",
+	"hFY7EeboDeuE2gLqWpIE0CR1FBfw1sfohXaZJ9laHjUvy5j5jMoi05vAqEHPtoCaxJFluH5/KdJnUZFy",
+	"nm5JivE5Fag6F/ntcYHw6pRtywm+CgVcmO5bgPWrNN5Jlikux2O90WG0DjsOhBJMlO0ob6U+Yu54CsKV",
+	"y4Ok77VUqBTkrl58VAx6V2//nWzHF8Pqaux/uVGD5kLumvHnQ/BS1VkTwWdB+Yo2IgvZq7nQgFaMrI3w",
+	"5WUGf+nof2UdeqnVwEZVafMrhhjhjUy1NtIX7vgKpCR0UrEno2BL5dBhvkkzvarl/ZgxCXwo4aFZhYEp",
+	"XW/+vPDYdOizCauubJAQhH6cRFmOVuCBeLbi5XIwnZJqF2c0z2NRPkXpJvQ/JdLOcLbxMDt0x0ORYLgI",
+	"6bUKm0ugL5imrXt3tKNtSLK98aNAdzDbfWmfX9K1orVuIpSS8q3eQUEbq52watlsRz+vu6uXFiS6vEYA",
+	"ss0Qvt7gzymI2c24jPyKFLA+JARiKNm8vXpmCw9UDe1W298NpE7qy6A5YZzI2TbLmLX3j+AZQpgV6tbi",
+	"RIuhzM5jISeUbGKe5BByINy4Ryhs1xURv5ZLWFEn/rNyMpmWPdWubj1Xs26Bd06f/3oF2i9rSfKWY+Gy",
+	"Y04pTV6o/pRo9YnP+Z3bqi3OKwlh7z2jYzJ54U2BRT5M5FZez553L7uAlJjN2Pf8DGzavsflF47uXZTm",
+	"+/mz6q8zZt+gXW+K01eb3q63SjVQqomNneoTIyYGMHL5q0TN9edCXtspv0z0djJDpeN+G7NnW4lWC8Vk",
+	"eQCul73YFET/DmK3dNzw7wODCwxxpgUz6lxEvt/kFpHmBZW52xUWVe6uWgpcOhW8uaLgwgGuqm4jLlh1",
+	"mVlc/bxshFyF9hOKjYuFFBupOk7rhyp687D4yHjNmcO6m2IKabCmVOT3RzZWAp3PfVRVQq93pU0plGlK",
+	"TD5Q31RZduYsl9Vm68rbHMMppLNJtguabm+inDuPhNrq7kSQJRlkmlW58NRmS3jrnbo5p4C0nBAbl848",
+	"2PqggzLEJH80p436HqCpx3zQl/IhIgZU7ysq445GMGYcEKYz6RE6QUSgKSdSAm0PqGUvtqhF2noSBUzI",
+	"hfeHcDbNb+c3NMUmztmePV7e//pGubZvMz2imflN0LIpC1xL1fpmuLbLXIFHyMHB2udUrweT/xH2Cdbn",
+	"e4ozgHZMpjXFbfHv3RWw1WCGnuoP6jt+qlOo7fnpJn5Z12va+ZpuHxcvq8JIeMpotd8xd/akdZXxIHtJ",
+	"h3rkzBTXRZAuuFG4PETqK/sbn1tdNbDKmm36ArtQAJcrEr/U+aa9ZmzaqZiq/F2++2UR+oLjvK/j0G/J",
+	"IDzlWHBORTdwdPgVhT+1IPgUr4aTErhXSnW2QMrUaS7WufzwHh0eHv6CrvvvzY3AAfF9Et8paiNoT9ro",
+	"oHPwttXZb+2/7e8fdDudbqfT7nQ6fxSW7vkq4iIFRVM4JRzaGUVPsYWqK40hnaeouElifr0uwIk4kbMr",
+	"ZTQMJkeAOfBepEZMvn1IOvqvz/3khnJtzfS/Wc+elKG5nZTQcUXFxsfIl6QlgWIqkcOZEC0X7okD+ogu",
+	"IlQydMGEnHAQJsCNn93JQLWrYlnsT/FMDGiSlGL5u9SzFJWhz2SqjtBtIdV1m8bV+mbrATWNW2xKwUX6",
+	"8F7+TDEHHOe+cHKDe3tAB/TkHvhMxb8JDWoWUCTiy97hATsSCYrvYOhgoSIbPwooojgAHQgRKeKzzQOa",
+	"wsAMvBiMaOe2Doi3u0cDGjAKMxt9jTCVRBlmzW989QeegBkj3i9EBhOq04G1f3D4pv22M7BudzWLPX1p",
+	"tDmMjTiEPnZi7oRkPP59x8dC6jWGEgEVdnK/vU54mR7EgDosCIhEWObma7eLMEUsUMsTF7H4IkMzBWgE",
+	"DlOiopHv24hxJbABdZkTBUDV8/FtjGZZE9eVWqlSGGD1Lk4t27oHLgwO99uddkf75hAoDonVtQ7bnfah",
+	"PmsiPa0Hezgke/H/7eSW3glofVS+Tl+ne+paXeufIM9DoGaQwgX9B53OSlf/rrAXOH8FsFKXmA6UyKdd",
+	"0HKr++XGtkQUBJjPdAuSXeNgIyzMhLgm80cEGkXE13c4SKxc2heLhcK6UV1q6SjZ7jn6zt9FwjG3Aj9V",
+	"NgvD/uK9wzXCiS/zV+Yjkh5QSeJFCVUw85nCv2QIb+ue/zed/bpGqWT2CneH60aHyxtlr0l4tK23RrCL",
+	"W6T37OsGh43oSi/61phKUfSvOOmQ2xdVEhUem6Kpx/KGWXqE3uWvEUFE5OGlAFXGVxj5fg5dxWn9TKTH",
+	"IoluTfLoFu2ooW8FoQ7c7pqXGYwj30fmcleJhMQSbEQZkiwYCckoiPaAqn7STroIUqMeb13YyPEwnSjz",
+	"lF0voUdB0sMSmZbtAf3AfJ9NM3qmHvEB3cYprVsFPr0jgXpxjyjAMzRShtgn96CsqZwSB+wBNX7nT+AM",
+	"qThCGAtX1K6LyPff636EufYSByA1WL/MXxCLv0YQU5p4spDDPWGRQErKyh3pycIBoFvtlMQtEqAPOBDV",
+	"x9cItCKbDZAsY5dpaX5LZP+gIuSojbgUj2gnR9JttkC53T0yWbFkFrBUE2EufyeyjT4xiRwWjAhNXliR",
+	"zEAd7XryCqQ3CN0q6P9otmaQKcBP03c7GbwQoY4fueDuKpfIKKAQT6COLp8E+qK4jK7YwZnbxBZtDpmK",
+	"2nRbaN+uWF+UyX/PggC3BCjoaExHIwFSI0HPvzKIGhs7ya3H2Pd1PgYeQp+5kCY0q5gxfRS4aZReyNYV",
+	"+tKyh1PT6BfNXfxlvyqVMdPeX4nIerzZosOZ26SqcDnn8UwnmNiwL2lg5HPvB3o+9/Pm4JflLfIvDXkB",
+	"l3WpVDS2dhX3WdnGZxhTL7Gtp9Fd7qiEXjKF8cVv8wGIydar55CJg4WOaCkzOXqXqVVPtqAgApUT+gNa",
+	"ldFHx5EBMght/GIzYzYUdrQ5v4PZrg74Heb7OBTg2gOq2Ndhu3raBO3afcZ5n1vk6PyOElPQRp+znjUL",
+	"JmWklxEDWsrfxknwapclvIYu6yqm3MQT6ove6dBvMUEcZMSpCSbGhAuJkpk/QgnL8+8uUmJ7c3CQWl+j",
+	"YZnFyr2LqfUbzOp828HS7X5jfrTy6STnZi1Pts/0WEwaxUUdWzZ8udxqTaytETLFAiXA2GHcrB1nSQ2J",
+	"WvmWxL37vdjI/QYtyu+N0u3eNiGv4gU02jAfNDCyVe8i+w+x6tfaIGljEV9fyJfZeSxZQNQ/sxrr7gH2",
+	"pffnouXtr/qRbS5vSwXTFSrXU4uHZYt9QCFnDghhMmjkHtBOenOjZJFj3hrlYolHWMBu9cI/AMmJIxZJ",
+	"5GP8yFKRSHiQe6GPCa18KVP+xYelqNuMsJjjC84CkB5EAsVEJzkpNS6Ch5AJnW5BJqau5pcDdmcLAXCp",
+	"nnjZ+dckqFhdr5lM0ktyPB4Tp72+Zi1AUgISBSUO2PFUK616KnSaoYBM9IKiQqbFnosJ5y83ym+ahZ+J",
+	"CCLux4nl7t7e/sFP7U67097v/tz5uaND/Ljzb+m6TumuWufE39WgjzeP/xcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

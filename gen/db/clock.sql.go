@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/google/uuid"
 	"github.com/syncproxy/syncproxy/wire"
@@ -14,10 +15,17 @@ import (
 
 const advanceClock = `-- name: AdvanceClock :one
 UPDATE sync_clock
-SET seq = seq + 1
-WHERE contractor_id = $1
+SET seq = seq + 1,
+    table_seqs = table_seqs || COALESCE(
+        (SELECT jsonb_object_agg(t, seq + 1) FROM unnest($1::text[]) AS t), '{}'::jsonb)
+WHERE contractor_id = $2
 RETURNING seq, clock_timestamp()::timestamptz AS now
 `
+
+type AdvanceClockParams struct {
+	Tables       []string  `json:"tables"`
+	ContractorID uuid.UUID `json:"contractor_id"`
+}
 
 type AdvanceClockRow struct {
 	Seq int64          `json:"seq"`
@@ -26,32 +34,53 @@ type AdvanceClockRow struct {
 
 // Bumps the contractor's clock and holds its row lock until the push commits:
 // pushes of one contractor therefore commit in seq order. `now` is read after
-// the lock is granted, so updated_at also grows in commit order.
-func (q *Queries) AdvanceClock(ctx context.Context, contractorID uuid.UUID) (AdvanceClockRow, error) {
-	row := q.db.QueryRow(ctx, advanceClock, contractorID)
+// the lock is granted, so updated_at also grows in commit order. The tables
+// the push writes are stamped with the new seq, so pulls know where to look.
+func (q *Queries) AdvanceClock(ctx context.Context, arg AdvanceClockParams) (AdvanceClockRow, error) {
+	row := q.db.QueryRow(ctx, advanceClock, arg.Tables, arg.ContractorID)
 	var i AdvanceClockRow
 	err := row.Scan(&i.Seq, &i.Now)
 	return i, err
 }
 
+const peekClock = `-- name: PeekClock :one
+SELECT seq, table_seqs FROM sync_clock WHERE contractor_id = $1
+`
+
+type PeekClockRow struct {
+	Seq       int64           `json:"seq"`
+	TableSeqs json.RawMessage `json:"table_seqs"`
+}
+
+// The clock without waiting for pushes in flight: for the later pages of a
+// pull, whose horizon is already fixed.
+func (q *Queries) PeekClock(ctx context.Context, contractorID uuid.UUID) (PeekClockRow, error) {
+	row := q.db.QueryRow(ctx, peekClock, contractorID)
+	var i PeekClockRow
+	err := row.Scan(&i.Seq, &i.TableSeqs)
+	return i, err
+}
+
 const readClock = `-- name: ReadClock :one
 WITH locked AS (
-    SELECT seq FROM sync_clock WHERE contractor_id = $1 FOR SHARE
+    SELECT seq, table_seqs FROM sync_clock WHERE contractor_id = $1 FOR SHARE
 )
-SELECT locked.seq, clock_timestamp()::timestamptz AS now FROM locked
+SELECT locked.seq, locked.table_seqs, clock_timestamp()::timestamptz AS now FROM locked
 `
 
 type ReadClockRow struct {
-	Seq int64          `json:"seq"`
-	Now wire.Timestamp `json:"now"`
+	Seq       int64           `json:"seq"`
+	TableSeqs json.RawMessage `json:"table_seqs"`
+	Now       wire.Timestamp  `json:"now"`
 }
 
 // FOR SHARE waits for a push of this contractor that is still in flight, so
 // every change with seq <= the returned seq has committed, and every later push
-// gets an updated_at after the returned now.
+// gets an updated_at after the returned now. table_seqs comes from the same
+// (re-read) row version as seq.
 func (q *Queries) ReadClock(ctx context.Context, contractorID uuid.UUID) (ReadClockRow, error) {
 	row := q.db.QueryRow(ctx, readClock, contractorID)
 	var i ReadClockRow
-	err := row.Scan(&i.Seq, &i.Now)
+	err := row.Scan(&i.Seq, &i.TableSeqs, &i.Now)
 	return i, err
 }

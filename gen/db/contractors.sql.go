@@ -64,32 +64,35 @@ func (q *Queries) PullContractors(ctx context.Context, arg PullContractorsParams
 	return items, nil
 }
 
-const updateContractor = `-- name: UpdateContractor :execrows
+const upsertContractors = `-- name: UpsertContractors :execrows
 
 UPDATE contractors AS c SET
     name = r.name, company_name = r.company_name, email = r.email, phone = r.phone,
     address = r.address, currency = COALESCE(r.currency, 'USD'),
     updated_at = $1::timestamptz, sync_seq = $2::bigint
-FROM jsonb_to_record($4::jsonb) AS r(
+FROM jsonb_to_recordset($4::jsonb) AS r(
     name text, company_name text, email text, phone text, address text, currency text)
 WHERE c.id = $3::uuid
 `
 
-type UpdateContractorParams struct {
+type UpsertContractorsParams struct {
 	Now          wire.Timestamp  `json:"now"`
 	Seq          int64           `json:"seq"`
 	ContractorID uuid.UUID       `json:"contractor_id"`
-	Row          json.RawMessage `json:"row"`
+	Rows         json.RawMessage `json:"rows"`
 }
 
 // contractors holds one row per contractor whose id is the contractor id; sync
 // may only update the caller's own row (never create or delete one).
-func (q *Queries) UpdateContractor(ctx context.Context, arg UpdateContractorParams) (int64, error) {
-	result, err := q.db.Exec(ctx, updateContractor,
+// Only ever updates: the caller's row exists from provisioning, and a push
+// can neither create nor address another contractor's row. @rows holds at
+// most one row (the server checks its id is the caller's).
+func (q *Queries) UpsertContractors(ctx context.Context, arg UpsertContractorsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, upsertContractors,
 		arg.Now,
 		arg.Seq,
 		arg.ContractorID,
-		arg.Row,
+		arg.Rows,
 	)
 	if err != nil {
 		return 0, err

@@ -146,8 +146,9 @@ type StepARule struct {
 }
 
 type SyncClock struct {
-	ContractorID uuid.UUID `json:"contractor_id"`
-	Seq          int64     `json:"seq"`
+	ContractorID uuid.UUID       `json:"contractor_id"`
+	Seq          int64           `json:"seq"`
+	TableSeqs    json.RawMessage `json:"table_seqs"`
 }
 
 type User struct {

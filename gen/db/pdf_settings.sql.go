@@ -71,7 +71,7 @@ INSERT INTO pdf_settings AS t (
     created_at, updated_at, sync_seq)
 SELECT $1::uuid, r.template, r.accent_color, COALESCE(r.show_logo, true), r.header_text, r.footer_text, r.terms,
     $2::timestamptz, $2::timestamptz, $3::bigint
-FROM jsonb_to_record($4::jsonb) AS r(
+FROM jsonb_to_recordset($4::jsonb) AS r(
     template text, accent_color text, show_logo boolean, header_text text, footer_text text, terms text)
 ON CONFLICT (contractor_id) DO UPDATE SET
     template = EXCLUDED.template, accent_color = EXCLUDED.accent_color, show_logo = EXCLUDED.show_logo, header_text = EXCLUDED.header_text, footer_text = EXCLUDED.footer_text, terms = EXCLUDED.terms,
@@ -82,7 +82,7 @@ type UpsertPdfSettingsParams struct {
 	ContractorID uuid.UUID       `json:"contractor_id"`
 	Now          wire.Timestamp  `json:"now"`
 	Seq          int64           `json:"seq"`
-	Row          json.RawMessage `json:"row"`
+	Rows         json.RawMessage `json:"rows"`
 }
 
 // pdf_settings is a singleton: one row per contractor, keyed by the contractor.
@@ -91,7 +91,7 @@ func (q *Queries) UpsertPdfSettings(ctx context.Context, arg UpsertPdfSettingsPa
 		arg.ContractorID,
 		arg.Now,
 		arg.Seq,
-		arg.Row,
+		arg.Rows,
 	)
 	if err != nil {
 		return 0, err

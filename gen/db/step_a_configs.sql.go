@@ -67,7 +67,7 @@ INSERT INTO step_a_configs AS t (
     created_at, updated_at, sync_seq)
 SELECT $1::uuid, COALESCE(r.settings, '{}'::jsonb), COALESCE(r.enabled, true),
     $2::timestamptz, $2::timestamptz, $3::bigint
-FROM jsonb_to_record($4::jsonb) AS r(
+FROM jsonb_to_recordset($4::jsonb) AS r(
     settings jsonb, enabled boolean)
 ON CONFLICT (contractor_id) DO UPDATE SET
     settings = EXCLUDED.settings, enabled = EXCLUDED.enabled,
@@ -78,7 +78,7 @@ type UpsertStepAConfigsParams struct {
 	ContractorID uuid.UUID       `json:"contractor_id"`
 	Now          wire.Timestamp  `json:"now"`
 	Seq          int64           `json:"seq"`
-	Row          json.RawMessage `json:"row"`
+	Rows         json.RawMessage `json:"rows"`
 }
 
 // step_a_configs is a singleton: one row per contractor, keyed by the contractor.
@@ -87,7 +87,7 @@ func (q *Queries) UpsertStepAConfigs(ctx context.Context, arg UpsertStepAConfigs
 		arg.ContractorID,
 		arg.Now,
 		arg.Seq,
-		arg.Row,
+		arg.Rows,
 	)
 	if err != nil {
 		return 0, err

@@ -22,7 +22,7 @@ func rawPush(ctx context.Context, pool *pgxpool.Pool, contractorID uuid.UUID, ro
 	var n int64
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		clock, err := q.AdvanceClock(ctx, contractorID)
+		clock, err := q.AdvanceClock(ctx, db.AdvanceClockParams{ContractorID: contractorID, Tables: []string{"costbook_items"}})
 		if err != nil {
 			return fmt.Errorf("advance clock: %w", err)
 		}

@@ -35,5 +35,5 @@ func costbookItems(n int, ids []uuid.UUID, round int) []api.CostbookItemWrite {
 
 // pushBody is the wire body of a push of rows.
 func pushBody(rows []api.CostbookItemWrite) ([]byte, error) {
-	return json.Marshal(api.SyncPushRequest{CostbookItems: &rows})
+	return json.Marshal(map[string]any{"costbook_items": rows})
 }

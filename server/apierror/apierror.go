@@ -32,6 +32,12 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Wrap records the cause of e for the log; the client never sees it.
+func (e *Error) Wrap(err error) *Error {
+	e.Err = err
+	return e
+}
+
 // codeForStatus is CONTRACT.md's error table.
 var codeForStatus = map[int]api.ErrorError{
 	http.StatusBadRequest:            api.BADREQUEST,

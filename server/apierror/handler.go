@@ -61,6 +61,9 @@ func Classify(err error) *Error {
 	if e, ok := As(err); ok {
 		return e
 	}
+	if e, ok := fromDomain(err); ok {
+		return e
+	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		return fromEcho(he)

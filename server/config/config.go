@@ -28,6 +28,8 @@ type Config struct {
 	JWTAudience      string        // SYNC_JWT_AUDIENCE
 	MaxBodyBytes     int64         // SYNC_MAX_BODY_BYTES
 	MaxPushRows      int           // SYNC_MAX_PUSH_ROWS
+	MaxJSONBytes     int           // SYNC_MAX_JSON_VALUE_BYTES
+	MaxPageBytes     int           // SYNC_MAX_PAGE_BYTES
 	RateLimit        float64       // SYNC_RATE_LIMIT, requests/s per contractor; 0: off
 	RateBurst        int           // SYNC_RATE_BURST
 	IdempotencyTTL   time.Duration // SYNC_IDEMPOTENCY_TTL
@@ -63,7 +65,9 @@ var Vars = []Var{
 	{"SYNC_JWKS_FETCH_TIMEOUT", "5s", "deadline of one JWKS fetch"},
 	{"SYNC_JWT_AUDIENCE", auth.DefaultAudience, "required `aud` claim"},
 	{"SYNC_MAX_BODY_BYTES", "8388608", "largest request body (413 above)"},
-	{"SYNC_MAX_PUSH_ROWS", "10000", "most rows (upserts + deletes) in one push (413 above)"},
+	{"SYNC_MAX_PUSH_ROWS", "10000", "most rows (upserts + deletes) in one push (413 above, found by counting before rows are validated)"},
+	{"SYNC_MAX_JSON_VALUE_BYTES", "1048576", "largest value of a JSON column (line_items, payload, ...) in a push, encoded (400 above; nesting is limited to 32 levels)"},
+	{"SYNC_MAX_PAGE_BYTES", "8388608", "bytes of rows in one pull page: a page ends early with hasMore (it always carries at least one row)"},
 	{"SYNC_RATE_LIMIT", strconv.Itoa(DefaultRateLimit), "pull/push requests per second per contractor (token bucket; 429 with Retry-After above); 0: off"},
 	{"SYNC_RATE_BURST", strconv.Itoa(DefaultRateBurst), "requests a contractor may send at once above SYNC_RATE_LIMIT"},
 	{"SYNC_IDEMPOTENCY_TTL", "24h", "how long an Idempotency-Key is remembered"},
@@ -94,6 +98,8 @@ func Load(getenv func(string) string) (Config, error) {
 		JWTAudience:      r.str("SYNC_JWT_AUDIENCE", auth.DefaultAudience),
 		MaxBodyBytes:     r.int64("SYNC_MAX_BODY_BYTES", 8<<20),
 		MaxPushRows:      int(r.int64("SYNC_MAX_PUSH_ROWS", 10000)),
+		MaxJSONBytes:     int(r.int64("SYNC_MAX_JSON_VALUE_BYTES", 1<<20)),
+		MaxPageBytes:     int(r.int64("SYNC_MAX_PAGE_BYTES", 8<<20)),
 		RateLimit:        r.float("SYNC_RATE_LIMIT", DefaultRateLimit),
 		RateBurst:        int(r.int64("SYNC_RATE_BURST", DefaultRateBurst)),
 		IdempotencyTTL:   r.duration("SYNC_IDEMPOTENCY_TTL", 24*time.Hour),
@@ -129,6 +135,12 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.MaxPushRows < 1 {
 		r.fail("SYNC_MAX_PUSH_ROWS", "must be at least 1")
+	}
+	if c.MaxJSONBytes < 1024 {
+		r.fail("SYNC_MAX_JSON_VALUE_BYTES", "must be at least 1024")
+	}
+	if c.MaxPageBytes < 1024 {
+		r.fail("SYNC_MAX_PAGE_BYTES", "must be at least 1024")
 	}
 	if c.DBMaxConns < 1 {
 		r.fail("SYNC_DB_MAX_CONNS", "must be at least 1")

@@ -33,3 +33,12 @@ func identity(ctx context.Context) (tenant.Identity, error) {
 	}
 	return id, nil
 }
+
+// tableCounts hands the store's per-table outcome to metrics as plain data.
+func tableCounts(outcomes []syncstore.TableOutcome) []metrics.TableCount {
+	out := make([]metrics.TableCount, len(outcomes))
+	for i, o := range outcomes {
+		out[i] = metrics.TableCount{Table: o.Table, Upserts: o.Upserted, Deletes: o.Deleted, Deduped: o.Deduped}
+	}
+	return out
+}

@@ -14,18 +14,18 @@ func (s *Server) PushChanges(ctx context.Context, req api.PushChangesRequestObje
 	if err != nil {
 		return nil, err
 	}
-	if req.Body == nil {
-		return nil, apierror.BadRequest("the body is required")
+	if req.Body == nil || !req.Body.Decoded() {
+		return nil, apierror.BadRequest("the body is required", apierror.Detail("", -1, "", "empty body"))
 	}
 	key := ""
 	if req.Params.IdempotencyKey != nil {
 		key = *req.Params.IdempotencyKey
 	}
-	result, err := s.Store.Push(ctx, id.ContractorID, *req.Body, key)
+	result, err := s.Store.Push(ctx, id.ContractorID, req.Body, key)
 	if err != nil {
 		return nil, err
 	}
-	s.Metrics.Pushed(ctx, result.Response, result.Replayed)
+	s.Metrics.Pushed(ctx, tableCounts(result.Outcomes()), result.Replayed)
 	return pushResponse{body: result.Response, replayed: result.Replayed}, nil
 }
 

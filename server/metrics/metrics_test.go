@@ -7,24 +7,20 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
-
-	"github.com/syncproxy/syncproxy/gen/api"
 )
 
 func TestMetrics_SyncSeries(t *testing.T) {
 	m := New()
 	ctx, outcome := WithOutcome(context.Background())
-	m.Pushed(ctx, api.SyncPushResponse{
-		Upserted: api.TableCounts{CostbookItems: 3, Estimates: 1},
-		Deleted:  api.DeleteCounts{CostbookItems: 2},
-		Deduped:  api.TableCounts{CostbookItems: 1},
+	m.Pushed(ctx, []TableCount{
+		{Table: "costbook_items", Upserts: 3, Deletes: 2, Deduped: 1},
+		{Table: "estimates", Upserts: 1},
+		{Table: "pdf_settings"},
 	}, false)
-	m.Pushed(context.Background(), api.SyncPushResponse{Upserted: api.TableCounts{CostbookItems: 3}}, true)
-	m.Pulled(context.Background(), api.SyncPullResponse{
-		CostbookItems: make([]api.CostbookItem, 4),
-		Deleted:       api.DeletedIds{Estimates: []api.Uuid{uuid.New()}},
+	m.Pushed(context.Background(), []TableCount{{Table: "costbook_items", Upserts: 3}}, true)
+	m.Pulled(context.Background(), []TableCount{
+		{Table: "costbook_items", Upserts: 4},
+		{Table: "estimates", Deletes: 1},
 	})
 	m.ObserveRequest(PushRoute, "POST", 200, "", time.Millisecond)
 	m.ObserveRequest(PullRoute, "GET", 401, "UNAUTHORIZED", time.Millisecond)
@@ -57,7 +53,7 @@ func TestMetrics_SyncSeries(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if strings.Contains(text, `table="contractors"`) {
+	if strings.Contains(text, `table="pdf_settings"`) {
 		t.Error("a table with no rows got a series")
 	}
 

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/syncproxy/syncproxy/gen/api"
 )
 
 // Outcome is what one pull or push did, kept per request so the access log
@@ -55,27 +53,18 @@ func (o *Outcome) LogAttrs() []any {
 	return attrs
 }
 
-// Pulled records one served pull page: rows and tombstones per table.
-func (m *Metrics) Pulled(ctx context.Context, page api.SyncPullResponse) {
-	upserts := nonZero(map[api.TableName]int{
-		api.TableNameContractors:     len(page.Contractors),
-		api.TableNameCostbookFolders: len(page.CostbookFolders),
-		api.TableNameCostbookItems:   len(page.CostbookItems),
-		api.TableNameEstimates:       len(page.Estimates),
-		api.TableNameEstimateEvents:  len(page.EstimateEvents),
-		api.TableNamePdfSettings:     len(page.PdfSettings),
-		api.TableNamePricingRules:    len(page.PricingRules),
-		api.TableNameStepAConfigs:    len(page.StepAConfigs),
-		api.TableNameStepARules:      len(page.StepARules),
-	})
-	deletes := nonZero(map[api.TableName]int{
-		api.TableNameCostbookFolders: len(page.Deleted.CostbookFolders),
-		api.TableNameCostbookItems:   len(page.Deleted.CostbookItems),
-		api.TableNameEstimates:       len(page.Deleted.Estimates),
-		api.TableNameEstimateEvents:  len(page.Deleted.EstimateEvents),
-		api.TableNamePricingRules:    len(page.Deleted.PricingRules),
-		api.TableNameStepARules:      len(page.Deleted.StepARules),
-	})
+// TableCount is what one request did to one table: rows upserted (push) or
+// delivered live (pull), deleted (push) or tombstones delivered (pull), and
+// entries collapsed by dedupe (push). Tables come in as data, so this
+// package never needs to know which tables exist.
+type TableCount struct {
+	Table                     string
+	Upserts, Deletes, Deduped int
+}
+
+// Pulled records one served pull page.
+func (m *Metrics) Pulled(ctx context.Context, counts []TableCount) {
+	upserts, deletes, _ := split(counts)
 	add(m.rowsPulled, upserts, "upsert")
 	add(m.rowsPulled, deletes, "delete")
 	if o := outcomeFrom(ctx); o != nil {
@@ -85,17 +74,8 @@ func (m *Metrics) Pulled(ctx context.Context, page api.SyncPullResponse) {
 
 // Pushed records one answered push. A replay applied nothing: it counts as a
 // replay, not as rows written; its log still shows the counts it answered with.
-func (m *Metrics) Pushed(ctx context.Context, resp api.SyncPushResponse, replayed bool) {
-	upserts := nonZero(tableCounts(resp.Upserted))
-	deletes := nonZero(map[api.TableName]int{
-		api.TableNameCostbookFolders: resp.Deleted.CostbookFolders,
-		api.TableNameCostbookItems:   resp.Deleted.CostbookItems,
-		api.TableNameEstimates:       resp.Deleted.Estimates,
-		api.TableNameEstimateEvents:  resp.Deleted.EstimateEvents,
-		api.TableNamePricingRules:    resp.Deleted.PricingRules,
-		api.TableNameStepARules:      resp.Deleted.StepARules,
-	})
-	deduped := nonZero(tableCounts(resp.Deduped))
+func (m *Metrics) Pushed(ctx context.Context, counts []TableCount, replayed bool) {
+	upserts, deletes, deduped := split(counts)
 	if replayed {
 		m.replays.Inc()
 	} else {
@@ -110,28 +90,21 @@ func (m *Metrics) Pushed(ctx context.Context, resp api.SyncPushResponse, replaye
 	}
 }
 
-func tableCounts(c api.TableCounts) map[api.TableName]int {
-	return map[api.TableName]int{
-		api.TableNameContractors:     c.Contractors,
-		api.TableNameCostbookFolders: c.CostbookFolders,
-		api.TableNameCostbookItems:   c.CostbookItems,
-		api.TableNameEstimates:       c.Estimates,
-		api.TableNameEstimateEvents:  c.EstimateEvents,
-		api.TableNamePdfSettings:     c.PdfSettings,
-		api.TableNamePricingRules:    c.PricingRules,
-		api.TableNameStepAConfigs:    c.StepAConfigs,
-		api.TableNameStepARules:      c.StepARules,
-	}
-}
-
-func nonZero(counts map[api.TableName]int) map[string]int {
-	out := map[string]int{}
-	for table, n := range counts {
-		if n > 0 {
-			out[string(table)] = n
+// split turns counts into maps of the non-zero ones, by table.
+func split(counts []TableCount) (upserts, deletes, deduped map[string]int) {
+	upserts, deletes, deduped = map[string]int{}, map[string]int{}, map[string]int{}
+	for _, c := range counts {
+		if c.Upserts > 0 {
+			upserts[c.Table] = c.Upserts
+		}
+		if c.Deletes > 0 {
+			deletes[c.Table] = c.Deletes
+		}
+		if c.Deduped > 0 {
+			deduped[c.Table] = c.Deduped
 		}
 	}
-	return out
+	return upserts, deletes, deduped
 }
 
 func add(c *prometheus.CounterVec, counts map[string]int, op string) {

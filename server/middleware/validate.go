@@ -1,61 +1,47 @@
 package middleware
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"net/http"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/legacy"
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/server/apierror"
+	"github.com/syncproxy/syncproxy/wire"
 )
 
 // maxDetails bounds the details of one 400: enough to fix a payload, not a
 // second copy of a huge one.
 const maxDetails = 50
 
-// FormatValidators are the string formats the contract relies on. kin-openapi
-// does not check uuid by default, and its bundled one rejects UUIDv7.
+// FormatValidators are the string formats the contract relies on, checked
+// as the push decoder checks them (package wire). kin-openapi does not check
+// uuid by default, and its bundled one rejects UUIDv7.
 func FormatValidators() map[string]openapi3.StringFormatValidator {
 	return map[string]openapi3.StringFormatValidator{
 		"uuid": openapi3.NewCallbackValidator(func(s string) error {
-			if _, err := uuid.Parse(s); err != nil || len(s) != 36 {
-				return errors.New("not a uuid (want 8-4-4-4-12 hex digits)")
-			}
-			return nil
+			_, err := wire.CheckUUID([]byte(s))
+			return err
 		}),
-		// Go parses year 0000, Postgres has no year 0: without the year check
-		// such a value failed in the database, a 400 that named no field.
-		"date": openapi3.NewCallbackValidator(func(s string) error {
-			if t, err := time.Parse("2006-01-02", s); err != nil || t.Year() < 1 {
-				return errors.New("not a calendar date (want YYYY-MM-DD, year 0001 or later)")
-			}
-			return nil
-		}),
+		"date": openapi3.NewCallbackValidator(func(s string) error { return wire.CheckDate([]byte(s)) }),
 		"date-time": openapi3.NewCallbackValidator(func(s string) error {
-			if t, err := time.Parse(time.RFC3339Nano, s); err != nil || t.Year() < 1 {
-				return errors.New("not an RFC 3339 date-time (want 2025-01-15T12:00:00.000Z, year 0001 or later)")
-			}
-			return nil
+			_, _, err := wire.CheckDateTime([]byte(s))
+			return err
 		}),
 	}
 }
 
-// ValidateRequests checks every request against the embedded spec before a
-// handler sees it: types, required fields, formats, unknown tables and columns.
-// A failure is a 400 whose details name table, row index and field.
+// ValidateRequests checks every request's parameters and headers against the
+// embedded spec before a handler sees it. A failure is a 400 whose details
+// name the parameter.
 func ValidateRequests() (echo.MiddlewareFunc, error) {
 	doc, err := api.GetSwagger()
 	if err != nil {
@@ -67,7 +53,10 @@ func ValidateRequests() (echo.MiddlewareFunc, error) {
 		return nil, fmt.Errorf("build spec router: %w", err)
 	}
 	opts := &openapi3filter.Options{
-		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc, // Authenticate did it
+		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, // Authenticate did it
+		// A request body is decoded once, by the decoder compiled from the
+		// same spec (server/pushbody), which validates it as it reads.
+		ExcludeRequestBody:      true,
 		MultiError:              true,
 		SkipSettingDefaults:     true, // the handler sees the body the client sent
 		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidators(FormatValidators())},
@@ -79,24 +68,15 @@ func ValidateRequests() (echo.MiddlewareFunc, error) {
 			if err != nil {
 				return err // not an operation of the spec: let the router answer
 			}
-			var body []byte
-			if req.Body != nil {
-				body, err = io.ReadAll(req.Body)
-				if err != nil {
-					return err // the body limit's 413, or a broken connection
-				}
-			}
-			// kin-openapi checks only the first JSON value of a body; the
-			// decoder that binds it (server/jsonnumbers.go) rejects anything after.
-			req.Body = io.NopCloser(bytes.NewReader(body))
-			input := &openapi3filter.RequestValidationInput{Request: req, PathParams: pathParams, Route: route, Options: opts}
+			// kin-openapi sees the request without its body: the body is the
+			// push decoder's, and kin-openapi would read it all into memory
+			// (for its security check) before the decoder could count a row.
+			paramsOnly := req.WithContext(req.Context())
+			paramsOnly.Body = http.NoBody
+			input := &openapi3filter.RequestValidationInput{Request: paramsOnly, PathParams: pathParams, Route: route, Options: opts}
 			if err := openapi3filter.ValidateRequest(req.Context(), input); err != nil {
 				return badRequest(err)
 			}
-			if details := nulDetails(body); len(details) > 0 {
-				return apierror.BadRequest("a text contains a NUL character, which cannot be stored", details...)
-			}
-			req.Body = io.NopCloser(bytes.NewReader(body))
 			return next(c)
 		}
 	}, nil
@@ -225,55 +205,6 @@ func locate(path []string) (table string, index int, field string) {
 		field = strings.Join(path[2:], "/")
 	}
 	return table, index, field
-}
-
-// nulDetails names every string of a JSON body that contains U+0000. Postgres
-// stores it neither in text nor in jsonb, and the spec cannot forbid it; left
-// to the database, the whole push failed with a 400 that named no field.
-func nulDetails(body []byte) []api.ErrorDetail {
-	if !bytes.Contains(body, []byte(`\u0000`)) { // the only way JSON can carry a NUL
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var root any
-	if dec.Decode(&root) != nil {
-		return nil
-	}
-	var details []api.ErrorDetail
-	var walk func(path []string, v any)
-	walk = func(path []string, v any) {
-		if len(details) == maxDetails {
-			return
-		}
-		switch v := v.(type) {
-		case string:
-			if strings.ContainsRune(v, 0) {
-				table, index, field := locate(path)
-				details = append(details, apierror.Detail(table, index, field, "contains a NUL character (\\u0000)"))
-			}
-		case []any:
-			for i, e := range v {
-				walk(append(path[:len(path):len(path)], strconv.Itoa(i)), e)
-			}
-		case map[string]any:
-			keys := make([]string, 0, len(v))
-			for k := range v {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				next := append(path[:len(path):len(path)], k)
-				if strings.ContainsRune(k, 0) {
-					walk(next, k)
-					continue
-				}
-				walk(next, v[k])
-			}
-		}
-	}
-	walk(nil, root)
-	return details
 }
 
 func reasonOf(err error) string {

@@ -94,7 +94,7 @@ func TestPull_CursorNeverMissesLateCommit_NaiveSinceDoes(t *testing.T) {
 	}
 	defer tx.Rollback(ctx)
 	q := db.New(tx)
-	clock, err := q.AdvanceClock(ctx, d.contractorID)
+	clock, err := q.AdvanceClock(ctx, db.AdvanceClockParams{ContractorID: d.contractorID, Tables: []string{"costbook_items"}})
 	if err != nil {
 		t.Fatal(err)
 	}

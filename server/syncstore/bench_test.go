@@ -1,149 +1,78 @@
 package syncstore
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/labstack/echo/v4"
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
-	"github.com/syncproxy/syncproxy/server/middleware"
+	"github.com/syncproxy/syncproxy/internal/contract"
+	"github.com/syncproxy/syncproxy/server/pushbody"
 	"github.com/syncproxy/syncproxy/wire"
 )
 
-// The hot paths of a sync without the database: what the server spends on a
-// 1,000-row push before its transaction, and on encoding a 1,000-row page.
+// The hot paths of a sync without the database: planning a decoded 1,000-row
+// push (dedupe and the JSON array its statement reads), and encoding a
+// 1,000-row page. Decoding the body is measured in server/pushbody.
 
 const benchRows = 1000
 
 // benchDuplicates rows of a push repeat an earlier id, so dedupe has work.
 const benchDuplicates = 50
 
-// BenchmarkPushPath_1000 is a push of 1,000 costbook_items up to its
-// transaction. "all" runs the real chain without auth and the database: Echo,
-// spec validation, the generated strict handler's bind, planPush (dedupe,
-// last wins, and the re-encode of the rows for jsonb_to_recordset) and the
-// response; the other sub-benchmarks are its parts.
-func BenchmarkPushPath_1000(b *testing.B) {
-	body := benchPushBody(b)
-	validate, err := middleware.ValidateRequests()
-	if err != nil {
-		b.Fatal(err)
-	}
+func BenchmarkPlanPush_1000(b *testing.B) {
+	body := decodeBench(b, benchPushBody(b))
 	contractorID := uuid.New()
-	request := func() *http.Request {
-		r := httptest.NewRequest(http.MethodPost, "/api/sync/push", bytes.NewReader(body))
-		r.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-		return r
-	}
-	checkPlan := func(b *testing.B, p pushPlan) {
-		if u := p.upserts[2]; u.count != benchRows-benchDuplicates || u.deduped != benchDuplicates {
-			b.Fatalf("planned %d rows, %d deduped; want %d, %d", u.count, u.deduped, benchRows-benchDuplicates, benchDuplicates)
-		}
-	}
-	e := echo.New()
-
-	b.Run("validate", func(b *testing.B) {
-		h := validate(func(echo.Context) error { return nil })
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := h(e.NewContext(request(), httptest.NewRecorder())); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("bind", func(b *testing.B) {
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		for b.Loop() {
-			var req api.SyncPushRequest
-			if err := new(echo.DefaultBinder).BindBody(e.NewContext(request(), httptest.NewRecorder()), &req); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("plan", func(b *testing.B) {
-		var req api.SyncPushRequest
-		if err := json.Unmarshal(body, &req); err != nil {
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		for b.Loop() {
-			p, err := planPush(contractorID, req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			checkPlan(b, p)
-		}
-	})
-	b.Run("all", func(b *testing.B) {
-		e := echo.New()
-		e.Use(validate)
-		api.RegisterHandlers(e, api.NewStrictHandler(planOnly{b: b, contractorID: contractorID, check: checkPlan}, nil))
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		for b.Loop() {
-			rec := httptest.NewRecorder()
-			e.ServeHTTP(rec, request())
-			if rec.Code != http.StatusOK {
-				b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
-			}
-		}
-	})
-}
-
-// planOnly is a strict server whose push plans and answers without a database.
-type planOnly struct {
-	api.StrictServerInterface // nil: only PushChanges is called
-	b                         *testing.B
-	contractorID              uuid.UUID
-	check                     func(*testing.B, pushPlan)
-}
-
-func (s planOnly) PushChanges(_ context.Context, req api.PushChangesRequestObject) (api.PushChangesResponseObject, error) {
-	p, err := planPush(s.contractorID, *req.Body)
-	if err != nil {
-		return nil, err
-	}
-	s.check(s.b, p)
-	return api.PushChanges200JSONResponse{Body: emptyPushResponse(wire.NewTimestamp(time.Now()))}, nil
-}
-
-// BenchmarkEncodePullPage_1000 is the JSON encoding of a full 1,000-row page
-// of costbook_items, as the strict handler writes it.
-func BenchmarkEncodePullPage_1000(b *testing.B) {
-	now := wire.NewTimestamp(time.Date(2025, 1, 15, 12, 0, 0, 0, time.UTC))
-	page := emptyPullResponse(now)
-	contractorID := uuid.New()
-	for i := range benchRows {
-		desc, unit, sku := fmt.Sprintf("Gypsum board, moisture resistant, item %d", i), "ea", fmt.Sprintf("DW-%06d", i)
-		cost, markup := wire.Decimal(fmt.Sprintf("%d.50", i)), wire.Decimal("15.5")
-		page.CostbookItems = append(page.CostbookItems, db.CostbookItem{
-			ContractorID: contractorID, ID: uuid.New(), Name: fmt.Sprintf("Drywall sheet #%d", i),
-			Description: &desc, Unit: &unit, UnitCost: &cost, MarkupPercent: &markup, Sku: &sku,
-			Taxable: i%2 == 0, CreatedAt: now, UpdatedAt: now, SyncSeq: int64(i),
-		})
-	}
-	page.HasMore, page.Cursor = true, cursor{Base: 1, Paging: true, Horizon: 10, Table: 2, Seq: 5, ID: uuid.New()}.encode()
 	b.ReportAllocs()
-	var n int
 	for b.Loop() {
-		out, err := json.Marshal(page)
+		p, err := planPush(contractorID, body)
 		if err != nil {
 			b.Fatal(err)
 		}
-		n = len(out)
+		if u := p.upserts[0]; u.count != benchRows-benchDuplicates || u.deduped != benchDuplicates {
+			b.Fatalf("planned %d rows, %d deduped; want %d, %d", u.count, u.deduped, benchRows-benchDuplicates, benchDuplicates)
+		}
 	}
-	b.SetBytes(int64(n))
+}
+
+// BenchmarkEncodePullPage_1000 is a full 1,000-row page of costbook_items:
+// each row encoded as it is collected, then the page written.
+func BenchmarkEncodePullPage_1000(b *testing.B) {
+	now := wire.NewTimestamp(time.Date(2025, 1, 15, 12, 0, 0, 0, time.UTC))
+	contractorID := uuid.New()
+	rows := make([]db.CostbookItem, benchRows)
+	for i := range rows {
+		desc, unit, sku := fmt.Sprintf("Gypsum board, moisture resistant, item %d", i), "ea", fmt.Sprintf("DW-%06d", i)
+		cost, markup := wire.Decimal(fmt.Sprintf("%d.50", i)), wire.Decimal("15.5")
+		rows[i] = db.CostbookItem{
+			ContractorID: contractorID, ID: uuid.New(), Name: fmt.Sprintf("Drywall sheet #%d", i),
+			Description: &desc, Unit: &unit, UnitCost: &cost, MarkupPercent: &markup, Sku: &sku,
+			Taxable: i%2 == 0, CreatedAt: now, UpdatedAt: now, SyncSeq: int64(i),
+		}
+	}
+	items, _ := tableNamed("costbook_items")
+	b.ReportAllocs()
+	var n int64
+	for b.Loop() {
+		page := newPage(now, 8<<20)
+		r := read{limit: benchRows, budget: &page.budget}
+		if _, _, _, err := collect(rows, nil, r, &page.tables[items.ordinal], func(x *db.CostbookItem) rowKey {
+			return rowKey{x.SyncSeq, x.ID, false}
+		}); err != nil {
+			b.Fatal(err)
+		}
+		page.hasMore, page.cursor = true, cursor{Base: 1, Paging: true, Horizon: 10, Table: 2, Seq: 5, ID: uuid.New()}.encode()
+		var err error
+		if n, err = page.WriteTo(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(n)
 }
 
 // benchPushBody is a push of benchRows costbook_items, the last
@@ -160,9 +89,25 @@ func benchPushBody(b *testing.B) []byte {
 		rows[i] = api.CostbookItemWrite{Id: id, Name: name, Description: &desc, Unit: &unit,
 			UnitCost: &cost, MarkupPercent: &markup, Sku: &sku, Taxable: &taxable}
 	}
-	body, err := json.Marshal(api.SyncPushRequest{CostbookItems: &rows})
+	body, err := json.Marshal(map[string]any{"costbook_items": rows})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return body
+}
+
+func decodeBench(tb testing.TB, body []byte) *pushbody.Body {
+	doc, err := api.GetSwagger()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dec, err := pushbody.Compile(contract.FromDoc(doc), pushbody.Limits{MaxRows: 10000, MaxJSONValueBytes: 1 << 20})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out pushbody.Body
+	if err := dec.DecodeBytes(body, &out); err != nil {
+		tb.Fatal(err)
+	}
+	return &out
 }

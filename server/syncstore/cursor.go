@@ -2,8 +2,10 @@ package syncstore
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,25 +15,50 @@ import (
 // opaque to clients (base64url JSON) and carries no tenant: it only narrows a
 // query that is already scoped to the caller's contractor.
 //
-// A resting cursor (Horizon == 0 && !Paging) says "every change with seq <=
-// Base has been delivered". A paging cursor additionally fixes the horizon of
-// the page sequence in progress and the position reached inside it: tables
-// before Table are done up to Horizon, table Table up to (Seq, ID).
+// A resting cursor (!Paging) says "every change with seq <= Base of the
+// tables in Tables has been delivered". A paging cursor also fixes the walk
+// in progress: its horizon, the tables it visits (Walk), those it walks in
+// full because the previous cursor did not cover them (Full), and the
+// position reached: tables before Table are done up to Horizon, table Table
+// up to (Seq, ID).
 type cursor struct {
-	Version int       `json:"v"`
-	Base    int64     `json:"b"`
-	Tables  uint16    `json:"m"`
-	Paging  bool      `json:"p,omitempty"`
-	Horizon int64     `json:"h,omitempty"`
-	At      int64     `json:"t,omitempty"` // horizon time, Unix microseconds
-	Table   int       `json:"i,omitempty"`
-	Seq     int64     `json:"s,omitempty"`
-	ID      uuid.UUID `json:"k,omitempty"`
-	Full    bool      `json:"f,omitempty"` // a full-state walk: no tombstones
-	Since   int64     `json:"z,omitempty"` // since filter, Unix microseconds; 0 = none
+	Base    int64
+	Tables  tableSet
+	Paging  bool
+	Horizon int64
+	At      int64 // horizon time, Unix microseconds
+	Walk    tableSet
+	Full    tableSet
+	Table   int
+	Seq     int64
+	ID      uuid.UUID
+	Since   int64 // since filter, Unix microseconds; 0 = none
 }
 
-const cursorVersion = 1
+// cursorVersion 2 names tables by an unbounded set of ordinals; version 1
+// (a 16-bit mask) is still read, so devices keep their cursors across the
+// upgrade.
+const cursorVersion = 2
+
+// wireCursor is the JSON form of both versions.
+type wireCursor struct {
+	Version int        `json:"v"`
+	Base    int64      `json:"b"`
+	Paging  bool       `json:"p,omitempty"`
+	Horizon int64      `json:"h,omitempty"`
+	At      int64      `json:"t,omitempty"`
+	Table   int        `json:"i,omitempty"`
+	Seq     int64      `json:"s,omitempty"`
+	ID      *uuid.UUID `json:"k,omitempty"`
+	Since   int64      `json:"z,omitempty"`
+	// version 2
+	Tables string `json:"ts,omitempty"`
+	Walk   string `json:"ws,omitempty"`
+	Full   string `json:"fs,omitempty"`
+	// version 1
+	Mask    uint16 `json:"m,omitempty"`
+	FullAll bool   `json:"f,omitempty"`
+}
 
 // noneDelivered is the Base of a walk that starts from nothing: seq 0 rows
 // (contractors provisioned with plain SQL) are still delivered.
@@ -41,8 +68,13 @@ const noneDelivered = -1
 var endOfTable = uuid.UUID{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
 func (c cursor) encode() string {
-	c.Version = cursorVersion
-	b, err := json.Marshal(c)
+	w := wireCursor{Version: cursorVersion, Base: c.Base, Paging: c.Paging, Horizon: c.Horizon, At: c.At,
+		Table: c.Table, Seq: c.Seq, Since: c.Since,
+		Tables: c.Tables.String(), Walk: c.Walk.String(), Full: c.Full.String()}
+	if c.Paging {
+		w.ID = &c.ID
+	}
+	b, err := json.Marshal(w)
 	if err != nil {
 		panic(fmt.Sprintf("cursor: %v", err)) // plain struct: cannot fail
 	}
@@ -50,19 +82,129 @@ func (c cursor) encode() string {
 }
 
 func decodeCursor(s string) (cursor, error) {
+	foreign := &BadCursor{Reason: "not a cursor issued by this server"}
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return cursor{}, fmt.Errorf("not a cursor issued by this server")
+		return cursor{}, foreign
 	}
-	var c cursor
-	if err := json.Unmarshal(raw, &c); err != nil || c.Version != cursorVersion {
-		return cursor{}, fmt.Errorf("not a cursor issued by this server")
+	var w wireCursor
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return cursor{}, foreign
 	}
-	if c.Base < noneDelivered || c.Horizon < 0 || c.Table < 0 || c.Table >= len(pullTables) ||
-		(c.Paging && c.Horizon < c.Base) {
-		return cursor{}, fmt.Errorf("cursor is corrupt")
+	c := cursor{Base: w.Base, Paging: w.Paging, Horizon: w.Horizon, At: w.At, Table: w.Table, Seq: w.Seq, Since: w.Since}
+	if w.ID != nil {
+		c.ID = *w.ID
+	}
+	switch w.Version {
+	case 1:
+		c.Tables = tableSetOfMask(uint64(w.Mask))
+		c.Walk = c.Tables
+		if w.FullAll {
+			c.Full = c.Tables
+		}
+	case cursorVersion:
+		for _, f := range []struct {
+			text string
+			set  *tableSet
+		}{{w.Tables, &c.Tables}, {w.Walk, &c.Walk}, {w.Full, &c.Full}} {
+			if *f.set, err = parseTableSet(f.text); err != nil {
+				return cursor{}, &BadCursor{Reason: "cursor is corrupt"}
+			}
+		}
+	default:
+		return cursor{}, foreign
+	}
+	if c.Base < noneDelivered || c.Horizon < 0 || c.Table < 0 || c.Table >= len(tables) ||
+		(c.Paging && c.Horizon < c.Base) || c.Tables.empty() {
+		return cursor{}, &BadCursor{Reason: "cursor is corrupt"}
 	}
 	return c, nil
 }
 
 func microsTime(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// tableSet is a set of table ordinals, of any size.
+type tableSet []uint64
+
+func (s tableSet) has(i int) bool {
+	return i/64 < len(s) && s[i/64]&(1<<(i%64)) != 0
+}
+
+func (s *tableSet) add(i int) {
+	for len(*s) <= i/64 {
+		*s = append(*s, 0)
+	}
+	(*s)[i/64] |= 1 << (i % 64)
+}
+
+func (s tableSet) empty() bool {
+	for _, w := range s {
+		if w != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// minus returns s without the members of o.
+func (s tableSet) minus(o tableSet) tableSet {
+	var out tableSet
+	for i := range s.members() {
+		if !o.has(i) {
+			out.add(i)
+		}
+	}
+	return out
+}
+
+// members yields the ordinals in s, ascending.
+func (s tableSet) members() func(func(int) bool) {
+	return func(yield func(int) bool) {
+		for w, word := range s {
+			for word != 0 {
+				b := bits.TrailingZeros64(word)
+				if !yield(w*64 + b) {
+					return
+				}
+				word &^= 1 << b
+			}
+		}
+	}
+}
+
+func tableSetOfMask(mask uint64) tableSet {
+	if mask == 0 {
+		return nil
+	}
+	return tableSet{mask}
+}
+
+// String is the set as hex bytes, lowest ordinals first; "" when empty.
+func (s tableSet) String() string {
+	var b []byte
+	for _, w := range s {
+		for i := 0; i < 8; i++ {
+			b = append(b, byte(w>>(8*i)))
+		}
+	}
+	for len(b) > 0 && b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
+	}
+	return hex.EncodeToString(b)
+}
+
+func parseTableSet(text string) (tableSet, error) {
+	b, err := hex.DecodeString(text)
+	if err != nil {
+		return nil, err
+	}
+	var s tableSet
+	for i, v := range b {
+		for bit := 0; bit < 8; bit++ {
+			if v&(1<<bit) != 0 {
+				s.add(i*8 + bit)
+			}
+		}
+	}
+	return s, nil
+}

@@ -2,9 +2,9 @@ package syncstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
-	"github.com/syncproxy/syncproxy/server/apierror"
 	"github.com/syncproxy/syncproxy/wire"
 )
 
@@ -20,148 +19,270 @@ import (
 type PullRequest struct {
 	Cursor string
 	Since  *time.Time
-	Limit  int
-	Tables []api.TableName // empty: all tables
+	Limit  int      // rows per page
+	Tables []string // empty: all tables
 }
 
 // Pull returns one page of contractorID's rows.
 //
-// Why it cannot miss a change: a page sequence first reads the contractor's
-// clock with FOR SHARE, which waits for any push still in flight; every push
-// holds the clock row lock until it commits and gets the next seq. So when the
-// clock reads N, every change with seq <= N has committed and no change with
-// seq <= N can still appear. The walk delivers (Base, N] table by table; the
-// next walk starts at Base = N. A row rewritten during a walk gets a seq > N and
+// Why it cannot miss a change: a walk first reads the contractor's clock with
+// FOR SHARE, which waits for any push still in flight; every push holds the
+// clock row lock until it commits and gets the next seq. So when the clock
+// reads N, every change with seq <= N has committed and no change with seq <=
+// N can still appear. The walk delivers (Base, N] table by table; the next
+// walk starts at Base = N. A row rewritten during a walk gets a seq > N and
 // comes in the next walk (delivered twice at worst, never zero times).
-func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullRequest) (api.SyncPullResponse, error) {
-	mask := tableMask(req.Tables)
-	c, err := startingCursor(req, mask)
+//
+// Why a delta with nothing new is one statement: the clock row also holds,
+// per table, the seq of the last push that wrote it (read in the same row
+// version as N), and a walk visits only the tables changed after Base.
+func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullRequest) (*Page, error) {
+	want, err := requestedTables(req.Tables)
 	if err != nil {
-		return api.SyncPullResponse{}, err
+		return nil, err
+	}
+	c, err := startingCursor(req, want)
+	if err != nil {
+		return nil, err
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return api.SyncPullResponse{}, fmt.Errorf("pull: %w", err)
+		return nil, fmt.Errorf("pull: %w", err)
 	}
 	defer conn.Release()
-	q := db.New(conn)
 
 	if !c.Paging {
-		clock, err := q.ReadClock(ctx, contractorID)
+		clock, err := db.New(conn).ReadClock(ctx, contractorID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return api.SyncPullResponse{}, fmt.Errorf("pull: contractor %s has no sync clock", contractorID)
+			return nil, fmt.Errorf("pull: contractor %s has no sync clock", contractorID)
 		}
 		if err != nil {
-			return api.SyncPullResponse{}, fmt.Errorf("pull: read clock: %w", err)
+			return nil, fmt.Errorf("pull: read clock: %w", err)
 		}
-		c.Paging, c.Horizon, c.At = true, clock.Seq, clock.Now.UnixMicro()
-		c.Table, c.Seq, c.ID = 0, c.Base, endOfTable
+		changed, err := changedTables(clock.TableSeqs, c.Base)
+		if err != nil {
+			return nil, fmt.Errorf("pull: %w", err)
+		}
+		c = c.startWalk(clock.Seq, clock.Now.UnixMicro(), changed)
 	}
 
-	page := emptyPullResponse(wire.NewTimestamp(microsTime(c.At)))
+	page := newPage(wire.NewTimestamp(microsTime(c.At)), s.maxPageBytes)
 	var since *api.Timestamp
 	if c.Since != 0 {
 		t := wire.NewTimestamp(microsTime(c.Since))
 		since = &t
 	}
 	remaining := req.Limit
-	for i := c.Table; i < len(pullTables) && c.Horizon > c.Base; i++ {
-		if mask&(1<<i) == 0 {
+	for i := c.Table; i < len(tables); i++ {
+		if !c.Walk.has(i) {
 			continue
 		}
 		r := read{contractorID: contractorID, horizon: c.Horizon, afterSeq: c.Base, afterID: endOfTable,
-			withDeleted: !c.Full, since: since, limit: remaining}
+			withDeleted: true, since: since, limit: remaining, budget: &page.budget}
+		if c.Full.has(i) {
+			r.afterSeq, r.withDeleted = noneDelivered, false
+		}
 		if i == c.Table {
 			r.afterSeq, r.afterID = c.Seq, c.ID
 		}
-		taken, last, more, err := pullTables[i].read(ctx, q, r, &page)
+		if r.afterSeq > r.horizon || (r.afterSeq == r.horizon && r.afterID == endOfTable) {
+			continue // nothing of this table lies in (after, horizon]
+		}
+		t := &tables[i]
+		taken, last, more, err := t.pull(ctx, db.New(page.budget.limit(conn)), r, &page.tables[i])
 		if err != nil {
-			return api.SyncPullResponse{}, fmt.Errorf("pull %s: %w", pullTables[i].name, err)
+			return nil, fmt.Errorf("pull %s: %w", t.name, err)
 		}
 		remaining -= taken
-		if more {
+		if more || page.budget.cut {
 			next := c
 			next.Table, next.Seq, next.ID = i, r.afterSeq, r.afterID
 			if taken > 0 {
 				next.Seq, next.ID = last.seq, last.id
 			}
-			page.HasMore, page.Cursor = true, next.encode()
+			page.hasMore, page.cursor = true, next.encode()
 			return page, nil
 		}
 	}
-	page.Cursor = cursor{Base: c.Horizon, Tables: mask}.encode()
+	page.cursor = cursor{Base: c.Horizon, Tables: c.Tables}.encode()
 	return page, nil
 }
 
-func startingCursor(req PullRequest, mask uint16) (cursor, error) {
+// requestedTables is the set of the tables a pull asks for (all when none).
+func requestedTables(names []string) (tableSet, error) {
+	var set tableSet
+	if len(names) == 0 {
+		for i := range tables {
+			set.add(i)
+		}
+		return set, nil
+	}
+	for _, name := range names {
+		t, ok := tableNamed(name)
+		if !ok {
+			return nil, fmt.Errorf("pull: no table %q", name) // the spec's enum let it through: a wiring bug
+		}
+		set.add(t.ordinal)
+	}
+	return set, nil
+}
+
+func tableNamed(name string) (*table, bool) {
+	for i := range tables {
+		if tables[i].name == name {
+			return &tables[i], true
+		}
+	}
+	return nil, false
+}
+
+// startingCursor is where this request starts: the cursor it carries, or a
+// full walk (no cursor), or a walk filtered by since. A cursor issued for
+// other tables than asked for is accepted: tables it does not cover come in
+// full, the others as a delta, so a server that gains a table (or an app
+// that syncs one more) never strands a device.
+func startingCursor(req PullRequest, want tableSet) (cursor, error) {
 	if req.Cursor == "" {
-		c := cursor{Base: noneDelivered, Tables: mask, Full: req.Since == nil}
+		c := cursor{Base: noneDelivered, Tables: want}
 		if req.Since != nil {
 			c.Since = req.Since.UnixMicro()
+		} else {
+			c.Full = want
 		}
 		return c, nil
 	}
 	if req.Since != nil {
-		return cursor{}, apierror.BadRequest("give either cursor or since, not both",
-			apierror.Detail("", -1, "since", "not allowed together with cursor"))
+		return cursor{}, ErrCursorAndSince
 	}
 	c, err := decodeCursor(req.Cursor)
 	if err != nil {
-		return cursor{}, apierror.BadRequest("invalid cursor: "+err.Error(),
-			apierror.Detail("", -1, "cursor", err.Error()))
+		return cursor{}, err
 	}
-	if c.Tables != mask {
-		return cursor{}, apierror.BadRequest("the cursor was issued for another set of tables",
-			apierror.Detail("", -1, "tables", "must be the same as when the cursor was issued: "+maskNames(c.Tables)))
+	if c.Paging && !c.Tables.equal(want) {
+		// A walk in progress for other tables: start over from its base,
+		// which covers the tables it did not walk in full.
+		c = cursor{Base: c.Base, Tables: c.Tables.minus(c.Full), Since: c.Since}
+	}
+	if !c.Paging {
+		c.Full = want.minus(c.Tables)
+		c.Tables = want
 	}
 	return c, nil
 }
 
-func tableMask(tables []api.TableName) uint16 {
-	if len(tables) == 0 {
-		return 1<<len(pullTables) - 1
+// startWalk fixes a walk's horizon and the tables it visits: every table
+// walked in full, and the others changed after Base (a since walk starts
+// before everything, so it visits every table).
+func (c cursor) startWalk(horizon, at int64, changed func(int) bool) cursor {
+	c.Paging, c.Horizon, c.At = true, horizon, at
+	c.Walk = nil
+	for i := range c.Tables.members() {
+		if i < len(tables) && (c.Full.has(i) || c.Base == noneDelivered || changed(i)) {
+			c.Walk.add(i)
+		}
 	}
-	var m uint16
-	for _, t := range tables {
-		for i, pt := range pullTables {
-			if pt.name == t {
-				m |= 1 << i
+	c.Table, c.Seq, c.ID = 0, c.Base, endOfTable
+	if first, ok := c.Walk.first(); ok {
+		c.Table = first
+		if c.Full.has(first) {
+			c.Seq = noneDelivered
+		}
+	}
+	return c
+}
+
+// changedTables reads the clock's per-table seqs: table i changed after base
+// when the last push that wrote it has a greater seq. A table missing from
+// the map has not been written since the map began (see migrations).
+func changedTables(raw json.RawMessage, base int64) (func(int) bool, error) {
+	var seqs map[string]int64
+	if err := json.Unmarshal(raw, &seqs); err != nil {
+		return nil, fmt.Errorf("decode sync_clock.table_seqs: %w", err)
+	}
+	return func(i int) bool { return seqs[tables[i].name] > base }, nil
+}
+
+func (s tableSet) equal(o tableSet) bool {
+	for i := range max(len(s), len(o)) {
+		var a, b uint64
+		if i < len(s) {
+			a = s[i]
+		}
+		if i < len(o) {
+			b = o[i]
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+func (s tableSet) first() (int, bool) {
+	for i := range s.members() {
+		return i, true
+	}
+	return 0, false
+}
+
+// read is one table's slice of a page: rows with sync_seq in (after, horizon],
+// continuing after (afterSeq, afterID) in (sync_seq, id) order.
+type read struct {
+	contractorID uuid.UUID
+	horizon      int64
+	afterSeq     int64
+	afterID      uuid.UUID
+	withDeleted  bool
+	since        *api.Timestamp
+	limit        int // rows wanted; one more is fetched to learn whether the table has more
+	budget       *pageBudget
+}
+
+func (r read) maxRows() int32 { return int32(r.limit + 1) }
+
+// position is the (sync_seq, id) of the last row a page took from a table.
+type position struct {
+	seq int64
+	id  uuid.UUID
+}
+
+type rowKey struct {
+	seq     int64
+	id      uuid.UUID
+	deleted bool
+}
+
+// collect moves up to r.limit rows into the page (live rows encoded into the
+// table's array, tombstones into its deleted ids) until the page is full.
+func collect[R any](rows []R, err error, r read, p *tablePage, key func(*R) rowKey) (int, position, bool, error) {
+	if err != nil {
+		return 0, position{}, false, err
+	}
+	more := len(rows) > r.limit
+	if more {
+		rows = rows[:r.limit]
+	}
+	var last position
+	taken := 0
+	for i := range rows {
+		k := key(&rows[i])
+		if k.deleted {
+			if !r.budget.admit(len(`"00000000-0000-0000-0000-000000000000",`)) {
+				return taken, last, true, nil
 			}
+			p.deleted = append(p.deleted, k.id)
+		} else {
+			enc, err := json.Marshal(&rows[i])
+			if err != nil {
+				return taken, last, false, fmt.Errorf("encode row: %w", err)
+			}
+			if !r.budget.admit(len(enc) + 1) {
+				return taken, last, true, nil
+			}
+			p.add(enc)
 		}
+		last = position{k.seq, k.id}
+		taken++
 	}
-	return m
-}
-
-func maskNames(m uint16) string {
-	var names []string
-	for i, pt := range pullTables {
-		if m&(1<<i) != 0 {
-			names = append(names, string(pt.name))
-		}
-	}
-	return strings.Join(names, ",")
-}
-
-func emptyPullResponse(serverTime api.Timestamp) api.SyncPullResponse {
-	return api.SyncPullResponse{
-		Ok:              true,
-		ServerTime:      serverTime,
-		Contractors:     []api.Contractor{},
-		CostbookFolders: []api.CostbookFolder{},
-		CostbookItems:   []api.CostbookItem{},
-		Estimates:       []api.Estimate{},
-		EstimateEvents:  []api.EstimateEvent{},
-		PdfSettings:     []api.PdfSettings{},
-		PricingRules:    []api.PricingRule{},
-		StepAConfigs:    []api.StepAConfig{},
-		StepARules:      []api.StepARule{},
-		Deleted: api.DeletedIds{
-			CostbookFolders: []api.Uuid{},
-			CostbookItems:   []api.Uuid{},
-			Estimates:       []api.Uuid{},
-			EstimateEvents:  []api.Uuid{},
-			PricingRules:    []api.Uuid{},
-			StepARules:      []api.Uuid{},
-		},
-	}
+	return taken, last, more, nil
 }

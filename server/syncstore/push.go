@@ -3,18 +3,16 @@ package syncstore
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
-	"github.com/syncproxy/syncproxy/server/apierror"
+	"github.com/syncproxy/syncproxy/server/pushbody"
 )
 
 // PushResult is a push's response and whether it was replayed from its
@@ -24,33 +22,60 @@ type PushResult struct {
 	Replayed bool
 }
 
+// TableOutcome is what one request did to one table.
+type TableOutcome struct {
+	Table    string
+	Upserted int // rows written (push) or delivered live (pull)
+	Deleted  int // rows tombstoned (push) or tombstones delivered (pull)
+	Deduped  int // push: entries of one key collapsed into one row
+}
+
+// Outcomes reads the per-table counts of a push response, in table order.
+func (r PushResult) Outcomes() []TableOutcome {
+	out := make([]TableOutcome, 0, len(tables))
+	for _, t := range tables {
+		o := TableOutcome{Table: t.name, Upserted: *t.counted(&r.Response.Upserted), Deduped: *t.counted(&r.Response.Deduped)}
+		if t.deletable {
+			o.Deleted = *t.deleted(&r.Response.Deleted)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
 // pushPlan is a validated, deduplicated push, ready for one transaction.
 type pushPlan struct {
 	upserts   []upsert
 	deletions []deletion
 }
 
+// upsert is one table's rows, deduplicated, as the JSON array its statement reads.
+type upsert struct {
+	table   *table
+	rows    []byte
+	count   int
+	deduped int
+}
+
+// deletion is one table's ids to tombstone.
+type deletion struct {
+	table *table
+	ids   []uuid.UUID
+}
+
 // errReplay rolls back a transaction whose Idempotency-Key was already answered.
 var errReplay = errors.New("idempotent replay")
 
-// Push applies req for contractorID atomically: every upsert and delete in one
-// transaction, or nothing. idempotencyKey may be empty.
-func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, req api.SyncPushRequest, idempotencyKey string) (PushResult, error) {
-	plan, err := planPush(contractorID, req)
+// Push applies body for contractorID atomically: every upsert and delete in
+// one transaction, or nothing. idempotencyKey may be empty.
+func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, body *pushbody.Body, idempotencyKey string) (PushResult, error) {
+	plan, err := planPush(contractorID, body)
 	if err != nil {
 		return PushResult{}, err
 	}
-	if n := plan.rows(); n > s.maxPushRows {
-		return PushResult{}, apierror.New(http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("a push may carry at most %d rows, this one has %d; split it", s.maxPushRows, n))
-	}
 	var requestHash []byte
 	if idempotencyKey != "" {
-		canonical, err := json.Marshal(req)
-		if err != nil {
-			return PushResult{}, fmt.Errorf("push: hash body: %w", err)
-		}
-		sum := sha256.Sum256(canonical)
+		sum := body.Sum()
 		requestHash = sum[:]
 	}
 
@@ -58,7 +83,7 @@ func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, req api.SyncPu
 	err = s.withTx(ctx, func(q *db.Queries) error {
 		// The clock row lock serialises this contractor's pushes (see
 		// migrations): from here on no other push of this tenant runs.
-		clock, err := q.AdvanceClock(ctx, contractorID)
+		clock, err := q.AdvanceClock(ctx, db.AdvanceClockParams{ContractorID: contractorID, Tables: plan.touched()})
 		if err != nil {
 			return fmt.Errorf("advance clock: %w", err)
 		}
@@ -73,24 +98,21 @@ func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, req api.SyncPu
 			}
 		}
 		w := write{contractorID: contractorID, seq: clock.Seq, now: clock.Now}
-		resp := emptyPushResponse(clock.Now)
+		resp := api.SyncPushResponse{Ok: true, ServerTime: clock.Now}
 		for _, u := range plan.upserts {
-			setCount(&resp.Deduped, u.table, u.deduped)
-			if u.count == 0 {
-				continue
-			}
-			n, err := u.exec(ctx, q, w, u.rows)
+			*u.table.counted(&resp.Deduped) = u.deduped
+			n, err := u.table.upsert(ctx, q, w, u.rows)
 			if err != nil {
-				return fmt.Errorf("push %s: %w", u.table, err)
+				return fmt.Errorf("push %s: %w", u.table.name, err)
 			}
-			setCount(&resp.Upserted, u.table, int(n))
+			*u.table.counted(&resp.Upserted) = int(n)
 		}
 		for _, d := range plan.deletions {
-			n, err := d.exec(ctx, q, w, d.ids)
+			n, err := d.table.remove(ctx, q, w, d.ids)
 			if err != nil {
-				return fmt.Errorf("delete %s: %w", d.table, err)
+				return fmt.Errorf("delete %s: %w", d.table.name, err)
 			}
-			setDeleteCount(&resp.Deleted, d.table, int(n))
+			*d.table.deleted(&resp.Deleted) = int(n)
 		}
 		if idempotencyKey != "" {
 			stored, err := json.Marshal(resp)
@@ -113,7 +135,8 @@ func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, req api.SyncPu
 }
 
 // priorResponse returns the stored response for key when the body is the same,
-// nil when the key is unused (or expired), and a 422 when the body differs.
+// nil when the key is unused (or expired), and ErrIdempotencyKeyReused when
+// the body differs.
 func (s *Store) priorResponse(ctx context.Context, q *db.Queries, contractorID uuid.UUID, key string, requestHash []byte) (*api.SyncPushResponse, error) {
 	prior, err := q.GetIdempotentResponse(ctx, db.GetIdempotentResponseParams{
 		ContractorID: contractorID, Key: key, TtlSeconds: s.idempotencyTTL.Seconds(),
@@ -125,8 +148,7 @@ func (s *Store) priorResponse(ctx context.Context, q *db.Queries, contractorID u
 		return nil, fmt.Errorf("read idempotency key: %w", err)
 	}
 	if !bytes.Equal(prior.RequestHash, requestHash) {
-		return nil, apierror.New(http.StatusUnprocessableEntity,
-			"this Idempotency-Key was already used with a different body; use a new key")
+		return nil, ErrIdempotencyKeyReused
 	}
 	var resp api.SyncPushResponse
 	if err := json.Unmarshal(prior.Response, &resp); err != nil {
@@ -135,82 +157,91 @@ func (s *Store) priorResponse(ctx context.Context, q *db.Queries, contractorID u
 	return &resp, nil
 }
 
-// planPush validates what the spec cannot express and dedupes every table.
-// The spec (validated before this runs) already guarantees ids, required
-// columns, types and known tables/columns.
-func planPush(contractorID uuid.UUID, req api.SyncPushRequest) (pushPlan, error) {
-	contractors := deref(req.Contractors)
-	for i, c := range contractors {
-		if c.Id != nil && *c.Id != contractorID {
-			return pushPlan{}, apierror.BadRequest("a push may only update the caller's own contractor row",
-				apierror.Detail(string(api.TableNameContractors), i, "id", "must be the caller's contractor id (or omitted)"))
-		}
-	}
-	// The deprecated alias is applied first, so costbook_items wins a tie.
-	items := append(append([]api.CostbookItemWrite{}, deref(req.Items)...), deref(req.CostbookItems)...)
-
+// planPush checks what the spec cannot express and dedupes every table. The
+// decoder has already checked ids, required columns, types and known
+// tables/columns against the spec.
+func planPush(contractorID uuid.UUID, body *pushbody.Body) (pushPlan, error) {
 	var plan pushPlan
-	steps := []func() (upsert, error){
-		func() (upsert, error) { return singletonUpsert(api.TableNameContractors, contractors, execContractor) },
-		func() (upsert, error) {
-			return regularUpsert(api.TableNameCostbookFolders, deref(req.CostbookFolders), func(r api.CostbookFolderWrite) uuid.UUID { return r.Id }, execCostbookFolders)
-		},
-		func() (upsert, error) {
-			return regularUpsert(api.TableNameCostbookItems, items, func(r api.CostbookItemWrite) uuid.UUID { return r.Id }, execCostbookItems)
-		},
-		func() (upsert, error) {
-			return regularUpsert(api.TableNameEstimates, deref(req.Estimates), func(r api.EstimateWrite) uuid.UUID { return r.Id }, execEstimates)
-		},
-		func() (upsert, error) {
-			return regularUpsert(api.TableNameEstimateEvents, deref(req.EstimateEvents), func(r api.EstimateEventWrite) uuid.UUID { return r.Id }, execEstimateEvents)
-		},
-		func() (upsert, error) {
-			return singletonUpsert(api.TableNamePdfSettings, deref(req.PdfSettings), execPdfSettings)
-		},
-		func() (upsert, error) {
-			return regularUpsert(api.TableNamePricingRules, deref(req.PricingRules), func(r api.PricingRuleWrite) uuid.UUID { return r.Id }, execPricingRules)
-		},
-		func() (upsert, error) {
-			return singletonUpsert(api.TableNameStepAConfigs, deref(req.StepAConfigs), execStepAConfigs)
-		},
-		func() (upsert, error) {
-			return regularUpsert(api.TableNameStepARules, deref(req.StepARules), func(r api.StepARuleWrite) uuid.UUID { return r.Id }, execStepARules)
-		},
-	}
-	for _, step := range steps {
-		u, err := step()
-		if err != nil {
-			return pushPlan{}, err
+	for i, bt := range body.Tables() {
+		t := &tables[i]
+		if t.name != bt.Name {
+			return pushPlan{}, fmt.Errorf("push: table %d is %s in the registry but %s in the decoder: regenerate", i, t.name, bt.Name)
 		}
-		plan.upserts = append(plan.upserts, u)
-	}
-
-	if d := req.Deletes; d != nil {
-		for _, del := range []deletion{
-			{api.TableNameCostbookFolders, deref(d.CostbookFolders), deleteCostbookFolders},
-			{api.TableNameCostbookItems, deref(d.CostbookItems), deleteCostbookItems},
-			{api.TableNameEstimates, deref(d.Estimates), deleteEstimates},
-			{api.TableNameEstimateEvents, deref(d.EstimateEvents), deleteEstimateEvents},
-			{api.TableNamePricingRules, deref(d.PricingRules), deletePricingRules},
-			{api.TableNameStepARules, deref(d.StepARules), deleteStepARules},
-		} {
-			if len(del.ids) > 0 {
-				plan.deletions = append(plan.deletions, del)
+		if len(bt.Rows) > 0 {
+			u, err := planUpsert(t, contractorID, bt.Rows)
+			if err != nil {
+				return pushPlan{}, err
 			}
+			plan.upserts = append(plan.upserts, u)
+		}
+		if len(bt.Deletes) > 0 {
+			ids := make([]uuid.UUID, len(bt.Deletes))
+			for j, d := range bt.Deletes {
+				ids[j] = d.ID
+			}
+			plan.deletions = append(plan.deletions, deletion{table: t, ids: ids})
 		}
 	}
 	return plan, nil
 }
 
-// rows counts what the push carries before deduplication: every upsert row
-// (the deprecated alias included) and every id to delete.
-func (p pushPlan) rows() int {
-	n := 0
+func planUpsert(t *table, contractorID uuid.UUID, rows []pushbody.Row) (upsert, error) {
+	if t.key == tenantRow {
+		// The contractors row a push may write is the caller's own: its id,
+		// when sent, must be the contractor the token resolved to.
+		for _, r := range rows {
+			if r.HasKey && r.Key != contractorID {
+				return upsert{}, &ForeignRow{Source: r.Source, Index: r.Index, Field: "id",
+					Reason: "must be the caller's contractor id (or omitted)"}
+			}
+		}
+	}
+	var kept []pushbody.Row
+	switch t.key {
+	case regular:
+		kept, _ = dedupeLastWins(rows, func(r pushbody.Row) uuid.UUID { return r.Key })
+	default: // one row per contractor: the last one wins
+		kept = rows[len(rows)-1:]
+	}
+	return upsert{table: t, rows: jsonArray(kept), count: len(kept), deduped: len(rows) - len(kept)}, nil
+}
+
+// jsonArray joins rows into the JSON array a statement reads.
+func jsonArray(rows []pushbody.Row) []byte {
+	n := 2
+	for _, r := range rows {
+		n += len(r.JSON) + 1
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '[')
+	for i, r := range rows {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, r.JSON...)
+	}
+	return append(out, ']')
+}
+
+// touched names the tables the push writes, for the clock's per-table seqs.
+func (p pushPlan) touched() []string {
+	var names []string
 	for _, u := range p.upserts {
-		n += u.count + u.deduped
+		names = append(names, u.table.name)
 	}
 	for _, d := range p.deletions {
-		n += len(d.ids)
+		if !containsString(names, d.table.name) {
+			names = append(names, d.table.name)
+		}
 	}
-	return n
+	return names
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }

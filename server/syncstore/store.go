@@ -19,13 +19,18 @@ import (
 type Store struct {
 	pool           *pgxpool.Pool
 	idempotencyTTL time.Duration
-	maxPushRows    int
+	maxPageBytes   int
 }
 
-// New returns a Store; idempotencyTTL is how long an Idempotency-Key is
-// remembered, maxPushRows the most rows (upserts and deletes) one push carries.
-func New(pool *pgxpool.Pool, idempotencyTTL time.Duration, maxPushRows int) *Store {
-	return &Store{pool: pool, idempotencyTTL: idempotencyTTL, maxPushRows: maxPushRows}
+// Options configure a Store.
+type Options struct {
+	IdempotencyTTL time.Duration // how long an Idempotency-Key is remembered
+	MaxPageBytes   int           // bytes of rows one pull page holds (at least one row); <= 0: unbounded
+}
+
+// New returns a Store on pool.
+func New(pool *pgxpool.Pool, o Options) *Store {
+	return &Store{pool: pool, idempotencyTTL: o.IdempotencyTTL, maxPageBytes: o.MaxPageBytes}
 }
 
 // withTx runs fn in one transaction: it commits when fn returns nil and rolls

@@ -2,6 +2,8 @@
 
 import Foundation
 
+/// One array of rows per table, and the ids to delete. The whole body is
+/// validated before anything is written.
 public struct SyncPushRequest: Codable, Sendable, Equatable {
     /// At most the caller's own contractor row.
     public var contractors: [ContractorWrite]?

@@ -1,0 +1,45 @@
+package apierror
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/server/pushbody"
+	"github.com/syncproxy/syncproxy/server/syncstore"
+)
+
+// fromDomain maps the failures the push decoder and the store report in
+// their own terms to the contract's statuses. It is the only place that knows
+// both.
+func fromDomain(err error) (*Error, bool) {
+	var invalid *pushbody.Invalid
+	var tooMany *pushbody.TooManyRows
+	var badCursor *syncstore.BadCursor
+	var foreign *syncstore.ForeignRow
+	switch {
+	case errors.As(err, &invalid):
+		details := make([]api.ErrorDetail, len(invalid.Problems))
+		for i, p := range invalid.Problems {
+			details[i] = Detail(p.Table, p.Index, p.Field, p.Reason)
+		}
+		message := invalid.Message
+		if invalid.Truncated {
+			message += " (the first problems only)"
+		}
+		return BadRequest(message, details...).Wrap(err), true
+	case errors.As(err, &tooMany):
+		return New(http.StatusRequestEntityTooLarge, tooMany.Error()+"; split it").Wrap(err), true
+	case errors.Is(err, syncstore.ErrIdempotencyKeyReused):
+		return New(http.StatusUnprocessableEntity, err.Error()).Wrap(err), true
+	case errors.Is(err, syncstore.ErrCursorAndSince):
+		return BadRequest(syncstore.ErrCursorAndSince.Error(),
+			Detail("", -1, "since", "not allowed together with cursor")).Wrap(err), true
+	case errors.As(err, &badCursor):
+		return BadRequest(badCursor.Error(), Detail("", -1, "cursor", badCursor.Reason)).Wrap(err), true
+	case errors.As(err, &foreign):
+		return BadRequest("a push may only write the caller's own contractor row",
+			Detail(foreign.Source, foreign.Index, foreign.Field, foreign.Reason)).Wrap(err), true
+	}
+	return nil, false
+}

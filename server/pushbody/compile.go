@@ -1,0 +1,325 @@
+package pushbody
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/syncproxy/syncproxy/internal/contract"
+)
+
+// Limits bound what one push may cost before and while it is validated.
+type Limits struct {
+	MaxRows           int // upsert rows plus ids to delete (413 above)
+	MaxJSONValueBytes int // one value of a JSON column, encoded
+	MaxJSONDepth      int // nesting of one value of a JSON column
+	MaxProblems       int // validation stops after this many problems
+}
+
+// DefaultMaxJSONDepth and DefaultMaxProblems are the contract's fixed bounds.
+const (
+	DefaultMaxJSONDepth = 32
+	DefaultMaxProblems  = 50
+)
+
+// Decoder decodes push bodies against the rules it compiled from the spec.
+type Decoder struct {
+	limits  Limits
+	tables  []tableRules          // by ordinal
+	props   map[string]*propRules // SyncPushRequest properties holding rows
+	deletes map[string]int        // DeleteRequest property -> table ordinal
+}
+
+// propRules is one SyncPushRequest property that holds rows: a table's own
+// array or a deprecated alias of it.
+type propRules struct {
+	name  string
+	table int // ordinal
+	alias bool
+}
+
+// tableRules are the rules of one table's write rows.
+type tableRules struct {
+	name     string
+	key      contract.KeyKind
+	columns  map[string]*column
+	required []*column
+	ncols    int
+}
+
+type valueKind int
+
+const (
+	kindString valueKind = iota
+	kindInteger
+	kindBoolean
+	kindObject // a JSON column holding an object
+	kindArray  // a JSON column holding an array
+	kindAny    // a JSON column holding any JSON value
+)
+
+// column is one property of a write row, compiled.
+type column struct {
+	name     string
+	slot     int
+	kind     valueKind
+	nullable bool
+	// strings
+	minLength, maxLength int // in characters; maxLength < 0: unbounded
+	pattern              *regexp.Regexp
+	enum                 map[string]bool
+	enumText             string
+	format               string
+	// integers
+	min, max int64
+	// role
+	key bool // the row's id
+}
+
+// Compile reads the push rules from spec: every table's write schema, the
+// deprecated aliases and the deletable tables. It refuses a schema keyword it
+// does not implement, so the decoder can never accept what the spec forbids.
+func Compile(spec *contract.Spec, limits Limits) (*Decoder, error) {
+	if limits.MaxJSONDepth <= 0 {
+		limits.MaxJSONDepth = DefaultMaxJSONDepth
+	}
+	if limits.MaxProblems <= 0 {
+		limits.MaxProblems = DefaultMaxProblems
+	}
+	if limits.MaxRows <= 0 || limits.MaxJSONValueBytes <= 0 {
+		return nil, fmt.Errorf("pushbody: MaxRows and MaxJSONValueBytes must be positive")
+	}
+	tables, err := spec.Tables()
+	if err != nil {
+		return nil, fmt.Errorf("pushbody: %w", err)
+	}
+	d := &Decoder{limits: limits, props: map[string]*propRules{}, deletes: map[string]int{}}
+	byName := map[string]int{}
+	for _, t := range tables {
+		rules, err := compileTable(t)
+		if err != nil {
+			return nil, fmt.Errorf("pushbody: %w", err)
+		}
+		d.tables = append(d.tables, rules)
+		byName[t.Name] = t.Ordinal
+		d.props[t.Name] = &propRules{name: t.Name, table: t.Ordinal}
+		for _, a := range t.PushAliases {
+			d.props[a] = &propRules{name: a, table: t.Ordinal, alias: true}
+		}
+	}
+	envelope := spec.Component(contract.PushRequestSchema)
+	for _, prop := range contract.PropertyNames(envelope) {
+		if _, ok := d.props[prop]; !ok && contract.PushNonTables[prop] == "" {
+			return nil, fmt.Errorf("pushbody: %s.%s is neither a table nor the deletes", contract.PushRequestSchema, prop)
+		}
+	}
+	for _, name := range contract.PropertyNames(spec.Component(contract.DeleteRequestSchema)) {
+		ordinal, ok := byName[name]
+		if !ok || tables[ordinal].Key != contract.Regular {
+			return nil, fmt.Errorf("pushbody: %s.%s is not a table whose rows have an id", contract.DeleteRequestSchema, name)
+		}
+		d.deletes[name] = ordinal
+	}
+	return d, nil
+}
+
+func compileTable(t contract.Table) (tableRules, error) {
+	schema := t.Write.Schema
+	if schema.AdditionalProperties.Has == nil || *schema.AdditionalProperties.Has {
+		return tableRules{}, fmt.Errorf("%s: a write row must say additionalProperties: false (unknown columns are rejected)", t.Write.Name)
+	}
+	rules := tableRules{name: t.Name, key: t.Key, columns: map[string]*column{}}
+	for i, name := range contract.PropertyNames(schema) {
+		c, err := compileColumn(name, schema.Properties[name].Value)
+		if err != nil {
+			return tableRules{}, fmt.Errorf("%s.%s: %w", t.Write.Name, name, err)
+		}
+		c.slot = i
+		c.key = name == "id" && t.Key != contract.Singleton
+		if c.key && (c.kind != kindString || c.format != "uuid") {
+			return tableRules{}, fmt.Errorf("%s.id: a row key must be a uuid string", t.Write.Name)
+		}
+		rules.columns[name] = c
+	}
+	rules.ncols = len(rules.columns)
+	for _, name := range schema.Required {
+		c, ok := rules.columns[name]
+		if !ok {
+			return tableRules{}, fmt.Errorf("%s: requires %s, which is not a property", t.Write.Name, name)
+		}
+		rules.required = append(rules.required, c)
+	}
+	if k := rules.columns["id"]; t.Key == contract.Regular && (k == nil || !contains(schema.Required, "id")) {
+		return tableRules{}, fmt.Errorf("%s: rows of %s need a required uuid id", t.Write.Name, t.Name)
+	}
+	return rules, nil
+}
+
+// supported lists the schema keywords compileColumn implements; any other
+// keyword set on a write row's property is refused at start.
+func unsupported(s *openapi3.Schema) []string {
+	var bad []string
+	add := func(cond bool, kw string) {
+		if cond {
+			bad = append(bad, kw)
+		}
+	}
+	add(len(s.OneOf) > 0, "oneOf")
+	add(len(s.AnyOf) > 0, "anyOf")
+	add(len(s.AllOf) > 0, "allOf")
+	add(s.Not != nil, "not")
+	add(s.MultipleOf != nil, "multipleOf")
+	add(s.ExclusiveMin.IsSet() || s.ExclusiveMax.IsSet(), "exclusiveMinimum/exclusiveMaximum")
+	add(s.MinItems != 0 || s.MaxItems != nil, "minItems/maxItems")
+	add(s.UniqueItems, "uniqueItems")
+	add(s.MinProps != 0 || s.MaxProps != nil, "minProperties/maxProperties")
+	add(len(s.Properties) > 0, "properties (nested objects)")
+	add(s.ReadOnly || s.WriteOnly, "readOnly/writeOnly")
+	if s.Items != nil && s.Items.Value != nil && !isEmptySchema(s.Items.Value) {
+		bad = append(bad, "items with constraints")
+	}
+	if s.AdditionalProperties.Schema != nil && !isEmptySchema(s.AdditionalProperties.Schema.Value) {
+		bad = append(bad, "additionalProperties with a schema")
+	}
+	if s.AdditionalProperties.Has != nil && !*s.AdditionalProperties.Has {
+		bad = append(bad, "additionalProperties: false (nested objects)")
+	}
+	return bad
+}
+
+func isEmptySchema(s *openapi3.Schema) bool {
+	if s == nil {
+		return true
+	}
+	return (s.Type == nil || len(s.Type.Slice()) == 0) && len(unsupported(s)) == 0 && s.Format == "" &&
+		s.Pattern == "" && len(s.Enum) == 0 && s.MinLength == 0 && s.MaxLength == nil && s.Min == nil && s.Max == nil
+}
+
+func compileColumn(name string, s *openapi3.Schema) (*column, error) {
+	if s == nil {
+		return nil, fmt.Errorf("no schema")
+	}
+	if bad := unsupported(s); len(bad) > 0 {
+		return nil, fmt.Errorf("uses %s, which the push decoder does not implement (server/pushbody)", strings.Join(bad, ", "))
+	}
+	c := &column{name: name, nullable: s.Nullable, maxLength: -1, min: math.MinInt64, max: math.MaxInt64}
+	types := []string{}
+	if s.Type != nil {
+		types = s.Type.Slice()
+	}
+	if len(types) > 1 {
+		return nil, fmt.Errorf("several types %v", types)
+	}
+	typ := ""
+	if len(types) == 1 {
+		typ = types[0]
+	}
+	stringOnly := s.Pattern != "" || s.MinLength != 0 || s.MaxLength != nil
+	intOnly := s.Min != nil || s.Max != nil
+	switch typ {
+	case "string":
+		c.kind = kindString
+		c.minLength = int(s.MinLength)
+		if s.MaxLength != nil {
+			c.maxLength = int(*s.MaxLength)
+		}
+		if s.Pattern != "" {
+			re, err := regexp.Compile(s.Pattern)
+			if err != nil {
+				return nil, fmt.Errorf("pattern %q: %w", s.Pattern, err)
+			}
+			c.pattern = re
+		}
+		switch s.Format {
+		case "", "uuid", "date", "date-time", "decimal":
+			c.format = s.Format
+		default:
+			return nil, fmt.Errorf("string format %q is not implemented", s.Format)
+		}
+		if len(s.Enum) > 0 {
+			c.enum = map[string]bool{}
+			var values []string
+			for _, v := range s.Enum {
+				str, ok := v.(string)
+				if !ok {
+					if v == nil && s.Nullable {
+						continue // `nullable` enums may list null
+					}
+					return nil, fmt.Errorf("enum value %v is not a string", v)
+				}
+				c.enum[str] = true
+				values = append(values, str)
+			}
+			c.enumText = strings.Join(values, ", ")
+		}
+		intOnly = false
+	case "integer":
+		c.kind = kindInteger
+		switch s.Format {
+		case "int32":
+			c.min, c.max = math.MinInt32, math.MaxInt32
+		case "", "int64":
+		default:
+			return nil, fmt.Errorf("integer format %q is not implemented", s.Format)
+		}
+		if s.Min != nil {
+			c.min = max(c.min, int64(math.Ceil(*s.Min)))
+		}
+		if s.Max != nil {
+			c.max = min(c.max, int64(math.Floor(*s.Max)))
+		}
+		intOnly = false
+		if stringOnly || len(s.Enum) > 0 {
+			return nil, fmt.Errorf("string keywords or enum on an integer")
+		}
+	case "boolean":
+		c.kind = kindBoolean
+	case "object":
+		c.kind = kindObject
+	case "array":
+		c.kind = kindArray
+	case "":
+		c.kind = kindAny
+	default:
+		return nil, fmt.Errorf("type %q is not implemented", typ)
+	}
+	if c.kind != kindString && (stringOnly || len(s.Enum) > 0 || (s.Format != "" && c.kind != kindInteger)) {
+		return nil, fmt.Errorf("string keywords (pattern, length, enum, format) on a %s", typ)
+	}
+	if intOnly {
+		return nil, fmt.Errorf("minimum/maximum on a %s", typ)
+	}
+	return c, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TableNames are the tables the decoder knows, by ordinal.
+func (d *Decoder) TableNames() []string {
+	names := make([]string, len(d.tables))
+	for i, t := range d.tables {
+		names[i] = t.name
+	}
+	return names
+}
+
+// sortedProps lists the row-holding properties, for messages.
+func (d *Decoder) sortedProps() []string {
+	names := make([]string, 0, len(d.props))
+	for n := range d.props {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,179 @@
+package syncstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/gen/db"
+)
+
+// Page is one pull response, its rows already encoded: a page is bounded in
+// bytes as well as rows, so each row is encoded once, as it is read, and the
+// page ends early (hasMore) when the next row would not fit (it always holds
+// at least one row).
+type Page struct {
+	serverTime api.Timestamp
+	cursor     string
+	hasMore    bool
+	tables     []tablePage // by ordinal
+	budget     pageBudget
+}
+
+// tablePage is one table's part of a page.
+type tablePage struct {
+	rows    bytes.Buffer // encoded live rows, comma-separated
+	n       int
+	deleted []uuid.UUID
+}
+
+func (t *tablePage) add(row []byte) {
+	if t.n > 0 {
+		t.rows.WriteByte(',')
+	}
+	t.rows.Write(row)
+	t.n++
+}
+
+func newPage(serverTime api.Timestamp, maxBytes int) *Page {
+	return &Page{serverTime: serverTime, tables: make([]tablePage, len(tables)), budget: pageBudget{max: maxBytes}}
+}
+
+// Cursor, HasMore and ServerTime are the page's envelope fields.
+func (p *Page) Cursor() string              { return p.cursor }
+func (p *Page) HasMore() bool               { return p.hasMore }
+func (p *Page) ServerTime() api.Timestamp   { return p.serverTime }
+func (p *Page) rowsOf(table int) (int, int) { return p.tables[table].n, len(p.tables[table].deleted) }
+
+// Outcomes counts the page's live rows and tombstones per table.
+func (p *Page) Outcomes() []TableOutcome {
+	out := make([]TableOutcome, len(tables))
+	for i, t := range tables {
+		live, deleted := p.rowsOf(i)
+		out[i] = TableOutcome{Table: t.name, Upserted: live, Deleted: deleted}
+	}
+	return out
+}
+
+// WriteTo writes the page as the contract's SyncPullResponse: every table's
+// array, present and empty when it has no rows, and every deletable table in
+// `deleted`.
+func (p *Page) WriteTo(w io.Writer) (int64, error) {
+	var b bytes.Buffer
+	b.Grow(p.budget.used + 64*len(tables) + 256)
+	b.WriteString(`{"ok":true,"serverTime":`)
+	ts, _ := json.Marshal(p.serverTime)
+	b.Write(ts)
+	b.WriteString(`,"cursor":`)
+	b.WriteString(strconv.Quote(p.cursor)) // base64url: nothing to escape
+	b.WriteString(`,"hasMore":`)
+	b.WriteString(strconv.FormatBool(p.hasMore))
+	for i, t := range tables {
+		b.WriteString(`,"`)
+		b.WriteString(t.name)
+		b.WriteString(`":[`)
+		b.Write(p.tables[i].rows.Bytes())
+		b.WriteByte(']')
+	}
+	b.WriteString(`,"deleted":{`)
+	first := true
+	for i, t := range tables {
+		if !t.deletable {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		b.WriteByte('"')
+		b.WriteString(t.name)
+		b.WriteString(`":[`)
+		for j, id := range p.tables[i].deleted {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('"')
+			b.WriteString(id.String())
+			b.WriteByte('"')
+		}
+		b.WriteByte(']')
+	}
+	b.WriteString("}}\n")
+	return b.WriteTo(w)
+}
+
+// pageBudget bounds a page in bytes: the JSON it holds, and on the way in,
+// the bytes its queries may bring into memory (a table's LIMIT alone would
+// let a page of large rows hold gigabytes).
+type pageBudget struct {
+	max  int  // bytes of encoded rows one page may hold; <= 0: unbounded
+	used int  // bytes of encoded rows taken
+	rows int  // rows and tombstones taken
+	cut  bool // a query stopped early because the page was full
+}
+
+// admit takes n bytes for one more row, unless the page already holds a row
+// and n would overflow it.
+func (b *pageBudget) admit(n int) bool {
+	if b.max > 0 && b.rows > 0 && b.used+n > b.max {
+		return false
+	}
+	b.used += n
+	b.rows++
+	return true
+}
+
+// limit wraps a connection so that the rows a query returns stop once their
+// raw size would overflow what the page has left: the generated queries
+// collect every row they are sent, and the rest of the result is discarded
+// row by row as the query is closed, never held.
+func (b *pageBudget) limit(conn db.DBTX) db.DBTX {
+	if b.max <= 0 {
+		return conn
+	}
+	return &budgetedConn{DBTX: conn, budget: b}
+}
+
+type budgetedConn struct {
+	db.DBTX
+	budget *pageBudget
+}
+
+func (c *budgetedConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	rows, err := c.DBTX.Query(ctx, sql, args...)
+	if err != nil {
+		return rows, err
+	}
+	return &budgetedRows{Rows: rows, budget: c.budget}, nil
+}
+
+type budgetedRows struct {
+	pgx.Rows
+	budget *pageBudget
+	read   int // raw bytes of the rows returned so far
+	n      int
+}
+
+func (r *budgetedRows) Next() bool {
+	if !r.Rows.Next() {
+		return false
+	}
+	size := 0
+	for _, v := range r.Rows.RawValues() {
+		size += len(v)
+	}
+	left := r.budget.max - r.budget.used
+	if (r.budget.rows > 0 || r.n > 0) && r.read+size > left {
+		r.budget.cut = true
+		return false
+	}
+	r.read += size
+	r.n++
+	return true
+}
