@@ -15,8 +15,9 @@ import (
 
 // AccessLog logs and counts every request once it has been answered: request
 // id, route, status, duration, contractor and, for pulls and pushes, the rows
-// per table. It logs the route, never the path's query string or any header
-// (tokens live there), and no body.
+// per table. It logs the route pattern and the method's label, never the raw
+// method or path (any length, any text a client likes), the query string or
+// any header (tokens live there), and no body.
 func AccessLog(logger *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -47,7 +48,7 @@ func AccessLog(logger *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
 			}
 			attrs := []any{
 				"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
-				"method", c.Request().Method,
+				"method", metrics.MethodLabel(c.Request().Method),
 				"route", route,
 				"status", status,
 				"duration_ms", float64(elapsed.Microseconds()) / 1000,
