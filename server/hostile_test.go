@@ -83,3 +83,83 @@ func TestHostile_OddMethods_CreateNoSeriesAndLogNoMethodText(t *testing.T) {
 		t.Fatal("the method's text reached the log")
 	}
 }
+
+// TestHostile_MalformedQuery_400NamesParameter: URL.Query() drops a pair it
+// cannot parse without a word, so `?tables=costbook_items;drop` pulled every
+// table and `?cursor=%%%` answered a full pull; a parameter given twice was
+// resolved by picking one.
+func TestHostile_MalformedQuery_400NamesParameter(t *testing.T) {
+	t.Parallel()
+	d := newTenant(t)
+	cases := []struct {
+		name, query, field string
+	}{
+		{"';' in tables", "tables=costbook_items;drop", "tables"},
+		{"';' separating parameters", "limit=10;tables=estimates", "limit"},
+		{"';' in an unknown name", "x;y=1", ""},
+		{"bad %-escape in cursor", "cursor=%%%", "cursor"},
+		{"truncated %-escape in tables", "tables=estimates%2", "tables"},
+		{"bad %-escape in a name", "%zz=1", ""},
+		{"value not UTF-8", "tables=%ff", "tables"},
+		{"since twice", "since=2025-01-01T00:00:00Z&since=2025-01-02T00:00:00Z", "since"},
+		{"limit twice", "limit=1&limit=2", "limit"},
+		{"cursor twice", "cursor=a&cursor=b", "cursor"},
+		{"tables twice (one comma-separated value)", "tables=estimates&tables=pdf_settings", "tables"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := d.as(t).do(http.MethodGet, "/api/sync/pull?"+tc.query, nil, nil)
+			e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			assertDetails(t, e, wantDetail{"", -1, tc.field})
+		})
+	}
+	// What parses is still served, filter applied (the tenant's contractors
+	// row is not in the page): escapes, and names the contract does not know
+	// (ignored, as they always were).
+	for _, q := range []string{"tables=estimates%2Cpdf_settings", "tables=estimates,pdf_settings&contractor_id=x&contractor_id=y"} {
+		r := d.do(http.MethodGet, "/api/sync/pull?"+q, nil, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("?%s = %d %s", q, r.status, truncate(r.body))
+		}
+		var page map[string]json.RawMessage
+		r.decode(t, &page)
+		assertOnlyTables(t, page)
+	}
+}
+
+// TestHostile_IdempotencyKeyNotText_400NamesHeader: a key of bytes Postgres
+// cannot store failed in the database with its own message; a tab or a C1
+// control character was stored as part of the key.
+func TestHostile_IdempotencyKeyNotText_400NamesHeader(t *testing.T) {
+	t.Parallel()
+	d := newTenant(t)
+	body := map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "x"}}}
+	for name, keys := range map[string][]string{
+		"not UTF-8":      {"k-\xff"},
+		"tab":            {"k-\tk"},
+		"C1 control":     {"k-\u0085"},
+		"given twice":    {"k-1", "k-2"},
+		"UTF-8 overlong": {"k-\xc0\xaf"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, env.server.URL+"/api/sync/push", strings.NewReader(string(mustJSON(t, body))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+d.token)
+			req.Header.Set("Content-Type", "application/json")
+			for _, k := range keys {
+				req.Header.Add("Idempotency-Key", k)
+			}
+			e := d.as(t).send(req).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			assertDetails(t, e, wantDetail{"", -1, "Idempotency-Key"})
+		})
+	}
+	if n := sqlCount(t, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1`, d.contractorID); n != 0 {
+		t.Fatalf("%d rows written by rejected pushes", n)
+	}
+	if n := sqlCount(t, `SELECT count(*) FROM idempotency_keys WHERE contractor_id = $1`, d.contractorID); n != 0 {
+		t.Fatalf("%d keys stored by rejected pushes", n)
+	}
+}

@@ -55,10 +55,15 @@ func operationsOf(doc *openapi3.T) (map[string]operation, error) {
 	return ops, nil
 }
 
-// echoPath spells an OpenAPI path template the way Echo routes it.
+// echoPath spells an OpenAPI path template the way Echo routes it, and
+// specPath the other way round.
 func echoPath(path string) string { return pathParam.ReplaceAllString(path, ":$1") }
+func specPath(path string) string { return echoParam.ReplaceAllString(path, "{$1}") }
 
-var pathParam = regexp.MustCompile(`\{([^}/]+)\}`)
+var (
+	pathParam = regexp.MustCompile(`\{([^}/]+)\}`)
+	echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+)
 
 func routeKey(method, path string) string { return strings.ToUpper(method) + " " + path }
 
@@ -75,6 +80,7 @@ type routes struct {
 	auth       echo.MiddlewareFunc
 	rateLimit  echo.MiddlewareFunc
 	validate   echo.MiddlewareFunc
+	params     map[string]echo.MiddlewareFunc // by "METHOD /path" as the spec writes it
 }
 
 func (r *routes) chain(method, path string, m []echo.MiddlewareFunc) []echo.MiddlewareFunc {
@@ -88,7 +94,12 @@ func (r *routes) chain(method, path string, m []echo.MiddlewareFunc) []echo.Midd
 		r.registered = map[string]bool{}
 	}
 	r.registered[key] = true
-	var out []echo.MiddlewareFunc
+	params, ok := r.params[method+" "+specPath(path)]
+	if !ok {
+		panic(fmt.Sprintf("server: no parameter check for %s", key))
+	}
+	// Parameters that do not parse are refused first: it costs nothing.
+	out := []echo.MiddlewareFunc{params}
 	if op.authenticated {
 		out = append(out, r.deadline, r.auth)
 	}

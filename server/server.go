@@ -65,6 +65,10 @@ func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifie
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	params, err := middleware.Parameters()
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	r := routes{
 		e:         e,
 		ops:       ops,
@@ -72,6 +76,7 @@ func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifie
 		auth:      middleware.Authenticate(verifier, db.New(pool)),
 		rateLimit: middleware.RateLimit(middleware.NewRateLimiter(cfg.RateLimit, cfg.RateBurst)),
 		validate:  validate,
+		params:    params,
 	}
 	h := &handlers.Server{
 		Store:   syncstore.New(pool, syncstore.Options{IdempotencyTTL: cfg.IdempotencyTTL, MaxPageBytes: cfg.MaxPageBytes}),

@@ -1,0 +1,154 @@
+package middleware
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+
+	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/server/apierror"
+)
+
+// Parameters returns, per operation of the spec ("GET /api/sync/pull"), a
+// middleware that rejects the parameters the generated binding and
+// kin-openapi would otherwise resolve silently:
+//
+//   - a query string that does not parse: URL.Query(), which both use, drops
+//     every pair with a ';' or a bad %-escape without a word, so
+//     `?tables=costbook_items;drop` pulled every table and `?cursor=%%%`
+//     answered a full pull to a device that meant to continue;
+//   - a parameter the contract expects once, given twice (`?since=a&since=b`
+//     used one of them): which one the client meant is not ours to guess;
+//   - query and header values that are not valid UTF-8, and header values
+//     with control characters (an Idempotency-Key of bytes Postgres cannot
+//     store failed in the database, whose message reached the client).
+//
+// Each is a 400 naming the parameter when it is one of the operation's, and
+// it costs nothing, so it runs before authentication.
+func Parameters() (map[string]echo.MiddlewareFunc, error) {
+	doc, err := api.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	out := map[string]echo.MiddlewareFunc{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			out[method+" "+path] = parameters(op)
+		}
+	}
+	return out, nil
+}
+
+func parameters(op *openapi3.Operation) echo.MiddlewareFunc {
+	// once: every query parameter of the operation, true if it takes one value.
+	once := map[string]bool{}
+	var headers []string
+	for _, ref := range op.Parameters {
+		p := ref.Value
+		switch p.In {
+		case openapi3.ParameterInQuery:
+			once[p.Name] = !repeatable(p)
+		case openapi3.ParameterInHeader:
+			headers = append(headers, http.CanonicalHeaderKey(p.Name))
+		}
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := checkQuery(c.Request().URL.RawQuery, once); err != nil {
+				return err
+			}
+			if err := checkHeaders(c.Request().Header, headers); err != nil {
+				return err
+			}
+			return next(c)
+		}
+	}
+}
+
+// repeatable: only an exploded array (`?t=a&t=b`, form style's default) is
+// meant to be given several times.
+func repeatable(p *openapi3.Parameter) bool {
+	if p.Schema == nil || p.Schema.Value == nil || !p.Schema.Value.Type.Is(openapi3.TypeArray) {
+		return false
+	}
+	if p.Style != "" && p.Style != openapi3.SerializationForm {
+		return false
+	}
+	return p.Explode == nil || *p.Explode
+}
+
+// checkQuery parses raw as url.ParseQuery does, but stops at the first pair
+// it cannot parse instead of dropping it. Only a name the operation declares
+// is echoed back in the details: anything else is the client's text, of any
+// length.
+func checkQuery(raw string, once map[string]bool) error {
+	seen := map[string]bool{}
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		rawName, rawValue, _ := strings.Cut(pair, "=")
+		name, nameErr := url.QueryUnescape(rawName)
+		declared := ""
+		if _, ok := once[name]; ok && nameErr == nil {
+			declared = name
+		}
+		switch {
+		case strings.Contains(pair, ";"):
+			return queryError(declared, "contains ';', which does not separate parameters (separate with '&'; write a ';' as %3B)")
+		case nameErr != nil || !utf8.ValidString(name):
+			return queryError("", "a parameter name is not a valid %-escaped UTF-8 text")
+		}
+		value, err := url.QueryUnescape(rawValue)
+		switch {
+		case err != nil:
+			return queryError(declared, "malformed %-escape (write a '%' as %25)")
+		case !utf8.ValidString(value):
+			return queryError(declared, "not valid UTF-8")
+		case once[name] && seen[name]:
+			return apierror.BadRequest("a parameter is given more than once",
+				apierror.Detail("", -1, name, "given more than once; the contract takes one value"))
+		}
+		seen[name] = true
+	}
+	return nil
+}
+
+func queryError(name, reason string) error {
+	return apierror.BadRequest("the query string cannot be parsed", apierror.Detail("", -1, name, reason))
+}
+
+// checkHeaders: net/http already refuses control characters other than tab
+// in header values (with its own plain-text 400, see apierror.Listener), but
+// passes tab and any byte above 0x7f.
+func checkHeaders(h http.Header, names []string) error {
+	for _, name := range names {
+		values := h[name]
+		if len(values) > 1 {
+			return apierror.BadRequest("the "+name+" header is given more than once",
+				apierror.Detail("", -1, name, "given more than once; the contract takes one value"))
+		}
+		for _, v := range values {
+			if !printable(v) {
+				return apierror.BadRequest("the "+name+" header must be printable UTF-8 text",
+					apierror.Detail("", -1, name, "must be valid UTF-8 without control characters"))
+			}
+		}
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	return strings.IndexFunc(s, unicode.IsControl) < 0
+}
