@@ -6,6 +6,7 @@ package server_test
 // on the harness database.
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,7 +16,24 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/syncproxy/syncproxy/internal/testenv"
 )
+
+// logLines returns the server's log lines that carry requestID, decoded.
+func logLines(t *testing.T, logs *testenv.LogBuffer, requestID string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(logs.String()))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var entry map[string]any
+		if json.Unmarshal(sc.Bytes(), &entry) == nil && entry["request_id"] == requestID {
+			out = append(out, entry)
+		}
+	}
+	return out
+}
 
 var labelMethod = regexp.MustCompile(`method="([^"]*)"`)
 
@@ -125,6 +143,82 @@ func TestHostile_MalformedQuery_400NamesParameter(t *testing.T) {
 		var page map[string]json.RawMessage
 		r.decode(t, &page)
 		assertOnlyTables(t, page)
+	}
+}
+
+// leakMarkers are fragments of database and Go error text; none may reach a
+// response body.
+var leakMarkers = []string{
+	"pq:", "ERROR:", "SQLSTATE", "strconv.", "json:", "cannot convert", "invalid byte sequence",
+	"overflows", "displacement", "json.Number", "float64", "want int32", "*api.", "api.", "wire.",
+	"Go struct", "unmarshal", "invalid syntax", "value out of range", "error binding",
+}
+
+// TestHostile_ErrorBodies_CarryNoDatabaseOrGoText sends each request that made
+// the database's or Go's own words the client's message. They still answer
+// 400; the words go to the log, at warn with the request id.
+func TestHostile_ErrorBodies_CarryNoDatabaseOrGoText(t *testing.T) {
+	t.Parallel()
+	id := uuid.NewString()
+	cases := []struct {
+		name  string
+		send  func(d *device) response
+		field string // the detail's field, if the request names one
+		log   string // the cause the log keeps, if the database found it
+	}{
+		{"number beyond numeric in a JSON column", func(d *device) response {
+			return d.push(`{"estimates":[{"id":"` + id + `","number":"1","line_items":[1e999999]}]}`)
+		}, "", "overflows"},
+		{"number beyond numeric deep in a JSON object", func(d *device) response {
+			return d.push(`{"estimate_events":[{"id":"` + id + `","estimate_id":"` + id + `","kind":"k","payload":{"a":1e999999}}]}`)
+		}, "", "overflows"},
+		{"time zone offset Postgres refuses", func(d *device) response {
+			return d.push(`{"estimate_events":[{"id":"` + id + `","estimate_id":"` + id + `","kind":"k","occurred_at":"9999-12-31T23:59:59-23:59"}]}`)
+		}, "", ""},
+		{"integer beyond float64", func(d *device) response {
+			return d.push(`{"costbook_folders":[{"id":"` + id + `","name":"x","sort_order":1e400}]}`)
+		}, "sort_order", ""},
+		{"body beyond float64", func(d *device) response { return d.push(`1e999`) }, "", ""},
+		{"integer in exponent form", func(d *device) response {
+			return d.push(`{"costbook_folders":[{"id":"` + id + `","name":"x","sort_order":1e2}]}`)
+		}, "sort_order", ""},
+		{"limit in hex", func(d *device) response { return d.do(http.MethodGet, "/api/sync/pull?limit=0x10", nil, nil) }, "limit", ""},
+		{"limit in exponent form", func(d *device) response { return d.do(http.MethodGet, "/api/sync/pull?limit=1e3", nil, nil) }, "limit", ""},
+		{"limit beyond int64", func(d *device) response {
+			return d.do(http.MethodGet, "/api/sync/pull?limit=99999999999999999999", nil, nil)
+		}, "limit", ""},
+		{"Idempotency-Key not UTF-8", func(d *device) response {
+			return d.push(`{}`, map[string]string{"Idempotency-Key": "k-\xff\xfe"})
+		}, "Idempotency-Key", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := newTenant(t).as(t)
+			r := tc.send(d)
+			e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			if leak, ok := hasAny(string(r.body), leakMarkers...); ok {
+				t.Fatalf("the body carries %q: %s", leak, r.body)
+			}
+			if tc.field != "" {
+				found := false
+				for _, detail := range e.Details {
+					found = found || (detail.Field != nil && *detail.Field == tc.field)
+				}
+				if !found {
+					t.Fatalf("details %s do not name %s", mustJSON(t, e.Details), tc.field)
+				}
+			}
+			if tc.log != "" {
+				warned := false
+				for _, l := range logLines(t, env.logs, e.RequestId) {
+					warned = warned || (l["level"] == "WARN" && strings.Contains(fmt.Sprint(l["err"]), tc.log))
+				}
+				if !warned {
+					t.Fatalf("the log has no warn line with %q for request %s", tc.log, e.RequestId)
+				}
+			}
+		})
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -38,15 +40,22 @@ func (j jsonBodies) Deserialize(c echo.Context, i any) error {
 	err := dec.Decode(i)
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
+	var httpErr *echo.HTTPError
 	switch {
 	case errors.As(err, &typeErr):
-		return apierror.BadRequest("the body does not match the contract",
-			apierror.Detail("", -1, typeErr.Field, "wrong type")).Wrap(err)
+		return wrongType(typeErr)
 	case errors.As(err, &syntaxErr):
 		return apierror.BadRequest("the body is not valid JSON",
 			apierror.Detail("", -1, "", fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset))).Wrap(err)
+	case errors.As(err, &httpErr):
+		return httpErr // the body limit's 413
 	case err != nil:
-		return err
+		if _, ok := apierror.As(err); ok {
+			return err // a body that broke off
+		}
+		// A wire type's UnmarshalJSON speaks Go (time.Parse, strconv):
+		// Echo's binder would send that text as the message.
+		return apierror.BadRequest("the body does not match the contract").Wrap(err)
 	}
 	// A body is one JSON value: `{..}{..}` or trailing garbage would otherwise
 	// be accepted with everything after the first value silently dropped.
@@ -58,3 +67,29 @@ func (j jsonBodies) Deserialize(c echo.Context, i any) error {
 }
 
 var _ echo.JSONSerializer = jsonBodies{}
+
+// wrongType names the field a value of the wrong type was given for, in the
+// contract's words: json's own message names Go types ("want int32", the
+// generated struct), which mean nothing to a client.
+func wrongType(typeErr *json.UnmarshalTypeError) error {
+	table, field, _ := strings.Cut(typeErr.Field, ".")
+	want := "another type"
+	if typeErr.Type != nil {
+		switch typeErr.Type.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			want = "an integer in range, without fraction or exponent"
+		case reflect.Float32, reflect.Float64:
+			want = "a number"
+		case reflect.String:
+			want = "a string"
+		case reflect.Bool:
+			want = "a boolean"
+		case reflect.Slice, reflect.Array:
+			want = "an array"
+		case reflect.Map, reflect.Struct:
+			want = "an object"
+		}
+	}
+	return apierror.BadRequest("a value has the wrong type", apierror.Detail(table, -1, field, "must be "+want)).Wrap(typeErr)
+}

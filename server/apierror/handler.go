@@ -8,9 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
+
+	"github.com/syncproxy/syncproxy/gen/api"
 )
 
 // RetryAfterUnavailable is the Retry-After, in seconds, of a 503 caused by the
@@ -34,6 +38,12 @@ func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 		} else if e.Status >= http.StatusInternalServerError {
 			logger.ErrorContext(c.Request().Context(), "request failed",
 				"request_id", requestID, "status", e.Status, "code", string(e.Code), "err", err)
+		} else if e.Err != nil {
+			// The cause of a 4xx in the database's or a library's words
+			// (the value Postgres refused, the read error of a body that
+			// broke off) is for the operator, never the client's message.
+			logger.WarnContext(c.Request().Context(), "request rejected",
+				"request_id", requestID, "status", e.Status, "code", string(e.Code), "err", logText(err.Error()))
 		}
 		if v := e.retryAfterHeader(); v != "" {
 			c.Response().Header().Set("Retry-After", v)
@@ -72,41 +82,75 @@ func Classify(err error) *Error {
 		return Unavailable("database unavailable; retry later", RetryAfterUnavailable, err)
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case pgErr.Code[:2] == "22": // data exception: a value Postgres cannot store
-			return BadRequest("a value cannot be stored: " + pgErr.Message)
-		case pgErr.Code == "23514": // check_violation: e.g. an enum-like column
-			return BadRequest("a value violates a constraint: " + pgErr.ConstraintName)
+	if errors.As(err, &pgErr) && len(pgErr.Code) == 5 {
+		switch class := pgErr.Code[:2]; {
+		case class == "22" || class == "23": // data exception, integrity constraint: a value the request carried
+			return rejectedByDatabase(pgErr, err)
 		case pgErr.Code == "57014": // query_canceled: statement timeout
 			return Unavailable("the database took too long; retry later", RetryAfterUnavailable, err)
-		case pgErr.Code[:2] == "08" || pgErr.Code[:2] == "53" || pgErr.Code[:2] == "57":
+		case class == "08" || class == "53" || class == "57":
 			return Unavailable("database unavailable; retry later", RetryAfterUnavailable, err)
 		}
 	}
 	return Internal(err)
 }
 
+// generatedParamError matches the 400s of the generated parameter binding
+// ("Invalid format for parameter limit: error binding string parameter:
+// strconv.ParseInt: ..."): only the parameter's name, which comes from the
+// spec, is passed on.
+var generatedParamError = regexp.MustCompile(`^(?:Invalid format for parameter|Expected one value for) ([A-Za-z0-9_-]{1,64})\b`)
+
+// fromEcho maps the errors of Echo, its binder and the generated wrappers.
+// Their messages are Go's words (strconv, encoding/json, type names), so none
+// is passed on: the client gets ours, the log gets theirs.
 func fromEcho(he *echo.HTTPError) *Error {
+	text, _ := he.Message.(string)
+	var details []api.ErrorDetail
 	message := http.StatusText(he.Code)
-	if m, ok := he.Message.(string); ok && m != "" {
-		message = m
-	}
 	switch he.Code {
+	case http.StatusBadRequest:
+		message = "the request is malformed"
+		if m := generatedParamError.FindStringSubmatch(text); m != nil {
+			message = "a parameter has an invalid value"
+			details = append(details, Detail("", -1, m[1], "invalid value"))
+		}
 	case http.StatusNotFound:
 		message = "no such route"
 	case http.StatusMethodNotAllowed:
 		message = "method not allowed on this route"
 	case http.StatusRequestEntityTooLarge:
 		message = "request body too large; split the push"
+	case http.StatusUnsupportedMediaType:
+		message = "send the body as Content-Type: application/json"
 	}
-	e := New(he.Code, message)
-	e.Err = he.Internal
-	if e.Status == http.StatusInternalServerError {
+	e := New(he.Code, message, details...)
+	switch {
+	case e.Status == http.StatusInternalServerError:
 		e.Message = "internal error; retry with backoff"
-		e.Err = fmt.Errorf("echo: %v (%w)", he.Message, he.Internal)
+		e.Err = echoCause(he)
+	case he.Internal != nil || (text != "" && text != http.StatusText(he.Code)):
+		e.Err = echoCause(he) // Echo's own words, for the log
 	}
 	return e
+}
+
+func echoCause(he *echo.HTTPError) error {
+	if he.Internal == nil {
+		return fmt.Errorf("echo: %v", he.Message)
+	}
+	return fmt.Errorf("echo: %v: %w", he.Message, he.Internal)
+}
+
+// maxLogText bounds an error text in the log: a database message quotes the
+// value it refused, and a client chooses that value.
+const maxLogText = 1024
+
+func logText(s string) string {
+	if len(s) <= maxLogText {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxLogText], "") + "…"
 }
 
 // isUnavailable reports errors that mean "the database is not there right now":

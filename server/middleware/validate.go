@@ -166,7 +166,7 @@ func detailOf(err error) api.ErrorDetail {
 	}
 	path := se.JSONPointer()
 	table, index, field := locate(path)
-	reason := se.Reason
+	reason := schemaReason(se)
 	if m := propertyName.FindStringSubmatch(se.Reason); m != nil {
 		name, kind := m[1], m[2]
 		switch {
@@ -210,7 +210,24 @@ func locate(path []string) (table string, index int, field string) {
 func reasonOf(err error) string {
 	var se *openapi3.SchemaError
 	if errors.As(err, &se) {
-		return se.Reason
+		return schemaReason(se)
 	}
-	return err.Error()
+	// A parse error's text quotes the value and ends in strconv's words
+	// ("value 1e3: an invalid integer: invalid syntax"); its reason is the
+	// part written for the client.
+	var pe *openapi3filter.ParseError
+	if errors.As(err, &pe) && pe.Reason != "" {
+		return pe.Reason
+	}
+	return "invalid value"
+}
+
+// schemaReason is se's reason, except where kin-openapi speaks Go: a number
+// beyond float64 (1e400) fails with "cannot convert json.Number to float64".
+func schemaReason(se *openapi3.SchemaError) string {
+	var numErr *strconv.NumError
+	if errors.As(se.Origin, &numErr) {
+		return "number out of range"
+	}
+	return se.Reason
 }
