@@ -7,18 +7,101 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/internal/testenv"
+	"github.com/syncproxy/syncproxy/server"
 )
+
+// serveReal runs the production server.Serve (its http.Server with the
+// configured timeouts, its listener) with the harness configuration and vars
+// on top, and returns its address and log.
+func serveReal(t *testing.T, vars map[string]string) (string, *testenv.LogBuffer) {
+	t.Helper()
+	cfg := limConfig(t, vars)
+	logs := &testenv.LogBuffer{}
+	ctx, stop := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Serve(ctx, cfg, env.pool, logs.Logger(slog.LevelInfo), func(a string) { addr <- a })
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	select {
+	case a := <-addr:
+		return a, logs
+	case err := <-done:
+		t.Fatalf("Serve returned before listening: %v", err)
+		return "", nil
+	}
+}
+
+// rawResponse is an answer read off a raw connection.
+type rawResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// readRaw reads one response from conn, waiting at most a generous while (a
+// server that never answers fails the test instead of stalling it).
+func readRaw(t *testing.T, conn net.Conn) rawResponse {
+	t.Helper()
+	if err := conn.SetReadDeadline(time.Now().Add(60 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read response body: %v", err)
+	}
+	return rawResponse{status: res.StatusCode, header: res.Header, body: body}
+}
+
+// envelope asserts the contract's error envelope on a raw answer.
+func (r rawResponse) envelope(t *testing.T, status int, code string) api.Error {
+	t.Helper()
+	return response{status: r.status, header: r.header, body: r.body}.envelope(t, status, code)
+}
+
+func dial(t *testing.T, addr string) *net.TCPConn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn.(*net.TCPConn)
+}
+
+func write(t *testing.T, conn net.Conn, s string) {
+	t.Helper()
+	if _, err := io.WriteString(conn, s); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
 
 // logLines returns the server's log lines that carry requestID, decoded.
 func logLines(t *testing.T, logs *testenv.LogBuffer, requestID string) []map[string]any {
@@ -33,6 +116,24 @@ func logLines(t *testing.T, logs *testenv.LogBuffer, requestID string) []map[str
 		}
 	}
 	return out
+}
+
+// waitForAccessLog waits until the request's access-log line is written (a
+// request whose client hung up has no answer to wait for) and returns every
+// line of the request.
+func waitForAccessLog(t *testing.T, logs *testenv.LogBuffer, requestID string) []map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		lines := logLines(t, logs, requestID)
+		for _, l := range lines {
+			if l["msg"] == "request" {
+				return lines
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no access log line for request %s:\n%s", requestID, logs.Tail(20))
+		}
+	}
 }
 
 var labelMethod = regexp.MustCompile(`method="([^"]*)"`)
@@ -99,6 +200,83 @@ func TestHostile_OddMethods_CreateNoSeriesAndLogNoMethodText(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "ZZZZ") {
 		t.Fatal("the method's text reached the log")
+	}
+}
+
+// TestHostile_BodyBreaksOff_400AtWarn_NotADatabaseOutage: a body that ends
+// before its Content-Length, or stalls past SYNC_READ_TIMEOUT, failed with
+// the errors of a database connection cut mid-query and was answered 503
+// "database unavailable", logged at ERROR and counted as a server error.
+func TestHostile_BodyBreaksOff_400AtWarn_NotADatabaseOutage(t *testing.T) {
+	t.Parallel()
+	addr, logs := serveReal(t, map[string]string{"SYNC_READ_TIMEOUT": "1s", "SYNC_RATE_LIMIT": "0"})
+	d := newTenant(t)
+	head := func(requestID string) string {
+		return "POST /api/sync/push HTTP/1.1\r\nHost: syncproxy\r\nAuthorization: Bearer " + d.token +
+			"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nX-Request-Id: " + requestID + "\r\n\r\n" +
+			`{"costbook_items":[{"id":"` + uuid.NewString() + `",`
+	}
+	cases := []struct {
+		name string
+		// breakOff sends a request whose body breaks off and returns the
+		// answer, if the client can still read one.
+		breakOff func(t *testing.T, requestID string) *rawResponse
+	}{
+		{"Content-Length not reached, client half-closes", func(t *testing.T, requestID string) *rawResponse {
+			conn := dial(t, addr)
+			write(t, conn, head(requestID))
+			if err := conn.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			r := readRaw(t, conn)
+			return &r
+		}},
+		{"Content-Length not reached, client closes", func(t *testing.T, requestID string) *rawResponse {
+			conn := dial(t, addr)
+			write(t, conn, head(requestID))
+			conn.Close()
+			return nil
+		}},
+		{"body slower than SYNC_READ_TIMEOUT", func(t *testing.T, requestID string) *rawResponse {
+			conn := dial(t, addr)
+			write(t, conn, head(requestID)) // and nothing more: the read timeout ends it
+			r := readRaw(t, conn)
+			return &r
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			requestID := "broken-body-" + uuid.NewString()[:8]
+			if r := tc.breakOff(t, requestID); r != nil {
+				e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+				if e.RequestId != requestID {
+					t.Fatalf("requestId = %q, want %q", e.RequestId, requestID)
+				}
+			}
+			lines := waitForAccessLog(t, logs, requestID)
+			warned := false
+			for _, l := range lines {
+				switch {
+				case l["level"] == "ERROR":
+					t.Fatalf("a body that broke off was logged as an error: %v", l)
+				case l["msg"] == "request" && l["status"] != 400.0:
+					t.Fatalf("access log status = %v, want 400", l["status"])
+				case l["level"] == "WARN":
+					warned = true
+				}
+			}
+			if !warned {
+				t.Fatalf("no warn line for request %s: %v", requestID, lines)
+			}
+		})
+	}
+	metrics := string(limDo(t, "http://"+addr, http.MethodGet, "/metrics", "", nil).body)
+	if errs := limGrep(metrics, `syncproxy_http_errors_total{`); strings.Contains(errs, `status="5`) ||
+		!strings.Contains(errs, `syncproxy_http_errors_total{code="BAD_REQUEST",status="400"} 3`) {
+		t.Fatalf("errors counted as:\n%s\nwant three 400s and no 5xx", errs)
+	}
+	if n := sqlCount(t, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1`, d.contractorID); n != 0 {
+		t.Fatalf("%d rows written from broken bodies", n)
 	}
 }
 

@@ -58,6 +58,7 @@ func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifie
 				return err
 			},
 		}),
+		middleware.ClientBody(), // before BodyLimit: its 413 is not a broken body
 		echomw.BodyLimit(strconv.FormatInt(cfg.MaxBodyBytes, 10)+"B"),
 	)
 

@@ -80,6 +80,18 @@ func Unavailable(message string, retryAfter int, err error) *Error {
 	return e
 }
 
+// BodyUnreadable is a request body that could not be read to its end: the
+// client closed the connection before Content-Length, or sent it slower than
+// SYNC_READ_TIMEOUT allows. Nothing failed on the server's side. err (the read
+// error, for the log) is an io.ErrUnexpectedEOF or a net.Error, which would
+// otherwise read as a database connection cut mid-query: a 503 logged as a
+// server error.
+func BodyUnreadable(err error) *Error {
+	e := BadRequest("the request body ended early or arrived too slowly")
+	e.Err = err
+	return e
+}
+
 // Internal hides err from the client (it is logged) and asks for a retry.
 func Internal(err error) *Error {
 	e := New(http.StatusInternalServerError, "internal error; retry with backoff")

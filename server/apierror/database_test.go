@@ -3,6 +3,7 @@ package apierror
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -71,4 +72,15 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// A body that breaks off fails with the errors of a cut database connection;
+// marked where it is read, it is the client's 400 whatever wraps it.
+func TestClassify_BodyUnreadable_400NotUnavailable(t *testing.T) {
+	for _, cause := range []error{io.ErrUnexpectedEOF, fmt.Errorf("read tcp: %w", io.ErrUnexpectedEOF)} {
+		e := Classify(fmt.Errorf("validate: %w", BodyUnreadable(cause)))
+		if e.Status != http.StatusBadRequest || e.RetryAfter != 0 {
+			t.Fatalf("Classify = %d (Retry-After %d), want 400", e.Status, e.RetryAfter)
+		}
+	}
 }

@@ -156,7 +156,11 @@ func logText(s string) string {
 // isUnavailable reports errors that mean "the database is not there right now":
 // the client should retry later rather than treat its request as wrong. That
 // includes a connection cut mid-query (EOF) when Postgres stops or restarts,
-// and the request deadline passing while waiting for it.
+// and the request deadline passing while waiting for it. pgx passes a cut
+// connection up as a bare io.ErrUnexpectedEOF or net.Error, so these cannot be
+// told from other streams by type; the one other stream a request reads, its
+// body, marks its errors as the client's (BodyUnreadable) where they arise,
+// and Classify finds that mark before it gets here.
 func isUnavailable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
 		return true
