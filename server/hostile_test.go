@@ -435,3 +435,55 @@ func TestHostile_IdempotencyKeyNotText_400NamesHeader(t *testing.T) {
 		t.Fatalf("%d keys stored by rejected pushes", n)
 	}
 }
+
+// TestHostile_NetHTTPReplies_AreTheEnvelope: what net/http answers by itself,
+// before any handler runs, was plain text without X-Request-Id.
+func TestHostile_NetHTTPReplies_AreTheEnvelope(t *testing.T) {
+	t.Parallel()
+	addr, logs := serveReal(t, nil)
+	d := newTenant(t)
+	// net/http reads at most MaxHeaderBytes plus 4096 bytes of slop before
+	// it answers 431. Sending exactly that much, without the blank line that
+	// ends the headers, leaves nothing unread, so the server's close cannot
+	// reset the connection before the answer is read.
+	const headerLimit = http.DefaultMaxHeaderBytes + 4096
+	bigHead := "GET /healthz HTTP/1.1\r\nHost: syncproxy\r\nX-Big: "
+	cases := []struct {
+		name    string
+		request string
+		status  int
+	}{
+		{"headers over MaxHeaderBytes", bigHead + strings.Repeat("a", headerLimit-len(bigHead)), http.StatusRequestHeaderFieldsTooLarge},
+		{"header line without a colon", "GET /healthz HTTP/1.1\r\nHost: syncproxy\r\nno colon here\r\n\r\n", http.StatusBadRequest},
+		{"control character in Idempotency-Key", "POST /api/sync/push HTTP/1.1\r\nHost: syncproxy\r\nAuthorization: Bearer " + d.token +
+			"\r\nContent-Type: application/json\r\nIdempotency-Key: k-\x01\r\nContent-Length: 2\r\n\r\n{}", http.StatusBadRequest},
+		{"no Host header", "GET /healthz HTTP/1.1\r\n\r\n", http.StatusBadRequest},
+		{"malformed request line", "GET\r\n\r\n", http.StatusBadRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			conn := dial(t, addr)
+			write(t, conn, tc.request)
+			r := readRaw(t, conn)
+			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Fatalf("Content-Type = %q, body %q", ct, truncate(r.body))
+			}
+			e := r.envelope(t, tc.status, "BAD_REQUEST")
+			if leak, ok := hasAny(string(r.body), "Bad Request", "Too Large", "invalid header"); ok {
+				t.Fatalf("the envelope carries net/http's text %q: %s", leak, r.body)
+			}
+			warned := false
+			for _, l := range logLines(t, logs, e.RequestId) {
+				warned = warned || l["level"] == "WARN"
+			}
+			if !warned {
+				t.Fatalf("request %s not logged at warn:\n%s", e.RequestId, logs.Tail(10))
+			}
+		})
+	}
+	// And the server still answers as ever.
+	if r := limDo(t, "http://"+addr, http.MethodGet, "/api/sync/canary", d.token, nil); r.status != http.StatusOK {
+		t.Fatalf("canary after the attacks = %d %s", r.status, r.body)
+	}
+}

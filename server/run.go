@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/migrations"
+	"github.com/syncproxy/syncproxy/server/apierror"
 	"github.com/syncproxy/syncproxy/server/auth"
 	"github.com/syncproxy/syncproxy/server/config"
 )
@@ -59,6 +60,7 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
+	ln = apierror.Listener(ln, logger) // net/http's own 400/431 replies become the envelope
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,

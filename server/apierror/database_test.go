@@ -84,3 +84,23 @@ func TestClassify_BodyUnreadable_400NotUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// net/http's own replies become the envelope; a handler's response, whose
+// headers net/http sorts and dates, is never taken for one.
+func TestParsePlainReply(t *testing.T) {
+	plain := "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request: invalid header value"
+	status, text, ok := parsePlainReply([]byte(plain))
+	if !ok || status != 400 || text != "400 Bad Request: invalid header value" {
+		t.Fatalf("parsePlainReply = %d %q %v", status, text, ok)
+	}
+	for _, handlerResponse := range []string{
+		"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Mon, 01 Jan 2026 00:00:00 GMT\r\n\r\nx",
+		"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Mon, 01 Jan 2026 00:00:00 GMT\r\n\r\n",
+		`{"ok":true}`,
+		"HTTP/1.1 ",
+	} {
+		if _, _, ok := parsePlainReply([]byte(handlerResponse)); ok {
+			t.Errorf("taken for net/http's reply: %q", handlerResponse)
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package apierror
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/syncproxy/syncproxy/gen/api"
+)
+
+// Listener wraps ln so that the replies net/http writes by itself, before any
+// handler runs, leave as the envelope with an X-Request-Id like every other
+// error: a malformed request line or header ("400 Bad Request: invalid header
+// value"), headers over MaxHeaderBytes ("431 Request Header Fields Too
+// Large"), an unsupported Transfer-Encoding (501) or HTTP version (505).
+//
+// net/http offers no hook for these (http.Server has none, and no handler
+// has run), so the only place left is the connection: net/http writes each
+// with one Write, straight to the connection, as
+//
+//	HTTP/1.1 <status> <text>\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n<text>
+//
+// A response of a handler never starts like that: net/http writes its
+// headers sorted (Connection before Content-Type) and with a Date, and a
+// handler's body is JSON or the metrics text, which carry no CR LF. What
+// net/http still answers itself without a body (a request it cannot read at
+// all, a header that times out) it answers by closing the connection.
+func Listener(ln net.Listener, logger *slog.Logger) net.Listener {
+	return listener{Listener: ln, logger: logger}
+}
+
+type listener struct {
+	net.Listener
+	logger *slog.Logger
+}
+
+func (l listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return envelopeConn{Conn: c, logger: l.logger}, nil
+}
+
+type envelopeConn struct {
+	net.Conn
+	logger *slog.Logger
+}
+
+// plainHeaders is what follows net/http's status line in its own replies.
+var plainHeaders = []byte("\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n")
+
+func (c envelopeConn) Write(p []byte) (int, error) {
+	status, text, ok := parsePlainReply(p)
+	if !ok {
+		return c.Conn.Write(p)
+	}
+	requestID := uuid.NewString()
+	c.logger.Warn("request rejected by the HTTP server", "request_id", requestID, "status", status,
+		"reason", logText(text))
+	if _, err := c.Conn.Write(plainReplyAsEnvelope(status, text, requestID)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// parsePlainReply recognises one of net/http's own replies and returns its
+// status and the text of its body ("400 Bad Request: invalid header value").
+func parsePlainReply(p []byte) (status int, text string, ok bool) {
+	const prefix = "HTTP/1.1 "
+	if !bytes.HasPrefix(p, []byte(prefix)) || len(p) < len(prefix)+3 {
+		return 0, "", false
+	}
+	end := bytes.Index(p, []byte("\r\n"))
+	if end < 0 || !bytes.HasPrefix(p[end:], plainHeaders) {
+		return 0, "", false
+	}
+	status, err := strconv.Atoi(string(p[len(prefix) : len(prefix)+3]))
+	if err != nil || status < 400 {
+		return 0, "", false
+	}
+	return status, string(p[end+len(plainHeaders):]), true
+}
+
+// netHTTPReasons are net/http's texts (after "400 Bad Request: "), in the
+// client's words.
+var netHTTPReasons = map[string]string{
+	"invalid header value":         "a header value contains a control character",
+	"invalid header name":          "a header name is not a valid token",
+	"missing required Host header": "the Host header is missing or malformed",
+	"malformed Host header":        "the Host header is missing or malformed",
+	"unsupported protocol version": "unsupported HTTP version",
+}
+
+// plainReplyAsEnvelope keeps the status net/http chose (431 says more than
+// 400 to any HTTP client) with the code BAD_REQUEST: each of these is a
+// request the client must fix, never retry as it is.
+func plainReplyAsEnvelope(status int, text, requestID string) []byte {
+	message := "the request line or headers are malformed"
+	switch {
+	case status == http.StatusRequestHeaderFieldsTooLarge:
+		message = "the request headers are too large"
+	case status == http.StatusNotImplemented:
+		message = "unsupported Transfer-Encoding"
+	default:
+		_, reason, _ := bytes.Cut([]byte(text), []byte(": "))
+		if m, ok := netHTTPReasons[string(reason)]; ok {
+			message = m
+		}
+	}
+	e := &Error{Status: status, Code: api.BADREQUEST, Message: message}
+	body, err := json.Marshal(e.Envelope(requestID))
+	if err != nil {
+		panic(fmt.Sprintf("apierror: envelope: %v", err)) // plain struct: cannot fail
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	fmt.Fprintf(&b, "Content-Type: application/json\r\nX-Request-Id: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", requestID, len(body))
+	b.Write(body)
+	return b.Bytes()
+}
