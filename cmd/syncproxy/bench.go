@@ -34,7 +34,10 @@ flags:`)
 	perTenant := fs.Int("devices-per-tenant", 0, "devices sharing one contractor (default 4)")
 	maxConns := fs.Int("db-max-conns", 0, fmt.Sprintf("server pool size (default: SYNC_DB_MAX_CONNS if set, else %d)", bench.DefaultDBMaxConns))
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile per phase to PREFIX.PHASE.pprof")
-	phases := fs.String("phases", "", "comma-separated subset of push,pull,devices (default all)")
+	phases := fs.String("phases", "", "comma-separated subset of push,pull,devices,paced,compare (default all)")
+	compareWith := fs.String("compare-with", "", "another syncproxy binary: the compare phase runs the closed-loop devices against it and this build, same run")
+	compareLabel := fs.String("compare-label", "", "how to name the -compare-with binary in the report (default its path)")
+	pushBatches := fs.Int("push-batches", 0, "push batches timed on each side (default 10, 3 with -quick)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,6 +67,10 @@ flags:`)
 	if *perTenant > 0 {
 		o.DevicesPerTenant = *perTenant
 	}
+	if *pushBatches > 0 {
+		o.PushBatches = *pushBatches
+	}
+	o.CompareBinary, o.CompareLabel = *compareWith, *compareLabel
 	if *phases != "" {
 		o.Phases = strings.Split(*phases, ",")
 	}

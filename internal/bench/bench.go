@@ -41,6 +41,19 @@ type Options struct {
 	// loop at a random offset); 0 loops back to back, which saturates the
 	// server: then latency is devices ÷ throughput (Little's law).
 	DeviceInterval time.Duration
+	// PacedInterval is the "devices syncing on a timer" phase: the same
+	// devices, one loop each per PacedInterval.
+	PacedInterval time.Duration
+
+	// CompareBinary is a syncproxy binary of another version (the "before"
+	// of a before/after). The compare phase runs the closed-loop devices
+	// against it and against this build, both as separate processes on the
+	// same cluster, alternating CompareRounds times, for CompareDuration
+	// each. Empty: no compare phase.
+	CompareBinary   string
+	CompareLabel    string
+	CompareRounds   int
+	CompareDuration time.Duration
 
 	// Phases limits the run to some of "push", "pull", "devices" (profiling);
 	// empty runs all.
@@ -57,7 +70,7 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		DBMaxConns:       DefaultDBMaxConns,
-		PushBatches:      10,
+		PushBatches:      30,
 		PushRows:         1000,
 		PullRows:         10000,
 		PullLimits:       []int{1000, 5000},
@@ -66,6 +79,9 @@ func Defaults() Options {
 		DevicesPerTenant: 4,
 		DevicesDuration:  30 * time.Second,
 		DeviceRows:       10,
+		PacedInterval:    time.Second,
+		CompareRounds:    2,
+		CompareDuration:  15 * time.Second,
 	}
 }
 
@@ -76,8 +92,12 @@ func Quick() Options {
 	o.PushBatches, o.PushRows = 3, 200
 	o.PullRows, o.PullLimits, o.PullReps = 2000, []int{500, 1000}, 2
 	o.Devices, o.DevicesPerTenant, o.DevicesDuration = 20, 4, 2*time.Second
+	o.CompareRounds, o.CompareDuration = 1, 2*time.Second
 	return o
 }
+
+// phaseNames are the phases in the order a run measures them.
+var phaseNames = []string{"push", "pull", "devices", "paced", "compare"}
 
 // DefaultDBMaxConns is the bench's server pool size. Measured on 2 cores
 // with 200 devices back to back: 4 to 8 connections gave the most requests/s
@@ -103,8 +123,10 @@ func (o Options) validate() error {
 	check(o.DevicesDuration > 0, "devices duration must be positive")
 	check(o.DeviceRows >= 1, "a device push needs at least one row")
 	check(o.DeviceInterval >= 0, "devices interval must not be negative")
+	check(o.PacedInterval > 0, "paced interval must be positive")
+	check(o.CompareBinary == "" || (o.CompareRounds >= 1 && o.CompareDuration > 0), "compare needs rounds and a duration")
 	for _, ph := range o.Phases {
-		check(slices.Contains([]string{"push", "pull", "devices"}, ph), fmt.Sprintf("unknown phase %q (want push, pull or devices)", ph))
+		check(slices.Contains(phaseNames, ph), fmt.Sprintf("unknown phase %q (want one of %v)", ph, phaseNames))
 	}
 	return errors.Join(errs...)
 }
@@ -135,13 +157,46 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	}
 	res.Setup = e.setup()
 
+	var devices *fleet // shared by the closed-loop and paced phases
+	fleetOf := func(ctx context.Context) (*fleet, error) {
+		if devices == nil {
+			t0 := time.Now()
+			var err error
+			if devices, err = newFleet(ctx, e, o); err != nil {
+				return nil, err
+			}
+			p.phase(t0, "devices", "%d devices provisioned and caught up", len(devices.devices))
+		}
+		return devices, nil
+	}
 	phases := []struct {
 		name string
 		run  func(context.Context) error
 	}{
 		{"push", func(ctx context.Context) (err error) { res.Push, err = runPush(ctx, e, o, p); return err }},
 		{"pull", func(ctx context.Context) (err error) { res.Pull, err = runPull(ctx, e, o, p); return err }},
-		{"devices", func(ctx context.Context) (err error) { res.Devices, err = runDevices(ctx, e, o, p); return err }},
+		{"devices", func(ctx context.Context) error {
+			f, err := fleetOf(ctx)
+			if err == nil {
+				res.Devices, err = runDevices(ctx, e, o, f, p)
+			}
+			return err
+		}},
+		{"paced", func(ctx context.Context) error {
+			f, err := fleetOf(ctx)
+			if err == nil {
+				res.Paced, err = runPaced(ctx, e, o, f, p)
+			}
+			return err
+		}},
+		{"compare", func(ctx context.Context) (err error) {
+			if o.CompareBinary == "" {
+				p.line("compare: skipped (no -compare-with binary)")
+				return nil
+			}
+			res.Compare, err = runCompare(ctx, e, o, p)
+			return err
+		}},
 	}
 	for _, ph := range phases {
 		if len(o.Phases) > 0 && !slices.Contains(o.Phases, ph.name) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // maxErrorSamples bounds the error messages a run keeps.
@@ -26,39 +27,56 @@ type device struct {
 	errors                 int
 }
 
-// runDevices runs Devices devices, DevicesPerTenant to a contractor, each
-// looping "push DeviceRows rows, then delta pull with its cursor (following
-// hasMore)" for DevicesDuration, and reports throughput and latency.
-func runDevices(ctx context.Context, e *env, o Options, p *progress) (DevicesResult, error) {
-	t0 := time.Now()
-	tenants := (o.Devices + o.DevicesPerTenant - 1) / o.DevicesPerTenant
-	devices := make([]*device, 0, o.Devices)
-	for t := 0; len(devices) < o.Devices; t++ {
-		_, tokens, err := e.newTenant(ctx, fmt.Sprintf("bench devices %d", t), min(o.DevicesPerTenant, o.Devices-len(devices)))
+// fleet is the simulated devices of one server, with their tenants.
+type fleet struct {
+	devices []*device
+	tenants int
+}
+
+// newFleet provisions Devices devices, DevicesPerTenant to a contractor, and
+// brings each up to date with a full pull, as a fresh install does (not
+// measured).
+func newFleet(ctx context.Context, e *env, o Options) (*fleet, error) {
+	f := &fleet{tenants: (o.Devices + o.DevicesPerTenant - 1) / o.DevicesPerTenant}
+	for t := 0; len(f.devices) < o.Devices; t++ {
+		_, tokens, err := e.newTenant(ctx, fmt.Sprintf("bench devices %d", t), min(o.DevicesPerTenant, o.Devices-len(f.devices)))
 		if err != nil {
-			return DevicesResult{}, err
+			return nil, err
 		}
 		for _, tok := range tokens {
 			ids := make([]uuid.UUID, 10*o.DeviceRows)
 			for i := range ids {
 				ids[i] = uuid.New()
 			}
-			devices = append(devices, &device{token: tok, ids: ids})
+			f.devices = append(f.devices, &device{token: tok, ids: ids})
 		}
 	}
-	// Every device starts from a full pull, as a fresh install does (not measured).
-	if err := forEach(devices, 16, func(d *device) error { return d.catchUp(ctx, e) }); err != nil {
-		return DevicesResult{}, fmt.Errorf("initial pull: %w", err)
+	if err := forEach(f.devices, 16, func(d *device) error { return d.catchUp(ctx, e) }); err != nil {
+		return nil, fmt.Errorf("initial pull: %w", err)
 	}
+	return f, nil
+}
 
-	res := DevicesResult{Devices: o.Devices, Tenants: tenants, DevicesPerTenant: o.DevicesPerTenant,
+// runDevices runs the fleet's devices, each looping "push DeviceRows rows,
+// then delta pull with its cursor (following hasMore)" for duration, one
+// loop per interval (0: back to back), and reports throughput and latency.
+// The server's own durations and pool figures are only known for the
+// in-process server (observe).
+func (f *fleet) run(ctx context.Context, e *env, o Options, interval, duration time.Duration, observe bool) (DevicesResult, error) {
+	res := DevicesResult{Devices: len(f.devices), Tenants: f.tenants, DevicesPerTenant: o.DevicesPerTenant,
 		Shape: fmt.Sprintf("%d tenants × %d devices (each device its own auth user; devices of a tenant share its rows and clock); "+
 			"loop: push %d costbook_items with an Idempotency-Key (new rows for 10 rounds, then edits), delta pull with the device's cursor following hasMore; %s",
-			tenants, o.DevicesPerTenant, o.DeviceRows, pacing(o.DeviceInterval)),
-		IntervalMs: ms(o.DeviceInterval)}
-	before := e.serverPool.Stat()
-	mem := startSampler(true)
-	e.observer.start()
+			f.tenants, o.DevicesPerTenant, o.DeviceRows, pacing(interval)),
+		IntervalMs: ms(interval)}
+	for _, d := range f.devices {
+		d.reset()
+	}
+	var before *pgxpool.Stat
+	if observe {
+		before = e.serverPool.Stat()
+		e.observer.start()
+	}
+	mem := startSampler(observe)
 	var errMu sync.Mutex
 	report := func(err error) {
 		errMu.Lock()
@@ -68,26 +86,24 @@ func runDevices(ctx context.Context, e *env, o Options, p *progress) (DevicesRes
 		}
 	}
 	start := time.Now()
-	deadline := start.Add(o.DevicesDuration)
+	deadline := start.Add(duration)
 	var wg sync.WaitGroup
-	for _, d := range devices {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.loop(ctx, e, o.DeviceRows, o.DeviceInterval, deadline, report)
-		}()
+	for _, d := range f.devices {
+		wg.Go(func() { d.loop(ctx, e, o.DeviceRows, interval, deadline, report) })
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	server := e.observer.stop()
+	var server map[string][]time.Duration
+	if observe {
+		server = e.observer.stop()
+	}
 	res.Memory = mem.finish()
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	after := e.serverPool.Stat()
 
 	var all, pushes, pulls []time.Duration
-	for _, d := range devices {
+	for _, d := range f.devices {
 		pushes, pulls = append(pushes, d.pushLat...), append(pulls, d.pullLat...)
 		res.Pushes, res.Pulls, res.Errors = res.Pushes+d.pushes, res.Pulls+d.pulls, res.Errors+d.errors
 		res.RowsPushed, res.RowsPulled = res.RowsPushed+d.rowsPushed, res.RowsPulled+d.rowsPulled
@@ -97,16 +113,44 @@ func runDevices(ctx context.Context, e *env, o Options, p *progress) (DevicesRes
 	res.Requests = res.Pushes + res.Pulls
 	res.RequestsPerSec = float64(res.Requests) / elapsed.Seconds()
 	res.Latency, res.PushLatency, res.PullLatency = latencyOf(all), latencyOf(pushes), latencyOf(pulls)
-	res.ServerLatency = latencyOf(append(server["/api/sync/push"], server["/api/sync/pull"]...))
-	acquires := after.AcquireCount() - before.AcquireCount()
-	res.Pool = PoolFigures{MaxConns: after.MaxConns(), Acquires: acquires,
-		WaitedAcquires: after.EmptyAcquireCount() - before.EmptyAcquireCount()}
-	if acquires > 0 {
-		res.Pool.MeanAcquireWaitMs = ms(after.EmptyAcquireWaitTime()-before.EmptyAcquireWaitTime()) / float64(acquires)
+	if observe {
+		res.ServerLatency = latencyOf(append(server["/api/sync/push"], server["/api/sync/pull"]...))
+		after := e.serverPool.Stat()
+		acquires := after.AcquireCount() - before.AcquireCount()
+		res.Pool = PoolFigures{MaxConns: after.MaxConns(), Acquires: acquires,
+			WaitedAcquires: after.EmptyAcquireCount() - before.EmptyAcquireCount()}
+		if acquires > 0 {
+			res.Pool.MeanAcquireWaitMs = ms(after.EmptyAcquireWaitTime()-before.EmptyAcquireWaitTime()) / float64(acquires)
+		}
 	}
-	p.phase(t0, "devices", "%d devices (%d tenants × %d) for %.0fs: %.0f req/s, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms (server alone p99 %.1f ms), %d errors; peak RSS %.0f MiB",
-		o.Devices, tenants, o.DevicesPerTenant, elapsed.Seconds(), res.RequestsPerSec,
+	return res, nil
+}
+
+// runDevices is the closed loop: every device back to back, which saturates
+// the server; latency is then devices ÷ throughput (Little's law).
+func runDevices(ctx context.Context, e *env, o Options, f *fleet, p *progress) (DevicesResult, error) {
+	t0 := time.Now()
+	res, err := f.run(ctx, e, o, o.DeviceInterval, o.DevicesDuration, true)
+	if err != nil {
+		return res, err
+	}
+	p.phase(t0, "devices", "%d devices (%d tenants × %d), %s, for %.0fs: %.0f req/s, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms (server alone p99 %.1f ms), %d errors; peak RSS %.0f MiB",
+		res.Devices, res.Tenants, res.DevicesPerTenant, pacing(o.DeviceInterval), res.Seconds, res.RequestsPerSec,
 		res.Latency.P50, res.Latency.P95, res.Latency.P99, res.ServerLatency.P99, res.Errors, res.Memory.PeakRSSMiB)
+	return res, nil
+}
+
+// runPaced is the same devices syncing once every PacedInterval each, as
+// apps on a timer do: the latency a device sees when the server is not
+// saturated.
+func runPaced(ctx context.Context, e *env, o Options, f *fleet, p *progress) (DevicesResult, error) {
+	t0 := time.Now()
+	res, err := f.run(ctx, e, o, o.PacedInterval, o.DevicesDuration, true)
+	if err != nil {
+		return res, err
+	}
+	p.phase(t0, "paced", "%d devices, one sync each every %s, for %.0fs: %.0f req/s, p50 %.1f ms, p99 %.1f ms (server alone p99 %.1f ms), %d errors",
+		res.Devices, o.PacedInterval, res.Seconds, res.RequestsPerSec, res.Latency.P50, res.Latency.P99, res.ServerLatency.P99, res.Errors)
 	return res, nil
 }
 
@@ -128,6 +172,12 @@ func forEach(devices []*device, parallel int, fn func(*device) error) error {
 		}
 	}
 	return nil
+}
+
+// reset clears what a run measured, keeping the device's cursor and rows.
+func (d *device) reset() {
+	d.pushLat, d.pullLat = d.pushLat[:0], d.pullLat[:0]
+	d.pushes, d.pulls, d.rowsPushed, d.rowsPulled, d.errors = 0, 0, 0, 0, 0
 }
 
 // catchUp pulls until the device has everything and a resting cursor.

@@ -16,6 +16,8 @@ const (
 	targetPushRatio = 0.7
 	targetPullRatio = 1.5
 	targetP99Ms     = 100
+	targetPacedP99  = 25
+	targetCompare   = 1.5
 	targetPullMiB   = 150
 )
 
@@ -37,6 +39,18 @@ func targets(r Result) []Target {
 			Target{Name: fmt.Sprintf("%d devices: p99 latency", r.Devices.Devices), Want: fmt.Sprintf("≤ %d ms", targetP99Ms),
 				Got: fmt.Sprintf("%.1f ms", r.Devices.Latency.P99), Met: r.Devices.Latency.P99 <= targetP99Ms})
 	}
+	if r.Paced.Devices > 0 {
+		ts = append(ts,
+			Target{Name: fmt.Sprintf("%d devices syncing every %s: errors", r.Paced.Devices, time.Duration(r.Paced.IntervalMs*float64(time.Millisecond))),
+				Want: "0", Got: fmt.Sprint(r.Paced.Errors), Met: r.Paced.Errors == 0},
+			Target{Name: fmt.Sprintf("%d devices syncing every %s: p99 latency", r.Paced.Devices, time.Duration(r.Paced.IntervalMs*float64(time.Millisecond))),
+				Want: fmt.Sprintf("≤ %d ms", targetPacedP99), Got: fmt.Sprintf("%.1f ms", r.Paced.Latency.P99), Met: r.Paced.Latency.P99 <= targetPacedP99})
+	}
+	if r.Compare.Rounds > 0 {
+		c := r.Compare
+		ts = append(ts, Target{Name: fmt.Sprintf("closed-loop devices req/s, this build ÷ %s (same run)", c.Before.Label),
+			Want: fmt.Sprintf("≥ %.1f×", targetCompare), Got: fmt.Sprintf("%.2f×", c.Ratio), Met: c.Ratio >= targetCompare})
+	}
 	if len(r.Pull.Runs) > 0 {
 		ts = append(ts, Target{Name: fmt.Sprintf("peak RSS during the %d-row pull", r.Pull.Rows), Want: fmt.Sprintf("≤ %d MiB", targetPullMiB),
 			Got: fmt.Sprintf("%.0f MiB", r.Pull.Memory.PeakRSSMiB), Met: r.Pull.Memory.PeakRSSMiB <= targetPullMiB})
@@ -53,7 +67,13 @@ func (r Result) WriteTable(w io.Writer) error {
 		r.writeComparison(&b)
 	}
 	if r.Devices.Devices > 0 {
-		r.writeDevices(&b)
+		writeDevices(&b, "DEVICES", r.Devices)
+	}
+	if r.Paced.Devices > 0 {
+		writeDevices(&b, "DEVICES ON A TIMER", r.Paced)
+	}
+	if r.Compare.Rounds > 0 {
+		r.writeCompare(&b)
 	}
 	r.writeMemory(&b)
 	b.WriteString("\nTARGETS\n")
@@ -103,10 +123,26 @@ func (r Result) writeComparison(b *strings.Builder) {
 	tw.Flush()
 }
 
-func (r Result) writeDevices(b *strings.Builder) {
-	d := r.Devices
-	fmt.Fprintf(b, "\nDEVICES: %d = %d tenants × %d devices, %.1fs, push %d rows + delta pull per loop, %s\n",
-		d.Devices, d.Tenants, d.DevicesPerTenant, d.Seconds, d.RowsPushed/max(d.Pushes, 1),
+func (r Result) writeCompare(b *strings.Builder) {
+	c := r.Compare
+	fmt.Fprintf(b, "\nBEFORE/AFTER (same run): %s\n", c.Method)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tREQUESTS\tREQ/S\tP50 MS\tP99 MS\tERRORS")
+	for _, s := range []CompareSide{c.Before, c.After} {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%.1f\t%d\n", s.Label, s.Requests, s.RequestsPerSec, s.Latency.P50, s.Latency.P99, s.Errors)
+	}
+	tw.Flush()
+	fmt.Fprintf(b, "ratio (req/s after ÷ before): %.2f\n", c.Ratio)
+	for _, s := range []CompareSide{c.Before, c.After} {
+		for _, e := range s.ErrorSamples {
+			fmt.Fprintf(b, "  error (%s): %s\n", s.Label, e)
+		}
+	}
+}
+
+func writeDevices(b *strings.Builder, title string, d DevicesResult) {
+	fmt.Fprintf(b, "\n%s: %d = %d tenants × %d devices, %.1fs, push %d rows + delta pull per loop, %s\n",
+		title, d.Devices, d.Tenants, d.DevicesPerTenant, d.Seconds, d.RowsPushed/max(d.Pushes, 1),
 		pacing(time.Duration(d.IntervalMs*float64(time.Millisecond))))
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "REQUESTS\tCOUNT\tREQ/S\tP50 MS\tP95 MS\tP99 MS\tMAX MS\tERRORS")
@@ -139,6 +175,7 @@ func (r Result) writeMemory(b *strings.Builder) {
 	}
 	mem("HTTP pulls", r.Pull.Memory)
 	mem("devices", r.Devices.Memory)
+	mem("devices on a timer", r.Paced.Memory)
 	tw.Flush()
 	fmt.Fprintf(b, "process VmHWM (lifetime peak, includes the raw side): %s\n", mib(r.Memory.ProcessVmHWMBytes))
 }

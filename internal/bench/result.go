@@ -12,6 +12,8 @@ type Result struct {
 	Push      PushResult    `json:"push"`
 	Pull      PullResult    `json:"pull"`
 	Devices   DevicesResult `json:"devices"`
+	Paced     DevicesResult `json:"paced"`
+	Compare   CompareResult `json:"compare"`
 	Memory    Memory        `json:"memory"`
 	Targets   []Target      `json:"targets"`
 }
@@ -161,3 +163,28 @@ type Target struct {
 	Got  string `json:"got"`
 	Met  bool   `json:"met"`
 }
+
+// CompareResult is the closed-loop devices against another version of the
+// server (Before) and this build (After) in the same run: both run as
+// separate processes on the same cluster, alternating rounds.
+type CompareResult struct {
+	Before      CompareSide `json:"before"`
+	After       CompareSide `json:"after"`
+	Ratio       float64     `json:"ratio"` // After requests/s ÷ Before requests/s
+	Rounds      int         `json:"rounds"`
+	RoundSecond float64     `json:"roundSeconds"`
+	Method      string      `json:"method"`
+}
+
+// CompareSide is one server version's figures over all its rounds.
+type CompareSide struct {
+	Label          string   `json:"label"`
+	Binary         string   `json:"binary"`
+	Requests       int      `json:"requests"`
+	Seconds        float64  `json:"seconds"`
+	RequestsPerSec float64  `json:"requestsPerSec"`
+	Latency        Latency  `json:"latency"`
+	Errors         int      `json:"errors"`
+	ErrorSamples   []string `json:"errorSamples,omitempty"`
+}
+
