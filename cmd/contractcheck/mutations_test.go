@@ -15,7 +15,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 	"testing"
 
 	"github.com/syncproxy/syncproxy/internal/pgcluster"
+	"github.com/syncproxy/syncproxy/internal/repocopy"
 )
 
 const swiftGenerated = "swift-client/Sources/SyncProxyClient/Generated"
@@ -50,7 +50,7 @@ func driftCases() []driftCase {
 		{
 			name: "column renamed in a migration only",
 			drift: func(t *testing.T, dir string) {
-				writeFile(t, dir, "migrations/9999_drift_rename.sql", "ALTER TABLE costbook_items RENAME COLUMN sku TO stock_code;\n")
+				repocopy.Write(t, dir, "migrations/9999_drift_rename.sql", "ALTER TABLE costbook_items RENAME COLUMN sku TO stock_code;\n")
 			},
 			fail: map[string][]string{
 				"db": {"costbook_items.stock_code: column (text NULL) has no property in CostbookItem", "CostbookItem.sku: property has no column costbook_items.sku"},
@@ -60,7 +60,7 @@ func driftCases() []driftCase {
 		{
 			name: "required field added to a schema in the spec only",
 			drift: func(t *testing.T, dir string) {
-				editFile(t, dir, "openapi.yaml",
+				repocopy.Edit(t, dir, "openapi.yaml",
 					"      x-table: costbook_items\n      required: [id, name]\n      properties:\n",
 					"      x-table: costbook_items\n      required: [id, name, color]\n      properties:\n        color:\n          type: string\n")
 			},
@@ -73,7 +73,7 @@ func driftCases() []driftCase {
 		{
 			name: "endpoint removed",
 			drift: func(t *testing.T, dir string) {
-				removeBetween(t, dir, "openapi.yaml", "  /readyz:\n", "  /metrics:\n")
+				repocopy.RemoveBetween(t, dir, "openapi.yaml", "  /readyz:\n", "  /metrics:\n")
 			},
 			fail: map[string][]string{
 				"breaking": {"GET /readyz: api-path-removed-without-deprecation"},
@@ -83,7 +83,7 @@ func driftCases() []driftCase {
 		{
 			name: "hand edit in a generated Go file",
 			drift: func(t *testing.T, dir string) {
-				appendFile(t, dir, "gen/db/models.go", "\n// patched by hand\n")
+				repocopy.Append(t, dir, "gen/db/models.go", "\n// patched by hand\n")
 			},
 			fail: map[string][]string{"generated": {"gen/db/models.go: differs from a fresh sqlc run", "patched by hand"}},
 			pass: []string{"db", "breaking", "tenant"},
@@ -91,7 +91,7 @@ func driftCases() []driftCase {
 		{
 			name: "hand edit in a generated Swift file",
 			drift: func(t *testing.T, dir string) {
-				appendFile(t, dir, swiftGenerated+"/CostbookItem.swift", "\n// patched by hand\n")
+				repocopy.Append(t, dir, swiftGenerated+"/CostbookItem.swift", "\n// patched by hand\n")
 			},
 			fail: map[string][]string{"generated": {swiftGenerated + "/CostbookItem.swift: differs from a fresh swiftgen run"}},
 		},
@@ -101,7 +101,7 @@ func driftCases() []driftCase {
 				if err := os.Remove(filepath.Join(dir, "gen/db/tenant.sql.go")); err != nil {
 					t.Fatal(err)
 				}
-				writeFile(t, dir, swiftGenerated+"/Extra.swift", "// hand-written\n")
+				repocopy.Write(t, dir, swiftGenerated+"/Extra.swift", "// hand-written\n")
 			},
 			fail: map[string][]string{"generated": {
 				"gen/db/tenant.sql.go: sqlc generates it, but it is not committed",
@@ -111,7 +111,7 @@ func driftCases() []driftCase {
 		{
 			name: "new query without contractor_id",
 			drift: func(t *testing.T, dir string) {
-				writeFile(t, dir, "queries/drift.sql", "-- name: GetCostbookItemByID :one\nSELECT * FROM costbook_items WHERE id = @id;\n")
+				repocopy.Write(t, dir, "queries/drift.sql", "-- name: GetCostbookItemByID :one\nSELECT * FROM costbook_items WHERE id = @id;\n")
 			},
 			fail: map[string][]string{
 				"tenant": {"queries/drift.sql:1 GetCostbookItemByID: reads costbook_items without costbook_items.contractor_id = @contractor_id"},
@@ -121,7 +121,7 @@ func driftCases() []driftCase {
 		{
 			name: "property type changed in the spec",
 			drift: func(t *testing.T, dir string) {
-				editFile(t, dir, "openapi.yaml",
+				repocopy.Edit(t, dir, "openapi.yaml",
 					"        taxable:\n          type: boolean\n        created_at:",
 					"        taxable:\n          type: string\n        created_at:")
 			},
@@ -134,21 +134,21 @@ func driftCases() []driftCase {
 		{
 			name: "breaking change with a new major but no new baseline",
 			drift: func(t *testing.T, dir string) {
-				removeBetween(t, dir, "openapi.yaml", "  /readyz:\n", "  /metrics:\n")
-				editFile(t, dir, "openapi.yaml", "\n  version: 1.0.0\n", "\n  version: 2.0.0\n")
+				repocopy.RemoveBetween(t, dir, "openapi.yaml", "  /readyz:\n", "  /metrics:\n")
+				repocopy.Edit(t, dir, "openapi.yaml", "\n  version: 1.0.0\n", "\n  version: 2.0.0\n")
 			},
 			fail: map[string][]string{"breaking": {"api/baseline/openapi-v2.yaml does not exist", "v1 → v2: GET /readyz: api-path-removed-without-deprecation", "run make baseline"}},
 		},
 		{
 			name: "breaking change released on purpose: new major and its baseline",
 			drift: func(t *testing.T, dir string) {
-				removeBetween(t, dir, "openapi.yaml", "  /readyz:\n", "  /metrics:\n")
-				editFile(t, dir, "openapi.yaml", "\n  version: 1.0.0\n", "\n  version: 2.0.0\n")
+				repocopy.RemoveBetween(t, dir, "openapi.yaml", "  /readyz:\n", "  /metrics:\n")
+				repocopy.Edit(t, dir, "openapi.yaml", "\n  version: 1.0.0\n", "\n  version: 2.0.0\n")
 				spec, err := os.ReadFile(filepath.Join(dir, "openapi.yaml"))
 				if err != nil {
 					t.Fatal(err)
 				}
-				writeFile(t, dir, "api/baseline/openapi-v2.yaml", string(spec))
+				repocopy.Write(t, dir, "api/baseline/openapi-v2.yaml", string(spec))
 			},
 			pass: []string{"breaking"},
 		},
@@ -174,7 +174,7 @@ func TestChecksFireOnDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := repoFiles(t, root)
+	files := repocopy.Files(t, root)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +191,7 @@ func TestChecksFireOnDrift(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
 				dir := t.TempDir()
-				copyFiles(t, root, dir, files)
+				repocopy.Copy(t, root, dir, files)
 				if tc.drift != nil {
 					tc.drift(t, dir)
 				}
@@ -214,7 +214,7 @@ func TestChecksFireOnDrift(t *testing.T) {
 					if check == "db" {
 						args = append(args, "-cluster-url", cluster.URL("postgres"))
 					}
-					out, code := runIn(t, dir, bin, args...)
+					out, code := repocopy.Run(t, dir, nil, bin, args...)
 					switch {
 					case mustPass && code != 0:
 						t.Errorf("check %s should pass (exit 0), got exit %d:\n%s", check, code, out)
@@ -238,59 +238,6 @@ func TestChecksFireOnDrift(t *testing.T) {
 	})
 }
 
-// repoFiles lists what a clean clone would have, plus untracked files not
-// ignored (work in progress, such as this check before its first commit).
-func repoFiles(t *testing.T, root string) []string {
-	cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-	cmd.Dir = root
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("git ls-files: %v", err)
-	}
-	var files []string
-	for _, f := range strings.Split(string(out), "\x00") {
-		if f == "" {
-			continue
-		}
-		if fi, err := os.Lstat(filepath.Join(root, f)); err == nil && fi.Mode().IsRegular() {
-			files = append(files, f)
-		}
-	}
-	return files
-}
-
-func copyFiles(t *testing.T, from, to string, files []string) {
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(from, f))
-		if errors.Is(err, os.ErrNotExist) {
-			continue // deleted meanwhile by someone working in the tree
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, to, f, string(b))
-	}
-}
-
-func runIn(t *testing.T, dir, bin string, args ...string) (string, int) {
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return out.String(), 0
-	case errors.As(err, &exit):
-		return out.String(), exit.ExitCode()
-	default:
-		t.Fatalf("run %s %v: %v", bin, args, err)
-		return "", -1
-	}
-}
-
 // sameFiles reports whether two directories hold the same files.
 func sameFiles(t *testing.T, a, b string) bool {
 	fa, err := listFiles(a)
@@ -310,46 +257,4 @@ func sameFiles(t *testing.T, a, b string) bool {
 		}
 	}
 	return true
-}
-
-func writeFile(t *testing.T, dir, name, content string) {
-	path := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readFile(t *testing.T, dir, name string) string {
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// editFile replaces old (which must occur exactly once: if the spec moved on,
-// update the mutation) with new.
-func editFile(t *testing.T, dir, name, old, new string) {
-	s := readFile(t, dir, name)
-	if n := strings.Count(s, old); n != 1 {
-		t.Fatalf("mutation anchor %q occurs %d times in %s, want 1: update the mutation", old, n, name)
-	}
-	writeFile(t, dir, name, strings.Replace(s, old, new, 1))
-}
-
-// removeBetween deletes from start up to (not including) end.
-func removeBetween(t *testing.T, dir, name, start, end string) {
-	s := readFile(t, dir, name)
-	i, j := strings.Index(s, start), strings.Index(s, end)
-	if i < 0 || j < i {
-		t.Fatalf("mutation anchors %q..%q not found in %s: update the mutation", start, end, name)
-	}
-	writeFile(t, dir, name, s[:i]+s[j:])
-}
-
-func appendFile(t *testing.T, dir, name, text string) {
-	writeFile(t, dir, name, readFile(t, dir, name)+text)
 }

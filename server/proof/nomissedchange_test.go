@@ -18,7 +18,8 @@ import (
 const (
 	tenantsAtOnce     = 3
 	writersPerTenant  = 4
-	readersPerTenant  = 2
+	readersPerTenant  = 2  // following cursors
+	sinceReaders      = 1  // following serverTime as since, as clients that kept only serverTime do
 	hotItemsPerTenant = 16 // costbook_items every writer of a tenant upserts and deletes
 	hotEstimates      = 8  // estimates, likewise
 )
@@ -75,6 +76,7 @@ func (l *tenantLoad) ackedMarkers() []uuid.UUID {
 // readerState is what one reader (a device following cursors) has seen.
 type readerState struct {
 	name    string
+	bySince bool                   // follows serverTime as since instead of cursors
 	markers map[uuid.UUID]int      // marker -> times delivered
 	live    map[uuid.UUID]string   // hot row -> value, for rows the reader holds live
 	history map[uuid.UUID][]string // hot row -> every value delivered, in delivery order
@@ -156,6 +158,9 @@ func (r *readerState) deliver(id uuid.UUID, v any) {
 //   - after a final drain every reader holds exactly the database's live rows,
 //     and those are, per row, the write of the push that committed last (last
 //     write wins in commit order, the clock's seq);
+//   - the same holds for readers that keep only a walk's serverTime and pass
+//     it as since: a pull waits for a push in flight (FOR SHARE on the
+//     clock), so no push can commit later with an updated_at before it;
 //   - a naive `updated_at > since` reader following the same tenants loses
 //     changes for good: the workload does race commits against pulls.
 func TestPull_NoMissedChange_ConcurrentWritersAndReaders(t *testing.T) {
@@ -194,16 +199,22 @@ func TestPull_NoMissedChange_ConcurrentWritersAndReaders(t *testing.T) {
 				}
 			}()
 		}
-		readerStates[ti] = make([]*readerState, readersPerTenant)
-		cursors[ti] = make([]string, readersPerTenant)
-		for ri := range readersPerTenant {
-			rs := newReaderState(fmt.Sprintf("tenant %d reader %d", ti, ri))
+		readerStates[ti] = make([]*readerState, readersPerTenant+sinceReaders)
+		cursors[ti] = make([]string, readersPerTenant+sinceReaders)
+		for ri := range readersPerTenant + sinceReaders {
+			bySince := ri >= readersPerTenant
+			name := fmt.Sprintf("tenant %d reader %d", ti, ri)
+			if bySince {
+				name = fmt.Sprintf("tenant %d since-reader %d", ti, ri-readersPerTenant)
+			}
+			rs := newReaderState(name)
+			rs.bySince = bySince
 			readerStates[ti][ri] = rs
 			readers.Add(1)
 			go func() {
 				defer readers.Done()
-				cursor, err := runReader(l, rs, uint64(ti*readersPerTenant+ri), stop)
-				cursors[ti][ri] = cursor
+				from, err := runReader(l, rs, uint64(ti*(readersPerTenant+sinceReaders)+ri), stop)
+				cursors[ti][ri] = from
 				if err != nil {
 					report(err)
 				}
@@ -251,7 +262,11 @@ func TestPull_NoMissedChange_ConcurrentWritersAndReaders(t *testing.T) {
 		// The final drain: no writer is left, so one more walk from each
 		// reader's cursor must bring it to the database's final state.
 		for ri, rs := range readerStates[ti] {
-			pages, err := l.dev.walk(cursors[ti][ri], "", 0)
+			cursor, since := cursors[ti][ri], ""
+			if rs.bySince {
+				cursor, since = "", cursors[ti][ri]
+			}
+			pages, err := l.dev.walk(cursor, since, 0)
 			if err != nil {
 				t.Fatalf("%s: final drain: %v", rs.name, err)
 			}
@@ -356,35 +371,43 @@ func runWriter(l *tenantLoad, ti, wi int, stop <-chan struct{}) error {
 	}
 }
 
-// runReader walks from nothing, then from each walk's last cursor, until stop.
-// After every walk it checks that every push acknowledged before the walk
-// began has been delivered. It returns the cursor to continue from.
+// runReader walks from nothing, then from each walk's last cursor (or, for a
+// since-reader, from the serverTime of its last walk), until stop. After every
+// walk it checks that every push acknowledged before the walk began has been
+// delivered. It returns the cursor (or since) to continue from.
 func runReader(l *tenantLoad, rs *readerState, seed uint64, stop <-chan struct{}) (string, error) {
 	rng := rand.New(rand.NewPCG(seed, 7))
-	cursor := ""
+	from := ""
 	for {
 		select {
 		case <-stop:
-			return cursor, nil
+			return from, nil
 		default:
 		}
 		acked := l.ackedMarkers()
 		// Small pages make walks span many requests, and cross table
 		// boundaries while writers commit in between.
-		pages, err := l.dev.walk(cursor, "", 3+rng.IntN(40))
+		cursor, since := from, ""
+		if rs.bySince {
+			cursor, since = "", from
+		}
+		pages, err := l.dev.walk(cursor, since, 3+rng.IntN(40))
 		if err != nil {
-			return cursor, fmt.Errorf("%s: %w", rs.name, err)
+			return from, fmt.Errorf("%s: %w", rs.name, err)
 		}
 		for _, p := range pages {
 			if err := rs.apply(p, l.dev.contractorID); err != nil {
-				return cursor, err
+				return from, err
 			}
 		}
-		cursor = pages[len(pages)-1].Cursor
+		from = pages[len(pages)-1].Cursor
+		if rs.bySince {
+			from = pages[0].ServerTime // every page of a walk carries its horizon's time
+		}
 		rs.walks++
 		for _, m := range acked {
 			if rs.markers[m] == 0 {
-				return cursor, fmt.Errorf("%s: walk %d completed without push %s, whose 200 arrived before the walk began: a missed change",
+				return from, fmt.Errorf("%s: walk %d completed without push %s, whose 200 arrived before the walk began: a missed change",
 					rs.name, rs.walks, m)
 			}
 		}

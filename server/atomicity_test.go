@@ -1,0 +1,96 @@
+package server_test
+
+// A push is one transaction: when Postgres refuses a row of a table written
+// after others, the rows already written roll back. The refused value must
+// pass the spec (else validation answers before Postgres is reached and the
+// test proves nothing about the transaction), so the harness gives every
+// synced table a constraint the spec cannot express: a text holding
+// poisonText is refused with check_violation, naming the table and column.
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/syncproxy/syncproxy/server/syncstore"
+)
+
+const poisonText = "postgres-rejects-this"
+
+var poisonOnce sync.Once
+
+// poisonTables installs the constraint on every synced table (once per run).
+func poisonTables(t *testing.T) {
+	t.Helper()
+	poisonOnce.Do(func() {
+		sqlExec(t, fmt.Sprintf(`CREATE OR REPLACE FUNCTION test_reject_poison() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE col text;
+BEGIN
+    SELECT key INTO col FROM jsonb_each_text(to_jsonb(NEW)) WHERE value = '%s' LIMIT 1;
+    IF col IS NOT NULL THEN
+        RAISE EXCEPTION 'poisoned value' USING ERRCODE = 'check_violation',
+            TABLE = TG_TABLE_NAME, COLUMN = col, CONSTRAINT = 'test_poison';
+    END IF;
+    RETURN NEW;
+END $$`, poisonText))
+		for _, tb := range syncstore.Tables() {
+			sqlExec(t, fmt.Sprintf(`CREATE TRIGGER test_poison BEFORE INSERT OR UPDATE ON %s
+FOR EACH ROW EXECUTE FUNCTION test_reject_poison()`, tb.Name))
+		}
+	})
+}
+
+func TestPush_ValueOnlyPostgresRejects_400AndNothingWritten(t *testing.T) {
+	t.Parallel()
+	poisonTables(t)
+	d := newTenant(t)
+	before := d.stateOf()
+	// Valid rows in tables applied before estimates, then a value only
+	// Postgres refuses: the statements that already ran must roll back.
+	r := d.push(map[string]any{
+		"costbook_folders": []any{map[string]any{"id": uuid.New(), "name": "Framing"}},
+		"costbook_items":   []any{map[string]any{"id": uuid.New(), "name": "Stud"}},
+		"estimates":        []any{map[string]any{"id": uuid.New(), "number": "E-1", "notes": poisonText}},
+	})
+	e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	assertDetails(t, e, wantDetail{"estimates", -1, "notes"})
+	if after := d.stateOf(); after != before {
+		t.Fatalf("a rejected push changed the tenant:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+func TestPush_InvalidRowInOneTable_NothingWrittenInOthers(t *testing.T) {
+	t.Parallel()
+	poisonTables(t)
+	tables := syncstore.Tables()
+	last := tables[len(tables)-1] // written after every other table's rows
+	row := sampleRow(t, last, uuid.New(), 1)
+	poisoned := ""
+	for col, v := range row {
+		if _, ok := v.(string); ok && col != "id" {
+			row[col], poisoned = poisonText, col
+			break
+		}
+	}
+	if poisoned == "" {
+		t.Fatalf("%s has no text column to poison", last.Name)
+	}
+	d := newTenant(t)
+	kept := uuid.New()
+	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": kept, "name": "kept"}}})
+	before := d.stateOf()
+	e := d.push(map[string]any{
+		"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "Valid"}},
+		"pdf_settings":   []any{map[string]any{"template": "valid"}},
+		"deletes":        map[string]any{"costbook_items": []uuid.UUID{kept}},
+		last.Name:        []any{row},
+	}).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	assertDetails(t, e, wantDetail{last.Name, -1, poisoned})
+	if after := d.stateOf(); after != before {
+		t.Fatalf("a rejected push changed the tenant:\nbefore %s\nafter  %s", before, after)
+	}
+}

@@ -1,0 +1,482 @@
+package server_test
+
+// Every per-table behaviour, on every synced table: the tables come from the
+// generated registry and the rows from the spec's write schemas
+// (testenv.Samples), so a table added later is covered here without a line
+// of this file changing. Mutation testing found that assertions written for
+// costbook_items alone let the same bug in estimates through.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/syncproxy/syncproxy/internal/testenv"
+	"github.com/syncproxy/syncproxy/server/syncstore"
+)
+
+// everyTable runs fn as a parallel subtest per synced table.
+func everyTable(t *testing.T, fn func(t *testing.T, tb syncstore.Table)) {
+	t.Helper()
+	for _, tb := range syncstore.Tables() {
+		t.Run(tb.Name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, tb)
+		})
+	}
+}
+
+// sampleRow is a row of tb with every client column set; id is ignored for
+// tables keyed by the contractor.
+func sampleRow(t *testing.T, tb syncstore.Table, id uuid.UUID, variant int) map[string]any {
+	t.Helper()
+	s, err := testenv.Samples()
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := s.Row(tb.Name, id, variant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return row
+}
+
+// keyOf is how a pulled row of tb is identified: its id, or the contractor
+// for tables keyed by it (contractors' id is the contractor).
+func keyOf(t *testing.T, tb syncstore.Table, row map[string]json.RawMessage) uuid.UUID {
+	t.Helper()
+	field := "id"
+	if tb.Singleton {
+		field = "contractor_id"
+	}
+	var id uuid.UUID
+	if err := json.Unmarshal(row[field], &id); err != nil {
+		t.Fatalf("%s row without a %s: %v", tb.Name, field, err)
+	}
+	return id
+}
+
+// rowKey is the key a pushed row of tb gets on d's tenant.
+func rowKey(d *device, tb syncstore.Table, id uuid.UUID) uuid.UUID {
+	if tb.Keyed {
+		return id
+	}
+	return d.contractorID
+}
+
+// pushRows pushes rows of tb (n of them for keyed tables, else one) and
+// returns them by key.
+func pushRows(t *testing.T, d *device, tb syncstore.Table, n, variant int) map[uuid.UUID]map[string]any {
+	t.Helper()
+	if !tb.Keyed {
+		n = 1
+	}
+	rows := map[uuid.UUID]map[string]any{}
+	var list []any
+	for range n {
+		id := uuid.New()
+		row := sampleRow(t, tb, id, variant)
+		rows[rowKey(d, tb, id)] = row
+		list = append(list, row)
+	}
+	d.mustPush(map[string]any{tb.Name: list})
+	return rows
+}
+
+// tableRows returns the rows and tombstones of tb in one page.
+func tableRows(t *testing.T, tb syncstore.Table, page map[string]json.RawMessage) ([]map[string]json.RawMessage, []uuid.UUID) {
+	t.Helper()
+	var rows []map[string]json.RawMessage
+	if err := json.Unmarshal(page[tb.Name], &rows); err != nil {
+		t.Fatalf("page.%s: %v", tb.Name, err)
+	}
+	var deleted map[string][]uuid.UUID
+	if err := json.Unmarshal(page["deleted"], &deleted); err != nil {
+		t.Fatalf("page.deleted: %v", err)
+	}
+	return rows, deleted[tb.Name]
+}
+
+// walkTable follows cursors over tb alone from q and returns every row (by
+// key, counting deliveries) and tombstone delivered, and the pages walked.
+func walkTable(t *testing.T, d *device, tb syncstore.Table, q url.Values) (live map[uuid.UUID][]map[string]json.RawMessage, gone map[uuid.UUID]int, pages int, cursor string) {
+	t.Helper()
+	live, gone = map[uuid.UUID][]map[string]json.RawMessage{}, map[uuid.UUID]int{}
+	q2 := url.Values{"tables": {tb.Name}}
+	for k, v := range q {
+		q2[k] = v
+	}
+	for {
+		pages++
+		if pages > 200 {
+			t.Fatalf("%s: the walk did not end after %d pages (a page that does not advance?)", tb.Name, pages)
+		}
+		page := d.pullRaw(q2)
+		rows, deleted := tableRows(t, tb, page)
+		for _, r := range rows {
+			k := keyOf(t, tb, r)
+			live[k] = append(live[k], r)
+		}
+		for _, id := range deleted {
+			gone[id]++
+		}
+		if err := json.Unmarshal(page["cursor"], &cursor); err != nil {
+			t.Fatal(err)
+		}
+		if string(page["hasMore"]) != "true" {
+			return live, gone, pages, cursor
+		}
+		q2.Del("since")
+		q2.Set("cursor", cursor)
+	}
+}
+
+// assertPulled checks that a pulled row carries every pushed column's value.
+func assertPulled(t *testing.T, tb syncstore.Table, got map[string]json.RawMessage, pushed map[string]any) {
+	t.Helper()
+	for col, want := range pushed {
+		raw, ok := got[col]
+		switch {
+		case !ok:
+			t.Errorf("%s.%s missing from the pull", tb.Name, col)
+		case !testenv.SameValue(want, raw):
+			t.Errorf("%s.%s = %s, want %s", tb.Name, col, raw, mustJSON(t, want))
+		}
+	}
+	for _, internal := range []string{"sync_seq", "deleted_at"} {
+		if _, ok := got[internal]; ok {
+			t.Errorf("%s leaks the internal column %s", tb.Name, internal)
+		}
+	}
+}
+
+func TestEveryTable_FullPull_LiveRowsNoTombstones(t *testing.T) {
+	everyTable(t, func(t *testing.T, tb syncstore.Table) {
+		d := newTenant(t)
+		rows := pushRows(t, d, tb, 3, 1)
+		var doomed uuid.UUID
+		if tb.Deletable {
+			for id := range rows {
+				doomed = id
+				break
+			}
+			d.mustPush(map[string]any{"deletes": map[string]any{tb.Name: []uuid.UUID{doomed}}})
+			delete(rows, doomed)
+		}
+		live, gone, _, _ := walkTable(t, d, tb, url.Values{"limit": {"5000"}})
+		if len(gone) != 0 {
+			t.Errorf("a full pull delivered tombstones: %v", gone)
+		}
+		if _, ok := live[doomed]; tb.Deletable && ok {
+			t.Errorf("a full pull delivered the deleted row %s", doomed)
+		}
+		if len(live) != len(rows) {
+			t.Errorf("full pull has %d rows, want the %d live ones", len(live), len(rows))
+		}
+		for key, pushed := range rows {
+			if got := live[key]; len(got) != 1 {
+				t.Errorf("row %s delivered %d times, want once", key, len(got))
+			} else {
+				assertPulled(t, tb, got[0], pushed)
+			}
+		}
+	})
+}
+
+func TestEveryTable_Delta_ChangesAndTombstonesOnly(t *testing.T) {
+	everyTable(t, func(t *testing.T, tb syncstore.Table) {
+		d := newTenant(t)
+		rows := pushRows(t, d, tb, 3, 1)
+		_, _, _, cursor := walkTable(t, d, tb, nil)
+
+		var changed, doomed uuid.UUID
+		for id := range rows {
+			if changed == uuid.Nil {
+				changed = id
+			} else if doomed == uuid.Nil {
+				doomed = id
+			}
+		}
+		edit := sampleRow(t, tb, changed, 2)
+		body := map[string]any{tb.Name: []any{edit}}
+		if tb.Deletable {
+			body["deletes"] = map[string]any{tb.Name: []uuid.UUID{doomed}}
+		}
+		d.mustPush(body)
+
+		live, gone, _, next := walkTable(t, d, tb, url.Values{"cursor": {cursor}})
+		if len(live) != 1 || len(live[changed]) != 1 {
+			t.Fatalf("delta rows = %v, want exactly the changed row %s", keys(live), changed)
+		}
+		assertPulled(t, tb, live[changed][0], edit)
+		switch {
+		case tb.Deletable && (len(gone) != 1 || gone[doomed] != 1):
+			t.Errorf("delta tombstones = %v, want exactly %s", gone, doomed)
+		case !tb.Deletable && len(gone) != 0:
+			t.Errorf("delta tombstones = %v on a table without deletes", gone)
+		}
+		// Nothing changed since: the next delta is empty.
+		if live, gone, _, _ = walkTable(t, d, tb, url.Values{"cursor": {next}}); len(live)+len(gone) != 0 {
+			t.Fatalf("a delta with nothing new delivered rows %v, tombstones %v", keys(live), gone)
+		}
+	})
+}
+
+func TestEveryTable_Paging_EveryRowExactlyOnce(t *testing.T) {
+	everyTable(t, func(t *testing.T, tb syncstore.Table) {
+		d := newTenant(t)
+		// Two pushes: rows that share one sync_seq page by id.
+		rows := pushRows(t, d, tb, 5, 1)
+		for k, v := range pushRows(t, d, tb, 2, 1) {
+			rows[k] = v
+		}
+		_, _, _, start := walkTable(t, d, tb, url.Values{"limit": {"5000"}})
+		for _, limit := range []int{1, 2} {
+			live, gone, pages, _ := walkTable(t, d, tb, url.Values{"limit": {fmt.Sprint(limit)}})
+			if len(gone) != 0 {
+				t.Errorf("limit %d: full walk delivered tombstones %v", limit, gone)
+			}
+			assertEachOnce(t, fmt.Sprintf("limit %d full walk", limit), live, rows)
+			if want := (len(rows) + limit - 1) / limit; pages < want {
+				t.Errorf("limit %d: %d rows came in %d pages", limit, len(rows), pages)
+			}
+		}
+		if !tb.Keyed {
+			return
+		}
+		// A delta that pages: every row changed, then some deleted.
+		var list []any
+		for id := range rows {
+			list = append(list, sampleRow(t, tb, id, 3))
+		}
+		d.mustPush(map[string]any{tb.Name: list})
+		var doomed []uuid.UUID
+		if tb.Deletable {
+			for id := range rows {
+				if len(doomed) < 3 {
+					doomed = append(doomed, id)
+				}
+			}
+			d.mustPush(map[string]any{"deletes": map[string]any{tb.Name: doomed}})
+		}
+		for _, limit := range []int{1, 2} {
+			live, gone, _, _ := walkTable(t, d, tb, url.Values{"limit": {fmt.Sprint(limit)}, "cursor": {start}})
+			want := map[uuid.UUID]map[string]any{}
+			for id, r := range rows {
+				if !containsID(doomed, id) {
+					want[id] = r
+				}
+			}
+			assertEachOnce(t, fmt.Sprintf("limit %d delta", limit), live, want)
+			for _, id := range doomed {
+				if gone[id] != 1 {
+					t.Errorf("limit %d delta: tombstone %s delivered %d times, want once", limit, id, gone[id])
+				}
+			}
+			if len(gone) != len(doomed) {
+				t.Errorf("limit %d delta: %d tombstones, want %d", limit, len(gone), len(doomed))
+			}
+		}
+	})
+}
+
+func assertEachOnce(t *testing.T, what string, live map[uuid.UUID][]map[string]json.RawMessage, want map[uuid.UUID]map[string]any) {
+	t.Helper()
+	for id := range want {
+		if n := len(live[id]); n != 1 {
+			t.Errorf("%s: row %s delivered %d times, want exactly once", what, id, n)
+		}
+	}
+	for id := range live {
+		if _, ok := want[id]; !ok {
+			t.Errorf("%s: delivered row %s, which is not live", what, id)
+		}
+	}
+}
+
+func TestEveryTable_ServerOwnedFields_IgnoredAndSetByServer(t *testing.T) {
+	everyTable(t, func(t *testing.T, tb syncstore.Table) {
+		d := newTenant(t)
+		id := uuid.New()
+		row := sampleRow(t, tb, id, 1)
+		forged := map[string]any{"created_at": "1999-01-01T00:00:00.000Z", "updated_at": "1999-01-01T00:00:00.000Z"}
+		if tb.Name != "contractors" {
+			forged["contractor_id"] = uuid.New().String()
+		}
+		for k, v := range forged {
+			row[k] = v
+		}
+		before := time.Now().Add(-time.Minute)
+		d.mustPush(map[string]any{tb.Name: []any{row}})
+		first := onlyRow(t, d, tb, rowKey(d, tb, id))
+		checkOwned := func(got map[string]json.RawMessage) (created, updated time.Time) {
+			t.Helper()
+			if tb.Name != "contractors" {
+				var c uuid.UUID
+				if err := json.Unmarshal(got["contractor_id"], &c); err != nil || c != d.contractorID {
+					t.Errorf("contractor_id = %s, want the caller's %s", got["contractor_id"], d.contractorID)
+				}
+			}
+			for _, col := range []string{"created_at", "updated_at"} {
+				var ts time.Time
+				if err := json.Unmarshal(got[col], &ts); err != nil {
+					t.Fatalf("%s = %s: %v", col, got[col], err)
+				}
+				if ts.Before(before) || ts.After(time.Now().Add(time.Minute)) {
+					t.Errorf("%s = %s: the client's value was stored, or not the server's clock", col, got[col])
+				}
+				if col == "created_at" {
+					created = ts
+				} else {
+					updated = ts
+				}
+			}
+			return created, updated
+		}
+		created, updated := checkOwned(first)
+		time.Sleep(5 * time.Millisecond) // timestamps have millisecond precision
+		again := sampleRow(t, tb, id, 2)
+		for k, v := range forged {
+			again[k] = v
+		}
+		d.mustPush(map[string]any{tb.Name: []any{again}})
+		created2, updated2 := checkOwned(onlyRow(t, d, tb, rowKey(d, tb, id)))
+		if tb.Name != "contractors" && !created2.Equal(created) {
+			t.Errorf("created_at moved on an update: %s -> %s", created, created2)
+		}
+		if !updated2.After(updated) {
+			t.Errorf("updated_at did not move on an update: %s -> %s", updated, updated2)
+		}
+	})
+}
+
+// onlyRow is the row with key of a full pull of tb.
+func onlyRow(t *testing.T, d *device, tb syncstore.Table, key uuid.UUID) map[string]json.RawMessage {
+	t.Helper()
+	live, _, _, _ := walkTable(t, d, tb, url.Values{"limit": {"5000"}})
+	got := live[key]
+	if len(got) != 1 {
+		t.Fatalf("row %s delivered %d times by a full pull, want once", key, len(got))
+	}
+	return got[0]
+}
+
+func TestEveryTable_OtherTenantsIDs_ReachNothing(t *testing.T) {
+	everyTable(t, func(t *testing.T, tb syncstore.Table) {
+		a, b := newTenant(t), newTenant(t)
+		id := uuid.New()
+		mine := sampleRow(t, tb, id, 1)
+		a.mustPush(map[string]any{tb.Name: []any{mine}})
+		before := a.stateOf()
+
+		theirs := sampleRow(t, tb, id, 2)
+		if tb.Name == "contractors" {
+			// The contractors row a push writes is the caller's own: naming
+			// another contractor's id is refused and writes nothing.
+			theirs["id"] = a.contractorID.String()
+			b.push(map[string]any{tb.Name: []any{theirs}}).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+		} else {
+			b.mustPush(map[string]any{tb.Name: []any{theirs}})
+			if tb.Deletable {
+				b.mustPush(map[string]any{"deletes": map[string]any{tb.Name: []uuid.UUID{id}}})
+			}
+		}
+		if after := a.stateOf(); after != before {
+			t.Fatalf("another tenant's push with the same id changed this tenant:\nbefore %s\nafter  %s", before, after)
+		}
+		assertPulled(t, tb, onlyRow(t, a, tb, rowKey(a, tb, id)), mine)
+	})
+}
+
+func TestEveryTable_DuplicateKeysInOnePush_OneRowCounted(t *testing.T) {
+	everyTable(t, func(t *testing.T, tb syncstore.Table) {
+		d := newTenant(t)
+		id := uuid.New()
+		first, last := sampleRow(t, tb, id, 1), sampleRow(t, tb, id, 2)
+		r := d.push(map[string]any{tb.Name: []any{first, last}})
+		if r.status != http.StatusOK {
+			t.Fatalf("push = %d: %s", r.status, truncate(r.body))
+		}
+		var counts struct {
+			Upserted map[string]int `json:"upserted"`
+			Deduped  map[string]int `json:"deduped"`
+		}
+		r.decode(t, &counts)
+		if counts.Upserted[tb.Name] != 1 || counts.Deduped[tb.Name] != 1 {
+			t.Errorf("upserted %d, deduped %d; want 1 and 1", counts.Upserted[tb.Name], counts.Deduped[tb.Name])
+		}
+		assertPulled(t, tb, onlyRow(t, d, tb, rowKey(d, tb, id)), last)
+	})
+}
+
+func TestEveryTable_Deletes_TombstoneCountAndRevive(t *testing.T) {
+	everyTable(t, func(t *testing.T, tb syncstore.Table) {
+		d := newTenant(t)
+		if !tb.Deletable {
+			// Tables whose rows cannot be deleted refuse deletes outright.
+			r := d.push(map[string]any{"deletes": map[string]any{tb.Name: []uuid.UUID{uuid.New()}}})
+			r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			return
+		}
+		rows := pushRows(t, d, tb, 2, 1)
+		var ids []uuid.UUID
+		for id := range rows {
+			ids = append(ids, id)
+		}
+		_, _, _, cursor := walkTable(t, d, tb, nil)
+		deleted := func(ids ...uuid.UUID) int {
+			t.Helper()
+			r := d.push(map[string]any{"deletes": map[string]any{tb.Name: ids}})
+			if r.status != http.StatusOK {
+				t.Fatalf("delete = %d: %s", r.status, truncate(r.body))
+			}
+			var counts struct {
+				Deleted map[string]int `json:"deleted"`
+			}
+			r.decode(t, &counts)
+			return counts.Deleted[tb.Name]
+		}
+		if n := deleted(ids[0], ids[1], uuid.New()); n != 2 {
+			t.Errorf("deleted count = %d, want 2 (an unknown id deletes nothing)", n)
+		}
+		if n := deleted(ids[0]); n != 0 {
+			t.Errorf("deleting a tombstone again counted %d", n)
+		}
+		live, gone, _, next := walkTable(t, d, tb, url.Values{"cursor": {cursor}})
+		if len(live) != 0 || gone[ids[0]] != 1 || gone[ids[1]] != 1 || len(gone) != 2 {
+			t.Errorf("delta after deletes: rows %v, tombstones %v; want the two tombstones only", keys(live), gone)
+		}
+		if full, _, _, _ := walkTable(t, d, tb, nil); len(full) != 0 {
+			t.Errorf("deleted rows in a full pull: %v", keys(full))
+		}
+		revived := sampleRow(t, tb, ids[0], 3)
+		d.mustPush(map[string]any{tb.Name: []any{revived}})
+		live, gone, _, _ = walkTable(t, d, tb, url.Values{"cursor": {next}})
+		if len(live[ids[0]]) != 1 || len(gone) != 0 {
+			t.Fatalf("after an upsert of a deleted id: rows %v, tombstones %v; want the row back", keys(live), gone)
+		}
+		assertPulled(t, tb, live[ids[0]][0], revived)
+	})
+}
+
+func keys[V any](m map[uuid.UUID]V) []uuid.UUID {
+	out := make([]uuid.UUID, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func containsID(list []uuid.UUID, id uuid.UUID) bool {
+	for _, v := range list {
+		if v == id {
+			return true
+		}
+	}
+	return false
+}
