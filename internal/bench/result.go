@@ -187,4 +187,3 @@ type CompareSide struct {
 	Errors         int      `json:"errors"`
 	ErrorSamples   []string `json:"errorSamples,omitempty"`
 }
-

@@ -69,7 +69,6 @@ func BenchmarkDecodePush_1000(b *testing.B) {
 	})
 }
 
-
 // pushOf is a push body of n costbook_items with every client column set.
 func pushOf(b *testing.B, n int) []byte {
 	rows := make([]api.CostbookItemWrite, n)
