@@ -19,10 +19,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -32,7 +28,6 @@ import (
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
 	"github.com/syncproxy/syncproxy/server/config"
-	"github.com/syncproxy/syncproxy/server/middleware"
 )
 
 const testSecret = "test-secret-0123456789abcdef-0123456789"
@@ -47,7 +42,10 @@ var env struct {
 	server  *httptest.Server
 	cfg     config.Config
 	logs    *testenv.LogBuffer
-	spec    routers.Router
+	// check validates a response against openapi.yaml; doer runs it on every
+	// response a device receives.
+	check func(*http.Request, testenv.Response) error
+	doer  testenv.CheckedDoer
 }
 
 func TestMain(m *testing.M) {
@@ -97,10 +95,11 @@ func runMain(m *testing.M) int {
 	env.server = httptest.NewServer(handler)
 	defer env.server.Close()
 	env.cluster, env.pool, env.cfg = cluster, pool, cfg
-	if env.spec, err = specRouter(); err != nil {
+	if env.check, err = testenv.SpecCheck(); err != nil {
 		fmt.Fprintln(os.Stderr, "harness:", err)
 		return 1
 	}
+	env.doer = testenv.CheckedDoer{Doer: http.DefaultClient, Check: env.check}
 	code := m.Run()
 	// Whatever ran, no bearer token may have reached the server's log.
 	if loc := jwtShape.FindStringIndex(env.logs.String()); loc != nil {
@@ -110,21 +109,13 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-func specRouter() (routers.Router, error) {
-	doc, err := api.GetSwagger()
-	if err != nil {
-		return nil, err
-	}
-	doc.Servers = nil
-	return legacy.NewRouter(doc)
-}
-
 // device is one app install: a token for one auth user, talking HTTP.
 type device struct {
 	t            *testing.T
 	token        string
 	userID       uuid.UUID
 	contractorID uuid.UUID
+	baseURL      string // the server it talks to; "" is the harness's
 }
 
 // newTenant provisions a contractor with one owner and returns its device.
@@ -184,6 +175,21 @@ func (r response) envelope(t *testing.T, status int, code string) api.Error {
 	return e
 }
 
+// client is the generated client (gen/api) as d: its token, every response
+// checked against the spec on arrival.
+func (d *device) client() *api.Client {
+	base := d.baseURL
+	if base == "" {
+		base = env.server.URL
+	}
+	return testenv.NewClient(base, d.token, env.doer)
+}
+
+// do sends body (a string or []byte verbatim, anything else as JSON) to path,
+// which may carry a query, with headers set or ("" values) deleted. A request
+// for an operation of the spec goes through the generated client with the
+// query given verbatim; anything else (404, 405, a body on a GET) is sent
+// as written. Either way the response is checked against the spec.
 func (d *device) do(method, path string, body any, headers map[string]string) response {
 	d.t.Helper()
 	var reader io.Reader
@@ -200,65 +206,43 @@ func (d *device) do(method, path string, body any, headers map[string]string) re
 		}
 		reader = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, env.server.URL+path, reader)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	if d.token != "" {
-		req.Header.Set("Authorization", "Bearer "+d.token)
-	}
+	contentType := ""
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		contentType = "application/json"
 	}
-	for k, v := range headers {
-		if v == "" {
-			req.Header.Del(k)
-		} else {
-			req.Header.Set(k, v)
-		}
-	}
-	return d.send(req)
+	res, err := testenv.Do(context.Background(), d.client(), method, path, contentType, reader, testenv.Headers(headers))
+	return d.received(method, path, res, err)
 }
 
-// send performs a prepared request and checks the response against the spec.
+// send performs a request a test prepared by hand (a chunked body, a header
+// given twice), through the same spec check.
 func (d *device) send(req *http.Request) response {
 	d.t.Helper()
-	method, path := req.Method, req.URL.Path
-	res, err := http.DefaultClient.Do(req)
+	res, err := env.doer.Do(req)
+	return d.received(req.Method, req.URL.Path, res, err)
+}
+
+// received reads a response whole; a transport error or a response outside
+// the spec fails the test.
+func (d *device) received(method, path string, res *http.Response, err error) response {
+	d.t.Helper()
 	if err != nil {
 		d.t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
+	r, err := testenv.ReadResponse(res)
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	r := response{status: res.StatusCode, header: res.Header, body: raw}
-	checkAgainstSpec(d.t, req, r)
-	return r
+	return response{status: r.Status, header: r.Header, body: r.Body}
 }
 
-// checkAgainstSpec validates every response of a spec operation against the
-// spec: a field missing, mistyped or misnamed fails the test that caused it.
+// checkAgainstSpec validates a response a test received outside the device
+// (from another server, say) against the spec: a field missing, mistyped or
+// misnamed fails the test that caused it.
 func checkAgainstSpec(t *testing.T, req *http.Request, r response) {
 	t.Helper()
-	route, params, err := env.spec.FindRoute(req)
-	if err != nil {
-		return // not an operation (404/405 tests)
-	}
-	input := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
-		Status:                 r.status,
-		Header:                 r.header,
-		Body:                   io.NopCloser(bytes.NewReader(r.body)),
-		Options: &openapi3filter.Options{
-			IncludeResponseStatus:   true,
-			MultiError:              true,
-			SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidators(middleware.FormatValidators())},
-		},
-	}
-	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
-		t.Fatalf("%s %s → %d does not match the spec: %v\nbody: %s", req.Method, req.URL.Path, r.status, err, truncate(r.body))
+	if err := env.check(req, testenv.Response{Status: r.status, Header: r.header, Body: r.body}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -71,42 +70,15 @@ func limServer(t *testing.T, cfg config.Config, pool *pgxpool.Pool, verifier mid
 	return srv.URL, logs
 }
 
-// limDo sends one request to base and checks the answer against the spec.
+// limDo sends one request to base as a device with token would, and checks
+// the answer against the spec; headers are name, value pairs.
 func limDo(t *testing.T, base, method, path, token string, body any, headers ...string) response {
 	t.Helper()
-	var reader io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reader = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, base+path, reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	h := map[string]string{}
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+		h[headers[i]] = headers[i+1]
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := response{status: res.StatusCode, header: res.Header, body: raw}
-	checkAgainstSpec(t, req, r)
-	return r
+	return (&device{t: t, token: token, baseURL: base}).do(method, path, body, h)
 }
 
 func limItem() map[string]any {
