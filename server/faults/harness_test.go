@@ -41,7 +41,8 @@ var env struct {
 	cluster *pgcluster.Cluster
 	pool    *pgxpool.Pool // the tests' own connections, for setup and checks
 	server  *httptest.Server
-	log     *testenv.LogBuffer // the in-process server's log, shown when a test fails
+	log     *testenv.LogBuffer  // the in-process server's log, shown when a test fails
+	doer    testenv.CheckedDoer // every response, 503s included, is checked against the spec
 }
 
 // client gives up well after the request timeout: a server that hangs fails
@@ -88,7 +89,12 @@ func runMain(m *testing.M) int {
 	}
 	env.server = httptest.NewServer(handler)
 	defer env.server.Close()
+	check, err := testenv.SpecCheck()
+	if err != nil {
+		return fail(err)
+	}
 	env.cluster, env.pool = cluster, pool
+	env.doer = testenv.CheckedDoer{Doer: client, Check: check}
 	return m.Run()
 }
 
@@ -218,33 +224,27 @@ type response struct {
 	body   []byte
 }
 
+// do sends body as JSON (nil: no body) to path through the generated client
+// (gen/api) when path is an operation of the spec, as written otherwise.
 func (d *device) do(method, path string, body any) (response, error) {
 	var reader io.Reader
+	contentType := ""
 	if body != nil {
 		raw, err := json.Marshal(body)
 		if err != nil {
 			return response{}, err
 		}
-		reader = bytes.NewReader(raw)
+		reader, contentType = bytes.NewReader(raw), "application/json"
 	}
-	req, err := http.NewRequest(method, d.baseURL+path, reader)
-	if err != nil {
-		return response{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+d.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := client.Do(req)
+	res, err := testenv.Do(context.Background(), testenv.NewClient(d.baseURL, d.token, env.doer), method, path, contentType, reader)
 	if err != nil {
 		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
+	r, err := testenv.ReadResponse(res)
 	if err != nil {
 		return response{}, err
 	}
-	return response{status: res.StatusCode, header: res.Header, body: raw}, nil
+	return response{status: r.Status, header: r.Header, body: r.Body}, nil
 }
 
 func (d *device) mustDo(t *testing.T, method, path string, body any) response {

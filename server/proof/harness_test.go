@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
@@ -37,6 +37,7 @@ var env struct {
 	pool    *pgxpool.Pool
 	handler http.Handler
 	server  *httptest.Server
+	doer    testenv.CheckedDoer // every response is checked against the spec
 }
 
 // client bounds every request: a hang fails the test instead of stalling it.
@@ -84,7 +85,12 @@ func runMain(m *testing.M) int {
 	if err != nil {
 		return fail(err)
 	}
+	check, err := testenv.SpecCheck()
+	if err != nil {
+		return fail(err)
+	}
 	env.pool, env.handler = pool, handler
+	env.doer = testenv.CheckedDoer{Doer: client, Check: check}
 	env.server = httptest.NewServer(handler)
 	defer env.server.Close()
 	return m.Run()
@@ -159,34 +165,34 @@ type response struct {
 	body   []byte
 }
 
-// do sends one request; transport errors are returned, not fatal, so that
-// goroutines can report them.
+// client is the generated client (gen/api) as d.
+func (d *device) client() *api.Client {
+	return testenv.NewClient(d.baseURL, d.token, env.doer)
+}
+
+// do sends one request (through the generated client when path is an
+// operation of the spec); transport errors and responses outside the spec
+// are returned, not fatal, so that goroutines can report them.
 func (d *device) do(method, path string, body []byte, headers map[string]string) (response, error) {
 	var reader io.Reader
+	contentType := ""
 	if body != nil {
-		reader = bytes.NewReader(body)
+		reader, contentType = bytes.NewReader(body), "application/json"
 	}
-	req, err := http.NewRequest(method, d.baseURL+path, reader)
-	if err != nil {
-		return response{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+d.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	res, err := client.Do(req)
+	res, err := testenv.Do(context.Background(), d.client(), method, path, contentType, reader, testenv.Headers(headers))
+	return received(method, path, res, err)
+}
+
+// received reads a response whole.
+func received(method, path string, res *http.Response, err error) (response, error) {
 	if err != nil {
 		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
+	r, err := testenv.ReadResponse(res)
 	if err != nil {
-		return response{}, fmt.Errorf("%s %s: read body: %w", method, path, err)
+		return response{}, err
 	}
-	return response{status: res.StatusCode, header: res.Header, body: raw}, nil
+	return response{status: r.Status, header: r.Header, body: r.Body}, nil
 }
 
 func (d *device) push(body any, headers map[string]string) (response, error) {
@@ -194,7 +200,8 @@ func (d *device) push(body any, headers map[string]string) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	return d.do(http.MethodPost, "/api/sync/push", raw, headers)
+	res, err := d.client().PushChangesWithBody(context.Background(), nil, "application/json", bytes.NewReader(raw), testenv.Headers(headers))
+	return received(http.MethodPost, "/api/sync/push", res, err)
 }
 
 func (d *device) mustPush(t testing.TB, body any) {
@@ -248,23 +255,26 @@ func decodePage(body []byte) (page, error) {
 	return p, nil
 }
 
-// pullPage fetches one page from cursor (empty: a full pull) or since.
+// pullPage fetches one page from cursor (empty: a full pull) or since (a
+// serverTime) with the generated client's typed parameters.
 func (d *device) pullPage(cursor, since string, limit int) (page, error) {
-	q := url.Values{}
+	var params api.PullChangesParams
 	if cursor != "" {
-		q.Set("cursor", cursor)
+		params.Cursor = &cursor
 	}
 	if since != "" {
-		q.Set("since", since)
+		t, err := time.Parse(time.RFC3339Nano, since)
+		if err != nil {
+			return page{}, fmt.Errorf("since %q: %w", since, err)
+		}
+		params.Since = &t
 	}
 	if limit > 0 {
-		q.Set("limit", fmt.Sprint(limit))
+		l := int32(limit)
+		params.Limit = &l
 	}
-	path := "/api/sync/pull"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	r, err := d.do(http.MethodGet, path, nil, nil)
+	res, err := d.client().PullChanges(context.Background(), &params)
+	r, err := received(http.MethodGet, "/api/sync/pull", res, err)
 	if err != nil {
 		return page{}, err
 	}
