@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strconv"
+
+	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/internal/testenv"
 )
 
 // pushReply is what the bench reads of a push response.
@@ -47,42 +48,45 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// client is the generated client (gen/api) as the device holding token. It
+// is three fields, built per request so that each device sends its own
+// bearer; requests are built by the generated code, responses read below as
+// cheaply as a client can.
+func (e *env) apiClient(token string) *api.Client {
+	return testenv.NewClient(e.baseURL, token, e.client)
+}
+
 // push sends body to /api/sync/push as token; idempotencyKey may be empty.
 func (e *env) push(ctx context.Context, token string, body []byte, idempotencyKey string) (pushReply, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.baseURL+"/api/sync/push", bytes.NewReader(body))
-	if err != nil {
-		return pushReply{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
+	var params api.PushChangesParams
 	if idempotencyKey != "" {
-		req.Header.Set("Idempotency-Key", idempotencyKey)
+		params.IdempotencyKey = &idempotencyKey
 	}
+	res, err := e.apiClient(token).PushChangesWithBody(ctx, &params, "application/json", bytes.NewReader(body))
 	var reply pushReply
-	_, err = e.do(req, &reply)
+	_, err = decode(res, err, &reply)
 	return reply, err
+}
+
+// pullParams asks for the page after cursor (none: a full pull) of at most
+// limit rows (0: the server's default).
+func pullParams(cursor string, limit int) *api.PullChangesParams {
+	var p api.PullChangesParams
+	if cursor != "" {
+		p.Cursor = &cursor
+	}
+	if limit > 0 {
+		l := int32(limit)
+		p.Limit = &l
+	}
+	return &p
 }
 
 // pull fetches one page of /api/sync/pull as token and says how many body bytes it read.
 func (e *env) pull(ctx context.Context, token, cursor string, limit int) (pullPage, int64, error) {
-	q := url.Values{}
-	if cursor != "" {
-		q.Set("cursor", cursor)
-	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
-	u := e.baseURL + "/api/sync/pull"
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return pullPage{}, 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := e.apiClient(token).PullChanges(ctx, pullParams(cursor, limit))
 	var page pullPage
-	n, err := e.do(req, &page)
+	n, err := decode(res, err, &page)
 	return page, n, err
 }
 
@@ -92,16 +96,7 @@ func (e *env) pull(ctx context.Context, token, cursor string, limit int) (pullPa
 // here. The bench's tenants hold no JSON columns, so the last "hasMore" and
 // "cursor" keys of a page are the top-level ones.
 func (e *env) pullLight(ctx context.Context, token, cursor string, limit int, buf *bytes.Buffer) (hasMore bool, next string, err error) {
-	q := url.Values{"limit": {strconv.Itoa(limit)}}
-	if cursor != "" {
-		q.Set("cursor", cursor)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.baseURL+"/api/sync/pull?"+q.Encode(), nil)
-	if err != nil {
-		return false, "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := e.client.Do(req)
+	resp, err := e.apiClient(token).PullChanges(ctx, pullParams(cursor, limit))
 	if err != nil {
 		return false, "", err
 	}
@@ -129,14 +124,15 @@ func (e *env) pullLight(ctx context.Context, token, cursor string, limit int, bu
 	return hasMore, next, nil
 }
 
-// do sends req and decodes a 200 body into out; any other status is an error
-// carrying the envelope's code and message.
-func (e *env) do(req *http.Request, out any) (int64, error) {
-	resp, err := e.client.Do(req)
+// decode reads the response to a request that returned resp or err, decoding
+// a 200 body into out; any other status is an error carrying the envelope's
+// code and message. It returns how many body bytes it read.
+func decode(resp *http.Response, err error, out any) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
+	req := resp.Request
 	body := &countingReader{r: resp.Body}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(body, 512))
