@@ -214,7 +214,7 @@ func TestChecksFireOnDrift(t *testing.T) {
 					if check == "db" {
 						args = append(args, "-cluster-url", cluster.URL("postgres"))
 					}
-					out, code := repocopy.Run(t, dir, nil, bin, args...)
+					out, code := repocopy.Run(t, dir, []string{runMainEnv + "=1"}, bin, args...)
 					switch {
 					case mustPass && code != 0:
 						t.Errorf("check %s should pass (exit 0), got exit %d:\n%s", check, code, out)
