@@ -52,6 +52,7 @@ type Options struct {
 	// each. Empty: no compare phase.
 	CompareBinary   string
 	CompareLabel    string
+	SelfBinary      string // this build as a binary that runs `serve`; empty: the running executable
 	CompareRounds   int
 	CompareDuration time.Duration
 

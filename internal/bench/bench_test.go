@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,6 +24,13 @@ func TestRun_Quick_FillsEveryFigure(t *testing.T) {
 	defer cancel()
 	o := Quick()
 	o.DevicesDuration = time.Second
+	// The compare phase runs two server processes: here both are this
+	// build, which checks the phase, not a speed-up.
+	bin := filepath.Join(t.TempDir(), "syncproxy")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/syncproxy").CombinedOutput(); err != nil {
+		t.Fatalf("build syncproxy: %v\n%s", err, out)
+	}
+	o.CompareBinary, o.SelfBinary, o.CompareLabel = bin, bin, "same build"
 	var progress bytes.Buffer
 	o.Progress = &progress
 
@@ -90,24 +98,31 @@ func TestRun_Quick_FillsEveryFigure(t *testing.T) {
 	if l := d.Latency; !(l.P50 <= l.P95 && l.P95 <= l.P99 && l.P99 <= l.Max) || l.Count != d.Requests {
 		t.Errorf("devices latency is not a distribution of every request: %+v", l)
 	}
+	if p := res.Paced; p.Errors != 0 || p.Devices != o.Devices || p.IntervalMs != ms(o.PacedInterval) || p.Requests == 0 {
+		t.Errorf("paced devices: %+v", p)
+	}
+	c := res.Compare
+	if c.Rounds != o.CompareRounds || c.Before.Requests == 0 || c.After.Requests == 0 || c.Before.Errors+c.After.Errors != 0 || !(c.Ratio > 0) {
+		t.Errorf("compare: %+v", c)
+	}
 	m := res.Machine
 	if m.NProc < 1 || m.GoVersion == "" || m.Postgres == "" || m.Fsync != "off" || m.CPUModel == "" {
 		t.Errorf("machine info incomplete (a throwaway cluster has fsync=off): %+v", m)
 	}
-	if len(res.Targets) != 5 {
-		t.Errorf("%d targets, want 5", len(res.Targets))
+	if len(res.Targets) != 8 {
+		t.Errorf("%d targets, want 8", len(res.Targets))
 	}
 
 	var table bytes.Buffer
 	if err := res.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "MEMORY", "TARGETS"} {
+	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "DEVICES ON A TIMER", "BEFORE/AFTER", "MEMORY", "TARGETS"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
-	for _, phase := range []string{"push", "pull", "devices", "stopped the server and removed the throwaway cluster"} {
+	for _, phase := range []string{"push", "pull", "devices", "paced", "compare", "stopped the server and removed the throwaway cluster"} {
 		if !strings.Contains(progress.String(), phase) {
 			t.Errorf("progress lacks a line for %q:\n%s", phase, progress.String())
 		}

@@ -30,9 +30,12 @@ func runCompare(ctx context.Context, e *env, o Options, p *progress) (CompareRes
 	if e.cluster == nil {
 		return CompareResult{}, errors.New("compare needs the throwaway cluster (unset DATABASE_URL)")
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return CompareResult{}, fmt.Errorf("compare: this binary: %w", err)
+	self := o.SelfBinary
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return CompareResult{}, fmt.Errorf("compare: this binary: %w", err)
+		}
 	}
 	label := o.CompareLabel
 	if label == "" {
@@ -52,6 +55,7 @@ func runCompare(ctx context.Context, e *env, o Options, p *progress) (CompareRes
 			return CompareResult{}, fmt.Errorf("compare: start %s: %w", s.Label, err)
 		}
 		p.line("compare: %s serving on %s", s.Label, s.env.baseURL)
+		var err error
 		if s.fleet, err = newFleet(ctx, s.env, o); err != nil {
 			return CompareResult{}, fmt.Errorf("compare: devices on %s: %w", s.Label, err)
 		}
