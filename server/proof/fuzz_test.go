@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -55,7 +56,19 @@ var pushSeeds = []string{
 	`{"costbook_items":[{"id":"00000000-0000-0000-0000-000000000000","name":"nil uuid"}]}`,
 	`{"costbook_items":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`,
 	`{"costbook_items":[{"id":"%[1]s","name":"x"}]}{"trailing":true}`,
+	// JSON columns at and past their bounds: 32 levels deep, the byte limit.
+	`{"estimates":[{"id":"%[1]s","number":"1","line_items":` + strings.Repeat("[", 32) + strings.Repeat("]", 32) + `}]}`,
+	`{"estimates":[{"id":"%[1]s","number":"1","line_items":` + strings.Repeat("[", 33) + strings.Repeat("]", 33) + `}]}`,
+	`{"step_a_rules":[{"id":"%[1]s","name":"s","condition":` + strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat("}", 40) + `}]}`,
+	`{"pricing_rules":[{"id":"%[1]s","name":"r","kind":"k","applies_to":["` + strings.Repeat("x", fuzzMaxJSONBytes-4) + `"]}]}`,
+	`{"pricing_rules":[{"id":"%[1]s","name":"r","kind":"k","applies_to":["` + strings.Repeat("x", fuzzMaxJSONBytes) + `"]}]}`,
 }
+
+// fuzzMaxJSONBytes is the fuzzed server's SYNC_MAX_JSON_VALUE_BYTES.
+const fuzzMaxJSONBytes = 4096
+
+// maxJSONDepth is the contract's nesting bound of a JSON column value.
+const maxJSONDepth = 32
 
 // FuzzPushDecodeValidate sends arbitrary bytes as a push body through the real
 // handler (server.New: body limit, JSON check, spec validation, planning, the
@@ -99,7 +112,7 @@ func checkPushOutcome(body []byte, r response) error {
 		if err := json.Unmarshal(r.body, &ok); err != nil || !ok.Ok || ok.Upserted == nil || ok.Deleted == nil || ok.Deduped == nil {
 			return fmt.Errorf("200 with body %s", r.body)
 		}
-		return nil
+		return jsonColumnsWithinBounds(body)
 	case http.StatusBadRequest:
 		return envelopeError(r, r.status, "BAD_REQUEST")
 	case http.StatusRequestEntityTooLarge:
@@ -110,4 +123,58 @@ func checkPushOutcome(body []byte, r response) error {
 		return envelopeError(r, r.status, "IDEMPOTENCY_KEY_REUSED")
 	}
 	return fmt.Errorf("status %d (want 200 or a 400/413/415/422 envelope): %s", r.status, r.body)
+}
+
+// jsonColumnsWithinBounds: an applied push stored no JSON column value deeper
+// than 32 levels or larger than the limit. Inside a row only JSON columns
+// hold objects and arrays, so every such value of a row is checked.
+func jsonColumnsWithinBounds(body []byte) error {
+	var push map[string]json.RawMessage
+	if err := json.Unmarshal(body, &push); err != nil {
+		return nil // not an object: nothing was stored
+	}
+	for table, raw := range push {
+		var rows []map[string]json.RawMessage
+		if table == "deletes" || json.Unmarshal(raw, &rows) != nil {
+			continue
+		}
+		for i, row := range rows {
+			for col, v := range row {
+				if len(v) == 0 || (v[0] != '{' && v[0] != '[') {
+					continue
+				}
+				if len(v) > fuzzMaxJSONBytes {
+					return fmt.Errorf("applied %s[%d].%s of %d bytes, over the %d-byte bound", table, i, col, len(v), fuzzMaxJSONBytes)
+				}
+				if d := nesting(v); d > maxJSONDepth {
+					return fmt.Errorf("applied %s[%d].%s nested %d levels deep, over %d", table, i, col, d, maxJSONDepth)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// nesting is the depth of a valid JSON value's brackets, outside strings.
+func nesting(v []byte) int {
+	d, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range v {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case inString && c == '"':
+			inString = false
+		case inString:
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			d++
+			deepest = max(deepest, d)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return deepest
 }

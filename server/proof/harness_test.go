@@ -105,7 +105,9 @@ func baseEnv(dbURL string) map[string]string {
 		"SYNC_JWT_SECRET":     testSecret,
 		"SYNC_MAX_BODY_BYTES": "1048576",
 		"SYNC_MAX_PUSH_ROWS":  "5000",
-		"SYNC_DB_MAX_CONNS":   "24",
+		// Small, so the fuzzer reaches the JSON column bound within a body.
+		"SYNC_MAX_JSON_VALUE_BYTES": fmt.Sprint(fuzzMaxJSONBytes),
+		"SYNC_DB_MAX_CONNS":         "24",
 		// The proofs hammer one tenant on purpose: no rate limit may interfere.
 		"SYNC_RATE_LIMIT": "0",
 	}
