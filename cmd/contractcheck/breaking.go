@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/syncproxy/syncproxy/internal/contract"
 )
 
 // Released contracts live in api/baseline as openapi-v<major>.yaml, one per
@@ -88,6 +90,9 @@ func runBreaking(ctx context.Context, r *report, args []string) error {
 	}
 	for _, c := range changes {
 		r.problem("%s", c)
+	}
+	if err := tableOrderKept(ctx, r, base, specPath); err != nil {
+		return err
 	}
 	return r.verdict(
 		fmt.Sprintf("no breaking change against %s", base),
@@ -229,4 +234,29 @@ func oasdiffBreaking(ctx context.Context, base, revision string) (breaking, warn
 	sort.Strings(breaking)
 	sort.Strings(warnings)
 	return breaking, warnings, nil
+}
+
+// tableOrderKept checks that the released TableName enum is a prefix of the
+// current one: a table's position is its ordinal, which cursors devices hold
+// store, so tables are only ever appended. oasdiff sees an enum as a set and
+// would not notice a reordering.
+func tableOrderKept(ctx context.Context, r *report, base, current string) error {
+	was, err := contract.Load(ctx, base)
+	if err != nil {
+		return err
+	}
+	now, err := contract.Load(ctx, current)
+	if err != nil {
+		return err
+	}
+	before := contract.EnumStrings(was.Component(contract.TableNameSchema))
+	after := contract.EnumStrings(now.Component(contract.TableNameSchema))
+	for i, name := range before {
+		if i >= len(after) || after[i] != name {
+			r.problem("%s: the released enum lists %s at position %d, the spec does not (tables are only appended: cursors store their positions)",
+				contract.TableNameSchema, name, i)
+			return nil
+		}
+	}
+	return nil
 }

@@ -132,6 +132,16 @@ func driftCases() []driftCase {
 			pass: []string{"tenant"},
 		},
 		{
+			name: "tables reordered in TableName",
+			drift: func(t *testing.T, dir string) {
+				repocopy.Edit(t, dir, "openapi.yaml",
+					"      enum:\n        - contractors\n        - costbook_folders\n        - costbook_items\n",
+					"      enum:\n        - contractors\n        - costbook_items\n        - costbook_folders\n")
+			},
+			fail: map[string][]string{"breaking": {"TableName: the released enum lists costbook_folders at position 1"}},
+			pass: []string{"tenant"},
+		},
+		{
 			name: "breaking change with a new major but no new baseline",
 			drift: func(t *testing.T, dir string) {
 				repocopy.RemoveBetween(t, dir, "openapi.yaml", "  /readyz:\n", "  /metrics:\n")
