@@ -88,7 +88,7 @@ extension SyncAPIClient: SyncAPIOperations {
     /// never zero times.
     ///
     /// - Parameters:
-    ///   - cursor: Opaque cursor from a previous pull of the same `tables` set.
+    ///   - cursor: Opaque cursor from a previous pull. A cursor issued for fewer tables than this pull asks for is accepted: the tables it did not cover come in full (without tombstones), the others as a delta.
     ///   - since: RFC 3339 time (a previous `serverTime`); rows changed at or after it. Not combined with `cursor`.
     ///   - limit: Maximum number of rows (tombstones included) in one page.
     ///   - tables: Comma-separated subset of tables to pull (default all).
