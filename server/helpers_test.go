@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 // as returns a copy of d that reports to t (for subtests and goroutines).
@@ -255,16 +256,18 @@ func sortedStrings[T fmt.Stringer](in []T) []string {
 	return out
 }
 
-// tableArrays are the nine keys every pull page carries.
-var tableArrays = []string{
-	"contractors", "costbook_folders", "costbook_items", "estimates", "estimate_events",
-	"pdf_settings", "pricing_rules", "step_a_configs", "step_a_rules",
-}
-
-// deletableTables are the keys of `deleted` (and of a push's `deletes`).
-var deletableTables = []string{
-	"costbook_folders", "costbook_items", "estimates", "estimate_events", "pricing_rules", "step_a_rules",
-}
+// tableArrays are the keys every pull page carries, one per synced table,
+// and deletableTables the keys of `deleted` (and of a push's `deletes`):
+// both from the generated registry, never a hand list.
+var tableArrays, deletableTables = func() (all, deletable []string) {
+	for _, t := range syncstore.Tables() {
+		all = append(all, t.Name)
+		if t.Deletable {
+			deletable = append(deletable, t.Name)
+		}
+	}
+	return all, deletable
+}()
 
 // assertOnlyTables fails unless exactly the named arrays of page are non-empty
 // and `deleted` is all empty arrays.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 // The raw side is the physical limit: the server's own generated statements,
@@ -62,7 +63,7 @@ func rawPull(ctx context.Context, pool *pgxpool.Pool, contractorID uuid.UUID, li
 			items = items[:limit]
 		}
 		page := emptyPage(clock.Now)
-		page.CostbookItems, page.HasMore = items, more
+		page["costbook_items"], page["hasMore"] = items, more
 		b, err := json.Marshal(page)
 		if err != nil {
 			return rows, pages, encoded, fmt.Errorf("encode page: %w", err)
@@ -76,16 +77,17 @@ func rawPull(ctx context.Context, pool *pgxpool.Pool, contractorID uuid.UUID, li
 	}
 }
 
-// emptyPage is a pull response with every table present and empty.
-func emptyPage(now api.Timestamp) api.SyncPullResponse {
-	return api.SyncPullResponse{
-		Ok: true, ServerTime: now, Cursor: "raw",
-		Contractors: []api.Contractor{}, CostbookFolders: []api.CostbookFolder{}, CostbookItems: []api.CostbookItem{},
-		Estimates: []api.Estimate{}, EstimateEvents: []api.EstimateEvent{}, PdfSettings: []api.PdfSettings{},
-		PricingRules: []api.PricingRule{}, StepAConfigs: []api.StepAConfig{}, StepARules: []api.StepARule{},
-		Deleted: api.DeletedIds{
-			CostbookFolders: []api.Uuid{}, CostbookItems: []api.Uuid{}, Estimates: []api.Uuid{},
-			EstimateEvents: []api.Uuid{}, PricingRules: []api.Uuid{}, StepARules: []api.Uuid{},
-		},
+// emptyPage is a pull response with every table of the registry present and
+// empty, as the server's pages are.
+func emptyPage(now api.Timestamp) map[string]any {
+	page := map[string]any{"ok": true, "serverTime": now, "cursor": "raw", "hasMore": false}
+	deleted := map[string]any{}
+	for _, t := range syncstore.Tables() {
+		page[t.Name] = []struct{}{}
+		if t.Deletable {
+			deleted[t.Name] = []uuid.UUID{}
+		}
 	}
+	page["deleted"] = deleted
+	return page
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 const testSecret = "proof-secret-0123456789abcdef-0123456789"
@@ -228,11 +229,14 @@ type page struct {
 	raw        map[string]json.RawMessage
 }
 
-// syncTables are the nine table keys every pull carries.
-var syncTables = []string{
-	"contractors", "costbook_folders", "costbook_items", "estimates", "estimate_events",
-	"pdf_settings", "pricing_rules", "step_a_configs", "step_a_rules",
-}
+// syncTables are the table keys every pull carries, from the registry.
+var syncTables = func() []string {
+	var names []string
+	for _, t := range syncstore.Tables() {
+		names = append(names, t.Name)
+	}
+	return names
+}()
 
 func decodePage(body []byte) (page, error) {
 	var p page
