@@ -13,14 +13,19 @@ RETURNING seq, clock_timestamp()::timestamptz AS now;
 -- name: ReadClock :one
 -- FOR SHARE waits for a push of this contractor that is still in flight, so
 -- every change with seq <= the returned seq has committed, and every later push
--- gets an updated_at after the returned now. table_seqs comes from the same
--- (re-read) row version as seq.
+-- gets an updated_at after the returned now. table_seqs and the purge marks
+-- come from the same (re-read) row version as seq.
 WITH locked AS (
-    SELECT seq, table_seqs FROM sync_clock WHERE contractor_id = @contractor_id FOR SHARE
+    SELECT seq, table_seqs, purged_seq, purged_at FROM sync_clock WHERE contractor_id = @contractor_id FOR SHARE
 )
-SELECT locked.seq, locked.table_seqs, clock_timestamp()::timestamptz AS now FROM locked;
+SELECT locked.seq, locked.table_seqs, locked.purged_seq, locked.purged_at, clock_timestamp()::timestamptz AS now FROM locked;
 
 -- name: PeekClock :one
--- The clock without waiting for pushes in flight: for the later pages of a
--- pull, whose horizon is already fixed.
-SELECT seq, table_seqs FROM sync_clock WHERE contractor_id = @contractor_id;
+-- The purge marks without waiting for pushes in flight: the later pages of a
+-- walk, whose horizon is already fixed, check them too (a purge may have
+-- removed tombstones of the walk since its first page).
+SELECT purged_seq, purged_at FROM sync_clock WHERE contractor_id = @contractor_id;
+
+-- name: DigestClock :one
+-- The horizon of a digest, read in the digest's own snapshot.
+SELECT seq, clock_timestamp()::timestamptz AS now FROM sync_clock WHERE contractor_id = @contractor_id;

@@ -11,5 +11,6 @@ ON CONFLICT (contractor_id, key) DO UPDATE SET
     request_hash = EXCLUDED.request_hash, response = EXCLUDED.response, created_at = EXCLUDED.created_at;
 
 -- name: PurgeIdempotencyKeys :execrows
+-- tenant-exempt: housekeeping: expires idempotency keys of all tenants by age; returns nothing
 DELETE FROM idempotency_keys
 WHERE created_at < clock_timestamp() - make_interval(secs => @ttl_seconds::float8);

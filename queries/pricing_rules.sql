@@ -1,10 +1,19 @@
 -- name: UpsertPricingRules :execrows
+-- A row updates only the columns it carries (contract 1.1): the stored row as
+-- jsonb with the pushed keys laid over it is what is written, so an absent key
+-- keeps its value and an explicit null clears it; a new (or deleted) row
+-- starts from nothing, so the COALESCEs give it the column defaults. One
+-- statement for the whole table, under the contractor's clock lock (no
+-- concurrent writer of these rows).
 INSERT INTO pricing_rules AS t (
     contractor_id, id, name, kind, value, applies_to, priority, enabled,
     created_at, updated_at, deleted_at, sync_seq)
 SELECT @contractor_id::uuid, r.id, r.name, r.kind, r.value, r.applies_to, COALESCE(r.priority, 0), COALESCE(r.enabled, true),
     @now::timestamptz, @now::timestamptz, NULL, @seq::bigint
-FROM jsonb_to_recordset(@rows::jsonb) AS r(
+FROM jsonb_array_elements(@rows::jsonb) AS pushed(row)
+LEFT JOIN pricing_rules AS cur
+    ON cur.contractor_id = @contractor_id::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
+CROSS JOIN LATERAL jsonb_to_record(COALESCE(to_jsonb(cur), '{}'::jsonb) || pushed.row) AS r(
     id uuid, name text, kind text, value numeric, applies_to jsonb, priority integer, enabled boolean)
 ON CONFLICT (contractor_id, id) DO UPDATE SET
     name = EXCLUDED.name, kind = EXCLUDED.kind, value = EXCLUDED.value, applies_to = EXCLUDED.applies_to, priority = EXCLUDED.priority, enabled = EXCLUDED.enabled,
@@ -24,3 +33,30 @@ WHERE contractor_id = @contractor_id
   AND (sqlc.narg('since')::timestamptz IS NULL OR updated_at >= sqlc.narg('since')::timestamptz)
 ORDER BY sync_seq, id
 LIMIT @max_rows;
+
+-- name: CurrentPricingRules :many
+-- The stored rows (tombstones included) of the keys a push checks against
+-- their base_version.
+SELECT * FROM pricing_rules
+WHERE contractor_id = @contractor_id AND id = ANY(@ids::uuid[]);
+
+-- name: DigestPricingRules :one
+-- count and digest of the live rows: the sum, mod 2^64, of the first 8 bytes
+-- (big-endian) of SHA-256(id || sync_seq as 8 bytes big-endian).
+SELECT count(*)::bigint AS live_rows,
+    ((COALESCE(sum(('x' || encode(substring(sha256(uuid_send(id) || int8send(sync_seq)) FROM 1 FOR 8), 'hex'))::bit(64)::bigint::numeric), 0)
+        % 18446744073709551616 + 18446744073709551616) % 18446744073709551616)::text AS digest
+FROM pricing_rules
+WHERE contractor_id = @contractor_id AND deleted_at IS NULL;
+
+-- name: MarkTombstonesPricingRules :execrows
+-- tenant-exempt: housekeeping: raises, per contractor, the low-water mark below which cursors get 410, before the tombstones older than @cutoff are purged
+UPDATE sync_clock AS c
+SET purged_seq = GREATEST(c.purged_seq, m.seq), purged_at = GREATEST(c.purged_at, m.at)
+FROM (SELECT contractor_id, max(sync_seq) AS seq, max(updated_at) AS at
+      FROM pricing_rules WHERE deleted_at < @cutoff::timestamptz GROUP BY contractor_id) AS m
+WHERE c.contractor_id = m.contractor_id;
+
+-- name: PurgeTombstonesPricingRules :execrows
+-- tenant-exempt: housekeeping: deletes the tombstones of every contractor older than @cutoff, after their marks
+DELETE FROM pricing_rules WHERE deleted_at < @cutoff::timestamptz;

@@ -1,4 +1,5 @@
 -- name: ResolveContractor :one
+-- tenant-exempt: tenant resolution: finds the caller's contractor from the token's auth_user_id (users) or solo id (contractors), before any contractor_id is known
 -- CONTRACT.md tenant derivation: a team member's contractor, else a contractor
 -- whose own id is the auth user (solo accounts).
 SELECT COALESCE(
@@ -7,6 +8,7 @@ SELECT COALESCE(
 )::uuid AS contractor_id;
 
 -- name: CreateContractor :one
+-- tenant-exempt: provisioning (syncproxy tenant/dev): creates the tenant itself; its @id becomes the contractor id
 INSERT INTO contractors (id, name, company_name, email, currency, sync_seq)
 VALUES (@id, @name, sqlc.narg('company_name'), sqlc.narg('email'), @currency, 0)
 RETURNING *;

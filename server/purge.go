@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 // purgeTimeout bounds one purge so a stuck database cannot pile them up.
@@ -31,6 +32,33 @@ func purgeIdempotencyKeys(ctx context.Context, pool *pgxpool.Pool, ttl, interval
 			logger.Warn("purging expired idempotency keys failed; retrying next interval", "err", err)
 		case n > 0:
 			logger.Info("purged expired idempotency keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// purgeTombstones retires tombstones older than retention now and then every
+// interval until ctx is done. A purge waits grace (the request deadline)
+// between raising the low-water marks and deleting, so a pull that read the
+// old marks has finished before the tombstones go.
+func purgeTombstones(ctx context.Context, store *syncstore.Store, retention, interval, grace time.Duration, logger *slog.Logger) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		start := time.Now()
+		p, err := store.PurgeTombstones(ctx, retention, grace)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			logger.Warn("purging tombstones failed; retrying next interval", "err", err)
+		case p.Deleted > 0:
+			logger.Info("purged tombstones", "deleted", p.Deleted, "retention", retention.String(),
+				"duration_ms", time.Since(start).Milliseconds())
 		}
 		select {
 		case <-ctx.Done():

@@ -78,12 +78,18 @@ func TestPush_JSONColumns_KeepValuesAndNesting(t *testing.T) {
 	}
 }
 
-func TestPush_OmittedOptionalFields_BecomeNullOrDefault(t *testing.T) {
+// Contract 1.1, partial rows: a pushed row updates only the columns it
+// carries. An absent column keeps its value (an app version that does not
+// know a column added later cannot wipe it); an explicit null clears it (a
+// NOT NULL column with a default goes back to the default); a new row gets
+// the column defaults for what it leaves out.
+func TestPush_PartialRows_AbsentKeptNullClearedNewDefaults(t *testing.T) {
 	t.Parallel()
 	d := newTenant(t)
 	ids := newRowIDs()
-	d.mustPush(pushBodyOf(fullRows(ids, "Full")))
-	// A pushed row replaces the stored one: what is omitted is reset.
+	full := fullRows(ids, "Full")
+	d.mustPush(pushBodyOf(full))
+	// Only the required columns: everything else must stay as it was.
 	d.mustPush(map[string]any{
 		"contractors":      []any{map[string]any{"name": "Bare"}},
 		"costbook_folders": []any{map[string]any{"id": ids["costbook_folders"], "name": "F"}},
@@ -95,8 +101,55 @@ func TestPush_OmittedOptionalFields_BecomeNullOrDefault(t *testing.T) {
 		"step_a_configs":   []any{map[string]any{}},
 		"step_a_rules":     []any{map[string]any{"id": ids["step_a_rules"], "name": "S"}},
 	})
-	want := map[string]map[string]any{
-		"contractors":      {"name": "Bare", "company_name": nil, "email": nil, "phone": nil, "address": nil, "currency": "USD"},
+	required := map[string]map[string]any{
+		"contractors": {"name": "Bare"}, "costbook_folders": {"name": "F"}, "costbook_items": {"name": "I"},
+		"estimates": {"number": "N"}, "estimate_events": {"kind": "k"}, "pricing_rules": {"name": "P", "kind": "k"},
+		"step_a_rules": {"name": "S"},
+	}
+	for table, row := range full {
+		kept := map[string]any{}
+		for col, v := range row {
+			kept[col] = v
+		}
+		for col, v := range required[table] {
+			kept[col] = v
+		}
+		got := d.pullRows(table)
+		if len(got) != 1 {
+			t.Fatalf("%s = %d rows, want 1", table, len(got))
+		}
+		assertRow(t, table, got[0], kept)
+	}
+
+	// Explicit nulls clear; a NOT NULL column with a default gets it back.
+	d.mustPush(map[string]any{
+		"costbook_items": []any{map[string]any{"id": ids["costbook_items"], "name": "I", "description": nil, "unit_cost": nil, "taxable": nil}},
+		"estimates":      []any{map[string]any{"id": ids["estimates"], "number": "N", "status": nil, "line_items": nil, "total": nil}},
+		"pdf_settings":   []any{map[string]any{"show_logo": nil, "terms": nil}},
+		"contractors":    []any{map[string]any{"name": "Bare", "currency": nil, "phone": nil}},
+	})
+	for table, cols := range map[string]map[string]any{
+		"costbook_items": {"description": nil, "unit_cost": nil, "taxable": false, "unit": full["costbook_items"]["unit"]},
+		"estimates":      {"status": "draft", "line_items": []any{}, "total": nil, "tax": full["estimates"]["tax"]},
+		"pdf_settings":   {"show_logo": true, "terms": nil, "template": full["pdf_settings"]["template"]},
+		"contractors":    {"currency": "USD", "phone": nil, "email": full["contractors"]["email"]},
+	} {
+		assertRow(t, table, d.pullRows(table)[0], cols)
+	}
+
+	// A new row: defaults for whatever it leaves out.
+	fresh := newTenant(t)
+	fresh.mustPush(map[string]any{
+		"costbook_folders": []any{map[string]any{"id": uuid.New(), "name": "F"}},
+		"costbook_items":   []any{map[string]any{"id": uuid.New(), "name": "I"}},
+		"estimates":        []any{map[string]any{"id": uuid.New(), "number": "N"}},
+		"estimate_events":  []any{map[string]any{"id": uuid.New(), "estimate_id": uuid.New(), "kind": "k"}},
+		"pdf_settings":     []any{map[string]any{}},
+		"pricing_rules":    []any{map[string]any{"id": uuid.New(), "name": "P", "kind": "k"}},
+		"step_a_configs":   []any{map[string]any{}},
+		"step_a_rules":     []any{map[string]any{"id": uuid.New(), "name": "S"}},
+	})
+	for table, cols := range map[string]map[string]any{
 		"costbook_folders": {"name": "F", "parent_id": nil, "sort_order": 0},
 		"costbook_items": {"name": "I", "folder_id": nil, "description": nil, "unit": nil, "unit_cost": nil,
 			"markup_percent": nil, "sku": nil, "taxable": false},
@@ -108,11 +161,10 @@ func TestPush_OmittedOptionalFields_BecomeNullOrDefault(t *testing.T) {
 		"pricing_rules":  {"name": "P", "kind": "k", "value": nil, "applies_to": nil, "priority": 0, "enabled": true},
 		"step_a_configs": {"settings": map[string]any{}, "enabled": true},
 		"step_a_rules":   {"name": "S", "condition": nil, "action": nil, "sort_order": 0, "enabled": true},
-	}
-	for table, cols := range want {
-		got := d.pullRows(table)
+	} {
+		got := fresh.pullRows(table)
 		if len(got) != 1 {
-			t.Fatalf("%s = %d rows, want 1", table, len(got))
+			t.Fatalf("new %s = %d rows, want 1", table, len(got))
 		}
 		assertRow(t, table, got[0], cols)
 	}
@@ -134,7 +186,11 @@ func TestPush_InvalidPayload_400NamesTableIndexField(t *testing.T) {
 			[]wantDetail{{"estimates", 0, "number"}}},
 		{"name as number", fmt.Sprintf(`{"costbook_items":[{"id":%q,"name":42}]}`, id),
 			[]wantDetail{{"costbook_items", 0, "name"}}},
-		{"decimal as JSON number", fmt.Sprintf(`{"costbook_items":[{"id":%q,"name":"x","unit_cost":12.5}]}`, id),
+		{"decimal number with 11 fraction digits", fmt.Sprintf(`{"costbook_items":[{"id":%q,"name":"x","unit_cost":0.12345678901}]}`, id),
+			[]wantDetail{{"costbook_items", 0, "unit_cost"}}},
+		{"decimal number over 20 integer digits", fmt.Sprintf(`{"costbook_items":[{"id":%q,"name":"x","unit_cost":1e400}]}`, id),
+			[]wantDetail{{"costbook_items", 0, "unit_cost"}}},
+		{"decimal as a boolean", fmt.Sprintf(`{"costbook_items":[{"id":%q,"name":"x","unit_cost":true}]}`, id),
 			[]wantDetail{{"costbook_items", 0, "unit_cost"}}},
 		{"decimal in exponent form", fmt.Sprintf(`{"pricing_rules":[{"id":%q,"name":"x","kind":"k","value":"1e3"}]}`, id),
 			[]wantDetail{{"pricing_rules", 0, "value"}}},
@@ -232,9 +288,11 @@ func TestPush_DuplicateIDs_LastWinsAndCounted(t *testing.T) {
 		_ = json.Unmarshal(row["id"], &id)
 		got[id] = row
 	}
-	if len(items) != 2 || string(got[a.String()]["name"]) != `"a3"` || string(got[a.String()]["unit_cost"]) != "null" ||
+	// Entries of one key merge in order (1.1): a3 carries no unit_cost, so
+	// a2's stays.
+	if len(items) != 2 || string(got[a.String()]["name"]) != `"a3"` || string(got[a.String()]["unit_cost"]) != `"2.00"` ||
 		string(got[b.String()]["name"]) != `"b1"` {
-		t.Fatalf("items = %v, want a3 (unit_cost null: the last row replaces) and b1", items)
+		t.Fatalf("items = %v, want a3 with a2's unit_cost, and b1", items)
 	}
 	rules := d.pullRows("step_a_rules")
 	if len(rules) != 1 || string(rules[0]["name"]) != `"r2"` || string(rules[0]["sort_order"]) != "2" {
@@ -268,7 +326,8 @@ func TestPush_Singletons_TwiceInOnePushAndAgain_OneRowLastValues(t *testing.T) {
 	}
 	assertRow(t, "pdf_settings", pdf[0], map[string]any{"template": "three", "show_logo": true, "terms": "Net 15",
 		"contractor_id": d.contractorID, "updated_at": second.ServerTime})
-	assertRow(t, "step_a_configs", cfg[0], map[string]any{"settings": map[string]any{"v": 3}, "enabled": true,
+	// enabled, left out of the second push, keeps the first push's false.
+	assertRow(t, "step_a_configs", cfg[0], map[string]any{"settings": map[string]any{"v": 3}, "enabled": false,
 		"contractor_id": d.contractorID, "updated_at": second.ServerTime})
 	// created_at stays the first push's.
 	if string(pdf[0]["created_at"]) != string(mustJSON(t, res.ServerTime)) {
@@ -427,8 +486,9 @@ func TestPush_ContractorsRow_UpdatesOnlyTheCallersOwn(t *testing.T) {
 	if len(rows) != 1 {
 		t.Fatalf("contractors = %d rows, want exactly the caller's", len(rows))
 	}
+	// Partial (1.1): the currency it leaves out stays.
 	assertRow(t, "contractors", rows[0], map[string]any{"id": d.contractorID, "name": "Without id", "email": "me@example.com",
-		"currency": "USD", "updated_at": without.ServerTime})
+		"currency": "CAD", "updated_at": without.ServerTime})
 
 	e := d.push(map[string]any{"contractors": []any{map[string]any{"id": d.contractorID, "name": "x", "currency": "usd"}}}).
 		envelope(t, http.StatusBadRequest, "BAD_REQUEST")

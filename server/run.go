@@ -16,6 +16,7 @@ import (
 	"github.com/syncproxy/syncproxy/server/apierror"
 	"github.com/syncproxy/syncproxy/server/auth"
 	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 // drainTimeout is how long a stopping server waits for in-flight requests.
@@ -51,6 +52,10 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *s
 	}
 	wg.Go(func() {
 		purgeIdempotencyKeys(background, pool, cfg.IdempotencyTTL, cfg.IdempotencyPurge, logger)
+	})
+	wg.Go(func() {
+		store := syncstore.New(pool, syncstore.Options{})
+		purgeTombstones(background, store, cfg.TombstoneKeep, cfg.TombstonePurge, cfg.RequestTimeout+time.Second, logger)
 	})
 	handler, err := New(cfg, pool, verifier, logger)
 	if err != nil {

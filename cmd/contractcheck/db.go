@@ -61,9 +61,17 @@ func pushNonTables(s *contract.Spec) map[string]string {
 	return skip
 }
 
-// Columns of every synced table that never reach the wire (sqlc.yaml tags
-// them json:"-"): the change cursor and the tombstone.
+// Columns of every synced table that never reach the wire under their own
+// name: the tombstone (sqlc.yaml tags it json:"-") and the change cursor,
+// which is the row's version on the wire (contract 1.1).
 var bookkeeping = map[string]bool{"sync_seq": true, "deleted_at": true}
+
+// wireNames are bookkeeping columns a pulled row carries, under another name.
+var wireNames = map[string]string{"sync_seq": "sync_version"}
+
+// versionProps are the properties of a pushed row that are not columns: the
+// version the edit started from, and a pulled row's version pushed back.
+var versionProps = map[string]bool{"base_version": true, "sync_version": true}
 
 // Server-owned fields: a pushed row may carry them (clients echo what they
 // pulled) but the server ignores them, so their push schema is loose.
@@ -201,6 +209,18 @@ func checkEnvelope(r *report, envelope string, arrays map[string]*contract.RowSc
 func comparePullRow(r *report, t *table, row *contract.RowSchema) {
 	required := setOf(row.Schema.Required)
 	for _, c := range t.columns {
+		if wire, ok := wireNames[c.name]; ok {
+			ref, inSpec := row.Schema.Properties[wire]
+			switch {
+			case !inSpec:
+				r.problem("%s.%s: pulled rows carry it as %s, but %s has no property %s: add it (integer, int64, required)", t.name, c.name, wire, row.Name, wire)
+			case contract.WireType(ref.Value) != "integer/int64" || ref.Value.Nullable:
+				r.problem("%s.%s: must be integer/int64, not nullable, as column %s.%s (bigint NOT NULL)", row.Name, wire, t.name, c.name)
+			case !required[wire]:
+				r.problem("%s.%s: not in required of %s (a pulled row always carries its version)", row.Name, wire, row.Name)
+			}
+			continue
+		}
 		ref, inSpec := row.Schema.Properties[c.name]
 		switch {
 		case bookkeeping[c.name] && inSpec:
@@ -224,10 +244,19 @@ func comparePullRow(r *report, t *table, row *contract.RowSchema) {
 		}
 	}
 	for _, p := range contract.PropertyNames(row.Schema) {
-		if _, ok := t.column(p); !ok {
+		if _, ok := t.column(p); !ok && !isWireName(p) {
 			r.problem("%s.%s: property has no column %s.%s: add the column in a new migration, or remove the property", row.Name, p, t.name, p)
 		}
 	}
+}
+
+func isWireName(p string) bool {
+	for _, w := range wireNames {
+		if w == p {
+			return true
+		}
+	}
+	return false
 }
 
 // comparePushRow: a pushed row may carry any column but the bookkeeping
@@ -238,6 +267,12 @@ func comparePushRow(r *report, t *table, row *contract.RowSchema) {
 	for _, p := range contract.PropertyNames(row.Schema) {
 		c, ok := t.column(p)
 		switch {
+		case !ok && versionProps[p]:
+			prop := row.Schema.Properties[p].Value
+			if contract.WireType(prop) != "integer/int64" {
+				r.problem("%s.%s: a row version is integer/int64, not %s", row.Name, p, contract.WireType(prop))
+			}
+			continue
 		case !ok:
 			r.problem("%s.%s: property has no column %s.%s: add the column in a new migration, or remove the property", row.Name, p, t.name, p)
 			continue

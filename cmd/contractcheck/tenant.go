@@ -13,15 +13,16 @@ import (
 	"github.com/syncproxy/syncproxy/internal/contract"
 )
 
-// exemptQueries may touch tenant data without being scoped to one contractor
-// by @contractor_id. Each needs a reason a reviewer accepts; every other query
-// that reads or writes a tenant table is scoped, so a forgotten WHERE can
-// never leak one contractor's rows to another.
-var exemptQueries = map[string]string{
-	"ResolveContractor":    "tenant resolution: finds the caller's contractor from the token's auth_user_id (users) or solo id (contractors), before any contractor_id is known",
-	"CreateContractor":     "provisioning (syncproxy tenant/dev): creates the tenant itself; its @id becomes the contractor id",
-	"PurgeIdempotencyKeys": "housekeeping: expires idempotency keys of all tenants by age; returns nothing",
-}
+// A query may touch tenant data without being scoped to one contractor by
+// @contractor_id only when it says why, next to its SQL, in a comment line
+//
+//	-- tenant-exempt: <the reason a reviewer accepts>
+//
+// (tenant resolution, provisioning, housekeeping across tenants). Every other
+// query that reads or writes a tenant table is scoped, so a forgotten WHERE can
+// never leak one contractor's rows to another. The reason lives in the query
+// file, so a new table's housekeeping queries need no Go edit.
+var exemptComment = regexp.MustCompile(`(?m)^\s*--\s*tenant-exempt:\s*(\S.*?)\s*$`)
 
 // A table is scoped to a contractor by its contractor_id column, except the
 // table of the tenants themselves, which is scoped by its id.
@@ -46,8 +47,12 @@ func runTenant(ctx context.Context, r *report, args []string) error {
 	r.comparing("parsing the %s in %s/ with PostgreSQL's parser (as sqlc does); tenant tables (a contractor_id column in %s/, or contractors itself): %s",
 		plural(len(queries), "query", "queries"), *queriesDir, *migrationsDir,
 		strings.Join(sortedKeys(tenantKeys), ", "))
-	for _, name := range sortedKeys(exemptQueries) {
-		r.note("exempt %s: %s", name, exemptQueries[name])
+	exempted := 0
+	for _, q := range queries {
+		if q.exempt != "" {
+			exempted++
+			r.note("exempt %s: %s", q.name, q.exempt)
+		}
 	}
 
 	if s, err := contract.Load(ctx, *specPath); err != nil {
@@ -61,15 +66,13 @@ func runTenant(ctx context.Context, r *report, args []string) error {
 		}
 	}
 
-	seen := map[string]bool{}
 	scoped := 0
 	for _, q := range queries {
-		seen[q.name] = true
 		violations := q.unscopedAccesses(tenantKeys)
-		reason, exempt := exemptQueries[q.name]
+		reason, exempt := q.exempt, q.exempt != ""
 		switch {
 		case exempt && len(violations) == 0:
-			r.problem("%s %s: exempt (%q) but scoped after all: remove it from exemptQueries in cmd/contractcheck/tenant.go", q.pos, q.name, reason)
+			r.problem("%s %s: exempt (%q) but scoped after all: remove its tenant-exempt comment", q.pos, q.name, reason)
 		case exempt:
 		case len(violations) > 0:
 			for _, v := range violations {
@@ -81,15 +84,10 @@ func runTenant(ctx context.Context, r *report, args []string) error {
 			}
 		}
 	}
-	for _, name := range sortedKeys(exemptQueries) {
-		if !seen[name] {
-			r.problem("exemptQueries names %s, which is no query in %s: remove it from cmd/contractcheck/tenant.go", name, *queriesDir)
-		}
-	}
 	return r.verdict(
-		fmt.Sprintf("%d queries scoped by @contractor_id, %d exempt, %d touch no tenant table", scoped, len(exemptQueries), len(queries)-scoped-len(exemptQueries)),
+		fmt.Sprintf("%d queries scoped by @contractor_id, %d exempt, %d touch no tenant table", scoped, exempted, len(queries)-scoped-exempted),
 		plural(len(r.problems), "tenant-scoping problem", "tenant-scoping problems"),
-		"filter every tenant table by @contractor_id (WHERE t.contractor_id = @contractor_id; INSERT it as contractor_id), or, if a query must cross tenants, add it to exemptQueries in cmd/contractcheck/tenant.go with the reason")
+		"filter every tenant table by @contractor_id (WHERE t.contractor_id = @contractor_id; INSERT it as contractor_id), or, if a query must cross tenants, say why in a `-- tenant-exempt: <reason>` line in its comment")
 }
 
 // tenantTables finds, in the migrations, every table a contractor owns and
@@ -138,9 +136,10 @@ func tenantTables(dir string) (map[string]string, error) {
 
 // query is one named statement of a queries/*.sql file.
 type query struct {
-	name string
-	pos  string // file:line of its -- name: comment
-	tree node
+	name   string
+	pos    string // file:line of its -- name: comment
+	tree   node
+	exempt string // the reason of its tenant-exempt comment, if any
 }
 
 var queryName = regexp.MustCompile(`--\s*name:\s*(\w+)\s+:\w+`)
@@ -173,11 +172,15 @@ func loadQueries(dir string) ([]*query, error) {
 				continue // sqlc rejects unnamed queries itself
 			}
 			line := 1 + strings.Count(text[:start+m[0]], "\n")
-			queries = append(queries, &query{
+			q := &query{
 				name: text[start+m[2] : start+m[3]],
 				pos:  fmt.Sprintf("%s:%d", filepath.ToSlash(f), line),
 				tree: raw.get("stmt"),
-			})
+			}
+			if e := exemptComment.FindStringSubmatch(text[start:end]); e != nil {
+				q.exempt = e[1]
+			}
+			queries = append(queries, q)
 		}
 	}
 	return queries, nil

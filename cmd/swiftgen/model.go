@@ -318,8 +318,14 @@ func (b *builder) resolve(ref *openapi3.SchemaRef, owner, prop string, path []st
 
 func (b *builder) resolveSchema(s *openapi3.Schema, owner, prop string, path []string) (*swiftType, bool, error) {
 	nullable := s.Nullable || (s.Type != nil && s.Type.IncludesNull())
+	if dec := decimalAlternative(s.AnyOf); dec != nil {
+		// A decimal the server also accepts as a JSON number: the SDK sends
+		// the string form, which never goes through a Double.
+		typ, innerNullable, err := b.resolve(dec, owner, prop, append(slices.Clone(path), "anyOf"))
+		return typ, nullable || innerNullable, err
+	}
 	if len(s.OneOf) > 0 || len(s.AnyOf) > 0 || s.Not != nil {
-		return nil, false, fmt.Errorf("oneOf, anyOf and not are not supported")
+		return nil, false, fmt.Errorf("oneOf, anyOf and not are not supported (except anyOf of a decimal string and numbers)")
 	}
 	if len(s.AllOf) > 0 {
 		// `allOf: [$ref]` is the usual way to attach nullable or a description to a reference.
@@ -708,4 +714,22 @@ func mapKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// decimalAlternative returns the decimal string of an anyOf whose other
+// alternatives are numbers, or nil.
+func decimalAlternative(alts openapi3.SchemaRefs) *openapi3.SchemaRef {
+	var dec *openapi3.SchemaRef
+	for _, a := range alts {
+		switch v := a.Value; {
+		case v == nil:
+			return nil
+		case v.Type.Is("string") && v.Format == "decimal" && dec == nil:
+			dec = a
+		case v.Type.Is("number"):
+		default:
+			return nil
+		}
+	}
+	return dec
 }

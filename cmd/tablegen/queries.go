@@ -50,11 +50,16 @@ type statement struct {
 
 func statementsOf(t contract.Table) []statement {
 	s := []statement{
-		{"Upsert", "execrows", "writes the pushed rows (jsonb array @rows) set-based"},
+		{"Upsert", "execrows", "writes the pushed rows (jsonb array @rows) set-based, partially"},
 		{"Pull", "many", "reads rows in (sync_seq, key) order for a pull page"},
+		{"Current", "many", "reads the stored rows a push checks against base_version"},
+		{"Digest", "one", "counts the live rows and sums their digest"},
 	}
 	if t.Deletable {
-		s = append(s, statement{"Delete", "execrows", "tombstones the ids of a push's deletes"})
+		s = append(s,
+			statement{"Delete", "execrows", "tombstones the ids of a push's deletes"},
+			statement{"MarkTombstones", "execrows", "raises the purge marks of the tombstones older than @cutoff"},
+			statement{"PurgeTombstones", "execrows", "deletes the tombstones older than @cutoff"})
 	}
 	return s
 }

@@ -87,6 +87,29 @@ var tables = []table{
 			return collect(rows, err, r, p, func(x *{{.Model}}) rowKey { return rowKey{x.SyncSeq, {{.KeyOf}}, false} })
 {{- end}}
 		},
+{{- if eq .Kind "regular"}}
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+			rows, err := q.Current{{.Go}}(ctx, db.Current{{.Go}}Params{ContractorID: contractorID, Ids: ids})
+			return stored(rows, err, func(x *{{.Model}}) rowKey { return rowKey{x.SyncSeq, {{.KeyOf}}, x.DeletedAt != nil} })
+		},
+{{- else}}
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID) ([]storedRow, error) {
+			rows, err := q.Current{{.Go}}(ctx, contractorID)
+			return stored(rows, err, func(x *{{.Model}}) rowKey { return rowKey{x.SyncSeq, {{.KeyOf}}, false} })
+		},
+{{- end}}
+		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
+			d, err := q.Digest{{.Go}}(ctx, contractorID)
+			return d.LiveRows, d.Digest, err
+		},
+{{- if .Deletable}}
+		markTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.MarkTombstones{{.Go}}(ctx, cutoff)
+		},
+		purgeTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.PurgeTombstones{{.Go}}(ctx, cutoff)
+		},
+{{- end}}
 		counted: func(c *api.TableCounts) *int { return &c.{{.Go}} },
 {{- if .Deletable}}
 		deleted: func(c *api.DeleteCounts) *int { return &c.{{.Go}} },

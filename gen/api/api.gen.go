@@ -26,6 +26,36 @@ import (
 	"github.com/syncproxy/syncproxy/wire"
 )
 
+// Defines values for ConflictErrorError.
+const (
+	CONFLICT ConflictErrorError = "CONFLICT"
+)
+
+// Valid indicates whether the value is a known member of the ConflictErrorError enum.
+func (e ConflictErrorError) Valid() bool {
+	switch e {
+	case CONFLICT:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConflictErrorOk.
+const (
+	ConflictErrorOkFalse ConflictErrorOk = false
+)
+
+// Valid indicates whether the value is a known member of the ConflictErrorOk enum.
+func (e ConflictErrorOk) Valid() bool {
+	switch e {
+	case ConflictErrorOkFalse:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorError.
 const (
 	BADREQUEST           ErrorError = "BAD_REQUEST"
@@ -73,13 +103,13 @@ func (e ErrorError) Valid() bool {
 
 // Defines values for ErrorOk.
 const (
-	False ErrorOk = false
+	ErrorOkFalse ErrorOk = false
 )
 
 // Valid indicates whether the value is a known member of the ErrorOk enum.
 func (e ErrorOk) Valid() bool {
 	switch e {
-	case False:
+	case ErrorOkFalse:
 		return true
 	default:
 		return false
@@ -140,6 +170,36 @@ func (e EstimateWriteStatus) Valid() bool {
 	}
 }
 
+// Defines values for ResyncRequiredErrorError.
+const (
+	RESYNCREQUIRED ResyncRequiredErrorError = "RESYNC_REQUIRED"
+)
+
+// Valid indicates whether the value is a known member of the ResyncRequiredErrorError enum.
+func (e ResyncRequiredErrorError) Valid() bool {
+	switch e {
+	case RESYNCREQUIRED:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResyncRequiredErrorOk.
+const (
+	ResyncRequiredErrorOkFalse ResyncRequiredErrorOk = false
+)
+
+// Valid indicates whether the value is a known member of the ResyncRequiredErrorOk enum.
+func (e ResyncRequiredErrorOk) Valid() bool {
+	switch e {
+	case ResyncRequiredErrorOkFalse:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TableName.
 const (
 	TableNameContractors     TableName = "contractors"
@@ -189,12 +249,35 @@ type CanaryResponse struct {
 	UserId     Uuid      `json:"userId"`
 }
 
+// ConflictError The envelope of a 409: the push wrote nothing, because these rows changed
+// since the base_version their edits started from. Merge and push again
+// with their currentVersion as base_version.
+type ConflictError struct {
+	Conflicts []RowConflict      `json:"conflicts"`
+	Details   []ErrorDetail      `json:"details"`
+	Error     ConflictErrorError `json:"error"`
+	Message   string             `json:"message"`
+	Ok        ConflictErrorOk    `json:"ok"`
+	RequestId string             `json:"requestId"`
+}
+
+// ConflictErrorError defines model for ConflictError.Error.
+type ConflictErrorError string
+
+// ConflictErrorOk defines model for ConflictError.Ok.
+type ConflictErrorOk bool
+
 // Contractor defines model for Contractor.
 type Contractor = db.Contractor
 
 // ContractorWrite defines model for ContractorWrite.
 type ContractorWrite struct {
-	Address     *string `json:"address,omitempty"`
+	Address *string `json:"address,omitempty"`
+
+	// BaseVersion Opt-in conflict check: the sync_version this edit started from (0: the
+	// row is believed new). If it is not the stored row's version the push
+	// writes nothing and answers 409. Absent: last write wins.
+	BaseVersion *int64  `json:"base_version,omitempty"`
 	CompanyName *string `json:"company_name,omitempty"`
 
 	// CreatedAt Ignored; set by the server.
@@ -211,6 +294,9 @@ type ContractorWrite struct {
 	Name  string              `json:"name"`
 	Phone *string             `json:"phone,omitempty"`
 
+	// SyncVersion Ignored (a pulled row may be pushed back as it is).
+	SyncVersion *int64 `json:"sync_version,omitempty"`
+
 	// UpdatedAt Ignored; set by the server.
 	UpdatedAt *string `json:"updated_at,omitempty"`
 }
@@ -220,6 +306,11 @@ type CostbookFolder = db.CostbookFolder
 
 // CostbookFolderWrite defines model for CostbookFolderWrite.
 type CostbookFolderWrite struct {
+	// BaseVersion Opt-in conflict check: the sync_version this edit started from (0: the
+	// row is believed new). If it is not the stored row's version the push
+	// writes nothing and answers 409. Absent: last write wins.
+	BaseVersion *int64 `json:"base_version,omitempty"`
+
 	// ContractorId Ignored; derived from the token.
 	ContractorId *string `json:"contractor_id,omitempty"`
 
@@ -232,6 +323,9 @@ type CostbookFolderWrite struct {
 	// SortOrder Default 0.
 	SortOrder *int32 `json:"sort_order,omitempty"`
 
+	// SyncVersion Ignored (a pulled row may be pushed back as it is).
+	SyncVersion *int64 `json:"sync_version,omitempty"`
+
 	// UpdatedAt Ignored; set by the server.
 	UpdatedAt *string `json:"updated_at,omitempty"`
 }
@@ -241,26 +335,54 @@ type CostbookItem = db.CostbookItem
 
 // CostbookItemWrite defines model for CostbookItemWrite.
 type CostbookItemWrite struct {
+	// BaseVersion Opt-in conflict check: the sync_version this edit started from (0: the
+	// row is believed new). If it is not the stored row's version the push
+	// writes nothing and answers 409. Absent: last write wins.
+	BaseVersion *int64 `json:"base_version,omitempty"`
+
 	// ContractorId Ignored; derived from the token.
 	ContractorId *string `json:"contractor_id,omitempty"`
 
 	// CreatedAt Ignored; set by the server.
-	CreatedAt     *string             `json:"created_at,omitempty"`
-	Description   *string             `json:"description,omitempty"`
-	FolderId      *openapi_types.UUID `json:"folder_id,omitempty"`
-	Id            Uuid                `json:"id"`
-	MarkupPercent *string             `json:"markup_percent,omitempty"`
-	Name          string              `json:"name"`
-	Sku           *string             `json:"sku,omitempty"`
+	CreatedAt   *string             `json:"created_at,omitempty"`
+	Description *string             `json:"description,omitempty"`
+	FolderId    *openapi_types.UUID `json:"folder_id,omitempty"`
+	Id          Uuid                `json:"id"`
+
+	// MarkupPercent A decimal string, or a JSON number of the same range (kept exactly as written).
+	MarkupPercent *CostbookItemWrite_MarkupPercent `json:"markup_percent,omitempty"`
+	Name          string                           `json:"name"`
+	Sku           *string                          `json:"sku,omitempty"`
+
+	// SyncVersion Ignored (a pulled row may be pushed back as it is).
+	SyncVersion *int64 `json:"sync_version,omitempty"`
 
 	// Taxable Default false.
-	Taxable  *bool   `json:"taxable,omitempty"`
-	Unit     *string `json:"unit,omitempty"`
-	UnitCost *string `json:"unit_cost,omitempty"`
+	Taxable *bool   `json:"taxable,omitempty"`
+	Unit    *string `json:"unit,omitempty"`
+
+	// UnitCost A decimal string, or a JSON number of the same range (kept exactly as written).
+	UnitCost *CostbookItemWrite_UnitCost `json:"unit_cost,omitempty"`
 
 	// UpdatedAt Ignored; set by the server.
 	UpdatedAt *string `json:"updated_at,omitempty"`
 }
+
+// CostbookItemWrite_MarkupPercent A decimal string, or a JSON number of the same range (kept exactly as written).
+type CostbookItemWrite_MarkupPercent struct {
+	union json.RawMessage
+}
+
+// CostbookItemWrite_UnitCost A decimal string, or a JSON number of the same range (kept exactly as written).
+type CostbookItemWrite_UnitCost struct {
+	union json.RawMessage
+}
+
+// DecimalNumber A JSON number with at most 20 integer and 10 fraction digits (exponents allowed); never read through a float.
+type DecimalNumber = float32
+
+// DecimalString defines model for DecimalString.
+type DecimalString = string
 
 // DeleteCounts defines model for DeleteCounts.
 type DeleteCounts struct {
@@ -290,6 +412,19 @@ type DeletedIds struct {
 	Estimates       []Uuid `json:"estimates"`
 	PricingRules    []Uuid `json:"pricing_rules"`
 	StepARules      []Uuid `json:"step_a_rules"`
+}
+
+// DigestResponse defines model for DigestResponse.
+type DigestResponse struct {
+	// Cursor The horizon of the figures, a cursor of the tables asked for.
+	Cursor string `json:"cursor"`
+	Ok     bool   `json:"ok"`
+
+	// ServerTime RFC 3339 UTC with milliseconds, e.g. 2025-01-15T12:00:00.000Z.
+	ServerTime Timestamp `json:"serverTime"`
+
+	// Tables One entry per table asked for (all of them by default).
+	Tables TableDigests `json:"tables"`
 }
 
 // Error defines model for Error.
@@ -323,6 +458,11 @@ type EstimateEvent = db.EstimateEvent
 
 // EstimateEventWrite defines model for EstimateEventWrite.
 type EstimateEventWrite struct {
+	// BaseVersion Opt-in conflict check: the sync_version this edit started from (0: the
+	// row is believed new). If it is not the stored row's version the push
+	// writes nothing and answers 409. Absent: last write wins.
+	BaseVersion *int64 `json:"base_version,omitempty"`
+
 	// ContractorId Ignored; derived from the token.
 	ContractorId *string `json:"contractor_id,omitempty"`
 
@@ -336,6 +476,9 @@ type EstimateEventWrite struct {
 	// Payload Default {}.
 	Payload *map[string]interface{} `json:"payload,omitempty"`
 
+	// SyncVersion Ignored (a pulled row may be pushed back as it is).
+	SyncVersion *int64 `json:"sync_version,omitempty"`
+
 	// UpdatedAt Ignored; set by the server.
 	UpdatedAt *string `json:"updated_at,omitempty"`
 }
@@ -345,6 +488,10 @@ type EstimateStatus string
 
 // EstimateWrite defines model for EstimateWrite.
 type EstimateWrite struct {
+	// BaseVersion Opt-in conflict check: the sync_version this edit started from (0: the
+	// row is believed new). If it is not the stored row's version the push
+	// writes nothing and answers 409. Absent: last write wins.
+	BaseVersion *int64  `json:"base_version,omitempty"`
 	ClientEmail *string `json:"client_email,omitempty"`
 	ClientName  *string `json:"client_name,omitempty"`
 
@@ -361,11 +508,20 @@ type EstimateWrite struct {
 	Number    string         `json:"number"`
 
 	// Status Default draft.
-	Status   *EstimateWriteStatus `json:"status,omitempty"`
-	Subtotal *string              `json:"subtotal,omitempty"`
-	Tax      *string              `json:"tax,omitempty"`
-	Title    *string              `json:"title,omitempty"`
-	Total    *string              `json:"total,omitempty"`
+	Status *EstimateWriteStatus `json:"status,omitempty"`
+
+	// Subtotal A decimal string, or a JSON number of the same range (kept exactly as written).
+	Subtotal *EstimateWrite_Subtotal `json:"subtotal,omitempty"`
+
+	// SyncVersion Ignored (a pulled row may be pushed back as it is).
+	SyncVersion *int64 `json:"sync_version,omitempty"`
+
+	// Tax A decimal string, or a JSON number of the same range (kept exactly as written).
+	Tax   *EstimateWrite_Tax `json:"tax,omitempty"`
+	Title *string            `json:"title,omitempty"`
+
+	// Total A decimal string, or a JSON number of the same range (kept exactly as written).
+	Total *EstimateWrite_Total `json:"total,omitempty"`
 
 	// UpdatedAt Ignored; set by the server.
 	UpdatedAt  *string             `json:"updated_at,omitempty"`
@@ -375,12 +531,32 @@ type EstimateWrite struct {
 // EstimateWriteStatus Default draft.
 type EstimateWriteStatus string
 
+// EstimateWrite_Subtotal A decimal string, or a JSON number of the same range (kept exactly as written).
+type EstimateWrite_Subtotal struct {
+	union json.RawMessage
+}
+
+// EstimateWrite_Tax A decimal string, or a JSON number of the same range (kept exactly as written).
+type EstimateWrite_Tax struct {
+	union json.RawMessage
+}
+
+// EstimateWrite_Total A decimal string, or a JSON number of the same range (kept exactly as written).
+type EstimateWrite_Total struct {
+	union json.RawMessage
+}
+
 // PdfSettings defines model for PdfSettings.
 type PdfSettings = db.PdfSetting
 
 // PdfSettingsWrite defines model for PdfSettingsWrite.
 type PdfSettingsWrite struct {
 	AccentColor *string `json:"accent_color,omitempty"`
+
+	// BaseVersion Opt-in conflict check: the sync_version this edit started from (0: the
+	// row is believed new). If it is not the stored row's version the push
+	// writes nothing and answers 409. Absent: last write wins.
+	BaseVersion *int64 `json:"base_version,omitempty"`
 
 	// ContractorId Ignored; derived from the token (the singleton's key).
 	ContractorId *string `json:"contractor_id,omitempty"`
@@ -391,9 +567,12 @@ type PdfSettingsWrite struct {
 	HeaderText *string `json:"header_text,omitempty"`
 
 	// ShowLogo Default true.
-	ShowLogo *bool   `json:"show_logo,omitempty"`
-	Template *string `json:"template,omitempty"`
-	Terms    *string `json:"terms,omitempty"`
+	ShowLogo *bool `json:"show_logo,omitempty"`
+
+	// SyncVersion Ignored (a pulled row may be pushed back as it is).
+	SyncVersion *int64  `json:"sync_version,omitempty"`
+	Template    *string `json:"template,omitempty"`
+	Terms       *string `json:"terms,omitempty"`
 
 	// UpdatedAt Ignored; set by the server.
 	UpdatedAt *string `json:"updated_at,omitempty"`
@@ -405,6 +584,11 @@ type PricingRule = db.PricingRule
 // PricingRuleWrite defines model for PricingRuleWrite.
 type PricingRuleWrite struct {
 	AppliesTo interface{} `json:"applies_to,omitempty"`
+
+	// BaseVersion Opt-in conflict check: the sync_version this edit started from (0: the
+	// row is believed new). If it is not the stored row's version the push
+	// writes nothing and answers 409. Absent: last write wins.
+	BaseVersion *int64 `json:"base_version,omitempty"`
 
 	// ContractorId Ignored; derived from the token.
 	ContractorId *string `json:"contractor_id,omitempty"`
@@ -421,9 +605,52 @@ type PricingRuleWrite struct {
 	// Priority Default 0.
 	Priority *int32 `json:"priority,omitempty"`
 
+	// SyncVersion Ignored (a pulled row may be pushed back as it is).
+	SyncVersion *int64 `json:"sync_version,omitempty"`
+
 	// UpdatedAt Ignored; set by the server.
 	UpdatedAt *string `json:"updated_at,omitempty"`
-	Value     *string `json:"value,omitempty"`
+
+	// Value A decimal string, or a JSON number of the same range (kept exactly as written).
+	Value *PricingRuleWrite_Value `json:"value,omitempty"`
+}
+
+// PricingRuleWrite_Value A decimal string, or a JSON number of the same range (kept exactly as written).
+type PricingRuleWrite_Value struct {
+	union json.RawMessage
+}
+
+// ResyncRequiredError The envelope of a 410.
+type ResyncRequiredError struct {
+	Details   []ErrorDetail            `json:"details"`
+	Error     ResyncRequiredErrorError `json:"error"`
+	Message   string                   `json:"message"`
+	Ok        ResyncRequiredErrorOk    `json:"ok"`
+	RequestId string                   `json:"requestId"`
+}
+
+// ResyncRequiredErrorError defines model for ResyncRequiredError.Error.
+type ResyncRequiredErrorError string
+
+// ResyncRequiredErrorOk defines model for ResyncRequiredError.Ok.
+type ResyncRequiredErrorOk bool
+
+// RowConflict defines model for RowConflict.
+type RowConflict struct {
+	BaseVersion int64 `json:"baseVersion"`
+
+	// CurrentVersion The stored row's sync_version; 0 when there is no such row.
+	CurrentVersion int64 `json:"currentVersion"`
+
+	// Deleted The row has been deleted (currentVersion is the delete's).
+	Deleted bool `json:"deleted"`
+
+	// Id The row's key (a singleton's is its contractor id).
+	Id Uuid `json:"id"`
+
+	// Row The current row exactly as a pull delivers it for `table`; null when deleted or missing.
+	Row   *map[string]interface{} `json:"row"`
+	Table TableName               `json:"table"`
 }
 
 // StatusResponse defines model for StatusResponse.
@@ -436,6 +663,11 @@ type StepAConfig = db.StepAConfig
 
 // StepAConfigWrite defines model for StepAConfigWrite.
 type StepAConfigWrite struct {
+	// BaseVersion Opt-in conflict check: the sync_version this edit started from (0: the
+	// row is believed new). If it is not the stored row's version the push
+	// writes nothing and answers 409. Absent: last write wins.
+	BaseVersion *int64 `json:"base_version,omitempty"`
+
 	// ContractorId Ignored; derived from the token (the singleton's key).
 	ContractorId *string `json:"contractor_id,omitempty"`
 
@@ -448,6 +680,9 @@ type StepAConfigWrite struct {
 	// Settings Default {}.
 	Settings *map[string]interface{} `json:"settings,omitempty"`
 
+	// SyncVersion Ignored (a pulled row may be pushed back as it is).
+	SyncVersion *int64 `json:"sync_version,omitempty"`
+
 	// UpdatedAt Ignored; set by the server.
 	UpdatedAt *string `json:"updated_at,omitempty"`
 }
@@ -457,8 +692,13 @@ type StepARule = db.StepARule
 
 // StepARuleWrite defines model for StepARuleWrite.
 type StepARuleWrite struct {
-	Action    interface{} `json:"action,omitempty"`
-	Condition interface{} `json:"condition,omitempty"`
+	Action interface{} `json:"action,omitempty"`
+
+	// BaseVersion Opt-in conflict check: the sync_version this edit started from (0: the
+	// row is believed new). If it is not the stored row's version the push
+	// writes nothing and answers 409. Absent: last write wins.
+	BaseVersion *int64      `json:"base_version,omitempty"`
+	Condition   interface{} `json:"condition,omitempty"`
 
 	// ContractorId Ignored; derived from the token.
 	ContractorId *string `json:"contractor_id,omitempty"`
@@ -473,6 +713,9 @@ type StepARuleWrite struct {
 
 	// SortOrder Default 0.
 	SortOrder *int32 `json:"sort_order,omitempty"`
+
+	// SyncVersion Ignored (a pulled row may be pushed back as it is).
+	SyncVersion *int64 `json:"sync_version,omitempty"`
 
 	// UpdatedAt Ignored; set by the server.
 	UpdatedAt *string `json:"updated_at,omitempty"`
@@ -513,6 +756,9 @@ type SyncPushResponse struct {
 	// ServerTime RFC 3339 UTC with milliseconds, e.g. 2025-01-15T12:00:00.000Z.
 	ServerTime Timestamp   `json:"serverTime"`
 	Upserted   TableCounts `json:"upserted"`
+
+	// Version The version this push wrote (every row it wrote has it as sync_version); the same again when replayed from its Idempotency-Key.
+	Version int64 `json:"version"`
 }
 
 // TableCounts defines model for TableCounts.
@@ -528,6 +774,28 @@ type TableCounts struct {
 	StepARules      int `json:"step_a_rules"`
 }
 
+// TableDigest defines model for TableDigest.
+type TableDigest struct {
+	// Count Live rows.
+	Count int64 `json:"count"`
+
+	// Digest An unsigned 64-bit integer as a decimal string.
+	Digest string `json:"digest"`
+}
+
+// TableDigests One entry per table asked for (all of them by default).
+type TableDigests struct {
+	Contractors     *TableDigest `json:"contractors,omitempty"`
+	CostbookFolders *TableDigest `json:"costbook_folders,omitempty"`
+	CostbookItems   *TableDigest `json:"costbook_items,omitempty"`
+	EstimateEvents  *TableDigest `json:"estimate_events,omitempty"`
+	Estimates       *TableDigest `json:"estimates,omitempty"`
+	PdfSettings     *TableDigest `json:"pdf_settings,omitempty"`
+	PricingRules    *TableDigest `json:"pricing_rules,omitempty"`
+	StepAConfigs    *TableDigest `json:"step_a_configs,omitempty"`
+	StepARules      *TableDigest `json:"step_a_rules,omitempty"`
+}
+
 // TableName defines model for TableName.
 type TableName string
 
@@ -539,6 +807,11 @@ type Uuid = openapi_types.UUID
 
 // BadRequest defines model for BadRequest.
 type BadRequest = Error
+
+// Conflict The envelope of a 409: the push wrote nothing, because these rows changed
+// since the base_version their edits started from. Merge and push again
+// with their currentVersion as base_version.
+type Conflict = ConflictError
 
 // Forbidden defines model for Forbidden.
 type Forbidden = Error
@@ -555,6 +828,9 @@ type PayloadTooLarge = Error
 // RateLimited defines model for RateLimited.
 type RateLimited = Error
 
+// ResyncRequired The envelope of a 410.
+type ResyncRequired = ResyncRequiredError
+
 // Unauthorized defines model for Unauthorized.
 type Unauthorized = Error
 
@@ -564,6 +840,12 @@ type Unavailable = Error
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = Error
 
+// GetDigestParams defines parameters for GetDigest.
+type GetDigestParams struct {
+	// Tables Comma-separated subset of tables (default all).
+	Tables *[]TableName `form:"tables,omitempty" json:"tables,omitempty"`
+}
+
 // PullChangesParams defines parameters for PullChanges.
 type PullChangesParams struct {
 	// Cursor Opaque cursor from a previous pull. A cursor issued for fewer tables
@@ -571,7 +853,7 @@ type PullChangesParams struct {
 	// come in full (without tombstones), the others as a delta.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
-	// Since RFC 3339 time (a previous `serverTime`); rows changed at or after it. Not combined with `cursor`.
+	// Since RFC 3339 time (a previous `serverTime`); rows changed at or after it. Not combined with `cursor`. An empty value is no since (a full pull).
 	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
 
 	// Limit Maximum number of rows (tombstones included) in one page.
@@ -589,6 +871,378 @@ type PushChangesParams struct {
 
 // PushChangesJSONRequestBody defines body for PushChanges for application/json ContentType.
 type PushChangesJSONRequestBody = SyncPushRequest
+
+// AsDecimalString returns the union data inside the CostbookItemWrite_MarkupPercent as a DecimalString
+func (t CostbookItemWrite_MarkupPercent) AsDecimalString() (DecimalString, error) {
+	var body DecimalString
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDecimalString overwrites any union data inside the CostbookItemWrite_MarkupPercent as the provided DecimalString
+func (t *CostbookItemWrite_MarkupPercent) FromDecimalString(v DecimalString) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDecimalString performs a merge with any union data inside the CostbookItemWrite_MarkupPercent, using the provided DecimalString
+func (t *CostbookItemWrite_MarkupPercent) MergeDecimalString(v DecimalString) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDecimalNumber returns the union data inside the CostbookItemWrite_MarkupPercent as a DecimalNumber
+func (t CostbookItemWrite_MarkupPercent) AsDecimalNumber() (DecimalNumber, error) {
+	var body DecimalNumber
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDecimalNumber overwrites any union data inside the CostbookItemWrite_MarkupPercent as the provided DecimalNumber
+func (t *CostbookItemWrite_MarkupPercent) FromDecimalNumber(v DecimalNumber) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDecimalNumber performs a merge with any union data inside the CostbookItemWrite_MarkupPercent, using the provided DecimalNumber
+func (t *CostbookItemWrite_MarkupPercent) MergeDecimalNumber(v DecimalNumber) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t CostbookItemWrite_MarkupPercent) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *CostbookItemWrite_MarkupPercent) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDecimalString returns the union data inside the CostbookItemWrite_UnitCost as a DecimalString
+func (t CostbookItemWrite_UnitCost) AsDecimalString() (DecimalString, error) {
+	var body DecimalString
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDecimalString overwrites any union data inside the CostbookItemWrite_UnitCost as the provided DecimalString
+func (t *CostbookItemWrite_UnitCost) FromDecimalString(v DecimalString) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDecimalString performs a merge with any union data inside the CostbookItemWrite_UnitCost, using the provided DecimalString
+func (t *CostbookItemWrite_UnitCost) MergeDecimalString(v DecimalString) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDecimalNumber returns the union data inside the CostbookItemWrite_UnitCost as a DecimalNumber
+func (t CostbookItemWrite_UnitCost) AsDecimalNumber() (DecimalNumber, error) {
+	var body DecimalNumber
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDecimalNumber overwrites any union data inside the CostbookItemWrite_UnitCost as the provided DecimalNumber
+func (t *CostbookItemWrite_UnitCost) FromDecimalNumber(v DecimalNumber) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDecimalNumber performs a merge with any union data inside the CostbookItemWrite_UnitCost, using the provided DecimalNumber
+func (t *CostbookItemWrite_UnitCost) MergeDecimalNumber(v DecimalNumber) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t CostbookItemWrite_UnitCost) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *CostbookItemWrite_UnitCost) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDecimalString returns the union data inside the EstimateWrite_Subtotal as a DecimalString
+func (t EstimateWrite_Subtotal) AsDecimalString() (DecimalString, error) {
+	var body DecimalString
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDecimalString overwrites any union data inside the EstimateWrite_Subtotal as the provided DecimalString
+func (t *EstimateWrite_Subtotal) FromDecimalString(v DecimalString) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDecimalString performs a merge with any union data inside the EstimateWrite_Subtotal, using the provided DecimalString
+func (t *EstimateWrite_Subtotal) MergeDecimalString(v DecimalString) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDecimalNumber returns the union data inside the EstimateWrite_Subtotal as a DecimalNumber
+func (t EstimateWrite_Subtotal) AsDecimalNumber() (DecimalNumber, error) {
+	var body DecimalNumber
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDecimalNumber overwrites any union data inside the EstimateWrite_Subtotal as the provided DecimalNumber
+func (t *EstimateWrite_Subtotal) FromDecimalNumber(v DecimalNumber) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDecimalNumber performs a merge with any union data inside the EstimateWrite_Subtotal, using the provided DecimalNumber
+func (t *EstimateWrite_Subtotal) MergeDecimalNumber(v DecimalNumber) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t EstimateWrite_Subtotal) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *EstimateWrite_Subtotal) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDecimalString returns the union data inside the EstimateWrite_Tax as a DecimalString
+func (t EstimateWrite_Tax) AsDecimalString() (DecimalString, error) {
+	var body DecimalString
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDecimalString overwrites any union data inside the EstimateWrite_Tax as the provided DecimalString
+func (t *EstimateWrite_Tax) FromDecimalString(v DecimalString) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDecimalString performs a merge with any union data inside the EstimateWrite_Tax, using the provided DecimalString
+func (t *EstimateWrite_Tax) MergeDecimalString(v DecimalString) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDecimalNumber returns the union data inside the EstimateWrite_Tax as a DecimalNumber
+func (t EstimateWrite_Tax) AsDecimalNumber() (DecimalNumber, error) {
+	var body DecimalNumber
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDecimalNumber overwrites any union data inside the EstimateWrite_Tax as the provided DecimalNumber
+func (t *EstimateWrite_Tax) FromDecimalNumber(v DecimalNumber) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDecimalNumber performs a merge with any union data inside the EstimateWrite_Tax, using the provided DecimalNumber
+func (t *EstimateWrite_Tax) MergeDecimalNumber(v DecimalNumber) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t EstimateWrite_Tax) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *EstimateWrite_Tax) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDecimalString returns the union data inside the EstimateWrite_Total as a DecimalString
+func (t EstimateWrite_Total) AsDecimalString() (DecimalString, error) {
+	var body DecimalString
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDecimalString overwrites any union data inside the EstimateWrite_Total as the provided DecimalString
+func (t *EstimateWrite_Total) FromDecimalString(v DecimalString) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDecimalString performs a merge with any union data inside the EstimateWrite_Total, using the provided DecimalString
+func (t *EstimateWrite_Total) MergeDecimalString(v DecimalString) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDecimalNumber returns the union data inside the EstimateWrite_Total as a DecimalNumber
+func (t EstimateWrite_Total) AsDecimalNumber() (DecimalNumber, error) {
+	var body DecimalNumber
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDecimalNumber overwrites any union data inside the EstimateWrite_Total as the provided DecimalNumber
+func (t *EstimateWrite_Total) FromDecimalNumber(v DecimalNumber) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDecimalNumber performs a merge with any union data inside the EstimateWrite_Total, using the provided DecimalNumber
+func (t *EstimateWrite_Total) MergeDecimalNumber(v DecimalNumber) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t EstimateWrite_Total) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *EstimateWrite_Total) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsDecimalString returns the union data inside the PricingRuleWrite_Value as a DecimalString
+func (t PricingRuleWrite_Value) AsDecimalString() (DecimalString, error) {
+	var body DecimalString
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDecimalString overwrites any union data inside the PricingRuleWrite_Value as the provided DecimalString
+func (t *PricingRuleWrite_Value) FromDecimalString(v DecimalString) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDecimalString performs a merge with any union data inside the PricingRuleWrite_Value, using the provided DecimalString
+func (t *PricingRuleWrite_Value) MergeDecimalString(v DecimalString) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDecimalNumber returns the union data inside the PricingRuleWrite_Value as a DecimalNumber
+func (t PricingRuleWrite_Value) AsDecimalNumber() (DecimalNumber, error) {
+	var body DecimalNumber
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDecimalNumber overwrites any union data inside the PricingRuleWrite_Value as the provided DecimalNumber
+func (t *PricingRuleWrite_Value) FromDecimalNumber(v DecimalNumber) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDecimalNumber performs a merge with any union data inside the PricingRuleWrite_Value, using the provided DecimalNumber
+func (t *PricingRuleWrite_Value) MergeDecimalNumber(v DecimalNumber) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PricingRuleWrite_Value) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PricingRuleWrite_Value) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -674,6 +1328,18 @@ type ClientInterface interface {
 	// Corresponds with GET /api/sync/canary (the `GetCanary` operationId).
 	GetCanary(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetDigest Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
+	//
+	// Computed at one horizon, the returned `cursor`. `digest` is the sum,
+	// modulo 2^64, over live rows of the first 8 bytes, read as a big-endian
+	// unsigned integer, of SHA-256(id as its 16 bytes ‖ sync_version as 8 bytes
+	// big-endian); a singleton's id is its contractor id. A device that has
+	// pulled up to `cursor` computes the same over its replica: equal figures
+	// mean it holds exactly the server's rows and versions.
+	//
+	// Corresponds with GET /api/sync/digest (the `GetDigest` operationId).
+	GetDigest(ctx context.Context, params *GetDigestParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PullChanges Rows of the caller's contractor, full or delta, paged.
 	//
 	// Without `cursor` (and `since`): the full current state, no tombstones.
@@ -687,9 +1353,12 @@ type ClientInterface interface {
 	// PushChangesWithBody Upsert and delete rows of the caller's contractor, atomically.
 	//
 	// The whole push commits, or nothing does. Every row is validated before
-	// anything is written. Duplicates within one array (same key) are collapsed,
-	// the last one wins, and `deduped` counts them. Within one push upserts are
-	// applied before deletes.
+	// anything is written. A row updates only the columns it carries (absent:
+	// kept, null: cleared, new row: defaults). Entries of one key within one
+	// array are merged in order and `deduped` counts them; entries of one key
+	// must not disagree on `base_version`. Within one push upserts are applied
+	// before deletes. A row with `base_version` is written only if it is the
+	// stored version; else nothing is written and the answer is 409.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -699,9 +1368,12 @@ type ClientInterface interface {
 	// PushChanges Upsert and delete rows of the caller's contractor, atomically.
 	//
 	// The whole push commits, or nothing does. Every row is validated before
-	// anything is written. Duplicates within one array (same key) are collapsed,
-	// the last one wins, and `deduped` counts them. Within one push upserts are
-	// applied before deletes.
+	// anything is written. A row updates only the columns it carries (absent:
+	// kept, null: cleared, new row: defaults). Entries of one key within one
+	// array are merged in order and `deduped` counts them; entries of one key
+	// must not disagree on `base_version`. Within one push upserts are applied
+	// before deletes. A row with `base_version` is written only if it is the
+	// stored version; else nothing is written and the answer is 409.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -754,6 +1426,28 @@ func (c *Client) GetCanary(ctx context.Context, reqEditors ...RequestEditorFn) (
 	return c.Client.Do(req)
 }
 
+// GetDigest Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
+//
+// Computed at one horizon, the returned `cursor`. `digest` is the sum,
+// modulo 2^64, over live rows of the first 8 bytes, read as a big-endian
+// unsigned integer, of SHA-256(id as its 16 bytes ‖ sync_version as 8 bytes
+// big-endian); a singleton's id is its contractor id. A device that has
+// pulled up to `cursor` computes the same over its replica: equal figures
+// mean it holds exactly the server's rows and versions.
+//
+// Corresponds with GET /api/sync/digest (the `GetDigest` operationId).
+func (c *Client) GetDigest(ctx context.Context, params *GetDigestParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDigestRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PullChanges Rows of the caller's contractor, full or delta, paged.
 //
 // Without `cursor` (and `since`): the full current state, no tombstones.
@@ -777,9 +1471,12 @@ func (c *Client) PullChanges(ctx context.Context, params *PullChangesParams, req
 // PushChangesWithBody Upsert and delete rows of the caller's contractor, atomically.
 //
 // The whole push commits, or nothing does. Every row is validated before
-// anything is written. Duplicates within one array (same key) are collapsed,
-// the last one wins, and `deduped` counts them. Within one push upserts are
-// applied before deletes.
+// anything is written. A row updates only the columns it carries (absent:
+// kept, null: cleared, new row: defaults). Entries of one key within one
+// array are merged in order and `deduped` counts them; entries of one key
+// must not disagree on `base_version`. Within one push upserts are applied
+// before deletes. A row with `base_version` is written only if it is the
+// stored version; else nothing is written and the answer is 409.
 //
 // Takes any type of body and a specified content type.
 //
@@ -799,9 +1496,12 @@ func (c *Client) PushChangesWithBody(ctx context.Context, params *PushChangesPar
 // PushChanges Upsert and delete rows of the caller's contractor, atomically.
 //
 // The whole push commits, or nothing does. Every row is validated before
-// anything is written. Duplicates within one array (same key) are collapsed,
-// the last one wins, and `deduped` counts them. Within one push upserts are
-// applied before deletes.
+// anything is written. A row updates only the columns it carries (absent:
+// kept, null: cleared, new row: defaults). Entries of one key within one
+// array are merged in order and `deduped` counts them; entries of one key
+// must not disagree on `base_version`. Within one push upserts are applied
+// before deletes. A row with `base_version` is written only if it is the
+// stored version; else nothing is written and the answer is 409.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -907,6 +1607,60 @@ func NewGetCanaryRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetDigestRequest constructs an http.Request for the GetDigest method
+func NewGetDigestRequest(server string, params *GetDigestParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/sync/digest")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Tables != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "tables", *params.Tables, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -1201,6 +1955,20 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/sync/canary (the `GetCanary` operationId).
 	GetCanaryWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetCanaryResponse, error)
 
+	// GetDigestWithResponse Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
+	//
+	// Computed at one horizon, the returned `cursor`. `digest` is the sum,
+	// modulo 2^64, over live rows of the first 8 bytes, read as a big-endian
+	// unsigned integer, of SHA-256(id as its 16 bytes ‖ sync_version as 8 bytes
+	// big-endian); a singleton's id is its contractor id. A device that has
+	// pulled up to `cursor` computes the same over its replica: equal figures
+	// mean it holds exactly the server's rows and versions.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/sync/digest (the `GetDigest` operationId).
+	GetDigestWithResponse(ctx context.Context, params *GetDigestParams, reqEditors ...RequestEditorFn) (*GetDigestResponse, error)
+
 	// PullChangesWithResponse Rows of the caller's contractor, full or delta, paged.
 	//
 	// Without `cursor` (and `since`): the full current state, no tombstones.
@@ -1216,9 +1984,12 @@ type ClientWithResponsesInterface interface {
 	// PushChangesWithBodyWithResponse Upsert and delete rows of the caller's contractor, atomically.
 	//
 	// The whole push commits, or nothing does. Every row is validated before
-	// anything is written. Duplicates within one array (same key) are collapsed,
-	// the last one wins, and `deduped` counts them. Within one push upserts are
-	// applied before deletes.
+	// anything is written. A row updates only the columns it carries (absent:
+	// kept, null: cleared, new row: defaults). Entries of one key within one
+	// array are merged in order and `deduped` counts them; entries of one key
+	// must not disagree on `base_version`. Within one push upserts are applied
+	// before deletes. A row with `base_version` is written only if it is the
+	// stored version; else nothing is written and the answer is 409.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1228,9 +1999,12 @@ type ClientWithResponsesInterface interface {
 	// PushChangesWithResponse Upsert and delete rows of the caller's contractor, atomically.
 	//
 	// The whole push commits, or nothing does. Every row is validated before
-	// anything is written. Duplicates within one array (same key) are collapsed,
-	// the last one wins, and `deduped` counts them. Within one push upserts are
-	// applied before deletes.
+	// anything is written. A row updates only the columns it carries (absent:
+	// kept, null: cleared, new row: defaults). Entries of one key within one
+	// array are merged in order and `deduped` counts them; entries of one key
+	// must not disagree on `base_version`. Within one push upserts are applied
+	// before deletes. A row with `base_version` is written only if it is the
+	// stored version; else nothing is written and the answer is 409.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1405,6 +2179,140 @@ func (r GetCanaryResponse) ContentType() string {
 	return ""
 }
 
+// GetDigestResponse200Headers the declared response headers of an HTTP 200 response for GetDigest
+type GetDigestResponse200Headers struct {
+	XRequestId *string
+}
+
+// GetDigestResponse400Headers the declared response headers of an HTTP 400 response for GetDigest
+type GetDigestResponse400Headers struct {
+	XRequestId *string
+}
+
+// GetDigestResponse401Headers the declared response headers of an HTTP 401 response for GetDigest
+type GetDigestResponse401Headers struct {
+	XRequestId *string
+}
+
+// GetDigestResponse403Headers the declared response headers of an HTTP 403 response for GetDigest
+type GetDigestResponse403Headers struct {
+	XRequestId *string
+}
+
+// GetDigestResponse429Headers the declared response headers of an HTTP 429 response for GetDigest
+type GetDigestResponse429Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+// GetDigestResponse500Headers the declared response headers of an HTTP 500 response for GetDigest
+type GetDigestResponse500Headers struct {
+	XRequestId *string
+}
+
+// GetDigestResponse503Headers the declared response headers of an HTTP 503 response for GetDigest
+type GetDigestResponse503Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+type GetDigestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DigestResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetDigestResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetDigestResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDigestResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetDigestResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetDigestResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetDigestResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetDigestResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetDigestResponse) GetJSON200() *DigestResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetDigestResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetDigestResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetDigestResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetDigestResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetDigestResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetDigestResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDigestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDigestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDigestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDigestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PullChangesResponse200Headers the declared response headers of an HTTP 200 response for PullChanges
 type PullChangesResponse200Headers struct {
 	XRequestId *string
@@ -1422,6 +2330,11 @@ type PullChangesResponse401Headers struct {
 
 // PullChangesResponse403Headers the declared response headers of an HTTP 403 response for PullChanges
 type PullChangesResponse403Headers struct {
+	XRequestId *string
+}
+
+// PullChangesResponse410Headers the declared response headers of an HTTP 410 response for PullChanges
+type PullChangesResponse410Headers struct {
 	XRequestId *string
 }
 
@@ -1453,6 +2366,8 @@ type PullChangesResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *ResyncRequired
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -1467,6 +2382,8 @@ type PullChangesResponse struct {
 	Headers401 *PullChangesResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *PullChangesResponse403Headers
+	// Headers410 the parsed response headers for an HTTP 410 response
+	Headers410 *PullChangesResponse410Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PullChangesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -1493,6 +2410,11 @@ func (r PullChangesResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r PullChangesResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r PullChangesResponse) GetJSON410() *ResyncRequired {
+	return r.JSON410
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -1559,6 +2481,11 @@ type PushChangesResponse403Headers struct {
 	XRequestId *string
 }
 
+// PushChangesResponse409Headers the declared response headers of an HTTP 409 response for PushChanges
+type PushChangesResponse409Headers struct {
+	XRequestId *string
+}
+
 // PushChangesResponse413Headers the declared response headers of an HTTP 413 response for PushChanges
 type PushChangesResponse413Headers struct {
 	XRequestId *string
@@ -1602,6 +2529,8 @@ type PushChangesResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -1622,6 +2551,8 @@ type PushChangesResponse struct {
 	Headers401 *PushChangesResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *PushChangesResponse403Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *PushChangesResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *PushChangesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -1654,6 +2585,11 @@ func (r PushChangesResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r PushChangesResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r PushChangesResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -1872,6 +2808,26 @@ func (c *ClientWithResponses) GetCanaryWithResponse(ctx context.Context, reqEdit
 	return ParseGetCanaryResponse(rsp)
 }
 
+// GetDigestWithResponse Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
+//
+// Computed at one horizon, the returned `cursor`. `digest` is the sum,
+// modulo 2^64, over live rows of the first 8 bytes, read as a big-endian
+// unsigned integer, of SHA-256(id as its 16 bytes ‖ sync_version as 8 bytes
+// big-endian); a singleton's id is its contractor id. A device that has
+// pulled up to `cursor` computes the same over its replica: equal figures
+// mean it holds exactly the server's rows and versions.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/sync/digest (the `GetDigest` operationId).
+func (c *ClientWithResponses) GetDigestWithResponse(ctx context.Context, params *GetDigestParams, reqEditors ...RequestEditorFn) (*GetDigestResponse, error) {
+	rsp, err := c.GetDigest(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDigestResponse(rsp)
+}
+
 // PullChangesWithResponse Rows of the caller's contractor, full or delta, paged.
 //
 // Without `cursor` (and `since`): the full current state, no tombstones.
@@ -1893,9 +2849,12 @@ func (c *ClientWithResponses) PullChangesWithResponse(ctx context.Context, param
 // PushChangesWithBodyWithResponse Upsert and delete rows of the caller's contractor, atomically.
 //
 // The whole push commits, or nothing does. Every row is validated before
-// anything is written. Duplicates within one array (same key) are collapsed,
-// the last one wins, and `deduped` counts them. Within one push upserts are
-// applied before deletes.
+// anything is written. A row updates only the columns it carries (absent:
+// kept, null: cleared, new row: defaults). Entries of one key within one
+// array are merged in order and `deduped` counts them; entries of one key
+// must not disagree on `base_version`. Within one push upserts are applied
+// before deletes. A row with `base_version` is written only if it is the
+// stored version; else nothing is written and the answer is 409.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1911,9 +2870,12 @@ func (c *ClientWithResponses) PushChangesWithBodyWithResponse(ctx context.Contex
 // PushChangesWithResponse Upsert and delete rows of the caller's contractor, atomically.
 //
 // The whole push commits, or nothing does. Every row is validated before
-// anything is written. Duplicates within one array (same key) are collapsed,
-// the last one wins, and `deduped` counts them. Within one push upserts are
-// applied before deletes.
+// anything is written. A row updates only the columns it carries (absent:
+// kept, null: cleared, new row: defaults). Entries of one key within one
+// array are merged in order and `deduped` counts them; entries of one key
+// must not disagree on `base_version`. Within one push upserts are applied
+// before deletes. A row with `base_version` is written only if it is the
+// stored version; else nothing is written and the answer is 409.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -2105,6 +3067,161 @@ func ParseGetCanaryResponse(rsp *http.Response) (*GetCanaryResponse, error) {
 	return response, nil
 }
 
+// ParseGetDigestResponse parses an HTTP response from a GetDigestWithResponse call
+func ParseGetDigestResponse(rsp *http.Response) (*GetDigestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDigestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DigestResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetDigestResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetDigestResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetDigestResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetDigestResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetDigestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetDigestResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetDigestResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePullChangesResponse parses an HTTP response from a PullChangesWithResponse call
 func ParsePullChangesResponse(rsp *http.Response) (*PullChangesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -2146,6 +3263,13 @@ func ParsePullChangesResponse(rsp *http.Response) (*PullChangesResponse, error) 
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest ResyncRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited
@@ -2211,6 +3335,16 @@ func ParsePullChangesResponse(rsp *http.Response) (*PullChangesResponse, error) 
 			headers.XRequestId = &value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 410:
+		var headers PullChangesResponse410Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers410 = &headers
 	case rsp.StatusCode == 429:
 		var headers PullChangesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -2302,6 +3436,13 @@ func ParsePushChangesResponse(rsp *http.Response) (*PushChangesResponse, error) 
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2387,6 +3528,16 @@ func ParsePushChangesResponse(rsp *http.Response) (*PushChangesResponse, error) 
 			headers.XRequestId = &value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 409:
+		var headers PushChangesResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
 		var headers PushChangesResponse413Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -2569,6 +3720,9 @@ type ServerInterface interface {
 	// GetCanary Validate the token and show who the server thinks the caller is.
 	// (GET /api/sync/canary)
 	GetCanary(ctx echo.Context) error
+	// GetDigest Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
+	// (GET /api/sync/digest)
+	GetDigest(ctx echo.Context, params GetDigestParams) error
 	// PullChanges Rows of the caller's contractor, full or delta, paged.
 	// (GET /api/sync/pull)
 	PullChanges(ctx echo.Context, params PullChangesParams) error
@@ -2606,6 +3760,24 @@ func (w *ServerInterfaceWrapper) GetCanary(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetCanary(ctx)
+	return err
+}
+
+// GetDigest converts echo context to params.
+func (w *ServerInterfaceWrapper) GetDigest(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetDigestParams
+	// ------------- Optional query parameter "tables" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", false, false, "tables", ctx.QueryParams(), &params.Tables, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tables: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetDigest(ctx, params)
 	return err
 }
 
@@ -2754,6 +3926,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/sync/canary", wrapper.GetCanary, options.OperationMiddlewares["getCanary"]...)
 	router.GET(options.BaseURL+"/api/sync/pull", wrapper.PullChanges, options.OperationMiddlewares["pullChanges"]...)
 	router.POST(options.BaseURL+"/api/sync/push", wrapper.PushChanges, options.OperationMiddlewares["pushChanges"]...)
+	router.GET(options.BaseURL+"/api/sync/digest", wrapper.GetDigest, options.OperationMiddlewares["getDigest"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReady, options.OperationMiddlewares["getReady"]...)
 	router.GET(options.BaseURL+"/metrics", wrapper.GetMetrics, options.OperationMiddlewares["getMetrics"]...)
@@ -2768,6 +3941,15 @@ type BadRequestJSONResponse struct {
 	Body Error
 
 	Headers BadRequestResponseHeaders
+}
+
+type ConflictResponseHeaders struct {
+	XRequestId *string
+}
+type ConflictJSONResponse struct {
+	Body ConflictError
+
+	Headers ConflictResponseHeaders
 }
 
 type ForbiddenResponseHeaders struct {
@@ -2814,6 +3996,15 @@ type RateLimitedJSONResponse struct {
 	Body Error
 
 	Headers RateLimitedResponseHeaders
+}
+
+type ResyncRequiredResponseHeaders struct {
+	XRequestId *string
+}
+type ResyncRequiredJSONResponse struct {
+	Body ResyncRequiredError
+
+	Headers ResyncRequiredResponseHeaders
 }
 
 type UnauthorizedResponseHeaders struct {
@@ -2967,6 +4158,146 @@ func (response GetCanary503JSONResponse) VisitGetCanaryResponse(w http.ResponseW
 	return err
 }
 
+type GetDigestRequestObject struct {
+	Params GetDigestParams
+}
+
+type GetDigestResponseObject interface {
+	VisitGetDigestResponse(w http.ResponseWriter) error
+}
+
+type GetDigest200ResponseHeaders struct {
+	XRequestId *string
+}
+
+type GetDigest200JSONResponse struct {
+	Body    DigestResponse
+	Headers GetDigest200ResponseHeaders
+}
+
+func (response GetDigest200JSONResponse) VisitGetDigestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDigest400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetDigest400JSONResponse) VisitGetDigestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDigest401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetDigest401JSONResponse) VisitGetDigestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDigest403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetDigest403JSONResponse) VisitGetDigestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDigest429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response GetDigest429JSONResponse) VisitGetDigestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDigest500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetDigest500JSONResponse) VisitGetDigestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDigest503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetDigest503JSONResponse) VisitGetDigestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PullChangesRequestObject struct {
 	Params PullChangesParams
 }
@@ -3046,6 +4377,23 @@ func (response PullChanges403JSONResponse) VisitPullChangesResponse(w http.Respo
 		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
 	}
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PullChanges410JSONResponse struct{ ResyncRequiredJSONResponse }
+
+func (response PullChanges410JSONResponse) VisitPullChangesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(410)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3187,6 +4535,23 @@ func (response PushChanges403JSONResponse) VisitPushChangesResponse(w http.Respo
 		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
 	}
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PushChanges409JSONResponse struct{ ConflictJSONResponse }
+
+func (response PushChanges409JSONResponse) VisitPushChangesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3391,6 +4756,9 @@ type StrictServerInterface interface {
 	// GetCanary Validate the token and show who the server thinks the caller is.
 	// (GET /api/sync/canary)
 	GetCanary(ctx context.Context, request GetCanaryRequestObject) (GetCanaryResponseObject, error)
+	// GetDigest Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
+	// (GET /api/sync/digest)
+	GetDigest(ctx context.Context, request GetDigestRequestObject) (GetDigestResponseObject, error)
 	// PullChanges Rows of the caller's contractor, full or delta, paged.
 	// (GET /api/sync/pull)
 	PullChanges(ctx context.Context, request PullChangesRequestObject) (PullChangesResponseObject, error)
@@ -3460,6 +4828,31 @@ func (sh *strictHandler) GetCanary(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetCanaryResponseObject); ok {
 		return validResponse.VisitGetCanaryResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetDigest operation middleware
+func (sh *strictHandler) GetDigest(ctx echo.Context, params GetDigestParams) error {
+	var request GetDigestRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDigest(ctx.Request().Context(), request.(GetDigestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDigest")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetDigestResponseObject); ok {
+		return validResponse.VisitGetDigestResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -3613,84 +5006,117 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37U+O4sv+/ovJ3qxaqTAgw893d8MOpzMCc5S4zcHmcubsTblDsTqyDLXkkmZCd4n+/pYfjR+zECQlw",
-	"dva3PCypu/Xph1ot+ZvjsShmFKgUTuebEwD2geuP/7NzAV8TEHLnxFfffRAeJ7EkjDod58QHKsmQgEAy",
-	"AMTNo4hQ/VUAvwf+o0AhG4mW4zrCCyDCqhs5icHpOEJyQkfO4+Oj63AQMaMC9LDvsG/HVd88RiVQ/RHH",
-	"cUg8rMbf/bdQRHzLdfsDh6HTcf7fbsbPrvlX7B5zzrgZqsjEu+5R/+L4v6+PL686aEgeNO0xnoQM+4eI",
-	"wj1wxEHyiWJhjmiqBreP7xae1TR8YHxAfB/o5hn8cHbx7uTo6PhTBwnJ4kPNoIfDEDgKsECUIUUAx55k",
-	"fK1MnvgQxUwC9Sa/weQCEgH+5vk9OTr+eH52dfzp/e/9345/718cX18eH3U023cwQWMskKIEjYkMEKZM",
-	"BsDRgPmTQ/U7wojCWD25XllQCZzi8Bn4/3R1fPGpe9oxsDVsDrB3x4bDtbJ0bpTkirFTzEewec7Ou7+f",
-	"nnWP+ldnZ/3T7sU/jztIxCGRRmUTEayVvQss4ZRERD4HaC+6V8f905OPJ1cKqmbi8FACRxfq805Xfxbg",
-	"MeqLEpu5J4qUWDNLqIQRqGHdJ4rkmuJEBoyTP59DJtefutdXv55dnPxhZDLkIAI915LdAUWMI0FGVPkb",
-	"PMKErnX2rym+xyTEgxCehdN/dU9Ou+9Oj1/z5IskjhmX4H8En+ArPcDmRXN5fX5+dnF1fNT/eHx00u1f",
-	"/X6uFB+oj8rjrREBj2m8ont6jynmkwsbo6hfYs5i4JKYgCVzoPUjpaxeJ8R3Hl2H3eWmacBYCJiq303c",
-	"dEUiWNSTekZIHMWqWSKg8eA63vqaEK7U+IuiZNreLfJSIOfGTcllg3+DJ9Ww76dPz0oF+z4HoT/SJLS6",
-	"JHkCbjkCdHUIiumkT7Hhe3EDDliC38dyKTF5CecqIKkIQ10HIkzCRqOTxtOcMjTTRRww2ozVJPaXZ7U0",
-	"x0TNpaalJOuU65QgdzptOWEVxF0gaAYTrvOwM2I79kd/0MohJPffDomULdGgwTJwOs6IyCAZtDwW7YoJ",
-	"9WLOHia5TyOgu/5AieNhRxpx5aAqilj8zIkEC0GizAMOz3PQHOJQgFuP1gg/nAIdKbL22+22uzx8cz28",
-	"bdZBAc6liG5EGQf/EAmQaDDJra6UwVvcdQ7ypY4vz9Cb/b2fkMd8OEQ+DHESSnR9eaQ6hgccxVrOx9cX",
-	"FQPFWKqY1uk4//ulu/PHzbeDxx8cd45WLS0UUrHoPIvNfB6icQAUxRwEUImIRFEiJBpAbn3zo0BsTHPL",
-	"G0R8xdmQ8UgJ2kkSrRczA9dNY0Ro+n3PnaPSuXZ7jTgtqvgap79kBjRjlTpbq1NCDhi7+8BCH/g8z9dv",
-	"bhNXtN3rMLqYA5WW1DIMFs6SYFz2GbeCmDYnVB7sZzCahlxrtNxFMU8tecZOgbinmevChK/fZJvu+0Pd",
-	"fwXGVrHdMyis0SAfOLkHHw05i7KVRDMrujkDvTyul7VLa0R9kfMj6zLaBbOaKkSEH0iURE5nf+/NT29+",
-	"Pvj/b37StJofd6a//lxLRa0ubc5EZvq1wE7WA/lEQvSyprIgngYhpmFiVYQ0ZyfC/C6J+zFwz64Zp4P5",
-	"4JEIh/MDjZ1/fGnv/HLzbc/dbz9u9Xqt9Ote+3H7Hz/M8+WzuL5LGslG4oc0DTC7Wksokc2CeEpkX4Hm",
-	"WZjetOPJ8FLEmhVInt2ZSTeSz+S6Dm+lNW5jvopIiGYU/PvzUyWjUgxyG4W534GZWdI1WyNUXHG6Sxml",
-	"ao+s8TdnWits2PKrlhe0aa8nAJhahyMIQcJ7ltiN1LLulwKGiiStW+618hkQkkRYQh/u0z3b+odq/o45",
-	"8Qgd9XkS1j0iJMR9XP9ESWwz/M0wkydqlosyTSUCqpKPRuC5reK5pri8eS2QZMjXXaAYONITe4iIL4op",
-	"hFz6wGcgEGUSBfgeEOaAiAFey3EbTPd0TpvYMMst5hxPqpHxpO4qQLSW/p7e0ww0n9RbGcVP6OyxFoL+",
-	"iS9WwB8bWvz5iLOxyFDYQpeEjkKQjAqEqZ/DoNCwM3UJaWMZcJaMAqTCmb+R+H0g8YVNr9mwm3FyPkhM",
-	"wubs6W6OdKPKqUxHAZpEitNctY7jFnaIHTerdHFc59PZVf/D2fUn9fvH46tfz4766qfu6enZZ/3wTDGB",
-	"7q9qs9Fxa2pKHLewb6+es7UXhrZ0TzcnwCyaiUAIPKpemZqtQcuzth43VXGbLbgyu37zYxq9xWekmQ2d",
-	"78GdTl3tbNtpmpnzIYHQr+SDUB8eqoMLDthuEFeEtsXVdg1LtodKci2+K4KwkACV/eYbfbZB823JV5kP",
-	"DwmFWWtdoXCUWbu5kFGaRAOTEZxd00gsk8Wqbyfp0jyt2iUDyaSpkdr4akLih+cZh8iwGXSej/eVskOu",
-	"c49D4vcTKkmJTKVqK62yZrJLBlSp1Irq5xa1d4qzArxTCOfQZOY6lW+RjafknqZWZt15p8xV52zZ8b3N",
-	"ZLxcUnkaNjQfqfmTd4RWOxHm6Q3slNoC6nYkiaBJ6sgW9NbH6IV2mSfZWB41L0vLfEZlkel1YNSgZ1NA",
-	"TePIMly/vxTps6hIOU+3IMX4nApUnYv89jhHeHXKtuEEX4UCzk33zcH65TTeSZcpPsdDvdFhtA57HsQS",
-	"TJTtKW+lPmLuBQrClcuDtO+VVKgU5C5fjFQMepdv/51sxxfD6mrsf7lRg+ZC7prxZ0PwUhVaE8FnQfmS",
-	"NiIL2au50IDWRWGrInxxmcFfOvpfWodeajWwVlVa/4rBIryRqdZG+twfXoKUhI4q9mQUbKnseyw0aaZX",
-	"tbwfMiaB9yU8NKswMKXszZ8XARv3QzZi1ZUNEqI4tEmUxWgFHolnK2YuB9NTUt3ijOZ5LMqnKN2U/qdE",
-	"2hnO1h5mx/6wL1IMFyG9UqFzCfQF07Rx7462tA1Jtzd+FOgOJtsv7fNLula01k2EUlK+5TsoaGO1E1Yt",
-	"m+3o53V3+dKCVJdXCEA2GcLXG/wZBTG7GRdJWJEC1oeGQPQlm7VXz2zhgaqh/Wr7u4bUSX0ZNCeMEznZ",
-	"ZBmz9v4JPEMIs0Tdmk20GMrcPBZyQskm5kkOIQfCtXuEwnZdEfEruYQldeI/KyeTadlT7erGczWrFnjn",
-	"9PmvV6D9spYkbznmLjtmlNLkhepPjVafAJ3dua3a4ryUEHffMzokoxfeFJjnw0Ru5fXsefeyC5gSsx77",
-	"np+Bddt3W37h6d5Fab6fP6v+OmP2Ndr1pjh9tenteqtUA6Wa2NirPjFiYgAjl79K1Fx/LuS1nfLLRO+m",
-	"M1Q67rc2e7aRaLVQTJYH4GrZi3VB9O8gdkPHDf8+MDjHEGdaMKHeeRKGTW4VaV5QmbttYV7l7rKlwKVT",
-	"wesrCi4c4KrqNuGCVZeZ2ernRSPkKrSfUGxcLKRYS9XxtH6oorcAi4+M15w5rLs5ppAGa0pFfn9kbSXQ",
-	"+dxHVSX0alfclEKZpsTkA/V1lWVnznJRbbauvM0xPIV0NsluQdPddZRz55FQW92dCrIkg0yzKhee2myJ",
-	"YLVTN2cUkJYTYsPSmQdXH3RQhpjkj+a00FUAaBywEPQlfYiIHtX7isq4owEMGQeE6UQGhI4QEWjMiZRA",
-	"Wz3quPMtapG2rkQRE3Lu/SGcjfPb+Q1NsYlzNmePF/e/ulGu7dtMj2hmflO0rMsC11K1uhmu7TJX4BFz",
-	"8LD2OdXrwfR/hEOC9fme4gygLZNpneK2+Pf2EthqMENP9Qf1HT/VKdT2/HQTv6jrFe18TbeP85dVcSIC",
-	"ZbRa75g/edK6yniQ3bRDPXJmiusiSB/8JF4cIl0p+2vPrS4bWGXN1n2hXSyAyyWJX+h8p71mbLpTMVX5",
-	"u3z3iyL0Ocd5X8eh35JBeMqx4JyKruHo8CsKf2pB8MmuhtMSuFdKdbZAytRpJta5+PAeHRwc/IKur96b",
-	"G4IjEobE3jHqImiNWmi/vf92p723s/f2am+/02532u1Wu93+o7B0z1cRFykomsIx4dDKKHqKLVRdaQzp",
-	"PEXFTRKz63UBXsKJnFwqo2EwOQDMgXcTNWL67UPa0X99vkpvLNfWTP+b9RxIGZvbSgkdVlRsfExCSXYk",
-	"UEwl8jgTYseHe+KBPqKLCJUMnTMhRxyECXDts1sZqLZVLIvDMZ6IHk2TUix/t3qWojL0mUzVIbotpLpu",
-	"p3G1vum6R03jHTam4CN9eC9/ppgDtrkvnN7o3urRHj2+Bz5R8W9Kg5oFlAh7+Ts8YE8iQfEd9D0sVGQT",
-	"JhFFFEegAyEihT3b3KNTGJiB54MRbd3WAfF2+7BHI0Zh4qKvCaaSKMOs+bVXf+ARmDHsfiEymFCd9py9",
-	"/YM3rbftnnO7rVns6kukzWFsxCEOsWe5E5Jx+/tWiIXUawwlAirc9L57nfAyPYge9VgUEYmwzM3Xdgdh",
-	"iliklic+YvYiQzMFaAAeU6KiSRi6iHElsB71mZdEQNXz9nZGs6yxdaXOVCkMsLrnJ47r3AMXBod7rXar",
-	"rX1zDBTHxOk4B61260CfNZGB1oNdHJNd+38rvbV3BFofla/T1+ue+E7H+SfIsxioGaRwYf9+u73UVcBL",
-	"7AXOXgms1MXSgVL5tApa7nS+3LiOSKII84luQbJrHFyEhZkQ32T+iECDhIT6DgeJlUv74rBYODeqSy0d",
-	"JdtdT98BPE845pbgp8pmbthfvIe4Rjj2cn9lPhIZAJXELkqoglnIFP4lQ3hT9/6/ae/VNZpKZrdwl7hu",
-	"dLC4UfbahEfXeWsEO7/F9N593eCgEV3Ti781pqYo+pdNOuT2RZVERcDGaBywvGGWAaF3+WtEEBF5eClA",
-	"lfEVJ2GYQ1dxWj8TGbBEoluTPLpFW2roW0GoB7fb5uUGwyQMkbnsVSIhsQQXUYYkiwZCMgqi1aOqn2kn",
-	"HQRTo263LlzkBZiOlHnKrpfQoyAZYIlMy1aPfmBhyMYZPeOAhIBubUrrVoFP70igru0RRXiCBsoQh+Qe",
-	"lDWVY+KB26PG7/wJnCEVRwhj4YradZ6E4XvdjzDXXuIIpAbrl9kLYvHXBCylqSeLOdwTlgikpKyJMn8T",
-	"IRLlBdWTME5TUaJHZYCpsQ2qBcLiTuinlFLZsw5G6qYBIhL5xNd3w3jsXrlZZc6Vb9DTsjW2E5jNxrab",
-	"OWWhbBJWspHYsE8UK18T0PbE7MNkicPMWOR3Zvb2KyKf2sBPiRpt5SRzm62TbrcPTXIuBQOWCg/mTnoi",
-	"W+iTZjMaEJq+RyMFQquGdo2hAukNIsgK+j+aHSJkzgFMs4hbmVwRoV6Y+OBvK+kzCijGI6ijKySRvq8u",
-	"o8v6WXOp2bw9KlPYO92d2nMrljll8t+zKMI7AhSCtWolAwFSsWFxJJkB3FZ6GTMOw21zG3McMh+medUq",
-	"ZkwfBW4aZTmy5c2jZujENNqrSqJMdNyhpOI83mzQ1c1sj1U4uzM7uSkM1uzFGriX3JuKns/xvdn/ZXGL",
-	"/OtLXsBZXiitVLCuvknLNWbROBmJXT2N/mIXKfRiLbZXzs2GPmafQD2HTAQudCxNmdkd8Jlab2VLGSJQ",
-	"eSuhR6v2EtBRYoAMQts7a1nMVsaWwJF+t9C2Xmp4LAxxLMB3lRsBpBcM6mmzXNCO22acbpGnM0tKTFEL",
-	"fc561iyYZJVewPRoKXNs0+/VzlIEDZ3lpaXcRDLqi95j0e9TQRxkwqkJY4aEC4nSmT9EKcuzb1FSYnuz",
-	"vz81uEbDMiOVeyvUzm8wqXNn+wsLDYz50cqn06vrtTzZDtdjMV1ly0k2bPhyWd2aKF8jZKziBguMLcbN",
-	"qnWSVq+oNXdJ3Nvfi43ca9Ci/AYr3e5tE/IqXoWjDfN+AyNb9Va0/xCrfq0NkjYW9uJEvsjOY8kiov6Z",
-	"1Fj3AHAogz/nLax/1Y9scmFdKtWuULmuWrYsSjMAijnzQAiTuyP3gLamd0ZKlnjm/VU+lniABWxXpxwi",
-	"kJx4Yp5EPtpHFopEwoPcjUNMaOXrofKvYCwF2maE+RyfcxaBDCARyBKdZsPUuAgeYiZ0ogeZMLqaXw7Y",
-	"n8wFwIV64mXnX5OgwnO9TDLpNsnxcEi81uqaNQdJKUgUlDhgL1CttOqp0GmCIjLSa4gKmRZ7Lqa6v9wo",
-	"v2nWeiYiSHhoU9qd3d29/Z9a7Va7tdf5uf1zW4f4tvNv06Wc0l21tLHf1aCPN4//FwAA//8=",
+	"7H3pcts49u+roHSnKnYVJUuO04v8YcodO9OedmxfL93TE2VkiDwSMSYBNgBaVqdcdZ/iPuD/Sf6FhatI",
+	"ibIlJ534mxZiOzjnd1aAn1ouCyNGgUrR6n9q+YA94Prjv9oX8EcMQraPPfXdA+FyEknCaKvfOvaASjIm",
+	"IJD0AXHzKCJUfxXA74C/EihgE9FpOS3h+hBi1Y2cRdDqt4TkhE5aDw8PTouDiBgVoIf9CXt2XPXNZVQC",
+	"1R9xFAXExWr8nf8KNYlPuW7/xmHc6rf+z062nh3zr9g54pxxM1RxET8dHA4vjv7v9dHlVR+Nyb2ee4Rn",
+	"AcPePqJwBxxxkHymlrCANFWD28d3Cs/qObxldBwQd33rSzqsXefbs9N3J8dvr/oII86myPUxnYCHBKEu",
+	"6EWDR+QrgUZYwPAOuCCM7qMQ+ATs9sqYU/BUa4Ew9VAUCx/hCSYUTYn01VOEI9tUrJVe7xgfEc8DunmG",
+	"eHd28dPx4eHRaR8JyaJ9vXgXBwFw5GOBKENqAhy7kvG1LvLYgzBiEqg7+wVmFxAL8Da/3uPDo/fnZ1dH",
+	"p29/H/5y9Pvw4uj68uiwr5d9CzM0xQKpmZg9xpRJHzgaMW+2r35HGFGYqifXSwsqgVMcPMP6T6+OLk4P",
+	"TvpGzM0yR9i9ZePxWpd0bkDlirETzCew+ZWdH/x+cnZwOLw6OxueHFz846iPRBQQaSAuFv5al3eBJZyQ",
+	"kMjnYNqLg6uj4cnx++Mrxapm4/BYAkcX6nP7QH8W4DLqlZEo90RxJlYtESphAmpY56kkATGjrvqV8DVS",
+	"pdhtPY2OLn8/fauV2/FFItFuzAXjiHEL/EQgFnjAkfSx0duShSMhGbVa3ahxdAsQiX3kcRYhIi38B4FS",
+	"9uM4CNbKSdcUx9JnnPz5HKx0fXpwffXz2cXxvw0rjTkI31LiFqgh1YSqlWpdt+6l3mES4FEAz7LSXw+O",
+	"Tw5+Ojn6cmXmmoo4ihiX4L0Hj+ArPcDmSXN5fX5+dnF1dDh8f3R4fDC8+v1c4SVQD5XHWyMHPCRmse7p",
+	"LaaYzy6sKax+iTiLgEti7OLM7qgfKVnqdUy81oPTYre5bRoxFgCm6ncj11ckhGU9qWeExGGkmsUCGg+u",
+	"zfoE+z6omaTtneJaCtP56CTTZaP/gitbOXvZbOCcJ3KlzFd6BwGLALExwmiv+2M/1XNoypkEpEwXQicO",
+	"GoGLlekifRBg7FlrDg9oZg/nDWFr2yoTWSAhsWJPNOYs7KD32kIu2sMDmjOI3ZhzoPJX2xMumtidAW05",
+	"8/usV6u/EAmhWKoS2DR1KR5S+mHO8aylmV1iEjTvTpP5UDeq6g6SXQAah2prE+cit3eJc+e0QhACG3tn",
+	"7j/DnbabMQ4EZD3kmNW6lobxyt5jBZeZCWZD53vIqOHkCF3DdJZF50URex4HoT/SOLAALnkMFQRQBMZ0",
+	"NqTYCNvyBhywBG+I5UqyaRjNnVVSGkK1mU1GJ42xJVnQXBeRz2izpSpLJhGFarlOJJCNM3mWPpYowEJa",
+	"yZY+EUqO91PvUz3OKORcNcRoMEMTzqYKv8eMh4q8SnN9t9dy5hSZ04ojb/VdKHEjUfymyVRig2RDElo5",
+	"KUfl9rHACYUJlQg3x71O6749YW37ozfq5Hg591+bhErVavbG0m/1WxMi/XjUcVm4o0aIOLuf5T5NgO54",
+	"I0Wd+7Y0G5tDclGUmt84kWCFhagdxcF5Toi0uDv1chXi+xOgEzWt3W636yxnpjyuzjPTWSTbhKJE5pHr",
+	"g3trlESemIaZFNIXgB5tdfWzA8rZVJnNIwgI3IGn3N/tDjoeK7uYCKVlTJ+ScRMteSVQTo1oDh7QqSKO",
+	"SHSS1h+YiilwoXRXBx2MBFDZT7icSEBTQoVRF3PcGxJKQgWi3SpOLgNQjrJvGhG2CEgl/3lC1UL3kQCJ",
+	"RrOc06DkbHnXOdAqdXx5hvZ2e98jl3mwjzwY4ziQ6PryUHUM9ziMNP8dXV9UDBRhKYGrfv7z4aD974+f",
+	"Xj/8reUswMWViUK8Sh7TfL6Ppj5QFHFQu6g4I4yFRCPIRZNeCcSmNI9QxCtAUxxr+JgbuG4bQ0KT7z1n",
+	"ASjn2vUarXQxSFsGQFtYu4SG51GIZ2q5itnB0/EUZfloEdmuBOCaWdQC8hq5sATamr6VkFoLeUKOGLt9",
+	"p13pRXb7sLlyfaQRsA7tjZW9aqda5sblzMK4HDJuCZHf5te7lXr2WzABihyQmgQZpQt0W6veL7Dm+nW/",
+	"6X441v1XSMNjjIAXPV6nx0s4UoOBHnByl6w3jWQ1U8eb0/SrI9OqCm6NuFVc+aG1Pbpl3NCQFuJ7s2m7",
+	"vb3v9354/d3e97mdbKe//tBEyX1jujZDwyUKtx5njiWEn1fnFsjTwOk1i3gsozZfToj5bRwNI+CuDZ2m",
+	"g3ngkhAHiw3n9t8/dNs/fvzUc3a7D1uDQSf52us+bP/9b4ts03nxuo3/6gEBie+TQP18iCqmRDZaoHpw",
+	"qPj5WfZj0xZMxspFMbAEyS93jh8NU2R03YDZo7FhY0aPiaWWoOjF4HkxeEzXJbVQdLsbOd6fT1FgOjsb",
+	"t/ofFrc/NKh1mQzZ6OnTOByp7f1YTsIdIIuCyKzBQYwjjP55eXaKqG6UYL7AISCO6QTQ1i1EEsE9dmUw",
+	"U2aPYjkJdHt+ix5vWVrlVYxI/nUCJznFVW3XalBawNMVem7lIFJB732l7PWlWs2poirSaG6OBwVqmIIv",
+	"iUImJNrtIstRGvJ7XTRWyKx0g0cmRAq0Bfd2SxAOAjYFbzsroMQekj5n8cRHGI0DhmWBlzPzx66G2l1M",
+	"p2yZoNpmepqNdAgBSHjLYlsAW3YkSq5HRdWDUyZ15TMgJAmxhCHcJbW29Q/V/B1x4hI6GfI4qHtESIiG",
+	"uP6JEi/NrW9uMflJza+iPKfSBKoSq4bguRLfhaZSuehYIMmQp7tAEXCkuX0fEU8Ug+s5S99jxmJBPr4D",
+	"hDkgYqSxU5F7n9/uRjnzRJeWk+XznPGk7iqYaC39Pb2nOdZ8Um9lLn5CZw+1LOgde+IR/MfGlv9sMXTK",
+	"hR10SegkAKkcTgWTuUSBZjsDh0njBBGVmfDCid8GJ35u6CUTEHJBiZmuD60OvOiSzCzwMiaTmINwEE6r",
+	"Ss0fWhQEwuJWuWSmSL6m8mdtdWlmzKVN1FOGBKK6cig3vJMQI+29iqBpRVqRjpuuuModW2k5hRrWlpMd",
+	"YWg5rdOzq+G7s+tT9fv7o6ufzw6H6qeDk5Oz3/TDc1Xiur+qcsiWU3NYoOUUCrLVc7ao3swtqTr9a5WH",
+	"1e623aa5PR8TCLzKdRDqwX21tcYB2xLWuVayFG2sWZLtoXK6FjAq5DwgQOWweVWYbdC8hu2LzHkHhMK8",
+	"+qsQOMqsIlq6UJr6UvPuv8QyXi76dpMuzdOqXTySTJrDLxuPEH/ZAfdnIYEkMmjG1c+3LY8K3DutOxwQ",
+	"bxhTSUrTVCjwqDDDXODf8HtCtSIyOEVgSUWgIHmJdOUY3ex1Qt/iMtaYFkjxcN0pgcxKy6Hu0Z0Npn6+",
+	"zGRqMTYfqfmTt4RWqzvm6qq+ZLYFJmxLY1stFTV7BrfePSu0y3Tet1hOlN9muy8ZAYv7sQFpMny+KZFK",
+	"nJ2yYL3k2V7ybLaE9zlArpzvWJIxek4IrM7pfHpYQLymcPl11htVwOXCPMoCKLpMTfzEM/c4HmswNaCI",
+	"XRciCcaxdJUVpD5i7vpKkio94qTvF4RbI8KV/N3Vj0AU/d/V238jtZtFD7samj58VIPmvO+a8ee98dKZ",
+	"oCaEz/zzFSE8896rV6EFXR9FeazkL68fyAUCvtKU+ZdTIvEVEzkNcKwMW187+23M7thEKMZCWSNbRVsp",
+	"5974EqQkdFJR2KDwicqhywKTWviiQrpjxiTwoYT7ZlW15oKF5s8Ln02HAZuwmizUFxwUhTAKbEx/ufgC",
+	"D5uFsdcRmyiHJdKpOkVmy5O/uHXFjU/mv8aYRSYRaw9YRN54KBJpKwrfo05Cl8SzAN0vh6E/U6wDbenl",
+	"JFUerwS6hdn25zbPS2hZ1PJNmKUEn6t3UMDTantZtWxWY/ql2IQ5pF259DdF3ke4LJsMhtRbDnP4ZWpL",
+	"LuKgIn+s70QCMZRsXrs8s6kAVA3tVSvyNWQz6s9Jc8I4kbNv9JyztnBjeIZs6ArnkWzuw8zMybNpbr8y",
+	"nlmnZZETl7WbFoUyr6JsPsq2WCy9L6bDV5kmyXDyqQp64+mTx54AzyHyywnuTUY2DO5/lUGhBVd4LU8V",
+	"zSF11WWtTe4v7HXnK8I3XVRaujH2r1+umb8Wcc6EVVru10xMG5hJxZscq7exoK7yULCPuuZSKOkDB6Ph",
+	"kIhdHzW30+zBgeqRFY74WClUoOkRg63S7ZPEHJIxf78y4FKH7zgIGki3Qfo5MbUzMg6yQru8z0wUtoni",
+	"1VfbHc0bbLpauvvKXGqs1qgpkJNxg7BqrUTtgYLTMePoRsvqzT5Scm+2JKEW4ygkQs20Ue48LdBdWnN+",
+	"qvCjzNzSnnrXCJPnxjlOy3beUKiK100mur6yv7rgfl7eqvuG6EBJEpl85nq2Rb6eyIW6X0rG6sOyKZ02",
+	"4gfleWXdfpA93uLq3kWJM1/KJV6CpM/k/zRFmpfKrMcGI2skvSYY6VZfvWQY2WzP1xKmrL9g6eXexcZR",
+	"wowrnIR5ShcwbkoxbiQ8WDj1mReVx+Uda8XlRVvWastVQOYlarihCyBfrnD8gq9wnAOpGXXP4yBo8rqT",
+	"5iGv3D33i25AWPVKhdI1uuu7XKFwUV1Vt+l5/IrrxdJg0OJ4anrTxRMubSie9VnL7Q3pYbyK3nws3jNe",
+	"c9Vi3dUBhQR201nkS+TWdpVEPhdYdaPE4+44KNnETSeTd8jXdb1FZsssu+Niwa0KySY7BUl31nEtRp4T",
+	"am/JSAhZokEmWZWhMA1bwn/c7UVnFJCmkzKSi3fHONpGUUBM8lccdZCyxKc+C0C/dBERMaC6tFSBOxrB",
+	"mHFAmM6MnUPS1EbNi4XyiFpKrNibvha9ocCa8CtCsTFDN4fHy/t/PCjX9m22RzSD34Rb1oXAtbN6PAzX",
+	"dpk7zBFxcLHWOdXxjeR/hAOCtSNY3AG0ZSoPUr4t/r29Am812KGn6oP6jp+qFGp7fjrEL+v6kThf0+3D",
+	"Yq9XmbMKtDo/MW/2JLfXaJCdpEM9cgbFdRakB14cLTeRdIrG3v+3qmGVNVv3m/YiAVyuPPlGAR3tgufe",
+	"jLcFd8Bn2hEhSWDHN/4HLmYxt/ez1Lp99bMPFHGIAjxLnFciBcq9zLj9i3k58NLAz1LT4S7Nh6XUyafG",
+	"ku2u0tt5Mi3zNBZc7/hlXAJZAranXBOZg5o1XCX5BZlxtUxg7v+qYoKYVrjKJ+TOvCOyaY4+7b5kXlEU",
+	"U0EmFDz03V57pHz75EJVgXCpqqVTvNU0VzC5vD7SLCSdyRJCiEeYsEAln2Wma3bVG9rCQWDjxSEazZK3",
+	"dm13ltmiDa9tqxPGxzRvpAFLjSvE9xGtV21XFvhVmpaRYIW28xCxeuPVx32o49dTGxVMypW+ULjJIjSZ",
+	"Pp9Dg4t3b9Hr169/RNdXb81FyyEJAmLfvuwg6Ew6aLe7+6bd7bV7b656u/1ut9/tdrrd7r+LVyfnbpQo",
+	"zqBoi00Jh042o6cYY6orvU86XltxNf08PglwY07k7FLtuM29A+bAD2I1YvLtXdLRP3+7atl3I2tzSv+b",
+	"9exLGZn3OBM6rjhz8j4OJGlLoJhK5HImRNuDO+KaVIQCXobOmZATDsJ42PbZrYyptpUzjYMpnokBTYLz",
+	"Nsdg34qehurN/EzEfh/dFEL+N6ljz6QPfEBN4zabKlWgLw3MXw6r78rWHWNk69w6AzqgR6mJZuegdgHF",
+	"wr6nXdc9IUHxLQxdLJRrFcQhRRSHoD0xZZSZS2oHNGUDM/BiZkRbN3WMeLO9P6AhozBz0B8xppIodDcv",
+	"QzbvEsATMGMU1ZvqdNDq7b7e67zpDlo323qJScQA9To9BxmddAdIMtTrdPsD2kbnmEuCA62P+7rAS8fL",
+	"FVVMuFuYXKOOYWgCaCPWxZwTtdMHFGGd+BlQlFBIv9oemRc768i8Lm91EKYI7qOAuESaUjE3AKzLyByE",
+	"EYWpHnYCUqjOshHTN1UqfTj1sX79YwD4Tk0ulh10RKWaTZInvYUZIlR/NKkrpAkWAp+Ap//hHvAOOilm",
+	"qrT6NSM66inNYOpJQxRhVhiGyoaX+QC/ouMFm6b52j4y1n8uG2HphW7ypv+No3spJoXVKJV5YSL37f6k",
+	"eTfV+ibpLHU09HySKk3hIGbSiGp1nE1LmxzimZ7cDN3kk5FmamouxRnrXa1ONQ5ax0mKMc1h6/QiTAct",
+	"nW/UG0FnNsOohqtIP9qRnDTRmAXgUrFPdzXLP6LkjdkoeVF4vohRmD0CCVThWR9JFo6EZNTKUhRr1jAv",
+	"71coYR9URCPM28/dyMsNUQh14QZpxah2ihq+zCGZkCQI0C1lU5HNs9dVrUtVwWhLV1USisZxEDjI4yxC",
+	"AXOtVJqrgdUT+rEAu7diW6/n5h9HV2gHR0Rrkh1jnd6gAKQxfzU83wEn45neN+VTEhfrtrYo3Cw/uVhD",
+	"2c25sm+BJGP1ld77Vkpnpg+N60i/nTXJtlloMoFTe2VCK9V6RnMcnB/n/NB+q9fpdbra+4+A4oi0+q3X",
+	"nW7ntTHffa3o9Jrt/53/2tteJ6AVrrKIsdq7Y6/Vb/0D5FkE1AzCbVhD97Hb7SZGc/KGlkiTR7XdSTo1",
+	"9tSK9Y8PD1U1tXYeyGNuHAKVnYIab/U/fHRaIg5DzGe6BcnKeR1NTMVXnsktEoFGMQn0bfsSK0vyQ4tF",
+	"ovVRdZlxhIup7q2eOG/NE0+kzcLAoh4hjSjVEMeEx7V9EEtfCZ8Ne1JPgQpTCk4yJYapIdBJT7rrOf+r",
+	"bUPC7ePaCI99fKfwrJ7RXrdX1yilzM41VZNjnPwJOqm+1329vNE7xkfE80BHrt4Ywi5ucUyVk4oD0+B1",
+	"o3ndYWISzJqnUi761aY1cpWEiqLCZ1M09VkerxTY3uZf+ICIyLOXYqgyf2WeueWv4sa+ZWEU612UWhnb",
+	"686N1uMgY67stRuDrDcddJMgmK2pF3HoKGvIiwOGdv/z3Z6DmJpqkAQQsovTuZDoBzSaSRCOMfh0CGBE",
+	"Jm2gHsF0QNNYgQ0SOKr15c8H7d03320Rz1QHCNT7znSD/uf//f9imQ0WyRADmnW8rZRDoRTfq6zG76CD",
+	"BJK1ZvexGFBrIcSRYu6EEMrIUHQTWWBQLzsH4X0Ef8Q4SG6MH9AQMFUGgM+U7ZuAdba9r4QhmNr9xEwx",
+	"sDwHCdZr1G//xCFILV8fKvY2xG0B6iG1xSIeCZB6Q8xl9VuJ0YaDYNu8XzwKmAdpEISobv6IQcOPqU9J",
+	"roV3ctjSPKZgjgToKpNj06hXFbSfaS2kHCx9yGJjwFd6MUAN8BmWV3QzNmMp/LNmkGuAPj9hL5dbeyZc",
+	"3Nv9cXmLCyzhhIREmlGeG0vPs7yyrw1nOsshUd2LcnxshA7ndlr6QLhOShfEcQnYKqyohdrfiPRZLDMM",
+	"2VJdWzN1u5/ZkIlRLCSWoIzsnCncGVDVT9pJ4sdoB8YUxDnI9TGdmJM9ySEfPYpBNdOyM6DvWBCwaTaf",
+	"qU8CQDe2QsFAPI9BoaLpMSnYsoeLwENySlxwBtR48X8CZ0gqN7sKt87jIHir+xHLkOsswn/EkNjzNi4Q",
+	"cbgjLBbaxtaTMn8TIWIbiB3DNOEAMaDa5rdZnyBQAiv0U8qCsdZ0P//uDiKRRzzt7LgKzQfUZSEkRj/a",
+	"mtoNzHZj28lCHCKJaAcSm+VXoWdaB5IBVL7er7dbEUfSh9LY9CiM5OxXcwq1KhOdBjTUDuhKu4RgN1k+",
+	"6WZ73whDwiNK73PrVRHZQad69eGIKDU8zbOaDiSAmoQJFiSn+TRnbeHM/zEZ7YrF60cLa28Q0NMEKAW6",
+	"TOFi7uSrXtJWzmMk1A1iD7ztNMqAJ1A3r0AhVmFeVjGal1YuKp00N8WkRZO9qvzeynpZMsOx37x+niuX",
+	"rNDQZ3ZzEzb4VtRxr8HMiuew/ypa/CLnNlToa8cgjVFuEjt6973lqlnokHvEqvKUWbmZDt6ZEKLQp+yT",
+	"GJfHQHRQFpAmApUr0ga0qiQNHTQN1aItE6ftD+gtRNLREdi+CcEqvW7Dr/0k2Cq2K+OqCrUN6g2oqbur",
+	"CK1qu+bGFg8ofyamUptI4b7OdBb7HNAwFlKrRo8IPOEAiNFSPLKDfktHNnQ0BQs2gGWKoAbUVkHZUrKE",
+	"PEbVFPrLhxU11UhyHELHPYvByH0EgYBFEUkT4VP/7HV/rDZQhN/QQLlUHp+itXbV1RddpmiKQ4zbLHJu",
+	"b8L1++bZZJMQptp0SGoc0d7ubqqjDChluF6qLakzIXaXHhkwiK3xSlcorRessyLRh2KK3h4M2bCuyBVG",
+	"1XhzpgJI2Wq2Km+L8eWlPNvfilrpNtAP6fUSWg81GOLc3Ol/xdgJ5hMw7d40WY+Io4hxCd578Ai+Upys",
+	"tdhuA42U7eAvMLuAWPx1VOC1Bk6NLvalr3yZUsSShUT9M6tRhT7gQPp/Lgo1/6wf2WSouXRhQ4WMHijf",
+	"clngHVDEmQtCmHS1cvG30vfdSha7Jr3kYYmVStmuDsKHIDlxxSKKvLePLCWJhHu5EwWYlIhRBt+59doR",
+	"Fq/4nLMQpA+xQHbSSfZTjYvgPmJCpz6QcVWq18sBe7OFDHChnvi8+6+noFwg7bSaBJTkeDwmbufxkrWA",
+	"kxImUazEAbu+Ce9RT9uZMxSSifbTKmha7LlY3fHho1K0xvM2JkTMA1vF0d/Z6e1+3+l2up1e/4fuD13t",
+	"RtnOP6XuspJd5T7a72rQh48P/xsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -43,44 +43,70 @@ func (q *Queries) AdvanceClock(ctx context.Context, arg AdvanceClockParams) (Adv
 	return i, err
 }
 
+const digestClock = `-- name: DigestClock :one
+SELECT seq, clock_timestamp()::timestamptz AS now FROM sync_clock WHERE contractor_id = $1
+`
+
+type DigestClockRow struct {
+	Seq int64          `json:"seq"`
+	Now wire.Timestamp `json:"now"`
+}
+
+// The horizon of a digest, read in the digest's own snapshot.
+func (q *Queries) DigestClock(ctx context.Context, contractorID uuid.UUID) (DigestClockRow, error) {
+	row := q.db.QueryRow(ctx, digestClock, contractorID)
+	var i DigestClockRow
+	err := row.Scan(&i.Seq, &i.Now)
+	return i, err
+}
+
 const peekClock = `-- name: PeekClock :one
-SELECT seq, table_seqs FROM sync_clock WHERE contractor_id = $1
+SELECT purged_seq, purged_at FROM sync_clock WHERE contractor_id = $1
 `
 
 type PeekClockRow struct {
-	Seq       int64           `json:"seq"`
-	TableSeqs json.RawMessage `json:"table_seqs"`
+	PurgedSeq int64           `json:"purged_seq"`
+	PurgedAt  *wire.Timestamp `json:"purged_at"`
 }
 
-// The clock without waiting for pushes in flight: for the later pages of a
-// pull, whose horizon is already fixed.
+// The purge marks without waiting for pushes in flight: the later pages of a
+// walk, whose horizon is already fixed, check them too (a purge may have
+// removed tombstones of the walk since its first page).
 func (q *Queries) PeekClock(ctx context.Context, contractorID uuid.UUID) (PeekClockRow, error) {
 	row := q.db.QueryRow(ctx, peekClock, contractorID)
 	var i PeekClockRow
-	err := row.Scan(&i.Seq, &i.TableSeqs)
+	err := row.Scan(&i.PurgedSeq, &i.PurgedAt)
 	return i, err
 }
 
 const readClock = `-- name: ReadClock :one
 WITH locked AS (
-    SELECT seq, table_seqs FROM sync_clock WHERE contractor_id = $1 FOR SHARE
+    SELECT seq, table_seqs, purged_seq, purged_at FROM sync_clock WHERE contractor_id = $1 FOR SHARE
 )
-SELECT locked.seq, locked.table_seqs, clock_timestamp()::timestamptz AS now FROM locked
+SELECT locked.seq, locked.table_seqs, locked.purged_seq, locked.purged_at, clock_timestamp()::timestamptz AS now FROM locked
 `
 
 type ReadClockRow struct {
 	Seq       int64           `json:"seq"`
 	TableSeqs json.RawMessage `json:"table_seqs"`
+	PurgedSeq int64           `json:"purged_seq"`
+	PurgedAt  *wire.Timestamp `json:"purged_at"`
 	Now       wire.Timestamp  `json:"now"`
 }
 
 // FOR SHARE waits for a push of this contractor that is still in flight, so
 // every change with seq <= the returned seq has committed, and every later push
-// gets an updated_at after the returned now. table_seqs comes from the same
-// (re-read) row version as seq.
+// gets an updated_at after the returned now. table_seqs and the purge marks
+// come from the same (re-read) row version as seq.
 func (q *Queries) ReadClock(ctx context.Context, contractorID uuid.UUID) (ReadClockRow, error) {
 	row := q.db.QueryRow(ctx, readClock, contractorID)
 	var i ReadClockRow
-	err := row.Scan(&i.Seq, &i.TableSeqs, &i.Now)
+	err := row.Scan(
+		&i.Seq,
+		&i.TableSeqs,
+		&i.PurgedSeq,
+		&i.PurgedAt,
+		&i.Now,
+	)
 	return i, err
 }

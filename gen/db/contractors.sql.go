@@ -13,6 +13,64 @@ import (
 	"github.com/syncproxy/syncproxy/wire"
 )
 
+const currentContractors = `-- name: CurrentContractors :many
+SELECT id, name, company_name, email, phone, address, currency, created_at, updated_at, sync_seq FROM contractors
+WHERE id = $1
+`
+
+// The caller's row, which a push checks against its base_version.
+func (q *Queries) CurrentContractors(ctx context.Context, contractorID uuid.UUID) ([]Contractor, error) {
+	rows, err := q.db.Query(ctx, currentContractors, contractorID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Contractor
+	for rows.Next() {
+		var i Contractor
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.CompanyName,
+			&i.Email,
+			&i.Phone,
+			&i.Address,
+			&i.Currency,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.SyncSeq,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const digestContractors = `-- name: DigestContractors :one
+SELECT count(*)::bigint AS live_rows,
+    ((COALESCE(sum(('x' || encode(substring(sha256(uuid_send(id) || int8send(sync_seq)) FROM 1 FOR 8), 'hex'))::bit(64)::bigint::numeric), 0)
+        % 18446744073709551616 + 18446744073709551616) % 18446744073709551616)::text AS digest
+FROM contractors
+WHERE id = $1
+`
+
+type DigestContractorsRow struct {
+	LiveRows int64  `json:"live_rows"`
+	Digest   string `json:"digest"`
+}
+
+// count and digest (see costbook_items.sql) of the caller's row.
+func (q *Queries) DigestContractors(ctx context.Context, contractorID uuid.UUID) (DigestContractorsRow, error) {
+	row := q.db.QueryRow(ctx, digestContractors, contractorID)
+	var i DigestContractorsRow
+	err := row.Scan(&i.LiveRows, &i.Digest)
+	return i, err
+}
+
 const pullContractors = `-- name: PullContractors :many
 SELECT id, name, company_name, email, phone, address, currency, created_at, updated_at, sync_seq FROM contractors
 WHERE id = $1
@@ -70,7 +128,10 @@ UPDATE contractors AS c SET
     name = r.name, company_name = r.company_name, email = r.email, phone = r.phone,
     address = r.address, currency = COALESCE(r.currency, 'USD'),
     updated_at = $1::timestamptz, sync_seq = $2::bigint
-FROM jsonb_to_recordset($4::jsonb) AS r(
+FROM jsonb_to_recordset((
+        SELECT jsonb_agg(to_jsonb(cur) || pushed.row)
+        FROM contractors AS cur, jsonb_array_elements($4::jsonb) AS pushed(row)
+        WHERE cur.id = $3::uuid)) AS r(
     name text, company_name text, email text, phone text, address text, currency text)
 WHERE c.id = $3::uuid
 `
@@ -86,7 +147,8 @@ type UpsertContractorsParams struct {
 // may only update the caller's own row (never create or delete one).
 // Only ever updates: the caller's row exists from provisioning, and a push
 // can neither create nor address another contractor's row. @rows holds at
-// most one row (the server checks its id is the caller's).
+// most one row (the server checks its id is the caller's). Partial, like
+// every upsert: the stored row with the pushed keys laid over it.
 func (q *Queries) UpsertContractors(ctx context.Context, arg UpsertContractorsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, upsertContractors,
 		arg.Now,

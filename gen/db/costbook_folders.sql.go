@@ -13,6 +13,48 @@ import (
 	"github.com/syncproxy/syncproxy/wire"
 )
 
+const currentCostbookFolders = `-- name: CurrentCostbookFolders :many
+SELECT contractor_id, id, name, parent_id, sort_order, created_at, updated_at, deleted_at, sync_seq FROM costbook_folders
+WHERE contractor_id = $1 AND id = ANY($2::uuid[])
+`
+
+type CurrentCostbookFoldersParams struct {
+	ContractorID uuid.UUID   `json:"contractor_id"`
+	Ids          []uuid.UUID `json:"ids"`
+}
+
+// The stored rows (tombstones included) of the keys a push checks against
+// their base_version.
+func (q *Queries) CurrentCostbookFolders(ctx context.Context, arg CurrentCostbookFoldersParams) ([]CostbookFolder, error) {
+	rows, err := q.db.Query(ctx, currentCostbookFolders, arg.ContractorID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []CostbookFolder
+	for rows.Next() {
+		var i CostbookFolder
+		if err := rows.Scan(
+			&i.ContractorID,
+			&i.ID,
+			&i.Name,
+			&i.ParentID,
+			&i.SortOrder,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.DeletedAt,
+			&i.SyncSeq,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deleteCostbookFolders = `-- name: DeleteCostbookFolders :execrows
 UPDATE costbook_folders
 SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint
@@ -33,6 +75,45 @@ func (q *Queries) DeleteCostbookFolders(ctx context.Context, arg DeleteCostbookF
 		arg.ContractorID,
 		arg.Ids,
 	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const digestCostbookFolders = `-- name: DigestCostbookFolders :one
+SELECT count(*)::bigint AS live_rows,
+    ((COALESCE(sum(('x' || encode(substring(sha256(uuid_send(id) || int8send(sync_seq)) FROM 1 FOR 8), 'hex'))::bit(64)::bigint::numeric), 0)
+        % 18446744073709551616 + 18446744073709551616) % 18446744073709551616)::text AS digest
+FROM costbook_folders
+WHERE contractor_id = $1 AND deleted_at IS NULL
+`
+
+type DigestCostbookFoldersRow struct {
+	LiveRows int64  `json:"live_rows"`
+	Digest   string `json:"digest"`
+}
+
+// count and digest of the live rows: the sum, mod 2^64, of the first 8 bytes
+// (big-endian) of SHA-256(id || sync_seq as 8 bytes big-endian).
+func (q *Queries) DigestCostbookFolders(ctx context.Context, contractorID uuid.UUID) (DigestCostbookFoldersRow, error) {
+	row := q.db.QueryRow(ctx, digestCostbookFolders, contractorID)
+	var i DigestCostbookFoldersRow
+	err := row.Scan(&i.LiveRows, &i.Digest)
+	return i, err
+}
+
+const markTombstonesCostbookFolders = `-- name: MarkTombstonesCostbookFolders :execrows
+UPDATE sync_clock AS c
+SET purged_seq = GREATEST(c.purged_seq, m.seq), purged_at = GREATEST(c.purged_at, m.at)
+FROM (SELECT contractor_id, max(sync_seq) AS seq, max(updated_at) AS at
+      FROM costbook_folders WHERE deleted_at < $1::timestamptz GROUP BY contractor_id) AS m
+WHERE c.contractor_id = m.contractor_id
+`
+
+// tenant-exempt: housekeeping: raises, per contractor, the low-water mark below which cursors get 410, before the tombstones older than @cutoff are purged
+func (q *Queries) MarkTombstonesCostbookFolders(ctx context.Context, cutoff wire.Timestamp) (int64, error) {
+	result, err := q.db.Exec(ctx, markTombstonesCostbookFolders, cutoff)
 	if err != nil {
 		return 0, err
 	}
@@ -98,13 +179,29 @@ func (q *Queries) PullCostbookFolders(ctx context.Context, arg PullCostbookFolde
 	return items, nil
 }
 
+const purgeTombstonesCostbookFolders = `-- name: PurgeTombstonesCostbookFolders :execrows
+DELETE FROM costbook_folders WHERE deleted_at < $1::timestamptz
+`
+
+// tenant-exempt: housekeeping: deletes the tombstones of every contractor older than @cutoff, after their marks
+func (q *Queries) PurgeTombstonesCostbookFolders(ctx context.Context, cutoff wire.Timestamp) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeTombstonesCostbookFolders, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const upsertCostbookFolders = `-- name: UpsertCostbookFolders :execrows
 INSERT INTO costbook_folders AS t (
     contractor_id, id, name, parent_id, sort_order,
     created_at, updated_at, deleted_at, sync_seq)
 SELECT $1::uuid, r.id, r.name, r.parent_id, COALESCE(r.sort_order, 0),
     $2::timestamptz, $2::timestamptz, NULL, $3::bigint
-FROM jsonb_to_recordset($4::jsonb) AS r(
+FROM jsonb_array_elements($4::jsonb) AS pushed(row)
+LEFT JOIN costbook_folders AS cur
+    ON cur.contractor_id = $1::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
+CROSS JOIN LATERAL jsonb_to_record(COALESCE(to_jsonb(cur), '{}'::jsonb) || pushed.row) AS r(
     id uuid, name text, parent_id uuid, sort_order integer)
 ON CONFLICT (contractor_id, id) DO UPDATE SET
     name = EXCLUDED.name, parent_id = EXCLUDED.parent_id, sort_order = EXCLUDED.sort_order,
@@ -118,6 +215,12 @@ type UpsertCostbookFoldersParams struct {
 	Rows         json.RawMessage `json:"rows"`
 }
 
+// A row updates only the columns it carries (contract 1.1): the stored row as
+// jsonb with the pushed keys laid over it is what is written, so an absent key
+// keeps its value and an explicit null clears it; a new (or deleted) row
+// starts from nothing, so the COALESCEs give it the column defaults. One
+// statement for the whole table, under the contractor's clock lock (no
+// concurrent writer of these rows).
 func (q *Queries) UpsertCostbookFolders(ctx context.Context, arg UpsertCostbookFoldersParams) (int64, error) {
 	result, err := q.db.Exec(ctx, upsertCostbookFolders,
 		arg.ContractorID,

@@ -13,6 +13,53 @@ import (
 	"github.com/syncproxy/syncproxy/wire"
 )
 
+const currentCostbookItems = `-- name: CurrentCostbookItems :many
+SELECT contractor_id, id, name, folder_id, description, unit, unit_cost, markup_percent, sku, taxable, created_at, updated_at, deleted_at, sync_seq FROM costbook_items
+WHERE contractor_id = $1 AND id = ANY($2::uuid[])
+`
+
+type CurrentCostbookItemsParams struct {
+	ContractorID uuid.UUID   `json:"contractor_id"`
+	Ids          []uuid.UUID `json:"ids"`
+}
+
+// The stored rows (tombstones included) of the keys a push checks against
+// their base_version.
+func (q *Queries) CurrentCostbookItems(ctx context.Context, arg CurrentCostbookItemsParams) ([]CostbookItem, error) {
+	rows, err := q.db.Query(ctx, currentCostbookItems, arg.ContractorID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []CostbookItem
+	for rows.Next() {
+		var i CostbookItem
+		if err := rows.Scan(
+			&i.ContractorID,
+			&i.ID,
+			&i.Name,
+			&i.FolderID,
+			&i.Description,
+			&i.Unit,
+			&i.UnitCost,
+			&i.MarkupPercent,
+			&i.Sku,
+			&i.Taxable,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.DeletedAt,
+			&i.SyncSeq,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deleteCostbookItems = `-- name: DeleteCostbookItems :execrows
 UPDATE costbook_items
 SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint
@@ -33,6 +80,45 @@ func (q *Queries) DeleteCostbookItems(ctx context.Context, arg DeleteCostbookIte
 		arg.ContractorID,
 		arg.Ids,
 	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const digestCostbookItems = `-- name: DigestCostbookItems :one
+SELECT count(*)::bigint AS live_rows,
+    ((COALESCE(sum(('x' || encode(substring(sha256(uuid_send(id) || int8send(sync_seq)) FROM 1 FOR 8), 'hex'))::bit(64)::bigint::numeric), 0)
+        % 18446744073709551616 + 18446744073709551616) % 18446744073709551616)::text AS digest
+FROM costbook_items
+WHERE contractor_id = $1 AND deleted_at IS NULL
+`
+
+type DigestCostbookItemsRow struct {
+	LiveRows int64  `json:"live_rows"`
+	Digest   string `json:"digest"`
+}
+
+// count and digest of the live rows: the sum, mod 2^64, of the first 8 bytes
+// (big-endian) of SHA-256(id || sync_seq as 8 bytes big-endian).
+func (q *Queries) DigestCostbookItems(ctx context.Context, contractorID uuid.UUID) (DigestCostbookItemsRow, error) {
+	row := q.db.QueryRow(ctx, digestCostbookItems, contractorID)
+	var i DigestCostbookItemsRow
+	err := row.Scan(&i.LiveRows, &i.Digest)
+	return i, err
+}
+
+const markTombstonesCostbookItems = `-- name: MarkTombstonesCostbookItems :execrows
+UPDATE sync_clock AS c
+SET purged_seq = GREATEST(c.purged_seq, m.seq), purged_at = GREATEST(c.purged_at, m.at)
+FROM (SELECT contractor_id, max(sync_seq) AS seq, max(updated_at) AS at
+      FROM costbook_items WHERE deleted_at < $1::timestamptz GROUP BY contractor_id) AS m
+WHERE c.contractor_id = m.contractor_id
+`
+
+// tenant-exempt: housekeeping: raises, per contractor, the low-water mark below which cursors get 410, before the tombstones older than @cutoff are purged
+func (q *Queries) MarkTombstonesCostbookItems(ctx context.Context, cutoff wire.Timestamp) (int64, error) {
+	result, err := q.db.Exec(ctx, markTombstonesCostbookItems, cutoff)
 	if err != nil {
 		return 0, err
 	}
@@ -103,13 +189,29 @@ func (q *Queries) PullCostbookItems(ctx context.Context, arg PullCostbookItemsPa
 	return items, nil
 }
 
+const purgeTombstonesCostbookItems = `-- name: PurgeTombstonesCostbookItems :execrows
+DELETE FROM costbook_items WHERE deleted_at < $1::timestamptz
+`
+
+// tenant-exempt: housekeeping: deletes the tombstones of every contractor older than @cutoff, after their marks
+func (q *Queries) PurgeTombstonesCostbookItems(ctx context.Context, cutoff wire.Timestamp) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeTombstonesCostbookItems, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const upsertCostbookItems = `-- name: UpsertCostbookItems :execrows
 INSERT INTO costbook_items AS t (
     contractor_id, id, name, folder_id, description, unit, unit_cost,
     markup_percent, sku, taxable, created_at, updated_at, deleted_at, sync_seq)
 SELECT $1::uuid, r.id, r.name, r.folder_id, r.description, r.unit, r.unit_cost,
     r.markup_percent, r.sku, COALESCE(r.taxable, false), $2::timestamptz, $2::timestamptz, NULL, $3::bigint
-FROM jsonb_to_recordset($4::jsonb) AS r(
+FROM jsonb_array_elements($4::jsonb) AS pushed(row)
+LEFT JOIN costbook_items AS cur
+    ON cur.contractor_id = $1::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
+CROSS JOIN LATERAL jsonb_to_record(COALESCE(to_jsonb(cur), '{}'::jsonb) || pushed.row) AS r(
     id uuid, name text, folder_id uuid, description text, unit text, unit_cost numeric,
     markup_percent numeric, sku text, taxable boolean)
 ON CONFLICT (contractor_id, id) DO UPDATE SET
@@ -126,6 +228,12 @@ type UpsertCostbookItemsParams struct {
 	Rows         json.RawMessage `json:"rows"`
 }
 
+// A row updates only the columns it carries (contract 1.1): the stored row as
+// jsonb with the pushed keys laid over it is what is written, so an absent key
+// keeps its value and an explicit null clears it; a new (or deleted) row
+// starts from nothing, so the COALESCEs give it the column defaults. One
+// statement for the whole table, under the contractor's clock lock (no
+// concurrent writer of these rows).
 func (q *Queries) UpsertCostbookItems(ctx context.Context, arg UpsertCostbookItemsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, upsertCostbookItems,
 		arg.ContractorID,

@@ -13,6 +13,49 @@ import (
 	"github.com/syncproxy/syncproxy/wire"
 )
 
+const currentEstimateEvents = `-- name: CurrentEstimateEvents :many
+SELECT contractor_id, id, estimate_id, kind, payload, occurred_at, created_at, updated_at, deleted_at, sync_seq FROM estimate_events
+WHERE contractor_id = $1 AND id = ANY($2::uuid[])
+`
+
+type CurrentEstimateEventsParams struct {
+	ContractorID uuid.UUID   `json:"contractor_id"`
+	Ids          []uuid.UUID `json:"ids"`
+}
+
+// The stored rows (tombstones included) of the keys a push checks against
+// their base_version.
+func (q *Queries) CurrentEstimateEvents(ctx context.Context, arg CurrentEstimateEventsParams) ([]EstimateEvent, error) {
+	rows, err := q.db.Query(ctx, currentEstimateEvents, arg.ContractorID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EstimateEvent
+	for rows.Next() {
+		var i EstimateEvent
+		if err := rows.Scan(
+			&i.ContractorID,
+			&i.ID,
+			&i.EstimateID,
+			&i.Kind,
+			&i.Payload,
+			&i.OccurredAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.DeletedAt,
+			&i.SyncSeq,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deleteEstimateEvents = `-- name: DeleteEstimateEvents :execrows
 UPDATE estimate_events
 SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint
@@ -33,6 +76,45 @@ func (q *Queries) DeleteEstimateEvents(ctx context.Context, arg DeleteEstimateEv
 		arg.ContractorID,
 		arg.Ids,
 	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const digestEstimateEvents = `-- name: DigestEstimateEvents :one
+SELECT count(*)::bigint AS live_rows,
+    ((COALESCE(sum(('x' || encode(substring(sha256(uuid_send(id) || int8send(sync_seq)) FROM 1 FOR 8), 'hex'))::bit(64)::bigint::numeric), 0)
+        % 18446744073709551616 + 18446744073709551616) % 18446744073709551616)::text AS digest
+FROM estimate_events
+WHERE contractor_id = $1 AND deleted_at IS NULL
+`
+
+type DigestEstimateEventsRow struct {
+	LiveRows int64  `json:"live_rows"`
+	Digest   string `json:"digest"`
+}
+
+// count and digest of the live rows: the sum, mod 2^64, of the first 8 bytes
+// (big-endian) of SHA-256(id || sync_seq as 8 bytes big-endian).
+func (q *Queries) DigestEstimateEvents(ctx context.Context, contractorID uuid.UUID) (DigestEstimateEventsRow, error) {
+	row := q.db.QueryRow(ctx, digestEstimateEvents, contractorID)
+	var i DigestEstimateEventsRow
+	err := row.Scan(&i.LiveRows, &i.Digest)
+	return i, err
+}
+
+const markTombstonesEstimateEvents = `-- name: MarkTombstonesEstimateEvents :execrows
+UPDATE sync_clock AS c
+SET purged_seq = GREATEST(c.purged_seq, m.seq), purged_at = GREATEST(c.purged_at, m.at)
+FROM (SELECT contractor_id, max(sync_seq) AS seq, max(updated_at) AS at
+      FROM estimate_events WHERE deleted_at < $1::timestamptz GROUP BY contractor_id) AS m
+WHERE c.contractor_id = m.contractor_id
+`
+
+// tenant-exempt: housekeeping: raises, per contractor, the low-water mark below which cursors get 410, before the tombstones older than @cutoff are purged
+func (q *Queries) MarkTombstonesEstimateEvents(ctx context.Context, cutoff wire.Timestamp) (int64, error) {
+	result, err := q.db.Exec(ctx, markTombstonesEstimateEvents, cutoff)
 	if err != nil {
 		return 0, err
 	}
@@ -99,13 +181,29 @@ func (q *Queries) PullEstimateEvents(ctx context.Context, arg PullEstimateEvents
 	return items, nil
 }
 
+const purgeTombstonesEstimateEvents = `-- name: PurgeTombstonesEstimateEvents :execrows
+DELETE FROM estimate_events WHERE deleted_at < $1::timestamptz
+`
+
+// tenant-exempt: housekeeping: deletes the tombstones of every contractor older than @cutoff, after their marks
+func (q *Queries) PurgeTombstonesEstimateEvents(ctx context.Context, cutoff wire.Timestamp) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeTombstonesEstimateEvents, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const upsertEstimateEvents = `-- name: UpsertEstimateEvents :execrows
 INSERT INTO estimate_events AS t (
     contractor_id, id, estimate_id, kind, payload, occurred_at,
     created_at, updated_at, deleted_at, sync_seq)
 SELECT $1::uuid, r.id, r.estimate_id, r.kind, COALESCE(r.payload, '{}'::jsonb), r.occurred_at,
     $2::timestamptz, $2::timestamptz, NULL, $3::bigint
-FROM jsonb_to_recordset($4::jsonb) AS r(
+FROM jsonb_array_elements($4::jsonb) AS pushed(row)
+LEFT JOIN estimate_events AS cur
+    ON cur.contractor_id = $1::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
+CROSS JOIN LATERAL jsonb_to_record(COALESCE(to_jsonb(cur), '{}'::jsonb) || pushed.row) AS r(
     id uuid, estimate_id uuid, kind text, payload jsonb, occurred_at timestamptz)
 ON CONFLICT (contractor_id, id) DO UPDATE SET
     estimate_id = EXCLUDED.estimate_id, kind = EXCLUDED.kind, payload = EXCLUDED.payload, occurred_at = EXCLUDED.occurred_at,
@@ -119,6 +217,12 @@ type UpsertEstimateEventsParams struct {
 	Rows         json.RawMessage `json:"rows"`
 }
 
+// A row updates only the columns it carries (contract 1.1): the stored row as
+// jsonb with the pushed keys laid over it is what is written, so an absent key
+// keeps its value and an explicit null clears it; a new (or deleted) row
+// starts from nothing, so the COALESCEs give it the column defaults. One
+// statement for the whole table, under the contractor's clock lock (no
+// concurrent writer of these rows).
 func (q *Queries) UpsertEstimateEvents(ctx context.Context, arg UpsertEstimateEventsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, upsertEstimateEvents,
 		arg.ContractorID,

@@ -13,6 +13,56 @@ import (
 	"github.com/syncproxy/syncproxy/wire"
 )
 
+const currentEstimates = `-- name: CurrentEstimates :many
+SELECT contractor_id, id, number, title, client_name, client_email, status, line_items, notes, subtotal, tax, total, valid_until, created_at, updated_at, deleted_at, sync_seq FROM estimates
+WHERE contractor_id = $1 AND id = ANY($2::uuid[])
+`
+
+type CurrentEstimatesParams struct {
+	ContractorID uuid.UUID   `json:"contractor_id"`
+	Ids          []uuid.UUID `json:"ids"`
+}
+
+// The stored rows (tombstones included) of the keys a push checks against
+// their base_version.
+func (q *Queries) CurrentEstimates(ctx context.Context, arg CurrentEstimatesParams) ([]Estimate, error) {
+	rows, err := q.db.Query(ctx, currentEstimates, arg.ContractorID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Estimate
+	for rows.Next() {
+		var i Estimate
+		if err := rows.Scan(
+			&i.ContractorID,
+			&i.ID,
+			&i.Number,
+			&i.Title,
+			&i.ClientName,
+			&i.ClientEmail,
+			&i.Status,
+			&i.LineItems,
+			&i.Notes,
+			&i.Subtotal,
+			&i.Tax,
+			&i.Total,
+			&i.ValidUntil,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.DeletedAt,
+			&i.SyncSeq,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deleteEstimates = `-- name: DeleteEstimates :execrows
 UPDATE estimates
 SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint
@@ -33,6 +83,45 @@ func (q *Queries) DeleteEstimates(ctx context.Context, arg DeleteEstimatesParams
 		arg.ContractorID,
 		arg.Ids,
 	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const digestEstimates = `-- name: DigestEstimates :one
+SELECT count(*)::bigint AS live_rows,
+    ((COALESCE(sum(('x' || encode(substring(sha256(uuid_send(id) || int8send(sync_seq)) FROM 1 FOR 8), 'hex'))::bit(64)::bigint::numeric), 0)
+        % 18446744073709551616 + 18446744073709551616) % 18446744073709551616)::text AS digest
+FROM estimates
+WHERE contractor_id = $1 AND deleted_at IS NULL
+`
+
+type DigestEstimatesRow struct {
+	LiveRows int64  `json:"live_rows"`
+	Digest   string `json:"digest"`
+}
+
+// count and digest of the live rows: the sum, mod 2^64, of the first 8 bytes
+// (big-endian) of SHA-256(id || sync_seq as 8 bytes big-endian).
+func (q *Queries) DigestEstimates(ctx context.Context, contractorID uuid.UUID) (DigestEstimatesRow, error) {
+	row := q.db.QueryRow(ctx, digestEstimates, contractorID)
+	var i DigestEstimatesRow
+	err := row.Scan(&i.LiveRows, &i.Digest)
+	return i, err
+}
+
+const markTombstonesEstimates = `-- name: MarkTombstonesEstimates :execrows
+UPDATE sync_clock AS c
+SET purged_seq = GREATEST(c.purged_seq, m.seq), purged_at = GREATEST(c.purged_at, m.at)
+FROM (SELECT contractor_id, max(sync_seq) AS seq, max(updated_at) AS at
+      FROM estimates WHERE deleted_at < $1::timestamptz GROUP BY contractor_id) AS m
+WHERE c.contractor_id = m.contractor_id
+`
+
+// tenant-exempt: housekeeping: raises, per contractor, the low-water mark below which cursors get 410, before the tombstones older than @cutoff are purged
+func (q *Queries) MarkTombstonesEstimates(ctx context.Context, cutoff wire.Timestamp) (int64, error) {
+	result, err := q.db.Exec(ctx, markTombstonesEstimates, cutoff)
 	if err != nil {
 		return 0, err
 	}
@@ -106,13 +195,29 @@ func (q *Queries) PullEstimates(ctx context.Context, arg PullEstimatesParams) ([
 	return items, nil
 }
 
+const purgeTombstonesEstimates = `-- name: PurgeTombstonesEstimates :execrows
+DELETE FROM estimates WHERE deleted_at < $1::timestamptz
+`
+
+// tenant-exempt: housekeeping: deletes the tombstones of every contractor older than @cutoff, after their marks
+func (q *Queries) PurgeTombstonesEstimates(ctx context.Context, cutoff wire.Timestamp) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeTombstonesEstimates, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const upsertEstimates = `-- name: UpsertEstimates :execrows
 INSERT INTO estimates AS t (
     contractor_id, id, number, title, client_name, client_email, status, line_items, notes, subtotal, tax, total, valid_until,
     created_at, updated_at, deleted_at, sync_seq)
 SELECT $1::uuid, r.id, r.number, r.title, r.client_name, r.client_email, COALESCE(r.status, 'draft'), COALESCE(r.line_items, '[]'::jsonb), r.notes, r.subtotal, r.tax, r.total, r.valid_until,
     $2::timestamptz, $2::timestamptz, NULL, $3::bigint
-FROM jsonb_to_recordset($4::jsonb) AS r(
+FROM jsonb_array_elements($4::jsonb) AS pushed(row)
+LEFT JOIN estimates AS cur
+    ON cur.contractor_id = $1::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
+CROSS JOIN LATERAL jsonb_to_record(COALESCE(to_jsonb(cur), '{}'::jsonb) || pushed.row) AS r(
     id uuid, number text, title text, client_name text, client_email text, status text, line_items jsonb, notes text, subtotal numeric, tax numeric, total numeric, valid_until date)
 ON CONFLICT (contractor_id, id) DO UPDATE SET
     number = EXCLUDED.number, title = EXCLUDED.title, client_name = EXCLUDED.client_name, client_email = EXCLUDED.client_email, status = EXCLUDED.status, line_items = EXCLUDED.line_items, notes = EXCLUDED.notes, subtotal = EXCLUDED.subtotal, tax = EXCLUDED.tax, total = EXCLUDED.total, valid_until = EXCLUDED.valid_until,
@@ -126,6 +231,12 @@ type UpsertEstimatesParams struct {
 	Rows         json.RawMessage `json:"rows"`
 }
 
+// A row updates only the columns it carries (contract 1.1): the stored row as
+// jsonb with the pushed keys laid over it is what is written, so an absent key
+// keeps its value and an explicit null clears it; a new (or deleted) row
+// starts from nothing, so the COALESCEs give it the column defaults. One
+// statement for the whole table, under the contractor's clock lock (no
+// concurrent writer of these rows).
 func (q *Queries) UpsertEstimates(ctx context.Context, arg UpsertEstimatesParams) (int64, error) {
 	result, err := q.db.Exec(ctx, upsertEstimates,
 		arg.ContractorID,

@@ -42,6 +42,7 @@ DELETE FROM idempotency_keys
 WHERE created_at < clock_timestamp() - make_interval(secs => $1::float8)
 `
 
+// tenant-exempt: housekeeping: expires idempotency keys of all tenants by age; returns nothing
 func (q *Queries) PurgeIdempotencyKeys(ctx context.Context, ttlSeconds float64) (int64, error) {
 	result, err := q.db.Exec(ctx, purgeIdempotencyKeys, ttlSeconds)
 	if err != nil {

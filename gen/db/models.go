@@ -21,7 +21,7 @@ type Contractor struct {
 	Currency    string         `json:"currency"`
 	CreatedAt   wire.Timestamp `json:"created_at"`
 	UpdatedAt   wire.Timestamp `json:"updated_at"`
-	SyncSeq     int64          `json:"-"`
+	SyncSeq     int64          `json:"sync_version"`
 }
 
 type CostbookFolder struct {
@@ -33,7 +33,7 @@ type CostbookFolder struct {
 	CreatedAt    wire.Timestamp  `json:"created_at"`
 	UpdatedAt    wire.Timestamp  `json:"updated_at"`
 	DeletedAt    *wire.Timestamp `json:"-"`
-	SyncSeq      int64           `json:"-"`
+	SyncSeq      int64           `json:"sync_version"`
 }
 
 type CostbookItem struct {
@@ -50,7 +50,7 @@ type CostbookItem struct {
 	CreatedAt     wire.Timestamp  `json:"created_at"`
 	UpdatedAt     wire.Timestamp  `json:"updated_at"`
 	DeletedAt     *wire.Timestamp `json:"-"`
-	SyncSeq       int64           `json:"-"`
+	SyncSeq       int64           `json:"sync_version"`
 }
 
 type Estimate struct {
@@ -70,7 +70,7 @@ type Estimate struct {
 	CreatedAt    wire.Timestamp  `json:"created_at"`
 	UpdatedAt    wire.Timestamp  `json:"updated_at"`
 	DeletedAt    *wire.Timestamp `json:"-"`
-	SyncSeq      int64           `json:"-"`
+	SyncSeq      int64           `json:"sync_version"`
 }
 
 type EstimateEvent struct {
@@ -83,7 +83,7 @@ type EstimateEvent struct {
 	CreatedAt    wire.Timestamp  `json:"created_at"`
 	UpdatedAt    wire.Timestamp  `json:"updated_at"`
 	DeletedAt    *wire.Timestamp `json:"-"`
-	SyncSeq      int64           `json:"-"`
+	SyncSeq      int64           `json:"sync_version"`
 }
 
 type IdempotencyKey struct {
@@ -104,7 +104,7 @@ type PdfSetting struct {
 	Terms        *string        `json:"terms"`
 	CreatedAt    wire.Timestamp `json:"created_at"`
 	UpdatedAt    wire.Timestamp `json:"updated_at"`
-	SyncSeq      int64          `json:"-"`
+	SyncSeq      int64          `json:"sync_version"`
 }
 
 type PricingRule struct {
@@ -119,7 +119,7 @@ type PricingRule struct {
 	CreatedAt    wire.Timestamp  `json:"created_at"`
 	UpdatedAt    wire.Timestamp  `json:"updated_at"`
 	DeletedAt    *wire.Timestamp `json:"-"`
-	SyncSeq      int64           `json:"-"`
+	SyncSeq      int64           `json:"sync_version"`
 }
 
 type StepAConfig struct {
@@ -128,7 +128,7 @@ type StepAConfig struct {
 	Enabled      bool            `json:"enabled"`
 	CreatedAt    wire.Timestamp  `json:"created_at"`
 	UpdatedAt    wire.Timestamp  `json:"updated_at"`
-	SyncSeq      int64           `json:"-"`
+	SyncSeq      int64           `json:"sync_version"`
 }
 
 type StepARule struct {
@@ -142,13 +142,15 @@ type StepARule struct {
 	CreatedAt    wire.Timestamp  `json:"created_at"`
 	UpdatedAt    wire.Timestamp  `json:"updated_at"`
 	DeletedAt    *wire.Timestamp `json:"-"`
-	SyncSeq      int64           `json:"-"`
+	SyncSeq      int64           `json:"sync_version"`
 }
 
 type SyncClock struct {
 	ContractorID uuid.UUID       `json:"contractor_id"`
 	Seq          int64           `json:"seq"`
 	TableSeqs    json.RawMessage `json:"table_seqs"`
+	PurgedSeq    int64           `json:"purged_seq"`
+	PurgedAt     *wire.Timestamp `json:"purged_at"`
 }
 
 type User struct {

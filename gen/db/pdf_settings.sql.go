@@ -13,6 +13,64 @@ import (
 	"github.com/syncproxy/syncproxy/wire"
 )
 
+const currentPdfSettings = `-- name: CurrentPdfSettings :many
+SELECT contractor_id, template, accent_color, show_logo, header_text, footer_text, terms, created_at, updated_at, sync_seq FROM pdf_settings
+WHERE contractor_id = $1
+`
+
+// The stored row a push checks against its base_version.
+func (q *Queries) CurrentPdfSettings(ctx context.Context, contractorID uuid.UUID) ([]PdfSetting, error) {
+	rows, err := q.db.Query(ctx, currentPdfSettings, contractorID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []PdfSetting
+	for rows.Next() {
+		var i PdfSetting
+		if err := rows.Scan(
+			&i.ContractorID,
+			&i.Template,
+			&i.AccentColor,
+			&i.ShowLogo,
+			&i.HeaderText,
+			&i.FooterText,
+			&i.Terms,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.SyncSeq,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const digestPdfSettings = `-- name: DigestPdfSettings :one
+SELECT count(*)::bigint AS live_rows,
+    ((COALESCE(sum(('x' || encode(substring(sha256(uuid_send(contractor_id) || int8send(sync_seq)) FROM 1 FOR 8), 'hex'))::bit(64)::bigint::numeric), 0)
+        % 18446744073709551616 + 18446744073709551616) % 18446744073709551616)::text AS digest
+FROM pdf_settings
+WHERE contractor_id = $1
+`
+
+type DigestPdfSettingsRow struct {
+	LiveRows int64  `json:"live_rows"`
+	Digest   string `json:"digest"`
+}
+
+// count and digest (see costbook_items.sql); a singleton's id is its contractor.
+func (q *Queries) DigestPdfSettings(ctx context.Context, contractorID uuid.UUID) (DigestPdfSettingsRow, error) {
+	row := q.db.QueryRow(ctx, digestPdfSettings, contractorID)
+	var i DigestPdfSettingsRow
+	err := row.Scan(&i.LiveRows, &i.Digest)
+	return i, err
+}
+
 const pullPdfSettings = `-- name: PullPdfSettings :many
 SELECT contractor_id, template, accent_color, show_logo, header_text, footer_text, terms, created_at, updated_at, sync_seq FROM pdf_settings
 WHERE contractor_id = $1
@@ -71,7 +129,9 @@ INSERT INTO pdf_settings AS t (
     created_at, updated_at, sync_seq)
 SELECT $1::uuid, r.template, r.accent_color, COALESCE(r.show_logo, true), r.header_text, r.footer_text, r.terms,
     $2::timestamptz, $2::timestamptz, $3::bigint
-FROM jsonb_to_recordset($4::jsonb) AS r(
+FROM jsonb_array_elements($4::jsonb) AS pushed(row)
+LEFT JOIN pdf_settings AS cur ON cur.contractor_id = $1::uuid
+CROSS JOIN LATERAL jsonb_to_record(COALESCE(to_jsonb(cur), '{}'::jsonb) || pushed.row) AS r(
     template text, accent_color text, show_logo boolean, header_text text, footer_text text, terms text)
 ON CONFLICT (contractor_id) DO UPDATE SET
     template = EXCLUDED.template, accent_color = EXCLUDED.accent_color, show_logo = EXCLUDED.show_logo, header_text = EXCLUDED.header_text, footer_text = EXCLUDED.footer_text, terms = EXCLUDED.terms,
@@ -86,6 +146,12 @@ type UpsertPdfSettingsParams struct {
 }
 
 // pdf_settings is a singleton: one row per contractor, keyed by the contractor.
+// A row updates only the columns it carries (contract 1.1): the stored row as
+// jsonb with the pushed keys laid over it is what is written, so an absent key
+// keeps its value and an explicit null clears it; a new (or deleted) row
+// starts from nothing, so the COALESCEs give it the column defaults. One
+// statement for the whole table, under the contractor's clock lock (no
+// concurrent writer of these rows).
 func (q *Queries) UpsertPdfSettings(ctx context.Context, arg UpsertPdfSettingsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, upsertPdfSettings,
 		arg.ContractorID,

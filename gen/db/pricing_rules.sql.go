@@ -13,6 +13,51 @@ import (
 	"github.com/syncproxy/syncproxy/wire"
 )
 
+const currentPricingRules = `-- name: CurrentPricingRules :many
+SELECT contractor_id, id, name, kind, value, applies_to, priority, enabled, created_at, updated_at, deleted_at, sync_seq FROM pricing_rules
+WHERE contractor_id = $1 AND id = ANY($2::uuid[])
+`
+
+type CurrentPricingRulesParams struct {
+	ContractorID uuid.UUID   `json:"contractor_id"`
+	Ids          []uuid.UUID `json:"ids"`
+}
+
+// The stored rows (tombstones included) of the keys a push checks against
+// their base_version.
+func (q *Queries) CurrentPricingRules(ctx context.Context, arg CurrentPricingRulesParams) ([]PricingRule, error) {
+	rows, err := q.db.Query(ctx, currentPricingRules, arg.ContractorID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []PricingRule
+	for rows.Next() {
+		var i PricingRule
+		if err := rows.Scan(
+			&i.ContractorID,
+			&i.ID,
+			&i.Name,
+			&i.Kind,
+			&i.Value,
+			&i.AppliesTo,
+			&i.Priority,
+			&i.Enabled,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.DeletedAt,
+			&i.SyncSeq,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deletePricingRules = `-- name: DeletePricingRules :execrows
 UPDATE pricing_rules
 SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint
@@ -33,6 +78,45 @@ func (q *Queries) DeletePricingRules(ctx context.Context, arg DeletePricingRules
 		arg.ContractorID,
 		arg.Ids,
 	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const digestPricingRules = `-- name: DigestPricingRules :one
+SELECT count(*)::bigint AS live_rows,
+    ((COALESCE(sum(('x' || encode(substring(sha256(uuid_send(id) || int8send(sync_seq)) FROM 1 FOR 8), 'hex'))::bit(64)::bigint::numeric), 0)
+        % 18446744073709551616 + 18446744073709551616) % 18446744073709551616)::text AS digest
+FROM pricing_rules
+WHERE contractor_id = $1 AND deleted_at IS NULL
+`
+
+type DigestPricingRulesRow struct {
+	LiveRows int64  `json:"live_rows"`
+	Digest   string `json:"digest"`
+}
+
+// count and digest of the live rows: the sum, mod 2^64, of the first 8 bytes
+// (big-endian) of SHA-256(id || sync_seq as 8 bytes big-endian).
+func (q *Queries) DigestPricingRules(ctx context.Context, contractorID uuid.UUID) (DigestPricingRulesRow, error) {
+	row := q.db.QueryRow(ctx, digestPricingRules, contractorID)
+	var i DigestPricingRulesRow
+	err := row.Scan(&i.LiveRows, &i.Digest)
+	return i, err
+}
+
+const markTombstonesPricingRules = `-- name: MarkTombstonesPricingRules :execrows
+UPDATE sync_clock AS c
+SET purged_seq = GREATEST(c.purged_seq, m.seq), purged_at = GREATEST(c.purged_at, m.at)
+FROM (SELECT contractor_id, max(sync_seq) AS seq, max(updated_at) AS at
+      FROM pricing_rules WHERE deleted_at < $1::timestamptz GROUP BY contractor_id) AS m
+WHERE c.contractor_id = m.contractor_id
+`
+
+// tenant-exempt: housekeeping: raises, per contractor, the low-water mark below which cursors get 410, before the tombstones older than @cutoff are purged
+func (q *Queries) MarkTombstonesPricingRules(ctx context.Context, cutoff wire.Timestamp) (int64, error) {
+	result, err := q.db.Exec(ctx, markTombstonesPricingRules, cutoff)
 	if err != nil {
 		return 0, err
 	}
@@ -101,13 +185,29 @@ func (q *Queries) PullPricingRules(ctx context.Context, arg PullPricingRulesPara
 	return items, nil
 }
 
+const purgeTombstonesPricingRules = `-- name: PurgeTombstonesPricingRules :execrows
+DELETE FROM pricing_rules WHERE deleted_at < $1::timestamptz
+`
+
+// tenant-exempt: housekeeping: deletes the tombstones of every contractor older than @cutoff, after their marks
+func (q *Queries) PurgeTombstonesPricingRules(ctx context.Context, cutoff wire.Timestamp) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeTombstonesPricingRules, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const upsertPricingRules = `-- name: UpsertPricingRules :execrows
 INSERT INTO pricing_rules AS t (
     contractor_id, id, name, kind, value, applies_to, priority, enabled,
     created_at, updated_at, deleted_at, sync_seq)
 SELECT $1::uuid, r.id, r.name, r.kind, r.value, r.applies_to, COALESCE(r.priority, 0), COALESCE(r.enabled, true),
     $2::timestamptz, $2::timestamptz, NULL, $3::bigint
-FROM jsonb_to_recordset($4::jsonb) AS r(
+FROM jsonb_array_elements($4::jsonb) AS pushed(row)
+LEFT JOIN pricing_rules AS cur
+    ON cur.contractor_id = $1::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
+CROSS JOIN LATERAL jsonb_to_record(COALESCE(to_jsonb(cur), '{}'::jsonb) || pushed.row) AS r(
     id uuid, name text, kind text, value numeric, applies_to jsonb, priority integer, enabled boolean)
 ON CONFLICT (contractor_id, id) DO UPDATE SET
     name = EXCLUDED.name, kind = EXCLUDED.kind, value = EXCLUDED.value, applies_to = EXCLUDED.applies_to, priority = EXCLUDED.priority, enabled = EXCLUDED.enabled,
@@ -121,6 +221,12 @@ type UpsertPricingRulesParams struct {
 	Rows         json.RawMessage `json:"rows"`
 }
 
+// A row updates only the columns it carries (contract 1.1): the stored row as
+// jsonb with the pushed keys laid over it is what is written, so an absent key
+// keeps its value and an explicit null clears it; a new (or deleted) row
+// starts from nothing, so the COALESCEs give it the column defaults. One
+// statement for the whole table, under the contractor's clock lock (no
+// concurrent writer of these rows).
 func (q *Queries) UpsertPricingRules(ctx context.Context, arg UpsertPricingRulesParams) (int64, error) {
 	result, err := q.db.Exec(ctx, upsertPricingRules,
 		arg.ContractorID,

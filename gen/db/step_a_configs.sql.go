@@ -13,6 +13,60 @@ import (
 	"github.com/syncproxy/syncproxy/wire"
 )
 
+const currentStepAConfigs = `-- name: CurrentStepAConfigs :many
+SELECT contractor_id, settings, enabled, created_at, updated_at, sync_seq FROM step_a_configs
+WHERE contractor_id = $1
+`
+
+// The stored row a push checks against its base_version.
+func (q *Queries) CurrentStepAConfigs(ctx context.Context, contractorID uuid.UUID) ([]StepAConfig, error) {
+	rows, err := q.db.Query(ctx, currentStepAConfigs, contractorID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []StepAConfig
+	for rows.Next() {
+		var i StepAConfig
+		if err := rows.Scan(
+			&i.ContractorID,
+			&i.Settings,
+			&i.Enabled,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.SyncSeq,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const digestStepAConfigs = `-- name: DigestStepAConfigs :one
+SELECT count(*)::bigint AS live_rows,
+    ((COALESCE(sum(('x' || encode(substring(sha256(uuid_send(contractor_id) || int8send(sync_seq)) FROM 1 FOR 8), 'hex'))::bit(64)::bigint::numeric), 0)
+        % 18446744073709551616 + 18446744073709551616) % 18446744073709551616)::text AS digest
+FROM step_a_configs
+WHERE contractor_id = $1
+`
+
+type DigestStepAConfigsRow struct {
+	LiveRows int64  `json:"live_rows"`
+	Digest   string `json:"digest"`
+}
+
+// count and digest (see costbook_items.sql); a singleton's id is its contractor.
+func (q *Queries) DigestStepAConfigs(ctx context.Context, contractorID uuid.UUID) (DigestStepAConfigsRow, error) {
+	row := q.db.QueryRow(ctx, digestStepAConfigs, contractorID)
+	var i DigestStepAConfigsRow
+	err := row.Scan(&i.LiveRows, &i.Digest)
+	return i, err
+}
+
 const pullStepAConfigs = `-- name: PullStepAConfigs :many
 SELECT contractor_id, settings, enabled, created_at, updated_at, sync_seq FROM step_a_configs
 WHERE contractor_id = $1
@@ -67,7 +121,9 @@ INSERT INTO step_a_configs AS t (
     created_at, updated_at, sync_seq)
 SELECT $1::uuid, COALESCE(r.settings, '{}'::jsonb), COALESCE(r.enabled, true),
     $2::timestamptz, $2::timestamptz, $3::bigint
-FROM jsonb_to_recordset($4::jsonb) AS r(
+FROM jsonb_array_elements($4::jsonb) AS pushed(row)
+LEFT JOIN step_a_configs AS cur ON cur.contractor_id = $1::uuid
+CROSS JOIN LATERAL jsonb_to_record(COALESCE(to_jsonb(cur), '{}'::jsonb) || pushed.row) AS r(
     settings jsonb, enabled boolean)
 ON CONFLICT (contractor_id) DO UPDATE SET
     settings = EXCLUDED.settings, enabled = EXCLUDED.enabled,
@@ -82,6 +138,12 @@ type UpsertStepAConfigsParams struct {
 }
 
 // step_a_configs is a singleton: one row per contractor, keyed by the contractor.
+// A row updates only the columns it carries (contract 1.1): the stored row as
+// jsonb with the pushed keys laid over it is what is written, so an absent key
+// keeps its value and an explicit null clears it; a new (or deleted) row
+// starts from nothing, so the COALESCEs give it the column defaults. One
+// statement for the whole table, under the contractor's clock lock (no
+// concurrent writer of these rows).
 func (q *Queries) UpsertStepAConfigs(ctx context.Context, arg UpsertStepAConfigsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, upsertStepAConfigs,
 		arg.ContractorID,

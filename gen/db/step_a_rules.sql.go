@@ -13,6 +13,50 @@ import (
 	"github.com/syncproxy/syncproxy/wire"
 )
 
+const currentStepARules = `-- name: CurrentStepARules :many
+SELECT contractor_id, id, name, condition, action, sort_order, enabled, created_at, updated_at, deleted_at, sync_seq FROM step_a_rules
+WHERE contractor_id = $1 AND id = ANY($2::uuid[])
+`
+
+type CurrentStepARulesParams struct {
+	ContractorID uuid.UUID   `json:"contractor_id"`
+	Ids          []uuid.UUID `json:"ids"`
+}
+
+// The stored rows (tombstones included) of the keys a push checks against
+// their base_version.
+func (q *Queries) CurrentStepARules(ctx context.Context, arg CurrentStepARulesParams) ([]StepARule, error) {
+	rows, err := q.db.Query(ctx, currentStepARules, arg.ContractorID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []StepARule
+	for rows.Next() {
+		var i StepARule
+		if err := rows.Scan(
+			&i.ContractorID,
+			&i.ID,
+			&i.Name,
+			&i.Condition,
+			&i.Action,
+			&i.SortOrder,
+			&i.Enabled,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.DeletedAt,
+			&i.SyncSeq,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deleteStepARules = `-- name: DeleteStepARules :execrows
 UPDATE step_a_rules
 SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint
@@ -33,6 +77,45 @@ func (q *Queries) DeleteStepARules(ctx context.Context, arg DeleteStepARulesPara
 		arg.ContractorID,
 		arg.Ids,
 	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const digestStepARules = `-- name: DigestStepARules :one
+SELECT count(*)::bigint AS live_rows,
+    ((COALESCE(sum(('x' || encode(substring(sha256(uuid_send(id) || int8send(sync_seq)) FROM 1 FOR 8), 'hex'))::bit(64)::bigint::numeric), 0)
+        % 18446744073709551616 + 18446744073709551616) % 18446744073709551616)::text AS digest
+FROM step_a_rules
+WHERE contractor_id = $1 AND deleted_at IS NULL
+`
+
+type DigestStepARulesRow struct {
+	LiveRows int64  `json:"live_rows"`
+	Digest   string `json:"digest"`
+}
+
+// count and digest of the live rows: the sum, mod 2^64, of the first 8 bytes
+// (big-endian) of SHA-256(id || sync_seq as 8 bytes big-endian).
+func (q *Queries) DigestStepARules(ctx context.Context, contractorID uuid.UUID) (DigestStepARulesRow, error) {
+	row := q.db.QueryRow(ctx, digestStepARules, contractorID)
+	var i DigestStepARulesRow
+	err := row.Scan(&i.LiveRows, &i.Digest)
+	return i, err
+}
+
+const markTombstonesStepARules = `-- name: MarkTombstonesStepARules :execrows
+UPDATE sync_clock AS c
+SET purged_seq = GREATEST(c.purged_seq, m.seq), purged_at = GREATEST(c.purged_at, m.at)
+FROM (SELECT contractor_id, max(sync_seq) AS seq, max(updated_at) AS at
+      FROM step_a_rules WHERE deleted_at < $1::timestamptz GROUP BY contractor_id) AS m
+WHERE c.contractor_id = m.contractor_id
+`
+
+// tenant-exempt: housekeeping: raises, per contractor, the low-water mark below which cursors get 410, before the tombstones older than @cutoff are purged
+func (q *Queries) MarkTombstonesStepARules(ctx context.Context, cutoff wire.Timestamp) (int64, error) {
+	result, err := q.db.Exec(ctx, markTombstonesStepARules, cutoff)
 	if err != nil {
 		return 0, err
 	}
@@ -100,13 +183,29 @@ func (q *Queries) PullStepARules(ctx context.Context, arg PullStepARulesParams) 
 	return items, nil
 }
 
+const purgeTombstonesStepARules = `-- name: PurgeTombstonesStepARules :execrows
+DELETE FROM step_a_rules WHERE deleted_at < $1::timestamptz
+`
+
+// tenant-exempt: housekeeping: deletes the tombstones of every contractor older than @cutoff, after their marks
+func (q *Queries) PurgeTombstonesStepARules(ctx context.Context, cutoff wire.Timestamp) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeTombstonesStepARules, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const upsertStepARules = `-- name: UpsertStepARules :execrows
 INSERT INTO step_a_rules AS t (
     contractor_id, id, name, condition, action, sort_order, enabled,
     created_at, updated_at, deleted_at, sync_seq)
 SELECT $1::uuid, r.id, r.name, r.condition, r.action, COALESCE(r.sort_order, 0), COALESCE(r.enabled, true),
     $2::timestamptz, $2::timestamptz, NULL, $3::bigint
-FROM jsonb_to_recordset($4::jsonb) AS r(
+FROM jsonb_array_elements($4::jsonb) AS pushed(row)
+LEFT JOIN step_a_rules AS cur
+    ON cur.contractor_id = $1::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
+CROSS JOIN LATERAL jsonb_to_record(COALESCE(to_jsonb(cur), '{}'::jsonb) || pushed.row) AS r(
     id uuid, name text, condition jsonb, action jsonb, sort_order integer, enabled boolean)
 ON CONFLICT (contractor_id, id) DO UPDATE SET
     name = EXCLUDED.name, condition = EXCLUDED.condition, action = EXCLUDED.action, sort_order = EXCLUDED.sort_order, enabled = EXCLUDED.enabled,
@@ -120,6 +219,12 @@ type UpsertStepARulesParams struct {
 	Rows         json.RawMessage `json:"rows"`
 }
 
+// A row updates only the columns it carries (contract 1.1): the stored row as
+// jsonb with the pushed keys laid over it is what is written, so an absent key
+// keeps its value and an explicit null clears it; a new (or deleted) row
+// starts from nothing, so the COALESCEs give it the column defaults. One
+// statement for the whole table, under the contractor's clock lock (no
+// concurrent writer of these rows).
 func (q *Queries) UpsertStepARules(ctx context.Context, arg UpsertStepARulesParams) (int64, error) {
 	result, err := q.db.Exec(ctx, upsertStepARules,
 		arg.ContractorID,

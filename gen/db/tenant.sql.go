@@ -25,6 +25,7 @@ type CreateContractorParams struct {
 	Currency    string    `json:"currency"`
 }
 
+// tenant-exempt: provisioning (syncproxy tenant/dev): creates the tenant itself; its @id becomes the contractor id
 func (q *Queries) CreateContractor(ctx context.Context, arg CreateContractorParams) (Contractor, error) {
 	row := q.db.QueryRow(ctx, createContractor,
 		arg.ID,
@@ -133,6 +134,7 @@ SELECT COALESCE(
 )::uuid AS contractor_id
 `
 
+// tenant-exempt: tenant resolution: finds the caller's contractor from the token's auth_user_id (users) or solo id (contractors), before any contractor_id is known
 // CONTRACT.md tenant derivation: a team member's contractor, else a contractor
 // whose own id is the auth user (solo accounts).
 func (q *Queries) ResolveContractor(ctx context.Context, authUserID uuid.UUID) (uuid.UUID, error) {

@@ -5,16 +5,14 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-
-	"github.com/syncproxy/syncproxy/gen/api"
 )
 
 // costbookItems returns n realistic rows (every client column set, about
 // 300 bytes of JSON each) with the given ids, or new ids when ids is nil.
 // round varies the content, so a re-push of the same ids is a real update.
-func costbookItems(n int, ids []uuid.UUID, round int) []api.CostbookItemWrite {
+func costbookItems(n int, ids []uuid.UUID, round int) []costbookItem {
 	units := []string{"ea", "sqft", "lf", "hr", "gal"}
-	rows := make([]api.CostbookItemWrite, n)
+	rows := make([]costbookItem, n)
 	for i := range rows {
 		id := uuid.New()
 		if ids != nil {
@@ -27,13 +25,25 @@ func costbookItems(n int, ids []uuid.UUID, round int) []api.CostbookItemWrite {
 		markup := fmt.Sprintf("%d.5", 10+i%25)
 		sku := fmt.Sprintf("DW-%06d", i)
 		taxable := i%3 != 0
-		rows[i] = api.CostbookItemWrite{Id: id, Name: name, Description: &desc, Unit: &unit,
-			UnitCost: &cost, MarkupPercent: &markup, Sku: &sku, Taxable: &taxable}
+		rows[i] = costbookItem{ID: id, Name: name, Description: desc, Unit: unit,
+			UnitCost: cost, MarkupPercent: markup, Sku: sku, Taxable: taxable}
 	}
 	return rows
 }
 
+// costbookItem is a pushed costbook_items row with every client column set.
+type costbookItem struct {
+	ID            uuid.UUID `json:"id"`
+	Name          string    `json:"name"`
+	Description   string    `json:"description"`
+	Unit          string    `json:"unit"`
+	UnitCost      string    `json:"unit_cost"`
+	MarkupPercent string    `json:"markup_percent"`
+	Sku           string    `json:"sku"`
+	Taxable       bool      `json:"taxable"`
+}
+
 // pushBody is the wire body of a push of rows.
-func pushBody(rows []api.CostbookItemWrite) ([]byte, error) {
+func pushBody(rows []costbookItem) ([]byte, error) {
 	return json.Marshal(map[string]any{"costbook_items": rows})
 }

@@ -148,8 +148,28 @@ func EnumStrings(schema *openapi3.Schema) []string {
 }
 
 // WireType describes a property schema as "type" or "type/format", and
-// "any" when it has no type (a JSON value of any kind).
+// "any" when it has no type (a JSON value of any kind). A decimal accepted as
+// a string or a number (anyOf) is "string/decimal": its string form is the
+// one the server sends.
 func WireType(schema *openapi3.Schema) string {
+	if schema != nil && len(schema.AnyOf) > 0 {
+		var dec *openapi3.Schema
+		for _, alt := range schema.AnyOf {
+			switch v := alt.Value; {
+			case v == nil:
+				return "any"
+			case v.Type.Is("string") && v.Format == "decimal":
+				dec = v
+			case v.Type.Is("number"):
+			default:
+				return "any"
+			}
+		}
+		if dec != nil {
+			return WireType(dec)
+		}
+		return "any"
+	}
 	if schema == nil || schema.Type == nil || len(schema.Type.Slice()) == 0 {
 		return "any"
 	}

@@ -4,12 +4,16 @@
 package apierror
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
+	"github.com/google/uuid"
+
 	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 // Error is a failure with a contract status and code. Handlers return it (or
@@ -21,6 +25,8 @@ type Error struct {
 	Details    []api.ErrorDetail
 	RetryAfter int // seconds; 0 = no Retry-After header
 	Err        error
+	// Conflicts are the rows of a 409 (contract 1.1).
+	Conflicts []syncstore.Conflict
 }
 
 func (e *Error) Error() string {
@@ -48,6 +54,8 @@ var codeForStatus = map[int]api.ErrorError{
 	http.StatusRequestEntityTooLarge: api.PAYLOADTOOLARGE,
 	http.StatusUnsupportedMediaType:  api.UNSUPPORTEDMEDIATYPE,
 	http.StatusUnprocessableEntity:   api.IDEMPOTENCYKEYREUSED,
+	http.StatusConflict:              api.ErrorError(api.CONFLICT),
+	http.StatusGone:                  api.ErrorError(api.RESYNCREQUIRED),
 	http.StatusTooManyRequests:       api.RATELIMITED,
 	http.StatusInternalServerError:   api.INTERNAL,
 	http.StatusServiceUnavailable:    api.UNAVAILABLE,
@@ -122,19 +130,49 @@ func As(err error) (*Error, bool) {
 	return e, ok
 }
 
-// Envelope is the body every error response carries.
-func (e *Error) Envelope(requestID string) api.Error {
+// Envelope is the body every error response carries; a 409's also carries
+// its conflicts (ConflictError in the spec).
+func (e *Error) Envelope(requestID string) any {
 	details := e.Details
 	if details == nil {
 		details = []api.ErrorDetail{}
 	}
-	return api.Error{
+	env := api.Error{
 		Ok:        false,
 		Error:     e.Code,
 		Message:   e.Message,
 		RequestId: requestID,
 		Details:   details,
 	}
+	if e.Status != http.StatusConflict {
+		return env
+	}
+	conflicts := make([]conflict, len(e.Conflicts))
+	for i, c := range e.Conflicts {
+		row := c.Row
+		if row == nil {
+			row = json.RawMessage("null")
+		}
+		conflicts[i] = conflict{Table: c.Table, ID: c.ID, BaseVersion: c.BaseVersion,
+			CurrentVersion: c.CurrentVersion, Deleted: c.Deleted, Row: row}
+	}
+	return conflictEnvelope{Error: env, Conflicts: conflicts}
+}
+
+// conflictEnvelope is the spec's ConflictError. Rows are passed as the store
+// encoded them (a pull's form), so numbers in them stay exact.
+type conflictEnvelope struct {
+	api.Error
+	Conflicts []conflict `json:"conflicts"`
+}
+
+type conflict struct {
+	Table          string          `json:"table"`
+	ID             uuid.UUID       `json:"id"`
+	BaseVersion    int64           `json:"baseVersion"`
+	CurrentVersion int64           `json:"currentVersion"`
+	Deleted        bool            `json:"deleted"`
+	Row            json.RawMessage `json:"row"`
 }
 
 // Header values for Retry-After.

@@ -16,7 +16,8 @@ func fromDomain(err error) (*Error, bool) {
 	var invalid *pushbody.Invalid
 	var tooMany *pushbody.TooManyRows
 	var badCursor *syncstore.BadCursor
-	var foreign *syncstore.ForeignRow
+	var rejected *syncstore.RejectedRow
+	var conflicts *syncstore.Conflicts
 	switch {
 	case errors.As(err, &invalid):
 		details := make([]api.ErrorDetail, len(invalid.Problems))
@@ -32,14 +33,20 @@ func fromDomain(err error) (*Error, bool) {
 		return New(http.StatusRequestEntityTooLarge, tooMany.Error()+"; split it").Wrap(err), true
 	case errors.Is(err, syncstore.ErrIdempotencyKeyReused):
 		return New(http.StatusUnprocessableEntity, err.Error()).Wrap(err), true
+	case errors.As(err, &conflicts):
+		e := New(http.StatusConflict, "rows changed since the base_version of their edits; nothing was written: merge the current rows and push again with their versions")
+		e.Conflicts = conflicts.List
+		return e.Wrap(err), true
+	case errors.Is(err, syncstore.ErrResyncRequired):
+		return New(http.StatusGone, err.Error()).Wrap(err), true
 	case errors.Is(err, syncstore.ErrCursorAndSince):
 		return BadRequest(syncstore.ErrCursorAndSince.Error(),
 			Detail("", -1, "since", "not allowed together with cursor")).Wrap(err), true
 	case errors.As(err, &badCursor):
 		return BadRequest(badCursor.Error(), Detail("", -1, "cursor", badCursor.Reason)).Wrap(err), true
-	case errors.As(err, &foreign):
-		return BadRequest("a push may only write the caller's own contractor row",
-			Detail(foreign.Source, foreign.Index, foreign.Field, foreign.Reason)).Wrap(err), true
+	case errors.As(err, &rejected):
+		return BadRequest(rejected.Message,
+			Detail(rejected.Source, rejected.Index, rejected.Field, rejected.Reason)).Wrap(err), true
 	}
 	return nil, false
 }

@@ -34,6 +34,8 @@ type Config struct {
 	RateBurst        int           // SYNC_RATE_BURST
 	IdempotencyTTL   time.Duration // SYNC_IDEMPOTENCY_TTL
 	IdempotencyPurge time.Duration // SYNC_IDEMPOTENCY_PURGE_INTERVAL
+	TombstoneKeep    time.Duration // SYNC_TOMBSTONE_RETENTION
+	TombstonePurge   time.Duration // SYNC_TOMBSTONE_PURGE_INTERVAL
 	RequestTimeout   time.Duration // SYNC_REQUEST_TIMEOUT
 	ReadTimeout      time.Duration // SYNC_READ_TIMEOUT
 	WriteTimeout     time.Duration // SYNC_WRITE_TIMEOUT
@@ -72,6 +74,8 @@ var Vars = []Var{
 	{"SYNC_RATE_BURST", strconv.Itoa(DefaultRateBurst), "requests a contractor may send at once above SYNC_RATE_LIMIT"},
 	{"SYNC_IDEMPOTENCY_TTL", "24h", "how long an Idempotency-Key is remembered"},
 	{"SYNC_IDEMPOTENCY_PURGE_INTERVAL", "10m", "how often expired Idempotency-Keys are deleted"},
+	{"SYNC_TOMBSTONE_RETENTION", "2160h", "how long deletions are kept for delta pulls (90 days); a cursor or since older than a purged one gets 410 RESYNC_REQUIRED"},
+	{"SYNC_TOMBSTONE_PURGE_INTERVAL", "1h", "how often tombstones older than SYNC_TOMBSTONE_RETENTION are purged (each purge waits SYNC_REQUEST_TIMEOUT between marking and deleting)"},
 	{"SYNC_REQUEST_TIMEOUT", "30s", "deadline of one request's database work, tenant lookup included (503 after)"},
 	{"SYNC_READ_TIMEOUT", "30s", "HTTP server read timeout"},
 	{"SYNC_WRITE_TIMEOUT", "60s", "HTTP server write timeout"},
@@ -104,6 +108,8 @@ func Load(getenv func(string) string) (Config, error) {
 		RateBurst:        int(r.int64("SYNC_RATE_BURST", DefaultRateBurst)),
 		IdempotencyTTL:   r.duration("SYNC_IDEMPOTENCY_TTL", 24*time.Hour),
 		IdempotencyPurge: r.duration("SYNC_IDEMPOTENCY_PURGE_INTERVAL", 10*time.Minute),
+		TombstoneKeep:    r.duration("SYNC_TOMBSTONE_RETENTION", 2160*time.Hour),
+		TombstonePurge:   r.duration("SYNC_TOMBSTONE_PURGE_INTERVAL", time.Hour),
 		RequestTimeout:   r.duration("SYNC_REQUEST_TIMEOUT", 30*time.Second),
 		ReadTimeout:      r.duration("SYNC_READ_TIMEOUT", 30*time.Second),
 		WriteTimeout:     r.duration("SYNC_WRITE_TIMEOUT", 60*time.Second),

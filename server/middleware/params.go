@@ -48,12 +48,18 @@ func Parameters() (map[string]echo.MiddlewareFunc, error) {
 func parameters(op *openapi3.Operation) echo.MiddlewareFunc {
 	// once: every query parameter of the operation, true if it takes one value.
 	once := map[string]bool{}
+	// emptyIsAbsent: parameters whose spec says allowEmptyValue: `since=` is
+	// how the seed's client asks for a full pull.
+	emptyIsAbsent := map[string]bool{}
 	var headers []string
 	for _, ref := range op.Parameters {
 		p := ref.Value
 		switch p.In {
 		case openapi3.ParameterInQuery:
 			once[p.Name] = !repeatable(p)
+			if p.AllowEmptyValue {
+				emptyIsAbsent[p.Name] = true
+			}
 		case openapi3.ParameterInHeader:
 			headers = append(headers, http.CanonicalHeaderKey(p.Name))
 		}
@@ -65,6 +71,12 @@ func parameters(op *openapi3.Operation) echo.MiddlewareFunc {
 			}
 			if err := checkHeaders(c.Request().Header, headers); err != nil {
 				return err
+			}
+			if len(emptyIsAbsent) > 0 {
+				req := c.Request()
+				if q, dropped := dropEmpty(req.URL.RawQuery, emptyIsAbsent); dropped {
+					req.URL.RawQuery = q
+				}
 			}
 			return next(c)
 		}
@@ -151,4 +163,20 @@ func printable(s string) bool {
 		return false
 	}
 	return strings.IndexFunc(s, unicode.IsControl) < 0
+}
+
+// dropEmpty removes from a query string (already checked by checkQuery) the
+// pairs of names given with an empty value.
+func dropEmpty(raw string, names map[string]bool) (string, bool) {
+	var kept []string
+	dropped := false
+	for _, pair := range strings.Split(raw, "&") {
+		name, value, _ := strings.Cut(pair, "=")
+		if n, err := url.QueryUnescape(name); err == nil && names[n] && value == "" {
+			dropped = true
+			continue
+		}
+		kept = append(kept, pair)
+	}
+	return strings.Join(kept, "&"), dropped
 }

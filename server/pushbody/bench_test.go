@@ -71,12 +71,12 @@ func BenchmarkDecodePush_1000(b *testing.B) {
 
 // pushOf is a push body of n costbook_items with every client column set.
 func pushOf(b *testing.B, n int) []byte {
-	rows := make([]api.CostbookItemWrite, n)
+	rows := make([]map[string]any, n)
 	for i := range rows {
 		name, desc, unit := fmt.Sprintf("Drywall sheet #%d", i), fmt.Sprintf("Gypsum board, moisture resistant, item %d", i), "ea"
 		cost, markup, sku, taxable := fmt.Sprintf("%d.50", i), "15.5", fmt.Sprintf("DW-%06d", i), i%2 == 0
-		rows[i] = api.CostbookItemWrite{Id: uuid.New(), Name: name, Description: &desc, Unit: &unit,
-			UnitCost: &cost, MarkupPercent: &markup, Sku: &sku, Taxable: &taxable}
+		rows[i] = map[string]any{"id": uuid.New(), "name": name, "description": desc, "unit": unit,
+			"unit_cost": cost, "markup_percent": markup, "sku": sku, "taxable": taxable}
 	}
 	body, err := json.Marshal(map[string]any{"costbook_items": rows})
 	if err != nil {

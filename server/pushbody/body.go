@@ -42,6 +42,10 @@ type Row struct {
 	// Key is the row's id, when it has one (HasKey).
 	Key    uuid.UUID
 	HasKey bool
+	// Base is the row's base_version, when it has one (HasBase): the version
+	// its edit started from, 0 for a row believed new.
+	Base    int64
+	HasBase bool
 	// JSON is the object as the client sent it (with timestamps Postgres
 	// cannot parse rewritten to UTC).
 	JSON []byte

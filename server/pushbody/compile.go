@@ -57,9 +57,10 @@ const (
 	kindString valueKind = iota
 	kindInteger
 	kindBoolean
-	kindObject // a JSON column holding an object
-	kindArray  // a JSON column holding an array
-	kindAny    // a JSON column holding any JSON value
+	kindObject  // a JSON column holding an object
+	kindArray   // a JSON column holding an array
+	kindAny     // a JSON column holding any JSON value
+	kindDecimal // a decimal string, or a JSON number of the same range
 )
 
 // column is one property of a write row, compiled.
@@ -77,7 +78,8 @@ type column struct {
 	// integers
 	min, max int64
 	// role
-	key bool // the row's id
+	key  bool // the row's id
+	base bool // base_version: the version the edit started from
 }
 
 // Compile reads the push rules from spec: every table's write schema, the
@@ -140,6 +142,10 @@ func compileTable(t contract.Table) (tableRules, error) {
 		}
 		c.slot = i
 		c.key = name == "id" && t.Key != contract.Singleton
+		c.base = name == "base_version"
+		if c.base && (c.kind != kindInteger || c.min < 0) {
+			return tableRules{}, fmt.Errorf("%s.base_version: must be an integer >= 0", t.Write.Name)
+		}
 		if c.key && (c.kind != kindString || c.format != "uuid") {
 			return tableRules{}, fmt.Errorf("%s.id: a row key must be a uuid string", t.Write.Name)
 		}
@@ -169,7 +175,7 @@ func unsupported(s *openapi3.Schema) []string {
 		}
 	}
 	add(len(s.OneOf) > 0, "oneOf")
-	add(len(s.AnyOf) > 0, "anyOf")
+	add(len(s.AnyOf) > 0 && decimalAlternatives(s.AnyOf) == nil, "anyOf (other than a decimal string or number)")
 	add(len(s.AllOf) > 0, "allOf")
 	add(s.Not != nil, "not")
 	add(s.MultipleOf != nil, "multipleOf")
@@ -207,6 +213,16 @@ func compileColumn(name string, s *openapi3.Schema) (*column, error) {
 		return nil, fmt.Errorf("uses %s, which the push decoder does not implement (server/pushbody)", strings.Join(bad, ", "))
 	}
 	c := &column{name: name, nullable: s.Nullable, maxLength: -1, min: math.MinInt64, max: math.MaxInt64}
+	if dec := decimalAlternatives(s.AnyOf); dec != nil {
+		// A decimal the client may send as a string or as a JSON number: the
+		// number must fit the string's pattern once written out in full.
+		re, err := regexp.Compile(dec.Pattern)
+		if err != nil || dec.Pattern == "" {
+			return nil, fmt.Errorf("decimal string alternative needs a valid pattern")
+		}
+		c.kind, c.pattern = kindDecimal, re
+		return c, nil
+	}
 	types := []string{}
 	if s.Type != nil {
 		types = s.Type.Slice()
@@ -322,4 +338,28 @@ func (d *Decoder) sortedProps() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// decimalAlternatives returns the decimal string of an anyOf of a decimal
+// string and numbers, or nil.
+func decimalAlternatives(alts openapi3.SchemaRefs) *openapi3.Schema {
+	var dec *openapi3.Schema
+	numbers := 0
+	for _, a := range alts {
+		v := a.Value
+		switch {
+		case v == nil:
+			return nil
+		case v.Type.Is("string") && v.Format == "decimal" && dec == nil:
+			dec = v
+		case v.Type.Is("number"):
+			numbers++
+		default:
+			return nil
+		}
+	}
+	if numbers == 0 {
+		return nil
+	}
+	return dec
 }

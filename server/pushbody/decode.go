@@ -344,6 +344,9 @@ func (s *decodeState) value(table string, index int, col *column, v jsontext.Val
 		if n < col.min || n > col.max {
 			return bad(fmt.Sprintf("must be between %d and %d", col.min, col.max))
 		}
+		if col.base {
+			row.Base, row.HasBase = n, true
+		}
 	case kindBoolean:
 		if k != 't' && k != 'f' {
 			return bad("must be true or false")
@@ -360,8 +363,62 @@ func (s *decodeState) value(table string, index int, col *column, v jsontext.Val
 		return "", s.jsonValue(table, index, col, v)
 	case kindAny:
 		return "", s.jsonValue(table, index, col, v)
+	case kindDecimal:
+		switch k {
+		case '"':
+			return s.stringValue(col, s.unquote(&s.valueBuf, v), row, bad)
+		case '0':
+			// Kept as written: jsonb reads a JSON number as numeric, never
+			// through a float, so 12.50 is stored as 12.50.
+			plain, ok := plainDecimal(v)
+			if !ok || !col.pattern.Match(plain) {
+				return bad("a number out of range (at most 20 integer and 10 fraction digits)")
+			}
+		default:
+			return bad("must be a decimal string or number")
+		}
 	}
 	return "", true
+}
+
+// plainDecimal writes a JSON number in full, without an exponent
+// (1.25e3 -> 1250, 1e-2 -> 0.01), exactly: digits are moved, never computed
+// through a float. It refuses exponents that would make the result huge.
+func plainDecimal(v []byte) ([]byte, bool) {
+	s := string(v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mant = s[:i]
+		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
+		if err != nil || e > 64 || e < -64 {
+			return nil, false
+		}
+		exp = e
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := intPart + frac
+	point := len(intPart) + exp // position of the decimal point in digits
+	switch {
+	case point <= 0:
+		digits = strings.Repeat("0", 1-point) + digits
+		point = 1
+	case point > len(digits):
+		digits += strings.Repeat("0", point-len(digits))
+	}
+	whole, fraction := strings.TrimLeft(digits[:point], "0"), digits[point:]
+	if whole == "" {
+		whole = "0"
+	}
+	out := whole
+	if fraction != "" {
+		out += "." + fraction
+	}
+	if neg {
+		out = "-" + out
+	}
+	return []byte(out), true
 }
 
 func (s *decodeState) stringValue(col *column, str []byte, row *Row, bad func(string) (string, bool)) (string, bool) {

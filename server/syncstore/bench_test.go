@@ -78,16 +78,16 @@ func BenchmarkEncodePullPage_1000(b *testing.B) {
 // benchPushBody is a push of benchRows costbook_items, the last
 // benchDuplicates of which repeat earlier ids.
 func benchPushBody(b *testing.B) []byte {
-	rows := make([]api.CostbookItemWrite, benchRows)
+	rows := make([]map[string]any, benchRows)
 	for i := range rows {
 		id := uuid.New()
 		if i >= benchRows-benchDuplicates {
-			id = rows[i-(benchRows-benchDuplicates)].Id
+			id = rows[i-(benchRows-benchDuplicates)]["id"].(uuid.UUID)
 		}
 		name, desc, unit := fmt.Sprintf("Drywall sheet #%d", i), fmt.Sprintf("Gypsum board, moisture resistant, item %d", i), "ea"
 		cost, markup, sku, taxable := fmt.Sprintf("%d.50", i), "15.5", fmt.Sprintf("DW-%06d", i), i%2 == 0
-		rows[i] = api.CostbookItemWrite{Id: id, Name: name, Description: &desc, Unit: &unit,
-			UnitCost: &cost, MarkupPercent: &markup, Sku: &sku, Taxable: &taxable}
+		rows[i] = map[string]any{"id": id, "name": name, "description": desc, "unit": unit,
+			"unit_cost": cost, "markup_percent": markup, "sku": sku, "taxable": taxable}
 	}
 	body, err := json.Marshal(map[string]any{"costbook_items": rows})
 	if err != nil {

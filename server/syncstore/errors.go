@@ -21,15 +21,21 @@ type BadCursor struct {
 
 func (e *BadCursor) Error() string { return "invalid cursor: " + e.Reason }
 
-// ForeignRow is a pushed row whose key the caller may not write: a
-// contractors row whose id is not the caller's own contractor.
-type ForeignRow struct {
-	Source string // the push property
-	Index  int
-	Field  string
-	Reason string
+// RejectedRow is a pushed row the spec could not refuse but the store must:
+// a contractors row whose id is not the caller's own contractor, or entries
+// of one key that disagree on base_version.
+type RejectedRow struct {
+	Source  string // the push property
+	Index   int
+	Field   string
+	Reason  string
+	Message string // for the client: what the push did wrong
 }
 
-func (e *ForeignRow) Error() string {
+func (e *RejectedRow) Error() string {
 	return fmt.Sprintf("%s[%d].%s: %s", e.Source, e.Index, e.Field, e.Reason)
 }
+
+// ErrResyncRequired is a cursor or since older than the tombstones the
+// server still keeps: the client drops it and pulls in full.
+var ErrResyncRequired = errors.New("the cursor is older than the deletions this server still keeps; drop it and pull in full")

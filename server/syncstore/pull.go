@@ -59,11 +59,24 @@ func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullReques
 		if err != nil {
 			return nil, fmt.Errorf("pull: read clock: %w", err)
 		}
+		if err := c.stillKnown(clock.PurgedSeq, clock.PurgedAt); err != nil {
+			return nil, err
+		}
 		changed, err := changedTables(clock.TableSeqs, c.Base)
 		if err != nil {
 			return nil, fmt.Errorf("pull: %w", err)
 		}
 		c = c.startWalk(clock.Seq, clock.Now.UnixMicro(), changed)
+	} else {
+		// A later page of a walk: a purge may have removed tombstones of
+		// the walk since its first page.
+		marks, err := db.New(conn).PeekClock(ctx, contractorID)
+		if err != nil {
+			return nil, fmt.Errorf("pull: read purge marks: %w", err)
+		}
+		if err := c.stillKnown(marks.PurgedSeq, marks.PurgedAt); err != nil {
+			return nil, err
+		}
 	}
 
 	page := newPage(wire.NewTimestamp(microsTime(c.At)), s.maxPageBytes)
@@ -168,6 +181,21 @@ func startingCursor(req PullRequest, want tableSet) (cursor, error) {
 		c.Tables = want
 	}
 	return c, nil
+}
+
+// stillKnown says whether the server still keeps every deletion the walk
+// must deliver: tombstones purged after the cursor's base (purgedSeq), or at
+// or after its since (purgedAt), are gone, and a delta without them would
+// silently keep deleted rows on the device (contract 1.1: 410).
+func (c cursor) stillKnown(purgedSeq int64, purgedAt *api.Timestamp) error {
+	delta := c.Base != noneDelivered && !c.Tables.minus(c.Full).empty()
+	if delta && c.Base < purgedSeq {
+		return ErrResyncRequired
+	}
+	if c.Since != 0 && purgedAt != nil && c.Since <= purgedAt.UnixMicro() {
+		return ErrResyncRequired
+	}
+	return nil
 }
 
 // startWalk fixes a walk's horizon and the tables it visits: every table

@@ -49,12 +49,15 @@ type pushPlan struct {
 	deletions []deletion
 }
 
-// upsert is one table's rows, deduplicated, as the JSON array its statement reads.
+// upsert is one table's rows, merged by key, as the JSON array its statement
+// reads, and the base_version of each key that carries one.
 type upsert struct {
 	table   *table
 	rows    []byte
 	count   int
 	deduped int
+	order   []uuid.UUID         // the keys, in order
+	bases   map[uuid.UUID]int64 // key -> base_version, for rows that opt in to the check
 }
 
 // deletion is one table's ids to tombstone.
@@ -97,8 +100,14 @@ func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, body *pushbody
 				return errReplay
 			}
 		}
+		// Conflicts (contract 1.1): checked under the clock lock, before
+		// anything is written; a 409 rolls back and is not stored under the
+		// Idempotency-Key.
+		if err := checkBases(ctx, q, contractorID, plan); err != nil {
+			return err
+		}
 		w := write{contractorID: contractorID, seq: clock.Seq, now: clock.Now}
-		resp := api.SyncPushResponse{Ok: true, ServerTime: clock.Now}
+		resp := api.SyncPushResponse{Ok: true, ServerTime: clock.Now, Version: clock.Seq}
 		for _, u := range plan.upserts {
 			*u.table.counted(&resp.Deduped) = u.deduped
 			n, err := u.table.upsert(ctx, q, w, u.rows)
@@ -191,26 +200,25 @@ func planUpsert(t *table, contractorID uuid.UUID, rows []pushbody.Row) (upsert, 
 		// when sent, must be the contractor the token resolved to.
 		for _, r := range rows {
 			if r.HasKey && r.Key != contractorID {
-				return upsert{}, &ForeignRow{Source: r.Source, Index: r.Index, Field: "id",
-					Reason: "must be the caller's contractor id (or omitted)"}
+				return upsert{}, &RejectedRow{Source: r.Source, Index: r.Index, Field: "id",
+					Reason:  "must be the caller's contractor id (or omitted)",
+					Message: "a push may only write the caller's own contractor row"}
 			}
 		}
 	}
-	var kept []pushbody.Row
-	switch t.key {
-	case regular:
-		kept, _ = dedupeLastWins(rows, func(r pushbody.Row) uuid.UUID { return r.Key })
-	default: // one row per contractor: the last one wins
-		kept = rows[len(rows)-1:]
+	merged, order, bases, err := mergeByKey(t, contractorID, rows)
+	if err != nil {
+		return upsert{}, err
 	}
-	return upsert{table: t, rows: jsonArray(kept), count: len(kept), deduped: len(rows) - len(kept)}, nil
+	return upsert{table: t, rows: jsonArray(merged), count: len(merged), deduped: len(rows) - len(merged),
+		order: order, bases: bases}, nil
 }
 
-// jsonArray joins rows into the JSON array a statement reads.
-func jsonArray(rows []pushbody.Row) []byte {
+// jsonArray joins row objects into the JSON array a statement reads.
+func jsonArray(rows [][]byte) []byte {
 	n := 2
 	for _, r := range rows {
-		n += len(r.JSON) + 1
+		n += len(r) + 1
 	}
 	out := make([]byte, 0, n)
 	out = append(out, '[')
@@ -218,7 +226,7 @@ func jsonArray(rows []pushbody.Row) []byte {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = append(out, r.JSON...)
+		out = append(out, r...)
 	}
 	return append(out, ']')
 }

@@ -33,6 +33,15 @@ type table struct {
 	remove func(ctx context.Context, q *db.Queries, w write, ids []uuid.UUID) (int64, error)
 	// pull reads the next rows of r into the page.
 	pull func(ctx context.Context, q *db.Queries, r read, p *tablePage) (taken int, last position, more bool, err error)
+	// current reads the stored rows of keys (all of a table keyed by the
+	// contractor), tombstones included, for the conflict check.
+	current func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, keys []uuid.UUID) ([]storedRow, error)
+	// digest counts the live rows and sums their digest (mod 2^64, decimal).
+	digest func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (rows int64, sum string, err error)
+	// markTombstones and purgeTombstones retire the tombstones older than a
+	// cutoff, of every contractor (deletable tables only).
+	markTombstones  func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error)
+	purgeTombstones func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error)
 	// counted and deleted are the table's fields in the push response.
 	counted func(*api.TableCounts) *int
 	deleted func(*api.DeleteCounts) *int

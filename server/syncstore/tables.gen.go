@@ -26,6 +26,14 @@ var tables = []table{
 			rows, err := q.PullContractors(ctx, db.PullContractorsParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, Since: r.since})
 			return collect(rows, err, r, p, func(x *db.Contractor) rowKey { return rowKey{x.SyncSeq, x.ID, false} })
 		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID) ([]storedRow, error) {
+			rows, err := q.CurrentContractors(ctx, contractorID)
+			return stored(rows, err, func(x *db.Contractor) rowKey { return rowKey{x.SyncSeq, x.ID, false} })
+		},
+		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
+			d, err := q.DigestContractors(ctx, contractorID)
+			return d.LiveRows, d.Digest, err
+		},
 		counted: func(c *api.TableCounts) *int { return &c.Contractors },
 	},
 	{
@@ -42,6 +50,20 @@ var tables = []table{
 		pull: func(ctx context.Context, q *db.Queries, r read, p *tablePage) (int, position, bool, error) {
 			rows, err := q.PullCostbookFolders(ctx, db.PullCostbookFoldersParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *db.CostbookFolder) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+			rows, err := q.CurrentCostbookFolders(ctx, db.CurrentCostbookFoldersParams{ContractorID: contractorID, Ids: ids})
+			return stored(rows, err, func(x *db.CostbookFolder) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+		},
+		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
+			d, err := q.DigestCostbookFolders(ctx, contractorID)
+			return d.LiveRows, d.Digest, err
+		},
+		markTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.MarkTombstonesCostbookFolders(ctx, cutoff)
+		},
+		purgeTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.PurgeTombstonesCostbookFolders(ctx, cutoff)
 		},
 		counted: func(c *api.TableCounts) *int { return &c.CostbookFolders },
 		deleted: func(c *api.DeleteCounts) *int { return &c.CostbookFolders },
@@ -61,6 +83,20 @@ var tables = []table{
 			rows, err := q.PullCostbookItems(ctx, db.PullCostbookItemsParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *db.CostbookItem) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+			rows, err := q.CurrentCostbookItems(ctx, db.CurrentCostbookItemsParams{ContractorID: contractorID, Ids: ids})
+			return stored(rows, err, func(x *db.CostbookItem) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+		},
+		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
+			d, err := q.DigestCostbookItems(ctx, contractorID)
+			return d.LiveRows, d.Digest, err
+		},
+		markTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.MarkTombstonesCostbookItems(ctx, cutoff)
+		},
+		purgeTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.PurgeTombstonesCostbookItems(ctx, cutoff)
+		},
 		counted: func(c *api.TableCounts) *int { return &c.CostbookItems },
 		deleted: func(c *api.DeleteCounts) *int { return &c.CostbookItems },
 	},
@@ -78,6 +114,20 @@ var tables = []table{
 		pull: func(ctx context.Context, q *db.Queries, r read, p *tablePage) (int, position, bool, error) {
 			rows, err := q.PullEstimates(ctx, db.PullEstimatesParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *db.Estimate) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+			rows, err := q.CurrentEstimates(ctx, db.CurrentEstimatesParams{ContractorID: contractorID, Ids: ids})
+			return stored(rows, err, func(x *db.Estimate) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+		},
+		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
+			d, err := q.DigestEstimates(ctx, contractorID)
+			return d.LiveRows, d.Digest, err
+		},
+		markTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.MarkTombstonesEstimates(ctx, cutoff)
+		},
+		purgeTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.PurgeTombstonesEstimates(ctx, cutoff)
 		},
 		counted: func(c *api.TableCounts) *int { return &c.Estimates },
 		deleted: func(c *api.DeleteCounts) *int { return &c.Estimates },
@@ -97,6 +147,20 @@ var tables = []table{
 			rows, err := q.PullEstimateEvents(ctx, db.PullEstimateEventsParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *db.EstimateEvent) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+			rows, err := q.CurrentEstimateEvents(ctx, db.CurrentEstimateEventsParams{ContractorID: contractorID, Ids: ids})
+			return stored(rows, err, func(x *db.EstimateEvent) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+		},
+		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
+			d, err := q.DigestEstimateEvents(ctx, contractorID)
+			return d.LiveRows, d.Digest, err
+		},
+		markTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.MarkTombstonesEstimateEvents(ctx, cutoff)
+		},
+		purgeTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.PurgeTombstonesEstimateEvents(ctx, cutoff)
+		},
 		counted: func(c *api.TableCounts) *int { return &c.EstimateEvents },
 		deleted: func(c *api.DeleteCounts) *int { return &c.EstimateEvents },
 	},
@@ -111,6 +175,14 @@ var tables = []table{
 		pull: func(ctx context.Context, q *db.Queries, r read, p *tablePage) (int, position, bool, error) {
 			rows, err := q.PullPdfSettings(ctx, db.PullPdfSettingsParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, Since: r.since})
 			return collect(rows, err, r, p, func(x *db.PdfSetting) rowKey { return rowKey{x.SyncSeq, x.ContractorID, false} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID) ([]storedRow, error) {
+			rows, err := q.CurrentPdfSettings(ctx, contractorID)
+			return stored(rows, err, func(x *db.PdfSetting) rowKey { return rowKey{x.SyncSeq, x.ContractorID, false} })
+		},
+		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
+			d, err := q.DigestPdfSettings(ctx, contractorID)
+			return d.LiveRows, d.Digest, err
 		},
 		counted: func(c *api.TableCounts) *int { return &c.PdfSettings },
 	},
@@ -129,6 +201,20 @@ var tables = []table{
 			rows, err := q.PullPricingRules(ctx, db.PullPricingRulesParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *db.PricingRule) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+			rows, err := q.CurrentPricingRules(ctx, db.CurrentPricingRulesParams{ContractorID: contractorID, Ids: ids})
+			return stored(rows, err, func(x *db.PricingRule) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+		},
+		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
+			d, err := q.DigestPricingRules(ctx, contractorID)
+			return d.LiveRows, d.Digest, err
+		},
+		markTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.MarkTombstonesPricingRules(ctx, cutoff)
+		},
+		purgeTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.PurgeTombstonesPricingRules(ctx, cutoff)
+		},
 		counted: func(c *api.TableCounts) *int { return &c.PricingRules },
 		deleted: func(c *api.DeleteCounts) *int { return &c.PricingRules },
 	},
@@ -143,6 +229,14 @@ var tables = []table{
 		pull: func(ctx context.Context, q *db.Queries, r read, p *tablePage) (int, position, bool, error) {
 			rows, err := q.PullStepAConfigs(ctx, db.PullStepAConfigsParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, Since: r.since})
 			return collect(rows, err, r, p, func(x *db.StepAConfig) rowKey { return rowKey{x.SyncSeq, x.ContractorID, false} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID) ([]storedRow, error) {
+			rows, err := q.CurrentStepAConfigs(ctx, contractorID)
+			return stored(rows, err, func(x *db.StepAConfig) rowKey { return rowKey{x.SyncSeq, x.ContractorID, false} })
+		},
+		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
+			d, err := q.DigestStepAConfigs(ctx, contractorID)
+			return d.LiveRows, d.Digest, err
 		},
 		counted: func(c *api.TableCounts) *int { return &c.StepAConfigs },
 	},
@@ -160,6 +254,20 @@ var tables = []table{
 		pull: func(ctx context.Context, q *db.Queries, r read, p *tablePage) (int, position, bool, error) {
 			rows, err := q.PullStepARules(ctx, db.PullStepARulesParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *db.StepARule) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+			rows, err := q.CurrentStepARules(ctx, db.CurrentStepARulesParams{ContractorID: contractorID, Ids: ids})
+			return stored(rows, err, func(x *db.StepARule) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+		},
+		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
+			d, err := q.DigestStepARules(ctx, contractorID)
+			return d.LiveRows, d.Digest, err
+		},
+		markTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.MarkTombstonesStepARules(ctx, cutoff)
+		},
+		purgeTombstones: func(ctx context.Context, q *db.Queries, cutoff api.Timestamp) (int64, error) {
+			return q.PurgeTombstonesStepARules(ctx, cutoff)
 		},
 		counted: func(c *api.TableCounts) *int { return &c.StepARules },
 		deleted: func(c *api.DeleteCounts) *int { return &c.StepARules },

@@ -16,6 +16,8 @@ public struct Contractor: Codable, Sendable, Equatable {
     public var currency: String
     public var createdAt: Date
     public var updatedAt: Date
+    /// The version of the push that last wrote this row; versions of one contractor only grow.
+    public var syncVersion: Int64
 
     public init(
         id: UUID,
@@ -26,7 +28,8 @@ public struct Contractor: Codable, Sendable, Equatable {
         address: String?,
         currency: String,
         createdAt: Date,
-        updatedAt: Date
+        updatedAt: Date,
+        syncVersion: Int64
     ) {
         self.id = id
         self.name = name
@@ -37,6 +40,7 @@ public struct Contractor: Codable, Sendable, Equatable {
         self.currency = currency
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -49,6 +53,7 @@ public struct Contractor: Codable, Sendable, Equatable {
         case currency
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -62,6 +67,7 @@ public struct Contractor: Codable, Sendable, Equatable {
         self.currency = try container.decode(String.self, forKey: .currency)
         self.createdAt = try container.decode(TimestampString.self, forKey: .createdAt).value
         self.updatedAt = try container.decode(TimestampString.self, forKey: .updatedAt).value
+        self.syncVersion = try container.decode(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -75,5 +81,6 @@ public struct Contractor: Codable, Sendable, Equatable {
         try container.encode(self.currency, forKey: .currency)
         try container.encode(TimestampString(self.createdAt), forKey: .createdAt)
         try container.encode(TimestampString(self.updatedAt), forKey: .updatedAt)
+        try container.encode(self.syncVersion, forKey: .syncVersion)
     }
 }

@@ -20,6 +20,12 @@ public struct ContractorWrite: Codable, Sendable, Equatable {
     public var createdAt: String?
     /// Ignored; set by the server.
     public var updatedAt: String?
+    /// Opt-in conflict check: the sync_version this edit started from (0: the
+    /// row is believed new). If it is not the stored row's version the push
+    /// writes nothing and answers 409. Absent: last write wins.
+    public var baseVersion: Int64?
+    /// Ignored (a pulled row may be pushed back as it is).
+    public var syncVersion: Int64?
 
     public init(
         id: UUID? = nil,
@@ -30,7 +36,9 @@ public struct ContractorWrite: Codable, Sendable, Equatable {
         address: String? = nil,
         currency: String? = nil,
         createdAt: String? = nil,
-        updatedAt: String? = nil
+        updatedAt: String? = nil,
+        baseVersion: Int64? = nil,
+        syncVersion: Int64? = nil
     ) {
         self.id = id
         self.name = name
@@ -41,6 +49,8 @@ public struct ContractorWrite: Codable, Sendable, Equatable {
         self.currency = currency
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.baseVersion = baseVersion
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -53,6 +63,8 @@ public struct ContractorWrite: Codable, Sendable, Equatable {
         case currency
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case baseVersion = "base_version"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -66,6 +78,8 @@ public struct ContractorWrite: Codable, Sendable, Equatable {
         self.currency = try container.decodeIfPresent(String.self, forKey: .currency)
         self.createdAt = try container.decodeIfPresent(String.self, forKey: .createdAt)
         self.updatedAt = try container.decodeIfPresent(String.self, forKey: .updatedAt)
+        self.baseVersion = try container.decodeIfPresent(Int64.self, forKey: .baseVersion)
+        self.syncVersion = try container.decodeIfPresent(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -79,5 +93,7 @@ public struct ContractorWrite: Codable, Sendable, Equatable {
         try container.encodeIfPresent(self.currency, forKey: .currency)
         try container.encodeIfPresent(self.createdAt, forKey: .createdAt)
         try container.encodeIfPresent(self.updatedAt, forKey: .updatedAt)
+        try container.encodeIfPresent(self.baseVersion, forKey: .baseVersion)
+        try container.encodeIfPresent(self.syncVersion, forKey: .syncVersion)
     }
 }

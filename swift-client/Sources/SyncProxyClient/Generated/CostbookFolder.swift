@@ -14,6 +14,8 @@ public struct CostbookFolder: Codable, Sendable, Equatable {
     public var sortOrder: Int32
     public var createdAt: Date
     public var updatedAt: Date
+    /// The version of the push that last wrote this row; versions of one contractor only grow.
+    public var syncVersion: Int64
 
     public init(
         id: UUID,
@@ -22,7 +24,8 @@ public struct CostbookFolder: Codable, Sendable, Equatable {
         parentId: UUID?,
         sortOrder: Int32,
         createdAt: Date,
-        updatedAt: Date
+        updatedAt: Date,
+        syncVersion: Int64
     ) {
         self.id = id
         self.contractorId = contractorId
@@ -31,6 +34,7 @@ public struct CostbookFolder: Codable, Sendable, Equatable {
         self.sortOrder = sortOrder
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -41,6 +45,7 @@ public struct CostbookFolder: Codable, Sendable, Equatable {
         case sortOrder = "sort_order"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -52,6 +57,7 @@ public struct CostbookFolder: Codable, Sendable, Equatable {
         self.sortOrder = try container.decode(Int32.self, forKey: .sortOrder)
         self.createdAt = try container.decode(TimestampString.self, forKey: .createdAt).value
         self.updatedAt = try container.decode(TimestampString.self, forKey: .updatedAt).value
+        self.syncVersion = try container.decode(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -63,5 +69,6 @@ public struct CostbookFolder: Codable, Sendable, Equatable {
         try container.encode(self.sortOrder, forKey: .sortOrder)
         try container.encode(TimestampString(self.createdAt), forKey: .createdAt)
         try container.encode(TimestampString(self.updatedAt), forKey: .updatedAt)
+        try container.encode(self.syncVersion, forKey: .syncVersion)
     }
 }

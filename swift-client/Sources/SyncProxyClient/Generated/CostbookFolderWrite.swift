@@ -18,6 +18,12 @@ public struct CostbookFolderWrite: Codable, Sendable, Equatable {
     public var createdAt: String?
     /// Ignored; set by the server.
     public var updatedAt: String?
+    /// Opt-in conflict check: the sync_version this edit started from (0: the
+    /// row is believed new). If it is not the stored row's version the push
+    /// writes nothing and answers 409. Absent: last write wins.
+    public var baseVersion: Int64?
+    /// Ignored (a pulled row may be pushed back as it is).
+    public var syncVersion: Int64?
 
     public init(
         id: UUID,
@@ -26,7 +32,9 @@ public struct CostbookFolderWrite: Codable, Sendable, Equatable {
         parentId: UUID? = nil,
         sortOrder: Int32? = nil,
         createdAt: String? = nil,
-        updatedAt: String? = nil
+        updatedAt: String? = nil,
+        baseVersion: Int64? = nil,
+        syncVersion: Int64? = nil
     ) {
         self.id = id
         self.contractorId = contractorId
@@ -35,6 +43,8 @@ public struct CostbookFolderWrite: Codable, Sendable, Equatable {
         self.sortOrder = sortOrder
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.baseVersion = baseVersion
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -45,6 +55,8 @@ public struct CostbookFolderWrite: Codable, Sendable, Equatable {
         case sortOrder = "sort_order"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case baseVersion = "base_version"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -56,6 +68,8 @@ public struct CostbookFolderWrite: Codable, Sendable, Equatable {
         self.sortOrder = try container.decodeIfPresent(Int32.self, forKey: .sortOrder)
         self.createdAt = try container.decodeIfPresent(String.self, forKey: .createdAt)
         self.updatedAt = try container.decodeIfPresent(String.self, forKey: .updatedAt)
+        self.baseVersion = try container.decodeIfPresent(Int64.self, forKey: .baseVersion)
+        self.syncVersion = try container.decodeIfPresent(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -67,5 +81,7 @@ public struct CostbookFolderWrite: Codable, Sendable, Equatable {
         try container.encodeIfPresent(self.sortOrder, forKey: .sortOrder)
         try container.encodeIfPresent(self.createdAt, forKey: .createdAt)
         try container.encodeIfPresent(self.updatedAt, forKey: .updatedAt)
+        try container.encodeIfPresent(self.baseVersion, forKey: .baseVersion)
+        try container.encodeIfPresent(self.syncVersion, forKey: .syncVersion)
     }
 }

@@ -19,6 +19,8 @@ public struct CostbookItem: Codable, Sendable, Equatable {
     public var taxable: Bool
     public var createdAt: Date
     public var updatedAt: Date
+    /// The version of the push that last wrote this row; versions of one contractor only grow.
+    public var syncVersion: Int64
 
     public init(
         id: UUID,
@@ -32,7 +34,8 @@ public struct CostbookItem: Codable, Sendable, Equatable {
         sku: String?,
         taxable: Bool,
         createdAt: Date,
-        updatedAt: Date
+        updatedAt: Date,
+        syncVersion: Int64
     ) {
         self.id = id
         self.contractorId = contractorId
@@ -46,6 +49,7 @@ public struct CostbookItem: Codable, Sendable, Equatable {
         self.taxable = taxable
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -61,6 +65,7 @@ public struct CostbookItem: Codable, Sendable, Equatable {
         case taxable
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -77,6 +82,7 @@ public struct CostbookItem: Codable, Sendable, Equatable {
         self.taxable = try container.decode(Bool.self, forKey: .taxable)
         self.createdAt = try container.decode(TimestampString.self, forKey: .createdAt).value
         self.updatedAt = try container.decode(TimestampString.self, forKey: .updatedAt).value
+        self.syncVersion = try container.decode(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -93,5 +99,6 @@ public struct CostbookItem: Codable, Sendable, Equatable {
         try container.encode(self.taxable, forKey: .taxable)
         try container.encode(TimestampString(self.createdAt), forKey: .createdAt)
         try container.encode(TimestampString(self.updatedAt), forKey: .updatedAt)
+        try container.encode(self.syncVersion, forKey: .syncVersion)
     }
 }

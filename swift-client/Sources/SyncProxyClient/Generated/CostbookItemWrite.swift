@@ -14,7 +14,9 @@ public struct CostbookItemWrite: Codable, Sendable, Equatable {
     public var folderId: UUID?
     public var description: String?
     public var unit: String?
+    /// A decimal string, or a JSON number of the same range (kept exactly as written).
     public var unitCost: Decimal?
+    /// A decimal string, or a JSON number of the same range (kept exactly as written).
     public var markupPercent: Decimal?
     public var sku: String?
     /// Default false.
@@ -23,6 +25,12 @@ public struct CostbookItemWrite: Codable, Sendable, Equatable {
     public var createdAt: String?
     /// Ignored; set by the server.
     public var updatedAt: String?
+    /// Opt-in conflict check: the sync_version this edit started from (0: the
+    /// row is believed new). If it is not the stored row's version the push
+    /// writes nothing and answers 409. Absent: last write wins.
+    public var baseVersion: Int64?
+    /// Ignored (a pulled row may be pushed back as it is).
+    public var syncVersion: Int64?
 
     public init(
         id: UUID,
@@ -36,7 +44,9 @@ public struct CostbookItemWrite: Codable, Sendable, Equatable {
         sku: String? = nil,
         taxable: Bool? = nil,
         createdAt: String? = nil,
-        updatedAt: String? = nil
+        updatedAt: String? = nil,
+        baseVersion: Int64? = nil,
+        syncVersion: Int64? = nil
     ) {
         self.id = id
         self.contractorId = contractorId
@@ -50,6 +60,8 @@ public struct CostbookItemWrite: Codable, Sendable, Equatable {
         self.taxable = taxable
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.baseVersion = baseVersion
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -65,6 +77,8 @@ public struct CostbookItemWrite: Codable, Sendable, Equatable {
         case taxable
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case baseVersion = "base_version"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -81,6 +95,8 @@ public struct CostbookItemWrite: Codable, Sendable, Equatable {
         self.taxable = try container.decodeIfPresent(Bool.self, forKey: .taxable)
         self.createdAt = try container.decodeIfPresent(String.self, forKey: .createdAt)
         self.updatedAt = try container.decodeIfPresent(String.self, forKey: .updatedAt)
+        self.baseVersion = try container.decodeIfPresent(Int64.self, forKey: .baseVersion)
+        self.syncVersion = try container.decodeIfPresent(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -97,5 +113,7 @@ public struct CostbookItemWrite: Codable, Sendable, Equatable {
         try container.encodeIfPresent(self.taxable, forKey: .taxable)
         try container.encodeIfPresent(self.createdAt, forKey: .createdAt)
         try container.encodeIfPresent(self.updatedAt, forKey: .updatedAt)
+        try container.encodeIfPresent(self.baseVersion, forKey: .baseVersion)
+        try container.encodeIfPresent(self.syncVersion, forKey: .syncVersion)
     }
 }

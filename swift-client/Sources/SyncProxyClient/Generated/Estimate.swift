@@ -22,6 +22,8 @@ public struct Estimate: Codable, Sendable, Equatable {
     public var validUntil: DayDate?
     public var createdAt: Date
     public var updatedAt: Date
+    /// The version of the push that last wrote this row; versions of one contractor only grow.
+    public var syncVersion: Int64
 
     public init(
         id: UUID,
@@ -38,7 +40,8 @@ public struct Estimate: Codable, Sendable, Equatable {
         total: Decimal?,
         validUntil: DayDate?,
         createdAt: Date,
-        updatedAt: Date
+        updatedAt: Date,
+        syncVersion: Int64
     ) {
         self.id = id
         self.contractorId = contractorId
@@ -55,6 +58,7 @@ public struct Estimate: Codable, Sendable, Equatable {
         self.validUntil = validUntil
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -73,6 +77,7 @@ public struct Estimate: Codable, Sendable, Equatable {
         case validUntil = "valid_until"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -92,6 +97,7 @@ public struct Estimate: Codable, Sendable, Equatable {
         self.validUntil = try container.decodeNullable(DayDate.self, forKey: .validUntil)
         self.createdAt = try container.decode(TimestampString.self, forKey: .createdAt).value
         self.updatedAt = try container.decode(TimestampString.self, forKey: .updatedAt).value
+        self.syncVersion = try container.decode(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -111,5 +117,6 @@ public struct Estimate: Codable, Sendable, Equatable {
         try container.encodeNullable(self.validUntil, forKey: .validUntil)
         try container.encode(TimestampString(self.createdAt), forKey: .createdAt)
         try container.encode(TimestampString(self.updatedAt), forKey: .updatedAt)
+        try container.encode(self.syncVersion, forKey: .syncVersion)
     }
 }

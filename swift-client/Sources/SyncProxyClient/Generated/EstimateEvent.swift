@@ -15,6 +15,8 @@ public struct EstimateEvent: Codable, Sendable, Equatable {
     public var occurredAt: Date?
     public var createdAt: Date
     public var updatedAt: Date
+    /// The version of the push that last wrote this row; versions of one contractor only grow.
+    public var syncVersion: Int64
 
     public init(
         id: UUID,
@@ -24,7 +26,8 @@ public struct EstimateEvent: Codable, Sendable, Equatable {
         payload: [String: JSONValue],
         occurredAt: Date?,
         createdAt: Date,
-        updatedAt: Date
+        updatedAt: Date,
+        syncVersion: Int64
     ) {
         self.id = id
         self.contractorId = contractorId
@@ -34,6 +37,7 @@ public struct EstimateEvent: Codable, Sendable, Equatable {
         self.occurredAt = occurredAt
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -45,6 +49,7 @@ public struct EstimateEvent: Codable, Sendable, Equatable {
         case occurredAt = "occurred_at"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -57,6 +62,7 @@ public struct EstimateEvent: Codable, Sendable, Equatable {
         self.occurredAt = try container.decodeNullable(TimestampString.self, forKey: .occurredAt)?.value
         self.createdAt = try container.decode(TimestampString.self, forKey: .createdAt).value
         self.updatedAt = try container.decode(TimestampString.self, forKey: .updatedAt).value
+        self.syncVersion = try container.decode(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -69,5 +75,6 @@ public struct EstimateEvent: Codable, Sendable, Equatable {
         try container.encodeNullable(self.occurredAt.map { TimestampString($0) }, forKey: .occurredAt)
         try container.encode(TimestampString(self.createdAt), forKey: .createdAt)
         try container.encode(TimestampString(self.updatedAt), forKey: .updatedAt)
+        try container.encode(self.syncVersion, forKey: .syncVersion)
     }
 }

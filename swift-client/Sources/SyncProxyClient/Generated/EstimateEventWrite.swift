@@ -19,6 +19,12 @@ public struct EstimateEventWrite: Codable, Sendable, Equatable {
     public var createdAt: String?
     /// Ignored; set by the server.
     public var updatedAt: String?
+    /// Opt-in conflict check: the sync_version this edit started from (0: the
+    /// row is believed new). If it is not the stored row's version the push
+    /// writes nothing and answers 409. Absent: last write wins.
+    public var baseVersion: Int64?
+    /// Ignored (a pulled row may be pushed back as it is).
+    public var syncVersion: Int64?
 
     public init(
         id: UUID,
@@ -28,7 +34,9 @@ public struct EstimateEventWrite: Codable, Sendable, Equatable {
         payload: [String: JSONValue]? = nil,
         occurredAt: Date? = nil,
         createdAt: String? = nil,
-        updatedAt: String? = nil
+        updatedAt: String? = nil,
+        baseVersion: Int64? = nil,
+        syncVersion: Int64? = nil
     ) {
         self.id = id
         self.contractorId = contractorId
@@ -38,6 +46,8 @@ public struct EstimateEventWrite: Codable, Sendable, Equatable {
         self.occurredAt = occurredAt
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.baseVersion = baseVersion
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -49,6 +59,8 @@ public struct EstimateEventWrite: Codable, Sendable, Equatable {
         case occurredAt = "occurred_at"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case baseVersion = "base_version"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -61,6 +73,8 @@ public struct EstimateEventWrite: Codable, Sendable, Equatable {
         self.occurredAt = try container.decodeIfPresent(TimestampString.self, forKey: .occurredAt)?.value
         self.createdAt = try container.decodeIfPresent(String.self, forKey: .createdAt)
         self.updatedAt = try container.decodeIfPresent(String.self, forKey: .updatedAt)
+        self.baseVersion = try container.decodeIfPresent(Int64.self, forKey: .baseVersion)
+        self.syncVersion = try container.decodeIfPresent(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -73,5 +87,7 @@ public struct EstimateEventWrite: Codable, Sendable, Equatable {
         try container.encodeIfPresent(self.occurredAt.map { TimestampString($0) }, forKey: .occurredAt)
         try container.encodeIfPresent(self.createdAt, forKey: .createdAt)
         try container.encodeIfPresent(self.updatedAt, forKey: .updatedAt)
+        try container.encodeIfPresent(self.baseVersion, forKey: .baseVersion)
+        try container.encodeIfPresent(self.syncVersion, forKey: .syncVersion)
     }
 }

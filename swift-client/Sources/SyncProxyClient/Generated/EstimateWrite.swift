@@ -19,14 +19,23 @@ public struct EstimateWrite: Codable, Sendable, Equatable {
     /// Default [].
     public var lineItems: [JSONValue]?
     public var notes: String?
+    /// A decimal string, or a JSON number of the same range (kept exactly as written).
     public var subtotal: Decimal?
+    /// A decimal string, or a JSON number of the same range (kept exactly as written).
     public var tax: Decimal?
+    /// A decimal string, or a JSON number of the same range (kept exactly as written).
     public var total: Decimal?
     public var validUntil: DayDate?
     /// Ignored; set by the server.
     public var createdAt: String?
     /// Ignored; set by the server.
     public var updatedAt: String?
+    /// Opt-in conflict check: the sync_version this edit started from (0: the
+    /// row is believed new). If it is not the stored row's version the push
+    /// writes nothing and answers 409. Absent: last write wins.
+    public var baseVersion: Int64?
+    /// Ignored (a pulled row may be pushed back as it is).
+    public var syncVersion: Int64?
 
     public init(
         id: UUID,
@@ -43,7 +52,9 @@ public struct EstimateWrite: Codable, Sendable, Equatable {
         total: Decimal? = nil,
         validUntil: DayDate? = nil,
         createdAt: String? = nil,
-        updatedAt: String? = nil
+        updatedAt: String? = nil,
+        baseVersion: Int64? = nil,
+        syncVersion: Int64? = nil
     ) {
         self.id = id
         self.contractorId = contractorId
@@ -60,6 +71,8 @@ public struct EstimateWrite: Codable, Sendable, Equatable {
         self.validUntil = validUntil
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.baseVersion = baseVersion
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -78,6 +91,8 @@ public struct EstimateWrite: Codable, Sendable, Equatable {
         case validUntil = "valid_until"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case baseVersion = "base_version"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -97,6 +112,8 @@ public struct EstimateWrite: Codable, Sendable, Equatable {
         self.validUntil = try container.decodeIfPresent(DayDate.self, forKey: .validUntil)
         self.createdAt = try container.decodeIfPresent(String.self, forKey: .createdAt)
         self.updatedAt = try container.decodeIfPresent(String.self, forKey: .updatedAt)
+        self.baseVersion = try container.decodeIfPresent(Int64.self, forKey: .baseVersion)
+        self.syncVersion = try container.decodeIfPresent(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -116,5 +133,7 @@ public struct EstimateWrite: Codable, Sendable, Equatable {
         try container.encodeIfPresent(self.validUntil, forKey: .validUntil)
         try container.encodeIfPresent(self.createdAt, forKey: .createdAt)
         try container.encodeIfPresent(self.updatedAt, forKey: .updatedAt)
+        try container.encodeIfPresent(self.baseVersion, forKey: .baseVersion)
+        try container.encodeIfPresent(self.syncVersion, forKey: .syncVersion)
     }
 }

@@ -16,6 +16,8 @@ public struct PdfSettings: Codable, Sendable, Equatable {
     public var terms: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// The version of the push that last wrote this row; versions of one contractor only grow.
+    public var syncVersion: Int64
 
     public init(
         contractorId: UUID,
@@ -26,7 +28,8 @@ public struct PdfSettings: Codable, Sendable, Equatable {
         footerText: String?,
         terms: String?,
         createdAt: Date,
-        updatedAt: Date
+        updatedAt: Date,
+        syncVersion: Int64
     ) {
         self.contractorId = contractorId
         self.template = template
@@ -37,6 +40,7 @@ public struct PdfSettings: Codable, Sendable, Equatable {
         self.terms = terms
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -49,6 +53,7 @@ public struct PdfSettings: Codable, Sendable, Equatable {
         case terms
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -62,6 +67,7 @@ public struct PdfSettings: Codable, Sendable, Equatable {
         self.terms = try container.decodeNullable(String.self, forKey: .terms)
         self.createdAt = try container.decode(TimestampString.self, forKey: .createdAt).value
         self.updatedAt = try container.decode(TimestampString.self, forKey: .updatedAt).value
+        self.syncVersion = try container.decode(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -75,5 +81,6 @@ public struct PdfSettings: Codable, Sendable, Equatable {
         try container.encodeNullable(self.terms, forKey: .terms)
         try container.encode(TimestampString(self.createdAt), forKey: .createdAt)
         try container.encode(TimestampString(self.updatedAt), forKey: .updatedAt)
+        try container.encode(self.syncVersion, forKey: .syncVersion)
     }
 }

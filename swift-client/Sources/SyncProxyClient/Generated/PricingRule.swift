@@ -17,6 +17,8 @@ public struct PricingRule: Codable, Sendable, Equatable {
     public var enabled: Bool
     public var createdAt: Date
     public var updatedAt: Date
+    /// The version of the push that last wrote this row; versions of one contractor only grow.
+    public var syncVersion: Int64
 
     public init(
         id: UUID,
@@ -28,7 +30,8 @@ public struct PricingRule: Codable, Sendable, Equatable {
         priority: Int32,
         enabled: Bool,
         createdAt: Date,
-        updatedAt: Date
+        updatedAt: Date,
+        syncVersion: Int64
     ) {
         self.id = id
         self.contractorId = contractorId
@@ -40,6 +43,7 @@ public struct PricingRule: Codable, Sendable, Equatable {
         self.enabled = enabled
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -53,6 +57,7 @@ public struct PricingRule: Codable, Sendable, Equatable {
         case enabled
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -67,6 +72,7 @@ public struct PricingRule: Codable, Sendable, Equatable {
         self.enabled = try container.decode(Bool.self, forKey: .enabled)
         self.createdAt = try container.decode(TimestampString.self, forKey: .createdAt).value
         self.updatedAt = try container.decode(TimestampString.self, forKey: .updatedAt).value
+        self.syncVersion = try container.decode(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -81,5 +87,6 @@ public struct PricingRule: Codable, Sendable, Equatable {
         try container.encode(self.enabled, forKey: .enabled)
         try container.encode(TimestampString(self.createdAt), forKey: .createdAt)
         try container.encode(TimestampString(self.updatedAt), forKey: .updatedAt)
+        try container.encode(self.syncVersion, forKey: .syncVersion)
     }
 }

@@ -12,19 +12,23 @@ public struct StepAConfig: Codable, Sendable, Equatable {
     public var enabled: Bool
     public var createdAt: Date
     public var updatedAt: Date
+    /// The version of the push that last wrote this row; versions of one contractor only grow.
+    public var syncVersion: Int64
 
     public init(
         contractorId: UUID,
         settings: [String: JSONValue],
         enabled: Bool,
         createdAt: Date,
-        updatedAt: Date
+        updatedAt: Date,
+        syncVersion: Int64
     ) {
         self.contractorId = contractorId
         self.settings = settings
         self.enabled = enabled
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -33,6 +37,7 @@ public struct StepAConfig: Codable, Sendable, Equatable {
         case enabled
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -42,6 +47,7 @@ public struct StepAConfig: Codable, Sendable, Equatable {
         self.enabled = try container.decode(Bool.self, forKey: .enabled)
         self.createdAt = try container.decode(TimestampString.self, forKey: .createdAt).value
         self.updatedAt = try container.decode(TimestampString.self, forKey: .updatedAt).value
+        self.syncVersion = try container.decode(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -51,5 +57,6 @@ public struct StepAConfig: Codable, Sendable, Equatable {
         try container.encode(self.enabled, forKey: .enabled)
         try container.encode(TimestampString(self.createdAt), forKey: .createdAt)
         try container.encode(TimestampString(self.updatedAt), forKey: .updatedAt)
+        try container.encode(self.syncVersion, forKey: .syncVersion)
     }
 }

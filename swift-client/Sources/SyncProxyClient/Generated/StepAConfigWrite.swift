@@ -17,19 +17,29 @@ public struct StepAConfigWrite: Codable, Sendable, Equatable {
     public var createdAt: String?
     /// Ignored; set by the server.
     public var updatedAt: String?
+    /// Opt-in conflict check: the sync_version this edit started from (0: the
+    /// row is believed new). If it is not the stored row's version the push
+    /// writes nothing and answers 409. Absent: last write wins.
+    public var baseVersion: Int64?
+    /// Ignored (a pulled row may be pushed back as it is).
+    public var syncVersion: Int64?
 
     public init(
         contractorId: String? = nil,
         settings: [String: JSONValue]? = nil,
         enabled: Bool? = nil,
         createdAt: String? = nil,
-        updatedAt: String? = nil
+        updatedAt: String? = nil,
+        baseVersion: Int64? = nil,
+        syncVersion: Int64? = nil
     ) {
         self.contractorId = contractorId
         self.settings = settings
         self.enabled = enabled
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.baseVersion = baseVersion
+        self.syncVersion = syncVersion
     }
 
     enum CodingKeys: String, CodingKey {
@@ -38,6 +48,8 @@ public struct StepAConfigWrite: Codable, Sendable, Equatable {
         case enabled
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case baseVersion = "base_version"
+        case syncVersion = "sync_version"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,6 +59,8 @@ public struct StepAConfigWrite: Codable, Sendable, Equatable {
         self.enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled)
         self.createdAt = try container.decodeIfPresent(String.self, forKey: .createdAt)
         self.updatedAt = try container.decodeIfPresent(String.self, forKey: .updatedAt)
+        self.baseVersion = try container.decodeIfPresent(Int64.self, forKey: .baseVersion)
+        self.syncVersion = try container.decodeIfPresent(Int64.self, forKey: .syncVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -56,5 +70,7 @@ public struct StepAConfigWrite: Codable, Sendable, Equatable {
         try container.encodeIfPresent(self.enabled, forKey: .enabled)
         try container.encodeIfPresent(self.createdAt, forKey: .createdAt)
         try container.encodeIfPresent(self.updatedAt, forKey: .updatedAt)
+        try container.encodeIfPresent(self.baseVersion, forKey: .baseVersion)
+        try container.encodeIfPresent(self.syncVersion, forKey: .syncVersion)
     }
 }

@@ -9,6 +9,16 @@ public protocol SyncAPIOperations: Sendable {
     /// Validate the token and show who the server thinks the caller is.
     func getCanary() async throws -> CanaryResponse
 
+    /// Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
+    ///
+    /// Computed at one horizon, the returned `cursor`. `digest` is the sum,
+    /// modulo 2^64, over live rows of the first 8 bytes, read as a big-endian
+    /// unsigned integer, of SHA-256(id as its 16 bytes ‖ sync_version as 8 bytes
+    /// big-endian); a singleton's id is its contractor id. A device that has
+    /// pulled up to `cursor` computes the same over its replica: equal figures
+    /// mean it holds exactly the server's rows and versions.
+    func getDigest(tables: [TableName]?) async throws -> DigestResponse
+
     /// The process is alive (does not touch the database).
     func getHealth() async throws -> StatusResponse
 
@@ -32,9 +42,12 @@ public protocol SyncAPIOperations: Sendable {
     /// Upsert and delete rows of the caller's contractor, atomically.
     ///
     /// The whole push commits, or nothing does. Every row is validated before
-    /// anything is written. Duplicates within one array (same key) are collapsed,
-    /// the last one wins, and `deduped` counts them. Within one push upserts are
-    /// applied before deletes.
+    /// anything is written. A row updates only the columns it carries (absent:
+    /// kept, null: cleared, new row: defaults). Entries of one key within one
+    /// array are merged in order and `deduped` counts them; entries of one key
+    /// must not disagree on `base_version`. Within one push upserts are applied
+    /// before deletes. A row with `base_version` is written only if it is the
+    /// stored version; else nothing is written and the answer is 409.
     func pushChanges(_ body: SyncPushRequest, idempotencyKey: String?) async throws -> SyncPushResponse
 }
 
@@ -45,6 +58,25 @@ extension SyncAPIClient: SyncAPIOperations {
     public func getCanary() async throws -> CanaryResponse {
         let request = APIRequest(method: "GET", path: "/api/sync/canary", requiresAuth: true)
         return try await send(request, decoding: CanaryResponse.self)
+    }
+
+    /// Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
+    ///
+    /// Computed at one horizon, the returned `cursor`. `digest` is the sum,
+    /// modulo 2^64, over live rows of the first 8 bytes, read as a big-endian
+    /// unsigned integer, of SHA-256(id as its 16 bytes ‖ sync_version as 8 bytes
+    /// big-endian); a singleton's id is its contractor id. A device that has
+    /// pulled up to `cursor` computes the same over its replica: equal figures
+    /// mean it holds exactly the server's rows and versions.
+    ///
+    /// - Parameters:
+    ///   - tables: Comma-separated subset of tables (default all).
+    ///
+    /// `GET /api/sync/digest`
+    public func getDigest(tables: [TableName]? = nil) async throws -> DigestResponse {
+        var request = APIRequest(method: "GET", path: "/api/sync/digest", requiresAuth: true)
+        request.addQuery("tables", tables, explode: false)
+        return try await send(request, decoding: DigestResponse.self)
     }
 
     /// The process is alive (does not touch the database).
@@ -89,7 +121,7 @@ extension SyncAPIClient: SyncAPIOperations {
     ///
     /// - Parameters:
     ///   - cursor: Opaque cursor from a previous pull. A cursor issued for fewer tables than this pull asks for is accepted: the tables it did not cover come in full (without tombstones), the others as a delta.
-    ///   - since: RFC 3339 time (a previous `serverTime`); rows changed at or after it. Not combined with `cursor`.
+    ///   - since: RFC 3339 time (a previous `serverTime`); rows changed at or after it. Not combined with `cursor`. An empty value is no since (a full pull).
     ///   - limit: Maximum number of rows (tombstones included) in one page.
     ///   - tables: Comma-separated subset of tables to pull (default all).
     ///
@@ -111,9 +143,12 @@ extension SyncAPIClient: SyncAPIOperations {
     /// Upsert and delete rows of the caller's contractor, atomically.
     ///
     /// The whole push commits, or nothing does. Every row is validated before
-    /// anything is written. Duplicates within one array (same key) are collapsed,
-    /// the last one wins, and `deduped` counts them. Within one push upserts are
-    /// applied before deletes.
+    /// anything is written. A row updates only the columns it carries (absent:
+    /// kept, null: cleared, new row: defaults). Entries of one key within one
+    /// array are merged in order and `deduped` counts them; entries of one key
+    /// must not disagree on `base_version`. Within one push upserts are applied
+    /// before deletes. A row with `base_version` is written only if it is the
+    /// stored version; else nothing is written and the answer is 409.
     ///
     /// - Parameters:
     ///   - body: The request body.

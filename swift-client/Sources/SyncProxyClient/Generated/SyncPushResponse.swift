@@ -4,6 +4,8 @@ import Foundation
 
 public struct SyncPushResponse: Codable, Sendable, Equatable {
     public var ok: Bool
+    /// The version this push wrote (every row it wrote has it as sync_version); the same again when replayed from its Idempotency-Key.
+    public var version: Int64
     public var serverTime: Date
     public var upserted: TableCounts
     public var deleted: DeleteCounts
@@ -11,12 +13,14 @@ public struct SyncPushResponse: Codable, Sendable, Equatable {
 
     public init(
         ok: Bool,
+        version: Int64,
         serverTime: Date,
         upserted: TableCounts,
         deleted: DeleteCounts,
         deduped: TableCounts
     ) {
         self.ok = ok
+        self.version = version
         self.serverTime = serverTime
         self.upserted = upserted
         self.deleted = deleted
@@ -25,6 +29,7 @@ public struct SyncPushResponse: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case ok
+        case version
         case serverTime
         case upserted
         case deleted
@@ -34,6 +39,7 @@ public struct SyncPushResponse: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.ok = try container.decode(Bool.self, forKey: .ok)
+        self.version = try container.decode(Int64.self, forKey: .version)
         self.serverTime = try container.decode(TimestampString.self, forKey: .serverTime).value
         self.upserted = try container.decode(TableCounts.self, forKey: .upserted)
         self.deleted = try container.decode(DeleteCounts.self, forKey: .deleted)
@@ -43,6 +49,7 @@ public struct SyncPushResponse: Codable, Sendable, Equatable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.ok, forKey: .ok)
+        try container.encode(self.version, forKey: .version)
         try container.encode(TimestampString(self.serverTime), forKey: .serverTime)
         try container.encode(self.upserted, forKey: .upserted)
         try container.encode(self.deleted, forKey: .deleted)
