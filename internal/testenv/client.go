@@ -72,6 +72,9 @@ var operations = map[string]operation{
 	"POST /api/sync/push": {takesBody: true, call: func(ctx context.Context, c *api.Client, contentType string, body io.Reader, e []api.RequestEditorFn) (*http.Response, error) {
 		return c.PushChangesWithBody(ctx, nil, contentType, body, e...)
 	}},
+	"GET /api/sync/digest": {call: func(ctx context.Context, c *api.Client, _ string, _ io.Reader, e []api.RequestEditorFn) (*http.Response, error) {
+		return c.GetDigest(ctx, nil, e...)
+	}},
 	"GET /healthz": {call: func(ctx context.Context, c *api.Client, _ string, _ io.Reader, e []api.RequestEditorFn) (*http.Response, error) {
 		return c.GetHealth(ctx, e...)
 	}},

@@ -1,0 +1,417 @@
+package server_test
+
+// Contract 1.1 (CONTRACT.md): no silent data loss. Row versions, opt-in
+// conflicts, retention with resync, the replica digest, and what the seed's
+// existing client sends. (Partial rows: TestPush_PartialRows_*, and
+// TestPush_DuplicateIDs_* for entries of one row merged in order; a cursor
+// for fewer tables: TestPull_CursorForFewerTables_*.)
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/internal/testenv"
+	"github.com/syncproxy/syncproxy/migrations"
+	"github.com/syncproxy/syncproxy/server"
+	"github.com/syncproxy/syncproxy/server/syncstore"
+)
+
+// versionOf is the sync_version of the row with id in a full pull of table.
+func versionOf(t *testing.T, d *device, table string, id uuid.UUID) (int64, bool) {
+	t.Helper()
+	for _, row := range d.pullRows(table) {
+		var rid uuid.UUID
+		field := "id"
+		if table == "pdf_settings" || table == "step_a_configs" {
+			field = "contractor_id"
+		}
+		if json.Unmarshal(row[field], &rid) == nil && rid == id {
+			var v int64
+			if err := json.Unmarshal(row["sync_version"], &v); err != nil {
+				t.Fatalf("%s row %s: sync_version %s: %v", table, id, row["sync_version"], err)
+			}
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+func TestVersions_GrowAndMatchPushReplayAndPull(t *testing.T) {
+	t.Parallel()
+	d := newTenant(t)
+	item := uuid.New()
+	body := map[string]any{
+		"costbook_items": []any{map[string]any{"id": item, "name": "v1"}},
+		"pdf_settings":   []any{map[string]any{"template": "t"}},
+	}
+	first := d.push(body, map[string]string{"Idempotency-Key": "versions-1"})
+	var res api.SyncPushResponse
+	first.decode(t, &res)
+	if first.status != http.StatusOK || res.Version <= 0 {
+		t.Fatalf("push = %d, version %d", first.status, res.Version)
+	}
+	// Every row the push wrote carries its version, singletons too.
+	if v, _ := versionOf(t, d, "costbook_items", item); v != res.Version {
+		t.Errorf("costbook_items sync_version = %d, want the push's %d", v, res.Version)
+	}
+	if v, _ := versionOf(t, d, "pdf_settings", d.contractorID); v != res.Version {
+		t.Errorf("pdf_settings sync_version = %d, want the push's %d", v, res.Version)
+	}
+	// A replay answers the same version and writes nothing.
+	replay := d.push(body, map[string]string{"Idempotency-Key": "versions-1"})
+	var again api.SyncPushResponse
+	replay.decode(t, &again)
+	if replay.header.Get("Idempotent-Replayed") != "true" || again.Version != res.Version {
+		t.Errorf("replay: version %d (replayed %q), want %d", again.Version, replay.header.Get("Idempotent-Replayed"), res.Version)
+	}
+	// Versions only grow; an untouched row keeps its own.
+	second := d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": item, "name": "v2"}}})
+	if second.Version <= res.Version {
+		t.Errorf("second push version %d, not after %d", second.Version, res.Version)
+	}
+	if v, _ := versionOf(t, d, "costbook_items", item); v != second.Version {
+		t.Errorf("edited row sync_version = %d, want %d", v, second.Version)
+	}
+	if v, _ := versionOf(t, d, "pdf_settings", d.contractorID); v != res.Version {
+		t.Errorf("untouched singleton moved to version %d, want %d", v, res.Version)
+	}
+}
+
+// TestConflicts_TwoDevices is the contract's scenario: A and B pull; A edits
+// with its base (200); B edits with the same base (409 carrying A's row,
+// nothing of B's push written, not stored under its key); B re-pushes with
+// the new base (200).
+func TestConflicts_TwoDevices(t *testing.T) {
+	t.Parallel()
+	a := newTenant(t)
+	b := a.withToken(a.token) // a second device of the same account
+	id := uuid.New()
+	created := a.mustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1", "title": "start"}}})
+	base, _ := versionOf(t, a, "estimates", id)
+	if base != created.Version {
+		t.Fatalf("base %d != push version %d", base, created.Version)
+	}
+
+	editA := a.mustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1", "title": "A's", "base_version": base}}})
+	other := uuid.New()
+	before := b.stateOf()
+	r := b.push(map[string]any{
+		"costbook_items": []any{map[string]any{"id": other, "name": "written only if the whole push is"}},
+		"estimates":      []any{map[string]any{"id": id, "number": "E-1", "notes": "B's", "base_version": base}},
+	}, map[string]string{"Idempotency-Key": "b-edit"})
+	conflicts := conflictOf(t, r)
+	if len(conflicts) != 1 {
+		t.Fatalf("conflicts = %+v, want one", conflicts)
+	}
+	c := conflicts[0]
+	if c.Table != "estimates" || c.ID != id || c.BaseVersion != base || c.CurrentVersion != editA.Version || c.Deleted {
+		t.Errorf("conflict = %+v, want estimates %s base %d current %d", c, id, base, editA.Version)
+	}
+	var row map[string]json.RawMessage
+	if err := json.Unmarshal(c.Row, &row); err != nil || string(row["title"]) != `"A's"` || string(row["sync_version"]) != fmt.Sprint(editA.Version) {
+		t.Errorf("conflict row = %s, want A's row as a pull delivers it", c.Row)
+	}
+	if after := b.stateOf(); after != before {
+		t.Fatalf("a 409 push wrote:\nbefore %s\nafter  %s", before, after)
+	}
+	// The 409 is not stored under the key: the merged push may reuse it.
+	merged := b.push(map[string]any{
+		"costbook_items": []any{map[string]any{"id": other, "name": "written only if the whole push is"}},
+		"estimates":      []any{map[string]any{"id": id, "number": "E-1", "notes": "B's", "base_version": c.CurrentVersion}},
+	}, map[string]string{"Idempotency-Key": "b-edit"})
+	if merged.status != http.StatusOK || merged.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("merged push = %d (replayed %q): %s", merged.status, merged.header.Get("Idempotent-Replayed"), truncate(merged.body))
+	}
+	got := b.pullRows("estimates")[0]
+	if string(got["title"]) != `"A's"` || string(got["notes"]) != `"B's"` {
+		t.Errorf("after the merge: title %s, notes %s; want A's title and B's notes", got["title"], got["notes"])
+	}
+}
+
+func TestConflicts_DeletedSinceAndBaseZeroAndDisagreeingEntries(t *testing.T) {
+	t.Parallel()
+	d := newTenant(t)
+	id := uuid.New()
+	created := d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "x"}}})
+
+	// base_version 0 says "new", but the row exists.
+	c := conflictOf(t, d.push(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "y", "base_version": 0}}}))
+	if len(c) != 1 || c[0].CurrentVersion != created.Version || c[0].Deleted || c[0].Row == nil {
+		t.Errorf("base 0 on an existing row: %+v", c)
+	}
+	// A row missing on the server is version 0: base 0 creates it.
+	fresh := uuid.New()
+	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": fresh, "name": "new", "base_version": 0}}})
+
+	// Deleted since the base: a conflict whose row is null.
+	del := d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{id}}})
+	c = conflictOf(t, d.push(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "z", "base_version": created.Version}}}))
+	if len(c) != 1 || !c[0].Deleted || c[0].CurrentVersion != del.Version || string(c[0].Row) != "null" {
+		t.Errorf("edit of a row deleted since: %+v", c)
+	}
+	// A singleton's key is the contractor.
+	d.mustPush(map[string]any{"pdf_settings": []any{map[string]any{"template": "a"}}})
+	c = conflictOf(t, d.push(map[string]any{"pdf_settings": []any{map[string]any{"template": "b", "base_version": 0}}}))
+	if len(c) != 1 || c[0].Table != "pdf_settings" || c[0].ID != d.contractorID {
+		t.Errorf("singleton conflict: %+v", c)
+	}
+	// Entries of one row that disagree on base_version describe no one edit.
+	e := d.push(map[string]any{"costbook_items": []any{
+		map[string]any{"id": fresh, "name": "a", "base_version": 1},
+		map[string]any{"id": fresh, "name": "b", "base_version": 2},
+	}}).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	assertDetails(t, e, wantDetail{"costbook_items", 1, "base_version"})
+	// Without base_version: last write wins, as in 1.0.
+	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": fresh, "name": "lww"}}})
+}
+
+// rowConflict is one entry of a 409's conflicts.
+type rowConflict struct {
+	Table          string          `json:"table"`
+	ID             uuid.UUID       `json:"id"`
+	BaseVersion    int64           `json:"baseVersion"`
+	CurrentVersion int64           `json:"currentVersion"`
+	Deleted        bool            `json:"deleted"`
+	Row            json.RawMessage `json:"row"`
+}
+
+func conflictOf(t *testing.T, r response) []rowConflict {
+	t.Helper()
+	r.envelope(t, http.StatusConflict, "CONFLICT")
+	var body struct {
+		Conflicts []rowConflict `json:"conflicts"`
+	}
+	r.decode(t, &body)
+	return body.Conflicts
+}
+
+// TestResync_AfterTombstonesArePurged runs a server whose retention is one
+// second on a database of its own (its purge would otherwise retire the
+// tombstones of every other test): a cursor or since from before a purged
+// tombstone answers 410, a full pull still works, and a cursor taken after
+// the deletion is still good.
+func TestResync_AfterTombstonesArePurged(t *testing.T) {
+	t.Parallel()
+	base, pool := isolatedServer(t, map[string]string{
+		"SYNC_TOMBSTONE_RETENTION": "1s", "SYNC_TOMBSTONE_PURGE_INTERVAL": "1s", "SYNC_REQUEST_TIMEOUT": "2s",
+	})
+	d := tenantOn(t, base, pool)
+	kept, doomed := uuid.New(), uuid.New()
+	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": kept, "name": "kept"}, map[string]any{"id": doomed, "name": "doomed"}}})
+	old := d.mustPull(nil)
+	time.Sleep(5 * time.Millisecond)
+	d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{doomed}}})
+	afterDelete := d.mustPull(url.Values{"cursor": {old.Cursor}})
+	if len(afterDelete.Deleted.CostbookItems) != 1 {
+		t.Fatalf("the delta before the purge lacks the tombstone: %+v", afterDelete.Deleted)
+	}
+
+	deadline := time.Now().Add(30 * time.Second)
+	for sqlCountOn(t, pool, `SELECT count(*) FROM costbook_items WHERE deleted_at IS NOT NULL`) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the tombstone was not purged within 30s (retention 1s, every 1s)")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	d.pull(url.Values{"cursor": {old.Cursor}}).envelope(t, http.StatusGone, "RESYNC_REQUIRED")
+	d.pull(url.Values{"since": {old.ServerTime.String()}}).envelope(t, http.StatusGone, "RESYNC_REQUIRED")
+	full := d.mustPull(nil)
+	if len(full.CostbookItems) != 1 || full.CostbookItems[0].ID != kept {
+		t.Errorf("full pull after the purge: %+v", full.CostbookItems)
+	}
+	// A cursor from after the deletion lost nothing.
+	if r := d.pull(url.Values{"cursor": {afterDelete.Cursor}}); r.status != http.StatusOK {
+		t.Errorf("a cursor from after the deletion = %d: %s", r.status, truncate(r.body))
+	}
+}
+
+// isolatedServer runs server.Serve (with its background purges) with vars on
+// a fresh database of the harness cluster, and returns its URL and a pool.
+func isolatedServer(t *testing.T, vars map[string]string) (string, *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	name := "iso_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	if err := env.cluster.CreateDatabase(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]string{"DATABASE_URL": env.cluster.URL(name)}
+	for k, v := range vars {
+		all[k] = v
+	}
+	cfg := limConfig(t, all)
+	pool, err := server.OpenPool(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	logs := &testenv.LogBuffer{}
+	if err := migrations.Apply(ctx, pool, logs.Logger(slog.LevelWarn)); err != nil {
+		t.Fatal(err)
+	}
+	srvCtx, stop := context.WithCancel(ctx)
+	addr, done := make(chan string, 1), make(chan error, 1)
+	go func() { done <- server.Serve(srvCtx, cfg, pool, logs.Logger(slog.LevelInfo), func(a string) { addr <- a }) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	select {
+	case a := <-addr:
+		return "http://" + a, pool
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+		return "", nil
+	}
+}
+
+// tenantOn provisions a tenant on pool and returns its device on base.
+func tenantOn(t *testing.T, base string, pool *pgxpool.Pool) *device {
+	t.Helper()
+	contractor, owner, err := testenv.NewTenant(context.Background(), pool, "Contractor "+t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := testenv.Token(testSecret, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &device{t: t, token: token, userID: owner, contractorID: contractor, baseURL: base}
+}
+
+func sqlCountOn(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("sql %q: %v", sql, err)
+	}
+	return n
+}
+
+// TestDigest_EqualsOneComputedFromAFullPull computes the contract's digest
+// on the client's side from a full pull and compares it with the server's.
+func TestDigest_EqualsOneComputedFromAFullPull(t *testing.T) {
+	t.Parallel()
+	d := newTenant(t)
+	for _, tb := range syncstore.Tables() {
+		pushRows(t, d, tb, 3, 1)
+	}
+	gone := uuid.New()
+	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": gone, "name": "gone"}}})
+	d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{gone}}})
+
+	r := d.do(http.MethodGet, "/api/sync/digest", nil, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("digest = %d: %s", r.status, truncate(r.body))
+	}
+	var got struct {
+		Cursor string `json:"cursor"`
+		Tables map[string]struct {
+			Count  int64  `json:"count"`
+			Digest string `json:"digest"`
+		} `json:"tables"`
+	}
+	r.decode(t, &got)
+	page := d.pullRaw(url.Values{"limit": {"5000"}})
+	for _, tb := range syncstore.Tables() {
+		var rows []map[string]json.RawMessage
+		if err := json.Unmarshal(page[tb.Name], &rows); err != nil {
+			t.Fatal(err)
+		}
+		var sum uint64
+		for _, row := range rows {
+			id := keyOf(t, tb, row)
+			var v int64
+			if err := json.Unmarshal(row["sync_version"], &v); err != nil {
+				t.Fatal(err)
+			}
+			var buf [24]byte
+			copy(buf[:16], id[:])
+			binary.BigEndian.PutUint64(buf[16:], uint64(v))
+			h := sha256.Sum256(buf[:])
+			sum += binary.BigEndian.Uint64(h[:8]) // wraps: the sum is mod 2^64
+		}
+		fig := got.Tables[tb.Name]
+		if fig.Count != int64(len(rows)) || fig.Digest != fmt.Sprint(sum) {
+			t.Errorf("%s: server count %d digest %s; client %d rows digest %d", tb.Name, fig.Count, fig.Digest, len(rows), sum)
+		}
+	}
+	// Filtered, and at a horizon a delta from its cursor continues.
+	r = d.do(http.MethodGet, "/api/sync/digest?tables=estimates,pdf_settings", nil, nil)
+	var sub struct {
+		Cursor string                     `json:"cursor"`
+		Tables map[string]json.RawMessage `json:"tables"`
+	}
+	r.decode(t, &sub)
+	if len(sub.Tables) != 2 || sub.Tables["estimates"] == nil || sub.Tables["pdf_settings"] == nil {
+		t.Errorf("filtered digest tables = %v", keysOfRaw(sub.Tables))
+	}
+	later := uuid.New()
+	d.mustPush(map[string]any{"estimates": []any{map[string]any{"id": later, "number": "later"}}})
+	next := d.mustPull(url.Values{"tables": {"estimates,pdf_settings"}, "cursor": {sub.Cursor}})
+	if len(next.Estimates) != 1 || next.Estimates[0].ID != later {
+		t.Errorf("delta from the digest's cursor: %+v", next.Estimates)
+	}
+}
+
+func keysOfRaw(m map[string]json.RawMessage) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestSeedClient_EmptySinceAndDecimalNumbers: the seed's iPad client sends
+// `pull?since=` on its first sync and money as JSON numbers (Codable).
+func TestSeedClient_EmptySinceAndDecimalNumbers(t *testing.T) {
+	t.Parallel()
+	d := newTenant(t)
+	id := uuid.New()
+	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "x"}}})
+	first := d.pullRaw(url.Values{"since": {""}})
+	var items []json.RawMessage
+	if err := json.Unmarshal(first["costbook_items"], &items); err != nil || len(items) != 1 {
+		t.Fatalf("pull?since= = %s, want the full state", first["costbook_items"])
+	}
+	for lit, want := range map[string]string{
+		"12.50":                           "12.50",
+		"12":                              "12",
+		"-0.0001":                         "-0.0001",
+		"1.25e1":                          "12.5",
+		"12345678901234567890.1234567890": "12345678901234567890.1234567890", // beyond float64
+		"9007199254740993":                "9007199254740993",
+	} {
+		row := uuid.New()
+		d.mustPush(fmt.Sprintf(`{"estimates":[{"id":%q,"number":"N","total":%s,"tax":"%s"}]}`, row, lit, want))
+		for _, got := range d.pullRows("estimates") {
+			var rid uuid.UUID
+			if json.Unmarshal(got["id"], &rid) != nil || rid != row {
+				continue
+			}
+			if string(got["total"]) != `"`+want+`"` || string(got["tax"]) != `"`+want+`"` {
+				t.Errorf("total %s came back %s (tax as a string: %s), want %q", lit, got["total"], got["tax"], want)
+			}
+		}
+	}
+	for _, lit := range []string{"1e400", "0.12345678901", "123456789012345678901", "NaN", `"12,50"`} {
+		e := d.push(fmt.Sprintf(`{"estimates":[{"id":%q,"number":"N","total":%s}]}`, uuid.New(), lit)).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+		if lit != "NaN" {
+			assertDetails(t, e, wantDetail{"estimates", 0, "total"})
+		}
+	}
+}
