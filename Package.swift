@@ -15,10 +15,19 @@ let package = Package(
         .library(name: "SyncProxyClient", targets: ["SyncProxyClient"]),
     ],
     targets: [
+        // The system SQLite for the replica. Apple platforms have `import SQLite3`
+        // in their SDK; Linux needs libsqlite3-dev (scripts/swift-toolchain.sh
+        // installs it into the chroot). No third-party dependency either way.
+        .systemLibrary(
+            name: "CSQLite",
+            path: "swift-client/Sources/CSQLite",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         // Sources/SyncProxyClient/Generated is written by `go run ./cmd/swiftgen`
         // from openapi.yaml; Sources/SyncProxyClient/Runtime is hand-written.
         .target(
             name: "SyncProxyClient",
+            dependencies: [.target(name: "CSQLite", condition: .when(platforms: [.linux]))],
             path: "swift-client/Sources/SyncProxyClient",
             swiftSettings: strictConcurrency
         ),

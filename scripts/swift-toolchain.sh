@@ -16,6 +16,11 @@
 #   SWIFT_DEBIAN_MIRROR   Debian mirror (default: the host's apt mirror)
 #   SWIFT_TOOLCHAIN_QUIET=1  print nothing when the toolchain is already ready
 # Progress goes to stderr.
+#
+# "$DIR/.syncproxy-packages" lists the packages installed into the chroot. A
+# chroot built by an older version of this script (fewer PACKAGES, e.g. before
+# libsqlite3-dev for the replica) gets the missing ones installed in place,
+# under the same lock, instead of being rebuilt: CI machines keep their cache.
 set -euo pipefail
 
 DIR="${SWIFT_CHROOT:-/var/cache/syncproxy/swift-trixie}"
@@ -27,7 +32,11 @@ MARKER=".syncproxy-ready"
 # so test the real binary from the host side.
 SWIFT_BIN="usr/libexec/swift/bin/swift"
 SUITE=trixie
-PACKAGES=(swiftlang libc6-dev libstdc++-14-dev libcurl4 ca-certificates)
+# libsqlite3-dev: the replica links the system SQLite (the CSQLite module map).
+PACKAGES=(swiftlang libc6-dev libstdc++-14-dev libcurl4 ca-certificates libsqlite3-dev)
+PACKAGES_STAMP=".syncproxy-packages"
+packages_wanted() { printf '%s\n' "${PACKAGES[@]}"; }
+packages_current() { [[ "$(cat "$DIR/$PACKAGES_STAMP" 2>/dev/null)" == "$(packages_wanted)" ]]; }
 START=$SECONDS
 
 log() { printf '[swift-toolchain +%ss] %s\n' "$((SECONDS - START))" "$*" >&2; }
@@ -42,7 +51,7 @@ fi
 
 # Fast path without the lock: an existing marker means the chroot is complete
 # (it only appears via the final atomic rename).
-if [[ -f "$DIR/$MARKER" && -x "$DIR/$SWIFT_BIN" ]]; then
+if [[ -f "$DIR/$MARKER" && -x "$DIR/$SWIFT_BIN" ]] && packages_current; then
   quiet || log "chroot ready at $DIR: $(head -n1 "$DIR/$MARKER")"
   exit 0
 fi
@@ -58,8 +67,34 @@ if ! flock -n 9; then
 fi
 
 # Re-check under the lock: a concurrent run may have finished meanwhile.
-if [[ -f "$DIR/$MARKER" && -x "$DIR/$SWIFT_BIN" ]]; then
+if [[ -f "$DIR/$MARKER" && -x "$DIR/$SWIFT_BIN" ]] && packages_current; then
   quiet || log "chroot ready at $DIR: $(head -n1 "$DIR/$MARKER")"
+  exit 0
+fi
+
+# A ready chroot from an older PACKAGES list: install what is missing in place
+# (apt-get install is idempotent), then record the list. /proc, /dev and
+# /dev/pts stay mounted afterwards, as scripts/swift.sh leaves them too.
+if [[ -f "$DIR/$MARKER" && -x "$DIR/$SWIFT_BIN" ]]; then
+  log "chroot at $DIR lacks packages of the current list; installing ${PACKAGES[*]}"
+  for m in proc dev dev/pts; do
+    if ! awk -v p="$DIR/$m" '$2 == p {found = 1} END {exit !found}' /proc/mounts; then
+      case "$m" in
+        proc) mount -t proc proc "$DIR/proc" ;;
+        *) mount --bind "/$m" "$DIR/$m" ;;
+      esac
+    fi
+  done
+  cp -L /etc/resolv.conf "$DIR/etc/resolv.conf" 2>/dev/null || true
+  in_ready() {
+    chroot "$DIR" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+      LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
+  }
+  in_ready apt-get update -qq
+  in_ready apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+  in_ready apt-get clean
+  packages_wanted >"$DIR/$PACKAGES_STAMP"
+  log "chroot ready at $DIR: packages up to date"
   exit 0
 fi
 
@@ -157,6 +192,7 @@ log "ldconfig done"
 version="$(in_chroot swift --version 2>&1)" || { echo "$version" >&2; die "swift --version failed in chroot"; }
 [[ -x "$TMP/$SWIFT_BIN" ]] || die "$TMP/$SWIFT_BIN missing after install"
 printf '%s\n' "$version" >"$TMP/$MARKER"
+packages_wanted >"$TMP/$PACKAGES_STAMP"
 
 unmount_under "$TMP"
 mv -T "$TMP" "$DIR"
