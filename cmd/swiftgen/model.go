@@ -14,6 +14,8 @@ type model struct {
 	structs []*structDef
 	enums   []*enumDef
 	ops     []*opDef
+	// replica: the synced tables, for the SQLite replica (nil when the spec has none)
+	replica []replicaTable
 }
 
 type structDef struct {
@@ -135,6 +137,11 @@ func buildModel(doc *openapi3.T, order *keyOrder) (*model, error) {
 	}
 	sort.Slice(m.structs, func(i, j int) bool { return m.structs[i].name < m.structs[j].name })
 	sort.Slice(m.enums, func(i, j int) bool { return m.enums[i].name < m.enums[j].name })
+	replica, err := replicaModel(doc, m, b)
+	if err != nil {
+		return nil, err
+	}
+	m.replica = replica
 	return m, nil
 }
 
@@ -318,11 +325,9 @@ func (b *builder) resolve(ref *openapi3.SchemaRef, owner, prop string, path []st
 
 func (b *builder) resolveSchema(s *openapi3.Schema, owner, prop string, path []string) (*swiftType, bool, error) {
 	nullable := s.Nullable || (s.Type != nil && s.Type.IncludesNull())
-	if dec := decimalAlternative(s.AnyOf); dec != nil {
-		// A decimal the server also accepts as a JSON number: the SDK sends
-		// the string form, which never goes through a Double.
-		typ, innerNullable, err := b.resolve(dec, owner, prop, append(slices.Clone(path), "anyOf"))
-		return typ, nullable || innerNullable, err
+	if isDecimalAnyOf(s) {
+		// A decimal string or a JSON number on input: the SDK sends the string.
+		return wrapped("Decimal", "DecimalString"), nullable, nil
 	}
 	if len(s.OneOf) > 0 || len(s.AnyOf) > 0 || s.Not != nil {
 		return nil, false, fmt.Errorf("oneOf, anyOf and not are not supported (except anyOf of a decimal string and numbers)")
@@ -714,22 +719,4 @@ func mapKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// decimalAlternative returns the decimal string of an anyOf whose other
-// alternatives are numbers, or nil.
-func decimalAlternative(alts openapi3.SchemaRefs) *openapi3.SchemaRef {
-	var dec *openapi3.SchemaRef
-	for _, a := range alts {
-		switch v := a.Value; {
-		case v == nil:
-			return nil
-		case v.Type.Is("string") && v.Format == "decimal" && dec == nil:
-			dec = a
-		case v.Type.Is("number"):
-		default:
-			return nil
-		}
-	}
-	return dec
 }

@@ -39,6 +39,10 @@ var reservedTypeNames = map[string]bool{
 	"PendingChanges": true, "RetryPolicy": true, "StaticTokenProvider": true,
 	"SyncAPIClient": true, "SyncAPIOperations": true, "SyncClientError": true,
 	"SyncEngine": true, "TimestampString": true, "TokenProvider": true, "UUIDString": true,
+	"SQLiteReplica": true, "SQLiteValue": true, "SQLiteError": true, "ReplicaSchema": true,
+	"ReplicaTableSchema": true, "ReplicaColumn": true, "ReplicaRow": true, "ReplicaWrite": true,
+	"ReplicaTable": true, "ReplicaSyncEngine": true, "ReplicaConflict": true, "ConflictResolution": true,
+	"QuarantinedChange": true, "SyncStatus": true, "VerificationReport": true, "SHA256": true,
 }
 
 // words splits an identifier from the spec into its words: separators are any

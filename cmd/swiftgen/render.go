@@ -40,6 +40,11 @@ func render(m *model, specName string) (map[string][]byte, error) {
 	if err := add(operationsFile, renderOperations(m.ops)); err != nil {
 		return nil, err
 	}
+	if m.replica != nil {
+		if err := add(replicaFile, renderReplica(m.replica)); err != nil {
+			return nil, err
+		}
+	}
 	return files, nil
 }
 

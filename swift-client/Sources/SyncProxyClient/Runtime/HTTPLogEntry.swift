@@ -40,3 +40,20 @@ public struct HTTPLogEntry: Sendable {
 
 /// Receives one entry per HTTP attempt. Called on an arbitrary task.
 public typealias HTTPLogger = @Sendable (HTTPLogEntry) -> Void
+
+extension HTTPLogEntry {
+    /// One line without query string, headers or bodies:
+    /// `POST /api/sync/push #1 -> 200 (512 B up, 1204 B down, 0.031 s)`.
+    public var summary: String {
+        let path = URL(string: url)?.path ?? ""
+        let outcome = status.map(String.init) ?? "no response (\(error ?? "?"))"
+        return "\(method) \(path) #\(attempt) -> \(outcome) (\(requestBodySize) B up, \(bodySize) B down, \(String(format: "%.3f", duration)) s)"
+    }
+}
+
+extension SyncAPIClient {
+    /// A logger for apps that want one: `summary` per attempt to standard
+    /// output. It never logs bodies, query strings or credentials, so no
+    /// customer name, email or token reaches a device log.
+    public static let standardLogger: HTTPLogger = { entry in print("[syncproxy] " + entry.summary) }
+}

@@ -3,11 +3,13 @@ import Foundation
 /// Any JSON value: the type of the JSON columns (`line_items`, `payload`,
 /// `applies_to`, `settings`, ...), whose shape the app owns.
 ///
-/// Numbers are `Double`, as in JavaScript: integers beyond 2^53 lose precision.
-/// Money belongs in decimal string columns, not in JSON numbers.
+/// Integers are kept exactly as `.integer(Int64)` (a Double holds only 53
+/// bits: `9007199254740993` would come back as `…992`); other numbers are
+/// `.number(Double)`. Money belongs in decimal string columns, not in JSON numbers.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
+    case integer(Int64)
     case number(Double)
     case string(String)
     case array([JSONValue])
@@ -21,6 +23,9 @@ extension JSONValue: Codable {
             self = .null
         } else if let value = try? container.decode(Bool.self) {
             self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            // Tried before Double: the decoder reads the digits exactly.
+            self = .integer(value)
         } else if let value = try? container.decode(Double.self) {
             self = .number(value)
         } else if let value = try? container.decode(String.self) {
@@ -39,6 +44,7 @@ extension JSONValue: Codable {
         switch self {
         case .null: try container.encodeNil()
         case .bool(let value): try container.encode(value)
+        case .integer(let value): try container.encode(value)
         case .number(let value): try container.encode(value)
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
@@ -67,9 +73,24 @@ extension JSONValue {
         return nil
     }
 
+    /// The number as a Double (an integer beyond 2^53 rounds).
     public var doubleValue: Double? {
-        if case .number(let value) = self { return value }
-        return nil
+        switch self {
+        case .number(let value): return value
+        case .integer(let value): return Double(value)
+        default: return nil
+        }
+    }
+
+    /// An integer exactly; nil for fractions and non-numbers.
+    public var int64Value: Int64? {
+        switch self {
+        case .integer(let value): return value
+        case .number(let value):
+            guard value.rounded() == value, let exact = Int64(exactly: value) else { return nil }
+            return exact
+        default: return nil
+        }
     }
 
     public var stringValue: String? {
@@ -94,12 +115,47 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
 {
     public init(nilLiteral: ()) { self = .null }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
-    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    public init(integerLiteral value: Int) { self = .integer(Int64(value)) }
     public init(floatLiteral value: Double) { self = .number(value) }
     public init(stringLiteral value: String) { self = .string(value) }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
 
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+    }
+}
+
+extension JSONValue {
+    /// Encodes the value as compact JSON with sorted keys (the same value
+    /// always gives the same bytes).
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    /// `jsonData()` as a string.
+    public func jsonString() throws -> String {
+        String(decoding: try jsonData(), as: UTF8.self)
+    }
+
+    /// Parses JSON text, keeping integers exact.
+    public init(json data: Data) throws {
+        self = try JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    public init(json string: String) throws {
+        try self.init(json: Data(string.utf8))
+    }
+
+    /// Any Encodable value as JSON (a generated row as its wire object).
+    public init<T: Encodable>(encoding value: T) throws {
+        let encoder = JSONEncoder()
+        try self.init(json: try encoder.encode(value))
+    }
+
+    /// Decodes a Decodable (a generated row) from this JSON value.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: try jsonData())
     }
 }

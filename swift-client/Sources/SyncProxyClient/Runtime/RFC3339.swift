@@ -59,8 +59,12 @@ enum RFC3339 {
     private static let minMilliseconds: Int64 = -62_135_596_800_000
     private static let maxMilliseconds: Int64 = 253_402_300_799_999
 
+    /// Truncates to the millisecond, never rounds: `.9996` stays in its
+    /// second (rounding moved it to the next one, and a day boundary with it).
+    /// A Date is a Double: `…00.123` may be stored as `…00.12299999`, so a
+    /// microsecond of slack keeps exact milliseconds from dropping by one.
     static func format(_ date: Date) -> String {
-        let scaled = (date.timeIntervalSince1970 * 1000).rounded()
+        let scaled = (date.timeIntervalSince1970 * 1000 + 0.001).rounded(.down)
         var millis: Int64
         if scaled.isNaN {
             millis = 0

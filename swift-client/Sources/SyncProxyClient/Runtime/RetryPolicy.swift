@@ -45,6 +45,13 @@ public struct RetryPolicy: Sendable, Equatable {
         return transientURLErrorCodes.contains(code)
     }
 
+    /// Any failure to talk to the server (URLError / NSURLErrorDomain):
+    /// offline, DNS, TLS, timeouts. Used to keep "offline" apart from "signed out".
+    public static func isNetworkError(_ error: any Error) -> Bool {
+        if error is URLError { return true }
+        return (error as NSError).domain == NSURLErrorDomain
+    }
+
     private static let transientURLErrorCodes: Set<Int> = [
         URLError.timedOut.rawValue,
         URLError.cannotFindHost.rawValue,

@@ -12,7 +12,10 @@ public final class SyncAPIClient: Sendable {
     public let retryPolicy: RetryPolicy
     private let session: URLSession
     private let tokenProvider: (any TokenProvider)?
+    /// One token refresh at a time for all calls of this client.
+    private let tokens: TokenCoordinator?
     private let logger: HTTPLogger?
+    private let logsBodies: Bool
     private let sleep: @Sendable (TimeInterval) async throws -> Void
 
     /// - Parameters:
@@ -20,15 +23,21 @@ public final class SyncAPIClient: Sendable {
     ///   - tokenProvider: Supplies bearer tokens; nil for the unauthenticated ops endpoints only.
     ///   - session: Defaults to an ephemeral session with a 30 s request timeout.
     ///   - retryPolicy: See `RetryPolicy`.
-    ///   - logger: Debug hook called once per HTTP attempt, with credentials redacted.
+    ///   - logger: Called once per HTTP attempt, with credentials redacted and
+    ///     without bodies (`SyncAPIClient.standardLogger` prints one line each).
+    ///   - logResponseBodies: Adds the first 500 characters of each response
+    ///     body to the log entries. Bodies hold customer names and emails:
+    ///     for local debugging only, never in a shipped app.
     public convenience init(
         baseURL: URL,
         tokenProvider: (any TokenProvider)?,
         session: URLSession = SyncAPIClient.makeDefaultSession(),
         retryPolicy: RetryPolicy = .default,
-        logger: HTTPLogger? = nil
+        logger: HTTPLogger? = nil,
+        logResponseBodies: Bool = false
     ) {
         self.init(baseURL: baseURL, tokenProvider: tokenProvider, session: session, retryPolicy: retryPolicy, logger: logger,
+                  logResponseBodies: logResponseBodies,
                   sleep: { seconds in try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1_000_000_000)) })
     }
 
@@ -39,13 +48,16 @@ public final class SyncAPIClient: Sendable {
         session: URLSession,
         retryPolicy: RetryPolicy,
         logger: HTTPLogger?,
+        logResponseBodies: Bool = false,
         sleep: @escaping @Sendable (TimeInterval) async throws -> Void
     ) {
         self.baseURL = baseURL
         self.tokenProvider = tokenProvider
+        self.tokens = tokenProvider.map(TokenCoordinator.init)
         self.session = session
         self.retryPolicy = retryPolicy
         self.logger = logger
+        self.logsBodies = logResponseBodies
         self.sleep = sleep
     }
 
@@ -79,13 +91,22 @@ public final class SyncAPIClient: Sendable {
         try await perform(request).0
     }
 
+    /// Sends request (with retries, token refresh and its Idempotency-Key)
+    /// and returns the status and body of a 2xx response or of one of
+    /// `passing`, which the caller handles itself (409 merge, 410 resync, 400
+    /// quarantine); any other failure throws as usual.
+    public func sendRaw(_ request: APIRequest, passing: Set<Int>) async throws -> (status: Int, body: Data) {
+        let (data, response) = try await perform(request, passing: passing)
+        return (response.statusCode, data)
+    }
+
     // MARK: - The retry loop
 
     /// Runs request until it succeeds or the policy gives up. All attempts of
     /// an unsafe request carry one Idempotency-Key (the caller's, or a new
     /// UUID), so a retried push is applied once even if an earlier attempt
     /// committed and only its response was lost.
-    func perform(_ original: APIRequest) async throws -> (Data, HTTPURLResponse) {
+    func perform(_ original: APIRequest, passing: Set<Int> = []) async throws -> (Data, HTTPURLResponse) {
         var request = original
         if request.isUnsafe && !request.headers.keys.contains(where: { $0.caseInsensitiveCompare(idempotencyHeader) == .orderedSame }) {
             request.headers[idempotencyHeader] = UUID().uuidString.lowercased()
@@ -114,21 +135,17 @@ public final class SyncAPIClient: Sendable {
             log(urlRequest, attempt: attempt, started: started, response: response, data: data)
 
             let status = response.statusCode
-            if (200...299).contains(status) {
+            if (200...299).contains(status) || passing.contains(status) {
                 return (data, response)
             }
             if status == 401 {
                 // One refresh per call: a token that is rejected right after a
                 // refresh will not get better by asking again.
-                guard request.requiresAuth, !refreshed, let provider = tokenProvider else {
+                guard request.requiresAuth, !refreshed, let tokens, let rejected = token else {
                     throw SyncClientError.unauthorized(envelope(data))
                 }
                 refreshed = true
-                do {
-                    token = try await provider.refreshToken()
-                } catch {
-                    throw SyncClientError.unauthorized(envelope(data))
-                }
+                token = try await tokens.refresh(after: rejected)
                 attempt -= 1 // the refresh is not a retry
                 continue
             }
@@ -144,12 +161,8 @@ public final class SyncAPIClient: Sendable {
     private let idempotencyHeader = "Idempotency-Key"
 
     private func currentToken() async throws -> String? {
-        guard let tokenProvider else { return nil }
-        do {
-            return try await tokenProvider.token()
-        } catch {
-            throw SyncClientError.unauthorized(nil)
-        }
+        guard let tokens else { return nil }
+        return try await tokens.current()
     }
 
     private func makeURLRequest(_ request: APIRequest, token: String?) throws -> URLRequest {
@@ -226,7 +239,8 @@ public final class SyncAPIClient: Sendable {
             status: response?.statusCode,
             responseHeaders: HTTPLogEntry.redact(responseHeaders),
             bodySize: data.count,
-            bodyPreview: HTTPLogEntry.preview(data),
+            // Bodies carry customer data (names, emails): only on request.
+            bodyPreview: logsBodies ? HTTPLogEntry.preview(data) : "",
             error: error.map { String(describing: $0) },
             duration: Date().timeIntervalSince(started)
         ))

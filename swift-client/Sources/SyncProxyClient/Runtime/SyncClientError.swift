@@ -1,16 +1,21 @@
 import Foundation
 
 /// Why a call failed, after the retry policy gave up or decided not to retry.
-public enum SyncClientError: Error, CustomStringConvertible {
+public enum SyncClientError: Error, CustomStringConvertible, LocalizedError {
     /// The server answered with the contract's error envelope (400, 403, 404,
-    /// 413, 422, and 429/5xx once retries are exhausted).
+    /// 409, 410, 413, 422, and 429/5xx once retries are exhausted).
     case api(status: Int, APIError)
-    /// 401 again after one token refresh, or no token could be obtained:
-    /// the user has to sign in again.
+    /// The server rejected the token, again after one refresh: the user has
+    /// to sign in again. Never raised for network problems (see `transport`).
     case unauthorized(APIError?)
-    /// No response: offline, DNS, TLS, connection lost or timed out (after retries).
+    /// The token provider failed for a reason other than the network (its own
+    /// error is attached): the app decides whether that means signing in again.
+    case tokenUnavailable(any Error)
+    /// No response: offline, DNS, TLS, connection lost or timed out (after
+    /// retries), also while getting or refreshing a token. Retry later.
     case transport(any Error)
-    /// A response whose body does not match the contract.
+    /// A response whose body does not match the contract. The preview is
+    /// kept for debugging but never part of `description`: bodies carry customer data.
     case decoding(any Error, bodyPreview: String)
     /// A non-2xx response without the error envelope, e.g. from a proxy.
     case http(status: Int, bodyPreview: String)
@@ -35,20 +40,47 @@ public enum SyncClientError: Error, CustomStringConvertible {
         }
     }
 
+    /// Offline or the server unreachable: keep the local edits and sync later.
+    public var isNetworkError: Bool {
+        if case .transport = self { return true }
+        return false
+    }
+
+    /// The user has to sign in again.
+    public var requiresSignIn: Bool {
+        if case .unauthorized = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .api(let status, let envelope):
             return "HTTP \(status) \(envelope.error.rawValue): \(envelope.message) (request \(envelope.requestId))"
         case .unauthorized(let envelope):
             return "unauthorized: \(envelope?.message ?? "no valid token")"
+        case .tokenUnavailable(let error):
+            return "no token: \(error)"
         case .transport(let error):
             return "transport error: \(error)"
-        case .decoding(let error, let preview):
-            return "response does not match the contract: \(error); body: \(preview)"
-        case .http(let status, let preview):
-            return "HTTP \(status): \(preview)"
+        case .decoding(let error, _):
+            return "response does not match the contract: \(error)"
+        case .http(let status, _):
+            return "HTTP \(status) without the error envelope"
         case .invalidRequest(let reason):
             return "invalid request: \(reason)"
+        }
+    }
+
+    /// A sentence for the user.
+    public var errorDescription: String? {
+        switch self {
+        case .transport: return "The sync server cannot be reached. Your changes are kept on this device."
+        case .unauthorized: return "Your session has expired. Please sign in again."
+        case .tokenUnavailable: return "Signing in to the sync server failed."
+        case .api(let status, let envelope) where status == 403: return "No access: \(envelope.message)"
+        case .api(_, let envelope): return envelope.message
+        case .decoding, .http: return "The sync server sent an unexpected answer."
+        case .invalidRequest: return "The sync request could not be built."
         }
     }
 }

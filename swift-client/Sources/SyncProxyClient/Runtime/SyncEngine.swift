@@ -3,7 +3,12 @@ import Foundation
 /// Runs sync for one signed-in user: a canary on start, then push local
 /// changes in batches, then pull pages until the server has nothing more.
 ///
-/// The engine is an actor, so overlapping `sync()` calls run one after the other.
+/// One `sync()` runs at a time: a call while one runs awaits it and gets its
+/// report. (Actors are reentrant: without the explicit in-flight Task two
+/// overlapping calls pushed the same batch twice and saved cursors out of order.)
+///
+/// For apps that keep their own database. `SQLiteReplica` with
+/// `ReplicaSyncEngine` is the complete offline store.
 public actor SyncEngine {
     public struct Configuration: Sendable, Equatable {
         /// Rows (and deleted ids) per push; the server accepts up to 1000.
@@ -31,6 +36,7 @@ public actor SyncEngine {
     private let api: any SyncAPIOperations
     private let store: any LocalStore
     private let configuration: Configuration
+    private var running: Task<Report, any Error>?
     /// Who the server says we are; set by `start()`.
     public private(set) var identity: CanaryResponse?
 
@@ -50,17 +56,36 @@ public actor SyncEngine {
     }
 
     /// Push, then pull: the pull then also returns what this push changed,
-    /// with the server's timestamps.
+    /// with the server's timestamps. A failed push does not stop the pull;
+    /// its error is thrown after the pull ran.
     @discardableResult
     public func sync() async throws -> Report {
+        if let running {
+            return try await withTaskCancellationHandler { try await running.value } onCancel: { running.cancel() }
+        }
+        let task = Task { try await self.runSync() }
+        running = task
+        defer { running = nil }
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+
+    private func runSync() async throws -> Report {
         if identity == nil {
             try await start()
         }
         var report = Report()
-        report.pushedBatches = try await push()
+        var pushFailure: (any Error)?
+        do {
+            report.pushedBatches = try await push()
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            pushFailure = error
+        }
         let (pages, cursor) = try await pull()
         report.pulledPages = pages
         report.cursor = cursor
+        if let pushFailure { throw pushFailure }
         return report
     }
 
@@ -93,7 +118,9 @@ public actor SyncEngine {
         var cursor = try await store.loadCursor()
         var pages = 0
         while true {
-            let page = try await api.pullChanges(cursor: cursor, since: nil, limit: configuration.pullPageSize, tables: nil)
+            // Only the tables this SDK knows, so a newer server's tables never
+            // pass under the cursor unseen.
+            let page = try await api.pullChanges(cursor: cursor, since: nil, limit: configuration.pullPageSize, tables: TableName.knownCases)
             try await store.apply(page)
             try await store.saveCursor(page.cursor)
             cursor = page.cursor

@@ -37,7 +37,7 @@ struct DecimalString: Codable, Sendable {
         let container = try decoder.singleValueContainer()
         let string = try container.decode(String.self)
         guard let decimal = DecimalString.parse(string) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected a decimal string like \"12.50\", got \"\(string)\"")
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected a decimal string like \"12.50\" with at most \(DecimalString.maxSignificantDigits) significant digits, got \"\(string.prefix(60))\"")
         }
         value = decimal
     }
@@ -52,23 +52,60 @@ struct DecimalString: Codable, Sendable {
 
     private static let posix = Locale(identifier: "en_US_POSIX")
 
-    /// Parses `[+-]digits[.digits][e[+-]digits]`; nil for anything else.
+    /// Foundation's Decimal holds 38 significant digits (a 128-bit mantissa)
+    /// and an exponent in -128...127; beyond that `Decimal(string:)` silently
+    /// drops digits (a 40-digit value became its integer part), so such input
+    /// is rejected here instead: an overflow is an error, never a truncation.
+    static let maxSignificantDigits = 38
+
+    /// Parses `[+-]digits[.digits][e[+-]digits]`; nil for anything else and
+    /// for values Decimal cannot hold exactly.
     static func parse(_ string: String) -> Decimal? {
         var scanner = ByteScanner(Array(string.utf8))
         _ = scanner.sign()
-        guard scanner.digit() != nil else { return nil }
-        while scanner.digit() != nil {}
+        var integerDigits: [Int] = []
+        var fractionDigits: [Int] = []
+        guard let first = scanner.digit() else { return nil }
+        integerDigits.append(first)
+        while let d = scanner.digit() { integerDigits.append(d) }
         if scanner.take(".") {
-            guard scanner.digit() != nil else { return nil }
-            while scanner.digit() != nil {}
+            guard let d = scanner.digit() else { return nil }
+            fractionDigits.append(d)
+            while let d = scanner.digit() { fractionDigits.append(d) }
         }
+        var exponent = 0
         if scanner.take("e", "E") {
-            _ = scanner.sign()
-            guard scanner.digit() != nil else { return nil }
-            while scanner.digit() != nil {}
+            let sign = scanner.sign() ?? 1
+            guard let d = scanner.digit() else { return nil }
+            var value = d
+            while let d = scanner.digit() {
+                value = value * 10 + d
+                if value > 100_000 { return nil }
+            }
+            exponent = sign * value
         }
         guard scanner.atEnd else { return nil }
-        return Decimal(string: string, locale: posix)
+
+        // The significant digits, without leading and trailing zeros, and the
+        // power of ten of the last one.
+        var digits = integerDigits + fractionDigits
+        var scale = exponent - fractionDigits.count
+        while let last = digits.last, last == 0, digits.count > 1 {
+            digits.removeLast()
+            scale += 1
+        }
+        while let firstDigit = digits.first, firstDigit == 0, digits.count > 1 {
+            digits.removeFirst()
+        }
+        if digits == [0] { return Decimal(0) }
+        guard digits.count <= maxSignificantDigits, (-128...127).contains(scale) else { return nil }
+        guard let decimal = Decimal(string: string, locale: posix) else { return nil }
+        // Belt and braces: the value must come back with the same digits.
+        var check = decimal
+        var rounded = Decimal()
+        NSDecimalRound(&rounded, &check, max(0, -scale), .plain)
+        guard rounded == decimal else { return nil }
+        return decimal
     }
 
     /// Plain digits with a `.`, never exponent notation: `1234.5`.

@@ -1,0 +1,84 @@
+import Foundation
+
+/// A local change the server refused with 409 CONFLICT: the row changed on the
+/// server since the version this edit started from.
+public struct ReplicaConflict: Sendable, Equatable {
+    public let table: String
+    public let id: UUID
+    /// The version the local edit started from (0: the device believed the row new).
+    public let baseVersion: Int64
+    /// The server's version of the row now.
+    public let currentVersion: Int64
+    /// The row was deleted on the server (or never existed there).
+    public let deleted: Bool
+    /// The device created the row (rather than editing a pulled one).
+    public let isInsert: Bool
+    /// The columns this device changed, with their new values (wire form).
+    public let localChanges: [String: JSONValue]
+    /// The same columns as they were before the first local edit.
+    public let baseValues: [String: JSONValue]
+    /// The server's current row as a pull delivers it; nil when deleted.
+    public let serverRow: [String: JSONValue]?
+
+    /// Columns both sides changed to different values: the true collisions.
+    public var collidingColumns: [String] {
+        guard let serverRow else { return [] }
+        return localChanges.keys.sorted().filter { name in
+            let server = serverRow[name] ?? .null
+            return server != (baseValues[name] ?? .null) && server != localChanges[name]
+        }
+    }
+}
+
+/// What to do with a conflict.
+public enum ConflictResolution: Sendable, Equatable {
+    /// Push these columns on top of the server's current row (the new base).
+    case push([String: JSONValue])
+    /// Drop the local change; the row becomes the server's.
+    case acceptServer
+    /// Keep the local change aside in the quarantine for the app, take the server's row.
+    case quarantine(String)
+}
+
+/// Decides a conflict; may ask the user (it is async). Runs on the engine, one at a time.
+public typealias ConflictResolver = @Sendable (ReplicaConflict) async -> ConflictResolution
+
+public enum ConflictResolvers {
+    /// The default: field by field against the base the edit started from.
+    /// Columns this device changed win; every other column takes the server's
+    /// value (the server row becomes the new base). A row deleted on the
+    /// server is not brought back: the edit goes to the quarantine.
+    public static let fieldByField: ConflictResolver = { conflict in
+        guard !conflict.deleted, conflict.serverRow != nil else {
+            return .quarantine("deleted on the server while edited on this device")
+        }
+        return .push(conflict.localChanges)
+    }
+
+    /// The server always wins.
+    public static let serverWins: ConflictResolver = { _ in .acceptServer }
+}
+
+/// A conflict as the 409 envelope carries it (contract 1.1).
+struct WireConflict: Sendable {
+    var table: String
+    var id: String
+    var baseVersion: Int64
+    var currentVersion: Int64
+    var deleted: Bool
+    var row: [String: JSONValue]?
+
+    static func parse(_ envelope: JSONValue) -> [WireConflict] {
+        (envelope["conflicts"]?.arrayValue ?? []).compactMap { item in
+            guard let table = item["table"]?.stringValue, let id = item["id"]?.stringValue,
+                  let uuid = UUID(uuidString: id) else { return nil }
+            return WireConflict(
+                table: table, id: uuid.uuidString.lowercased(),
+                baseVersion: item["baseVersion"]?.int64Value ?? 0,
+                currentVersion: item["currentVersion"]?.int64Value ?? 0,
+                deleted: item["deleted"]?.boolValue ?? false,
+                row: item["row"]?.objectValue
+            )
+        }
+    }
+}
