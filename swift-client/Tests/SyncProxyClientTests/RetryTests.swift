@@ -246,7 +246,7 @@ final class RetryTests: XCTestCase {
         XCTAssertNil(server.requests.first?.value(forHTTPHeaderField: "Authorization"), "ops endpoints are unauthenticated")
     }
 
-    func testLogger_RedactsAuthorizationAndPreviewsBody() async throws {
+    func testLogger_RedactsAuthorizationAndNeverLogsBodies() async throws {
         let big = #"{"ok": false, "error": "BAD_REQUEST", "message": ""# + String(repeating: "x", count: 2000)
             + #"", "requestId": "r", "details": []}"#
         server.enqueue(400, big, headers: ["X-Request-Id": "r", "Set-Cookie": "session=secret"])
@@ -260,7 +260,22 @@ final class RetryTests: XCTestCase {
         XCTAssertEqual(entry.responseHeaders.first { $0.key.lowercased() == "set-cookie" }?.value, HTTPLogEntry.redacted)
         XCTAssertEqual(entry.responseHeaders.first { $0.key.lowercased() == "x-request-id" }?.value, "r")
         XCTAssertEqual(entry.bodySize, big.utf8.count)
-        XCTAssertEqual(entry.bodyPreview.count, 500)
+        XCTAssertEqual(entry.bodyPreview, "", "bodies carry customer names and emails: not logged unless asked for")
+        XCTAssertFalse(entry.summary.contains("xxxx"))
         XCTAssertGreaterThan(entry.requestBodySize, 0)
+    }
+
+    func testLogger_PreviewsBodiesOnlyWhenAskedFor() async throws {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.protocolClasses = [StubURLProtocol.self]
+        let logs = LogCollector()
+        let client = SyncAPIClient(
+            baseURL: try XCTUnwrap(URL(string: "https://sync.test")), tokenProvider: StaticTokenProvider("t"),
+            session: URLSession(configuration: configuration), retryPolicy: .never,
+            logger: { logs.append($0) }, logResponseBodies: true
+        )
+        server.enqueue(200, Fixtures.canary)
+        _ = try await client.getCanary()
+        XCTAssertEqual(logs.entries.last?.bodyPreview, String(Fixtures.canary.prefix(500)))
     }
 }

@@ -9,6 +9,9 @@ actor FakeSyncAPI: SyncAPIOperations {
     private(set) var pulls: [String?] = []
     private(set) var pushes: [(request: SyncPushRequest, key: String?)] = []
     private(set) var canaries = 0
+    /// While true, a push waits (to hold a sync in flight).
+    var holdPush = false
+    func setHoldPush(_ hold: Bool) { holdPush = hold }
 
     func setPages(_ pages: [SyncPullResponse]) { self.pages = pages }
     func setPushErrors(_ errors: [SyncClientError?]) { pushErrors = errors }
@@ -26,6 +29,7 @@ actor FakeSyncAPI: SyncAPIOperations {
 
     func pushChanges(_ body: SyncPushRequest, idempotencyKey: String?) async throws -> SyncPushResponse {
         pushes.append((body, idempotencyKey))
+        while holdPush { try await Task.sleep(nanoseconds: 1_000_000) }
         if !pushErrors.isEmpty, let error = pushErrors.removeFirst() { throw error }
         return try JSONDecoder().decode(SyncPushResponse.self, from: Fixtures.data(Fixtures.pushResponse))
     }
@@ -156,13 +160,36 @@ final class SyncEngineTests: XCTestCase {
         let store = InMemoryStore()
         await store.stage(CostbookItemWrite(id: UUID(), name: "x"))
         await api.setPushErrors([.api(status: 400, try envelope("BAD_REQUEST"))])
+        // The pull still runs after the rejected push, then the push error is thrown.
+        await api.setPages([try page(cursor: "c1", hasMore: false)])
         do {
             _ = try await SyncEngine(api: api, store: store).sync()
             XCTFail("expected the 400")
         } catch SyncClientError.api(let status, _) {
             XCTAssertEqual(status, 400)
         }
-        let pending = await store.pendingCount
+        let (pending, cursor) = await (store.pendingCount, store.cursor)
         XCTAssertEqual(pending, 1)
+        XCTAssertEqual(cursor, "c1", "a rejected push must not block the pull")
+    }
+
+    func testOverlappingSyncs_ShareOneRun() async throws {
+        let api = FakeSyncAPI()
+        let store = InMemoryStore()
+        await store.stage(CostbookItemWrite(id: UUID(), name: "x"))
+        await api.setPages([try page(cursor: "c1", hasMore: false)])
+        let engine = SyncEngine(api: api, store: store)
+        await api.setHoldPush(true)
+        let first = Task { try await engine.sync() }
+        while await api.pushes.isEmpty { await Task.yield() }
+        let others = (0..<2).map { _ in Task { try await engine.sync() } }
+        while await engine.joinedCalls < 2 { await Task.yield() }
+        await api.setHoldPush(false)
+        var reports = [try await first.value]
+        for task in others { reports.append(try await task.value) }
+        XCTAssertEqual(Set(reports.map(\.cursor)), ["c1"])
+        let (pushes, pulls) = await (api.pushes.count, api.pulls.count)
+        XCTAssertEqual(pushes, 1, "one push for overlapping calls")
+        XCTAssertEqual(pulls, 1)
     }
 }

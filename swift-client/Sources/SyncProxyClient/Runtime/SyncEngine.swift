@@ -37,6 +37,8 @@ public actor SyncEngine {
     private let store: any LocalStore
     private let configuration: Configuration
     private var running: Task<Report, any Error>?
+    /// Calls that joined a running sync instead of starting one (for tests).
+    private(set) var joinedCalls = 0
     /// Who the server says we are; set by `start()`.
     public private(set) var identity: CanaryResponse?
 
@@ -61,6 +63,7 @@ public actor SyncEngine {
     @discardableResult
     public func sync() async throws -> Report {
         if let running {
+            joinedCalls += 1
             return try await withTaskCancellationHandler { try await running.value } onCancel: { running.cancel() }
         }
         let task = Task { try await self.runSync() }

@@ -100,6 +100,8 @@ public actor ReplicaSyncEngine {
     private let broadcaster = StatusBroadcaster()
 
     private var running: Task<ReplicaSyncReport, any Error>?
+    /// Calls that joined a running sync instead of starting one (for tests).
+    private(set) var joinedCalls = 0
     private var accountChecked = false
     private var shape: PushShape?
     /// Test hook: runs after a push response arrived and before it is
@@ -132,6 +134,7 @@ public actor ReplicaSyncEngine {
     @discardableResult
     public func sync() async throws -> ReplicaSyncReport {
         if let running {
+            joinedCalls += 1
             return try await withTaskCancellationHandler { try await running.value } onCancel: { running.cancel() }
         }
         let task = Task { try await self.run() }
