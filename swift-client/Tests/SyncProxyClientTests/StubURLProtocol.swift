@@ -15,6 +15,17 @@ final class StubServer: @unchecked Sendable {
     private let lock = NSLock()
     private var replies: [Reply] = []
     private var received: [URLRequest] = []
+    private var bodies: [Data] = []
+    /// Answers by path before the queue: `routes["/api/sync/pull"]`.
+    private var routes: [String: (URLRequest, Data) -> Reply] = [:]
+
+    /// Answers every request to path with reply (checked before the queue).
+    func route(_ path: String, _ reply: @escaping (URLRequest, Data) -> Reply) {
+        locked { routes[path] = reply }
+    }
+
+    /// The bodies received, in order (URLProtocol may get them as a stream).
+    var requestBodies: [Data] { locked { bodies } }
 
     func enqueue(_ status: Int, _ body: String = "", headers: [String: String] = [:]) {
         var headers = headers
@@ -32,14 +43,43 @@ final class StubServer: @unchecked Sendable {
         locked {
             replies.removeAll()
             received.removeAll()
+            bodies.removeAll()
+            routes.removeAll()
         }
     }
 
     func next(for request: URLRequest) -> Reply {
-        locked {
+        let body = Self.body(of: request)
+        let route: ((URLRequest, Data) -> Reply)? = locked {
             received.append(request)
-            return replies.isEmpty ? .response(status: 599, headers: [:], body: Data("stub: no reply queued".utf8)) : replies.removeFirst()
+            bodies.append(body)
+            return routes[request.url?.path ?? ""]
         }
+        if let route { return route(request, body) }
+        return locked {
+            replies.isEmpty ? .response(status: 599, headers: [:], body: Data("stub: no reply queued".utf8)) : replies.removeFirst()
+        }
+    }
+
+    static func body(of request: URLRequest) -> Data {
+        if let body = request.httpBody { return body }
+        guard let stream = request.httpBodyStream else { return Data() }
+        stream.open()
+        defer { stream.close() }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while stream.hasBytesAvailable {
+            let n = stream.read(&buffer, maxLength: buffer.count)
+            if n <= 0 { break }
+            data.append(buffer, count: n)
+        }
+        return data
+    }
+
+    static func json(_ status: Int, _ value: JSONValue, headers: [String: String] = [:]) -> Reply {
+        var headers = headers
+        headers["Content-Type"] = "application/json"
+        return .response(status: status, headers: headers, body: (try? value.jsonData()) ?? Data())
     }
 
     private func locked<T>(_ body: () -> T) -> T {

@@ -108,6 +108,7 @@ public final class SQLiteReplica: @unchecked Sendable {
 
     // MARK: - Locking
 
+    @discardableResult
     func withConnection<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
