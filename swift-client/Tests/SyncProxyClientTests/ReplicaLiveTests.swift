@@ -1,0 +1,379 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import XCTest
+@testable import SyncProxyClient
+
+/// The replica against a live syncproxy (`make test-swift` starts two: the
+/// main one, and one with a 1 s tombstone retention for the resync test).
+/// Without `SYNC_BASE_URL`/`SYNC_TOKEN` the tests skip, unless
+/// `SYNC_REQUIRE_LIVE=1`, where they fail.
+///
+/// Tests marked "contract 1.1" need row versions, partial rows, 409, 410 and
+/// the digest; against a server whose `/api/openapi.json` says 1.0.x they
+/// skip with that reason (a 1.1 server runs them, and they must pass).
+final class ReplicaLiveTests: XCTestCase {
+    private var directories: [URL] = []
+
+    override func tearDown() {
+        for directory in directories { try? FileManager.default.removeItem(at: directory) }
+        directories = []
+        super.tearDown()
+    }
+
+    struct Live {
+        let client: SyncAPIClient
+        let canary: CanaryResponse
+        let version: [Int]
+        let logs: LogCollector
+
+        var hasContract11: Bool { version.count >= 2 && (version[0] > 1 || (version[0] == 1 && version[1] >= 1)) }
+    }
+
+    private func live(urlVariable: String = "SYNC_BASE_URL", tokenVariable: String = "SYNC_TOKEN",
+                      tokens: (any TokenProvider)? = nil) async throws -> Live? {
+        let env = ProcessInfo.processInfo.environment
+        guard let base = env[urlVariable], !base.isEmpty, let url = URL(string: base),
+              let token = env[tokenVariable], !token.isEmpty
+        else {
+            let message = "\(urlVariable) and \(tokenVariable) are not set: no live server to test against"
+            if env["SYNC_REQUIRE_LIVE"] == "1" {
+                XCTFail(message + " (SYNC_REQUIRE_LIVE=1)")
+                return nil
+            }
+            throw XCTSkip(message)
+        }
+        let logs = LogCollector()
+        let client = SyncAPIClient(baseURL: url, tokenProvider: tokens ?? StaticTokenProvider(token),
+                                   retryPolicy: RetryPolicy(maxAttempts: 5, initialBackoff: 0.2, maxBackoff: 2, maxRetryAfter: 5),
+                                   logger: { logs.append($0) }, logResponseBodies: true)
+        let canary = try await client.getCanary()
+        let version = (try await client.getOpenAPI())["info"]?["version"]?.stringValue ?? "1.0.0"
+        return Live(client: client, canary: canary, version: version.split(separator: ".").compactMap { Int($0) }, logs: logs)
+    }
+
+    private func requireContract11(_ live: Live) throws {
+        guard live.hasContract11 else {
+            throw XCTSkip("needs contract 1.1 (row versions, partial rows, 409/410, digest); the server serves \(live.version)")
+        }
+    }
+
+    private func replica(_ live: Live, schema: ReplicaSchema = .current, directory: URL? = nil) throws -> SQLiteReplica {
+        let dir = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("replica-live-\(UUID().uuidString)")
+        directories.append(dir)
+        return try SQLiteReplica.open(directory: dir, contractorID: live.canary.contractorId, userID: live.canary.userId, schema: schema)
+    }
+
+    private func pushes(_ live: Live) -> [HTTPLogEntry] {
+        live.logs.entries.filter { $0.method == "POST" && $0.url.hasSuffix("/api/sync/push") && $0.status != nil }
+    }
+
+    // MARK: - Contract 1.0 and later
+
+    func testLive_KillMidPush_ReopenAndSync_AppliedExactlyOnce() async throws {
+        guard let live = try await live() else { return }
+        var replica: SQLiteReplica? = try replica(live)
+        let url = try XCTUnwrap(replica?.url)
+        let id = UUID()
+        try replica?.insert(CostbookItemWrite(id: id, name: "Pushed once", sku: "KILL-\(id.uuidString.prefix(8))"))
+        let engine = ReplicaSyncEngine(client: live.client, replica: try XCTUnwrap(replica))
+        let killed = Box(false)
+        // The server has committed the push; the app dies before acknowledging it.
+        await engine.setAfterPushResponse { [replica] in
+            replica?.close()
+            killed.value = true
+            throw CancellationError()
+        }
+        do {
+            try await engine.sync()
+            XCTFail("the sync was killed")
+        } catch {}
+        XCTAssertTrue(killed.value)
+        let first = try XCTUnwrap(pushes(live).last)
+        replica = nil
+
+        let reopened = try SQLiteReplica(url: url, contractorID: live.canary.contractorId, userID: live.canary.userId)
+        XCTAssertEqual(try reopened.pendingChangeCount(), 1, "the unacknowledged batch survived")
+        try await ReplicaSyncEngine(client: live.client, replica: reopened).sync()
+        let second = try XCTUnwrap(pushes(live).last)
+        XCTAssertEqual(second.requestHeaders["Idempotency-Key"], first.requestHeaders["Idempotency-Key"], "resumed with the same key")
+        XCTAssertEqual(second.bodyPreview, first.bodyPreview, "answered from the idempotency cache: applied once, not twice")
+        XCTAssertEqual(try reopened.pendingChangeCount(), 0)
+        XCTAssertEqual(try reopened.costbookItems.find(id)?.name, "Pushed once")
+        if live.hasContract11 {
+            let version = try JSONValue(json: first.bodyPreview)["version"]?.int64Value
+            XCTAssertEqual(try reopened.withConnection { db in
+                try db.query("SELECT sync_version FROM costbook_items WHERE id = ?", [.uuid(id)]).first?.first?.integerValue
+            }, version)
+        }
+    }
+
+    func testLive_Quarantined400_DoesNotBlockOtherRowsOrThePull() async throws {
+        guard let live = try await live() else { return }
+        let replica = try replica(live)
+        let bad = UUID()
+        let good = UUID()
+        try replica.insert(CostbookItemWrite(id: bad, name: String(repeating: "x", count: 600))) // maxLength 500
+        try replica.insert(CostbookItemWrite(id: good, name: "fine"))
+        let elsewhere = UUID()
+        _ = try await live.client.pushChanges(SyncPushRequest(costbookItems: [CostbookItemWrite(id: elsewhere, name: "from another device")]))
+        let seen = Box<[QuarantinedChange]>([])
+        let report = try await ReplicaSyncEngine(client: live.client, replica: replica, onQuarantine: { seen.value.append($0) }).sync()
+        XCTAssertEqual(report.quarantined.map(\.rowID), [bad.uuidString.lowercased()])
+        XCTAssertEqual(seen.value.map(\.reason), [.rejected])
+        XCTAssertNotNil(try replica.costbookItems.find(elsewhere), "the pull ran")
+        let pushed = try XCTUnwrap(replica.costbookItems.find(good))
+        let onServer = try await pushed.syncedOnServer(live.client)
+        XCTAssertNotNil(onServer, "the other row of the batch was pushed")
+        XCTAssertEqual(try replica.pendingChangeCount(), 0)
+        XCTAssertEqual(try replica.quarantine().first?.reason, .rejected)
+    }
+
+    func testLive_OverlappingSyncs_OnePush_CursorNeverGoesBack() async throws {
+        guard let live = try await live() else { return }
+        let replica = try replica(live)
+        try await ReplicaSyncEngine(client: live.client, replica: replica).sync()
+        let before = try replica.cursor()
+        try replica.insert(CostbookItemWrite(id: UUID(), name: "overlap"))
+        let engine = ReplicaSyncEngine(client: live.client, replica: replica)
+        let pushesBefore = pushes(live).count
+        await engine.setAfterPushResponse { while await engine.joinedCalls < 4 { await Task.yield() } }
+        let tasks = (0..<5).map { _ in Task { try await engine.sync() } }
+        var cursors: [String?] = []
+        for task in tasks { cursors.append(try await task.value.cursor) }
+        XCTAssertEqual(pushes(live).count - pushesBefore, 1, "five overlapping calls, one push")
+        XCTAssertEqual(Set(cursors).count, 1, "all callers got the one sync's result")
+        XCTAssertEqual(try replica.cursor(), cursors.first ?? nil)
+        XCTAssertNotEqual(try replica.cursor(), before)
+    }
+
+    func testLive_EightConcurrent401s_OneRefresh() async throws {
+        guard let good = try await live() else { return }
+        let token = ProcessInfo.processInfo.environment["SYNC_TOKEN"] ?? ""
+        let tokens = ExpiringTokens(valid: token)
+        let client = SyncAPIClient(baseURL: good.client.baseURL, tokenProvider: tokens)
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<8 { group.addTask { try await client.getCanary().ok } }
+            for try await ok in group { XCTAssertTrue(ok) }
+        }
+        let refreshes = await tokens.refreshes
+        XCTAssertEqual(refreshes, 1)
+    }
+
+    func testLive_Offline_IsNotSignedOut() async throws {
+        guard let live = try await live() else { return }
+        let replica = try replica(live)
+        try replica.insert(CostbookItemWrite(id: UUID(), name: "kept offline"))
+        // Nothing listens on port 9 of the loopback.
+        let offline = SyncAPIClient(baseURL: URL(string: "http://127.0.0.1:9")!, tokenProvider: StaticTokenProvider("t"), retryPolicy: .never)
+        let engine = ReplicaSyncEngine(client: offline, replica: replica)
+        do {
+            try await engine.sync()
+            XCTFail("no server there")
+        } catch let error as SyncClientError {
+            XCTAssertTrue(error.isNetworkError, "\(error)")
+            XCTAssertFalse(error.requiresSignIn)
+        }
+        XCTAssertTrue(engine.status.isOffline)
+        XCTAssertEqual(try replica.pendingChangeCount(), 1)
+    }
+
+    func testLive_1000RowsPerTable_RoundTrip() async throws {
+        guard let live = try await live() else { return }
+        let source = try replica(live)
+        let run = UUID().uuidString.prefix(8).lowercased()
+        let n = 1000
+        var folders: [UUID] = [], items: [UUID] = [], estimates: [UUID] = [], events: [UUID] = [], rules: [UUID] = [], steps: [UUID] = []
+        for i in 0..<n {
+            let folder = UUID(), item = UUID(), estimate = UUID(), event = UUID(), rule = UUID(), step = UUID()
+            try source.insert(CostbookFolderWrite(id: folder, name: "F\(i) \(run)", sortOrder: Int32(i)))
+            try source.insert(CostbookItemWrite(id: item, name: "I\(i)", folderId: folder, unitCost: Decimal(string: "\(i).25"),
+                                                markupPercent: Decimal(string: "12345678901234567890.1234567890"), taxable: i % 2 == 0))
+            try source.insert(EstimateWrite(id: estimate, number: "E-\(run)-\(i)", status: .sent,
+                                            lineItems: [["qty": .integer(9_007_199_254_740_993), "item": .string(item.uuidString.lowercased())]],
+                                            total: Decimal(string: "-\(i).5"), validUntil: DayDate(year: 2030, month: 1, day: 1 + i % 28)))
+            try source.insert(EstimateEventWrite(id: event, estimateId: estimate, kind: "sent", payload: ["i": .integer(Int64(i))],
+                                                 occurredAt: Date(timeIntervalSince1970: 1_736_942_400.9996 + Double(i))))
+            try source.insert(PricingRuleWrite(id: rule, name: "R\(i)", kind: "percent", value: Decimal(string: "0.0000000001"),
+                                               appliesTo: ["all": true], priority: Int32(i)))
+            try source.insert(StepARuleWrite(id: step, name: "S\(i)", condition: ["gt": [.string("total"), .integer(Int64(i))]], action: "round", sortOrder: 1))
+            folders.append(folder); items.append(item); estimates.append(estimate); events.append(event); rules.append(rule); steps.append(step)
+        }
+        try source.pdfSettings.update(live.canary.contractorId) { $0.footerText = "Footer \(run)" }
+        try source.stepAConfigs.update(live.canary.contractorId) { $0.settings = ["run": .string(String(run))] }
+        let report = try await ReplicaSyncEngine(client: live.client, replica: source).sync()
+        XCTAssertTrue(report.quarantined.isEmpty, "\(report.quarantined.prefix(3))")
+        XCTAssertEqual(try source.pendingChangeCount(), 0)
+
+        let copy = try replica(live)
+        try await ReplicaSyncEngine(client: live.client, replica: copy).sync()
+        func same<Row: ReplicaRow & Equatable>(_ type: Row.Type, _ ids: [UUID], file: StaticString = #filePath, line: UInt = #line) throws {
+            let wanted = Set(ids)
+            let a = try source.all(type).filter { wanted.contains($0.id) }.sorted { $0.id.uuidString < $1.id.uuidString }
+            let b = try copy.all(type).filter { wanted.contains($0.id) }.sorted { $0.id.uuidString < $1.id.uuidString }
+            XCTAssertEqual(a.count, ids.count, "\(Row.replicaTable.name) on the source", file: file, line: line)
+            XCTAssertEqual(a, b, "\(Row.replicaTable.name) differs between the replicas", file: file, line: line)
+        }
+        try same(CostbookFolder.self, folders)
+        try same(CostbookItem.self, items)
+        try same(Estimate.self, estimates)
+        try same(EstimateEvent.self, events)
+        try same(PricingRule.self, rules)
+        try same(StepARule.self, steps)
+        try same(PdfSettings.self, [live.canary.contractorId])
+        try same(StepAConfig.self, [live.canary.contractorId])
+        let event = try XCTUnwrap(copy.estimateEvents.find(events[0]))
+        XCTAssertEqual(RFC3339.format(try XCTUnwrap(event.occurredAt)), "2025-01-15T12:00:00.999Z")
+        XCTAssertEqual(try copy.estimates.find(estimates[0])?.lineItems.first?["qty"], .integer(9_007_199_254_740_993))
+        XCTAssertEqual(try copy.costbookItems.find(items[0])?.markupPercent, Decimal(string: "12345678901234567890.123456789"))
+        XCTAssertEqual(try copy.pdfSettings.find(live.canary.contractorId)?.footerText, "Footer \(run)")
+    }
+
+    // MARK: - Contract 1.1
+
+    func testLive_TwoReplicasEditOneRow_OneConflict_MergedFieldByField() async throws {
+        guard let live = try await live() else { return }
+        try requireContract11(live)
+        let a = try replica(live)
+        let b = try replica(live)
+        let engineA = ReplicaSyncEngine(client: live.client, replica: a)
+        let conflicts = Box<[ReplicaConflict]>([])
+        let engineB = ReplicaSyncEngine(client: live.client, replica: b, resolver: { conflict in
+            conflicts.value.append(conflict)
+            return await ConflictResolvers.fieldByField(conflict)
+        })
+        let id = UUID()
+        try a.insert(CostbookItemWrite(id: id, name: "Base", unit: "ea", sku: "S1"))
+        try await engineA.sync()
+        try await engineB.sync()
+        XCTAssertEqual(try b.costbookItems.find(id)?.name, "Base")
+
+        try a.costbookItems.update(id) { $0.sku = "from A" }
+        try await engineA.sync()
+        try b.costbookItems.update(id) { $0.name = "from B" } // B still stands on the old version
+        try await engineB.sync()
+        XCTAssertEqual(conflicts.value.count, 1, "one conflict")
+        XCTAssertEqual(conflicts.value.first?.localChanges, ["name": "from B"])
+        let onB = try XCTUnwrap(b.costbookItems.find(id))
+        XCTAssertEqual(onB.name, "from B", "the field B changed wins")
+        XCTAssertEqual(onB.sku, "from A", "the others take the server's value")
+        try await engineA.sync()
+        let onA = try XCTUnwrap(a.costbookItems.find(id))
+        XCTAssertEqual(onA.name, "from B")
+        XCTAssertEqual(onA.sku, "from A")
+        XCTAssertEqual(onA.unit, "ea")
+        XCTAssertEqual(onA.syncVersionValue(in: a), onB.syncVersionValue(in: b))
+    }
+
+    func testLive_OlderReplicaWithoutAColumn_CannotWipeIt() async throws {
+        guard let live = try await live() else { return }
+        try requireContract11(live)
+        let current = try replica(live)
+        let older = try replica(live, schema: ReplicaSchema.current.removing(column: "sku", from: "costbook_items"))
+        let id = UUID()
+        try current.insert(CostbookItemWrite(id: id, name: "Has a sku", sku: "KEEP-ME"))
+        try await ReplicaSyncEngine(client: live.client, replica: current).sync()
+        let olderEngine = ReplicaSyncEngine(client: live.client, replica: older)
+        try await olderEngine.sync()
+        try older.costbookItems.update(id) { $0.name = "Renamed by an old app" }
+        try await olderEngine.sync()
+        try await ReplicaSyncEngine(client: live.client, replica: current).sync()
+        let row = try XCTUnwrap(current.costbookItems.find(id))
+        XCTAssertEqual(row.name, "Renamed by an old app")
+        XCTAssertEqual(row.sku, "KEEP-ME", "a column the old app does not know survives its edit")
+    }
+
+    func testLive_ResyncAfterTombstonePurge_ReplacesReplica() async throws {
+        guard let live = try await live(urlVariable: "SYNC_RESYNC_BASE_URL", tokenVariable: "SYNC_RESYNC_TOKEN") else { return }
+        try requireContract11(live)
+        let replica = try replica(live)
+        let engine = ReplicaSyncEngine(client: live.client, replica: replica)
+        let gone = UUID()
+        let kept = UUID()
+        try replica.insert(CostbookItemWrite(id: gone, name: "deleted elsewhere"))
+        try replica.insert(CostbookItemWrite(id: kept, name: "kept"))
+        try await engine.sync()
+        let staleCursor = try XCTUnwrap(try replica.cursor())
+        // Another device deletes a row; the server purges its tombstone (1 s retention).
+        _ = try await live.client.pushChanges(SyncPushRequest(deletes: DeleteRequest(costbookItems: [gone])))
+        var purged = false
+        for _ in 0..<120 where !purged {
+            try await Task.sleep(nanoseconds: 500_000_000)
+            do {
+                _ = try await live.client.pullChanges(cursor: staleCursor, limit: 1)
+            } catch SyncClientError.api(410, let envelope) {
+                XCTAssertEqual(envelope.error.rawValue, "RESYNC_REQUIRED")
+                purged = true
+            }
+        }
+        XCTAssertTrue(purged, "the server never answered 410 for a cursor older than its tombstones")
+        try replica.costbookItems.update(kept) { $0.unit = "box" }
+        let report = try await engine.sync()
+        XCTAssertTrue(report.resynced)
+        XCTAssertNil(try replica.costbookItems.find(gone), "removed: the full pull did not contain it")
+        XCTAssertEqual(try replica.costbookItems.find(kept)?.unit, "box")
+        let verification = try await engine.verify()
+        XCTAssertTrue(verification.isEqual, "mismatched: \(verification.mismatched)")
+    }
+
+    func testLive_Verify_EqualAfterSync_UnequalAfterTamperingWithTheFile() async throws {
+        guard let live = try await live() else { return }
+        try requireContract11(live)
+        let replica = try replica(live)
+        let id = UUID()
+        try replica.insert(CostbookItemWrite(id: id, name: "to verify"))
+        let engine = ReplicaSyncEngine(client: live.client, replica: replica)
+        try await engine.sync()
+        let equal = try await engine.verify()
+        XCTAssertTrue(equal.isEqual, "mismatched: \(equal.mismatched)")
+        // Tamper with the file behind the replica's back.
+        let raw = try SQLiteConnection(path: replica.url.path)
+        try raw.query("UPDATE costbook_items SET sync_version = sync_version + 1000 WHERE id = ?", [.uuid(id)])
+        raw.close()
+        let unequal = try await engine.verify()
+        XCTAssertEqual(unequal.mismatched, ["costbook_items"])
+    }
+}
+
+/// Hands out an expired token until refreshed; counts refreshes.
+actor ExpiringTokens: TokenProvider {
+    private let valid: String
+    private var current = "expired-token"
+    private(set) var refreshes = 0
+
+    init(valid: String) { self.valid = valid }
+
+    func token() async throws -> String { current }
+
+    func refreshToken() async throws -> String {
+        refreshes += 1
+        try await Task.sleep(nanoseconds: 20_000_000) // a refresh takes a round trip
+        current = valid
+        return valid
+    }
+}
+
+extension ReplicaRow {
+    /// The sync_version the replica stores for this row.
+    func syncVersionValue(in replica: SQLiteReplica) -> Int64? {
+        let table = Self.replicaTable
+        return try? replica.withConnection { db in
+            try db.query("SELECT sync_version FROM \(quoteIdentifier(table.name)) WHERE \(quoteIdentifier(table.keyColumn)) = ?", [.uuid(id)])
+                .first?.first?.integerValue
+        }
+    }
+}
+
+extension CostbookItem {
+    /// Self when a fresh full pull from the server has this row, else nil.
+    func syncedOnServer(_ client: SyncAPIClient) async throws -> CostbookItem? {
+        var cursor: String?
+        while true {
+            let page = try await client.pullChanges(cursor: cursor, limit: 5000)
+            if page.costbookItems.contains(where: { $0.id == id }) { return self }
+            if !page.hasMore { return nil }
+            cursor = page.cursor
+        }
+    }
+}
