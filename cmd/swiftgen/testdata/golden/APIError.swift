@@ -8,19 +8,22 @@ public struct APIError: Codable, Sendable, Equatable {
     public var message: String
     public var requestId: String
     public var details: [APIErrorDetailsItem]
+    public var conflicts: [Conflict]?
 
     public init(
         ok: Bool,
         error: APIErrorError,
         message: String,
         requestId: String,
-        details: [APIErrorDetailsItem]
+        details: [APIErrorDetailsItem],
+        conflicts: [Conflict]? = nil
     ) {
         self.ok = ok
         self.error = error
         self.message = message
         self.requestId = requestId
         self.details = details
+        self.conflicts = conflicts
     }
 
     enum CodingKeys: String, CodingKey {
@@ -29,6 +32,7 @@ public struct APIError: Codable, Sendable, Equatable {
         case message
         case requestId
         case details
+        case conflicts
     }
 
     public init(from decoder: any Decoder) throws {
@@ -38,6 +42,7 @@ public struct APIError: Codable, Sendable, Equatable {
         self.message = try container.decode(String.self, forKey: .message)
         self.requestId = try container.decode(String.self, forKey: .requestId)
         self.details = try container.decode([APIErrorDetailsItem].self, forKey: .details)
+        self.conflicts = try container.decodeIfPresent([Conflict].self, forKey: .conflicts)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -47,5 +52,6 @@ public struct APIError: Codable, Sendable, Equatable {
         try container.encode(self.message, forKey: .message)
         try container.encode(self.requestId, forKey: .requestId)
         try container.encode(self.details, forKey: .details)
+        try container.encodeIfPresent(self.conflicts, forKey: .conflicts)
     }
 }

@@ -14,6 +14,9 @@ public protocol SyncAPIOperations: Sendable {
 
     func exportAll() async throws -> Data
 
+    /// Count and digest of the live rows per table.
+    func getDigest(tables: [TableName]?) async throws -> DigestResponse
+
     func getMetrics() async throws -> String
 
     /// One part of a widget.
@@ -66,6 +69,18 @@ extension SyncAPIClient: SyncAPIOperations {
         var request = APIRequest(method: "GET", path: "/export", requiresAuth: false)
         request.accept = "*/*"
         return try await sendData(request)
+    }
+
+    /// Count and digest of the live rows per table.
+    ///
+    /// - Parameters:
+    ///   - tables: The `tables` query parameter.
+    ///
+    /// `GET /digest`
+    public func getDigest(tables: [TableName]? = nil) async throws -> DigestResponse {
+        var request = APIRequest(method: "GET", path: "/digest", requiresAuth: true)
+        request.addQuery("tables", tables, explode: false)
+        return try await send(request, decoding: DigestResponse.self)
     }
 
     /// `GET /metrics`
