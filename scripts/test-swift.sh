@@ -66,6 +66,10 @@ SYNC_RESYNC_BASE_URL=$(sed -n 's/^SYNC_BASE_URL=//p' "$work/resync.env")
 SYNC_RESYNC_TOKEN=$(sed -n 's/^SYNC_TOKEN=//p' "$work/resync.env")
 export SYNC_RESYNC_BASE_URL SYNC_RESYNC_TOKEN
 export SYNC_REQUIRE_LIVE=1
+# The contract version of this checkout: from 1.1 on, the replica's 1.1 live
+# tests must run (they skip only against an older server from an older spec).
+SYNC_SPEC_VERSION=$(awk '/^info:/ {f = 1} f && $1 == "version:" {gsub(/"/, "", $2); print $2; exit}' openapi.yaml)
+export SYNC_SPEC_VERSION
 say "servers ready at $SYNC_BASE_URL and $SYNC_RESYNC_BASE_URL (resync)"
 
 cd "$root" # Package.swift is at the root; the package lives in swift-client/

@@ -1,0 +1,77 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import XCTest
+@testable import SyncProxyClient
+
+/// The main example of swift-client/README.md, compiled and run against the
+/// scripted server. `testReadmeShowsThisExample` fails when the README's code
+/// block and the code between the markers below differ, so the README cannot
+/// drift from code that compiles.
+final class ReadmeExampleTests: XCTestCase {
+    private func readmeExample(tokens: any TokenProvider, appSupport: URL, session: URLSession) async throws -> (SQLiteReplica, ReplicaSyncReport) {
+        // README example begins
+        let client = SyncAPIClient(baseURL: URL(string: "https://sync.example.com")!,
+                                   tokenProvider: tokens, // your TokenProvider (e.g. the Supabase session)
+                                   session: session) // optional: defaults to an ephemeral session
+        let me = try await client.getCanary() // who is signed in; keep the ids for offline starts
+
+        // One replica file per contractor and auth user.
+        let replica = try SQLiteReplica.open(directory: appSupport, contractorID: me.contractorId, userID: me.userId)
+        let engine = ReplicaSyncEngine(client: client, replica: replica)
+
+        // Edit offline: the row and its outbox entry commit in one transaction.
+        let itemID = try replica.insert(CostbookItemWrite(id: UUID(), name: "Drywall sheet", unitCost: Decimal(string: "12.50")))
+        if let item = try replica.costbookItems.find(itemID) {
+            try item.edit(in: replica) { $0.sku = "DW-12" } // records only `sku`
+        }
+        let unfiled = try replica.costbookItems.all(where: "folder_id IS NULL", orderBy: "name")
+        print("\(unfiled.count) unfiled items, \(try replica.pendingChangeCount()) changes to send")
+
+        // Push the outbox, then pull every page.
+        let report = try await engine.sync()
+        // README example ends
+        return (replica, report)
+    }
+
+    func testReadmeExample_Runs() async throws {
+        let server = StubURLProtocol.server
+        server.reset()
+        server.route("/api/sync/canary") { _, _ in .response(status: 200, headers: [:], body: Data(Fixtures.canary.utf8)) }
+        server.route("/api/openapi.json") { _, _ in StubServer.json(200, ["info": ["version": "1.1.0"]]) }
+        server.route("/api/sync/push") { _, _ in
+            StubServer.json(200, ["ok": true, "serverTime": "2025-01-15T12:00:01.000Z", "version": 1, "upserted": [:], "deleted": [:], "deduped": [:]])
+        }
+        server.route("/api/sync/pull") { _, _ in StubServer.json(200, ReplicaTests.page(cursor: "c1", rows: [:])) }
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.protocolClasses = [StubURLProtocol.self]
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (replica, report) = try await readmeExample(tokens: StaticTokenProvider("t"), appSupport: directory,
+                                                        session: URLSession(configuration: configuration))
+        XCTAssertEqual(report.pushedBatches, 1)
+        XCTAssertEqual(try replica.pendingChangeCount(), 0)
+        let push = try JSONValue(json: try XCTUnwrap(server.requestBodies.last { !$0.isEmpty }))
+        XCTAssertEqual(push["costbook_items"]?[0]?["sku"], "DW-12")
+    }
+
+    func testReadmeShowsThisExample() throws {
+        let here = URL(fileURLWithPath: #filePath)
+        let readme = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("README.md")
+        let markdown = try String(contentsOf: readme, encoding: .utf8)
+        let source = try String(contentsOf: here, encoding: .utf8)
+        guard let start = markdown.range(of: "<!-- readme-example: ReadmeExampleTests.swift -->\n```swift\n"),
+              let end = markdown.range(of: "```", range: start.upperBound..<markdown.endIndex)
+        else { return XCTFail("swift-client/README.md lost its example block marker") }
+        let shown = markdown[start.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let begin = lines.firstIndex(where: { $0.hasSuffix("// README example begins") }),
+              let finish = lines.firstIndex(where: { $0.hasSuffix("// README example ends") })
+        else { return XCTFail("markers missing") }
+        let compiled = lines[(begin + 1)..<finish].map { $0.hasPrefix("        ") ? String($0.dropFirst(8)) : $0 }
+        XCTAssertEqual(shown.dropLast().joined(separator: "\n"), compiled.joined(separator: "\n"),
+                       "the README example differs from the code compiled in ReadmeExampleTests.swift: update one to match the other")
+    }
+}
