@@ -329,6 +329,20 @@ func renderOperations(ops []*opDef) string {
 	}
 	w.close("}")
 	w.line("")
+	// Default implementations let test doubles and previews implement only
+	// what they use, and keep compiling when the API gains an operation.
+	w.line("/// Defaults for substitutes: every operation throws until implemented.")
+	w.open("extension SyncAPIOperations {")
+	for i, op := range ops {
+		if i > 0 {
+			w.line("")
+		}
+		w.open("public func %s(%s) async throws%s {", ident(op.id), strings.Join(signature(op, false), ", "), returnClause(op))
+		w.line("throw SyncClientError.invalidRequest(%s + String(describing: Self.self))", swiftString(op.id+" is not implemented by "))
+		w.close("}")
+	}
+	w.close("}")
+	w.line("")
 	w.open("extension SyncAPIClient: SyncAPIOperations {")
 	for i, op := range ops {
 		if i > 0 {

@@ -108,7 +108,7 @@ final class ReplicaTests: XCTestCase {
         let event = try JSONDecoder().decode(EstimateEvent.self, from: Data("""
             {"id": "\(Fixtures.eventID)", "contractor_id": "\(Fixtures.contractorID)", "estimate_id": "\(Fixtures.estimateID)",
              "kind": "k", "payload": {"n": 9007199254740993}, "occurred_at": null,
-             "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"}
+             "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z", "sync_version": 1}
             """.utf8))
         XCTAssertEqual(event.payload["n"], .integer(9_007_199_254_740_993))
         XCTAssertTrue(String(decoding: try JSONEncoder().encode(event), as: UTF8.self).contains("9007199254740993"))

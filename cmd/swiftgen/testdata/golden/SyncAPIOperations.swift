@@ -27,6 +27,41 @@ public protocol SyncAPIOperations: Sendable {
     func replaceWidgets(_ body: [String: Decimal]?) async throws -> [Date]
 }
 
+/// Defaults for substitutes: every operation throws until implemented.
+extension SyncAPIOperations {
+    public func createWidgets(_ body: [Widget], idempotencyKey: String?, tags: [String]?) async throws -> CreateWidgetsResponse {
+        throw SyncClientError.invalidRequest("createWidgets is not implemented by " + String(describing: Self.self))
+    }
+
+    public func deletePart(widgetId: UUID, partNo: Int) async throws {
+        throw SyncClientError.invalidRequest("deletePart is not implemented by " + String(describing: Self.self))
+    }
+
+    public func exportAll() async throws -> Data {
+        throw SyncClientError.invalidRequest("exportAll is not implemented by " + String(describing: Self.self))
+    }
+
+    public func getDigest(tables: [TableName]?) async throws -> DigestResponse {
+        throw SyncClientError.invalidRequest("getDigest is not implemented by " + String(describing: Self.self))
+    }
+
+    public func getMetrics() async throws -> String {
+        throw SyncClientError.invalidRequest("getMetrics is not implemented by " + String(describing: Self.self))
+    }
+
+    public func getPart(widgetId: UUID, partNo: Int64, xTrace: String?, colors: [Color]?, since: Date?, on: DayDate?, minPrice: Decimal?) async throws -> Widget {
+        throw SyncClientError.invalidRequest("getPart is not implemented by " + String(describing: Self.self))
+    }
+
+    public func getSpec() async throws -> [String: JSONValue] {
+        throw SyncClientError.invalidRequest("getSpec is not implemented by " + String(describing: Self.self))
+    }
+
+    public func replaceWidgets(_ body: [String: Decimal]?) async throws -> [Date] {
+        throw SyncClientError.invalidRequest("replaceWidgets is not implemented by " + String(describing: Self.self))
+    }
+}
+
 extension SyncAPIClient: SyncAPIOperations {
     /// Creates widgets.
     /// Second line of the description.

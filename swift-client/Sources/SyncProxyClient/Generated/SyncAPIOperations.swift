@@ -51,6 +51,37 @@ public protocol SyncAPIOperations: Sendable {
     func pushChanges(_ body: SyncPushRequest, idempotencyKey: String?) async throws -> SyncPushResponse
 }
 
+/// Defaults for substitutes: every operation throws until implemented.
+extension SyncAPIOperations {
+    public func getCanary() async throws -> CanaryResponse {
+        throw SyncClientError.invalidRequest("getCanary is not implemented by " + String(describing: Self.self))
+    }
+
+    public func getHealth() async throws -> StatusResponse {
+        throw SyncClientError.invalidRequest("getHealth is not implemented by " + String(describing: Self.self))
+    }
+
+    public func getMetrics() async throws -> String {
+        throw SyncClientError.invalidRequest("getMetrics is not implemented by " + String(describing: Self.self))
+    }
+
+    public func getOpenAPI() async throws -> [String: JSONValue] {
+        throw SyncClientError.invalidRequest("getOpenAPI is not implemented by " + String(describing: Self.self))
+    }
+
+    public func getReady() async throws -> StatusResponse {
+        throw SyncClientError.invalidRequest("getReady is not implemented by " + String(describing: Self.self))
+    }
+
+    public func pullChanges(cursor: String?, since: Date?, limit: Int32?, tables: [TableName]?) async throws -> SyncPullResponse {
+        throw SyncClientError.invalidRequest("pullChanges is not implemented by " + String(describing: Self.self))
+    }
+
+    public func pushChanges(_ body: SyncPushRequest, idempotencyKey: String?) async throws -> SyncPushResponse {
+        throw SyncClientError.invalidRequest("pushChanges is not implemented by " + String(describing: Self.self))
+    }
+}
+
 extension SyncAPIClient: SyncAPIOperations {
     /// Validate the token and show who the server thinks the caller is.
     ///
