@@ -259,6 +259,33 @@ final class ReplicaTests: XCTestCase {
         XCTAssertEqual(try upgraded.costbookItems.find(id)?.sku, "S1")
     }
 
+    func testOlderSchema_EditsWithoutTheColumnItDoesNotKnow() throws {
+        let older = try openReplica(schema: ReplicaSchema.current.removing(column: "sku", from: "costbook_items"))
+        let id = UUID()
+        _ = try older.apply(PulledPage(cursor: "c1", hasMore: false, serverTime: nil,
+                                       rows: ["costbook_items": [item(id, name: "A", sku: "KEEP", version: 3)]], deleted: [:]))
+        XCTAssertNil(try older.costbookItems.find(id)?.sku, "an old app does not see it")
+        try older.costbookItems.update(id) { $0.name = "Renamed" }
+        let partial = try XCTUnwrap(try older.nextBatch(maxRows: 10, shape: .partialRows))
+        XCTAssertEqual(try JSONValue(json: partial.body)["costbook_items"]?[0], ["id": .string(id.uuidString.lowercased()), "name": "Renamed", "base_version": 3])
+        try older.unbatch(partial.id)
+        let full = try XCTUnwrap(try older.nextBatch(maxRows: 10, shape: .fullRows))
+        XCTAssertNil(try JSONValue(json: full.body)["costbook_items"]?[0]?["sku"], "not even a full row names a column the schema lacks")
+    }
+
+    func testInsertAfterUnsentDelete_VoidsTheDelete() throws {
+        let replica = try openReplica()
+        let id = UUID()
+        _ = try replica.apply(PulledPage(cursor: "c1", hasMore: false, serverTime: nil,
+                                         rows: ["costbook_items": [item(id, name: "A", version: 3)]], deleted: [:]))
+        try replica.costbookItems.delete(id)
+        try replica.insert(CostbookItemWrite(id: id, name: "Back"))
+        let batch = try XCTUnwrap(try replica.nextBatch(maxRows: 10, shape: .partialRows))
+        let body = try JSONValue(json: batch.body)
+        XCTAssertNil(body["deletes"])
+        XCTAssertEqual(body["costbook_items"]?[0]?["name"], "Back")
+    }
+
     func testReplicaFile_BelongsToOneAccount() throws {
         let replica = try openReplica()
         let url = replica.url

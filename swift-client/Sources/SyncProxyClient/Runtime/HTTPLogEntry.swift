@@ -14,7 +14,9 @@ public struct HTTPLogEntry: Sendable {
     public var responseHeaders: [String: String]
     /// Size of the response body in bytes.
     public var bodySize: Int
-    /// The first 500 characters of the response body.
+    /// The first 500 characters of the response body, only when the client
+    /// was created with `logResponseBodies: true` (bodies carry customer data);
+    /// else empty.
     public var bodyPreview: String
     /// The transport error, when no response arrived.
     public var error: String?

@@ -1,6 +1,13 @@
 import Foundation
 
 /// Supplies the bearer token (a Supabase/GoTrue access token) for sync calls.
+///
+/// Errors: a network failure (URLError) surfaces as `SyncClientError.transport`
+/// (offline: keep the edits, retry later), never as signed out. Throw
+/// `SyncClientError.unauthorized(nil)` when the session is gone for good (the
+/// user must sign in again); any other error becomes
+/// `SyncClientError.tokenUnavailable`. The client refreshes at most once at a
+/// time, however many calls got a 401.
 public protocol TokenProvider: Sendable {
     /// The current access token; it may be cached and expired.
     func token() async throws -> String

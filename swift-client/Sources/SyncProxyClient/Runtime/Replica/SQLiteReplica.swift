@@ -187,7 +187,11 @@ public final class SQLiteReplica: @unchecked Sendable {
     /// A stored row as its wire object, filled the way a pull would show it:
     /// a row created on this device has no server version yet (0, "new"), its
     /// contractor is this replica's.
-    func wireObject(_ table: ReplicaTableSchema, _ values: [SQLiteValue]) throws -> [String: JSONValue] {
+    ///
+    /// `rowTable` is the schema the row type was generated with: a replica
+    /// opened with an older schema (fewer columns) gives the columns it lacks
+    /// as null, so the current row type still decodes.
+    func wireObject(_ table: ReplicaTableSchema, _ values: [SQLiteValue], rowTable: ReplicaTableSchema? = nil) throws -> [String: JSONValue] {
         var object: [String: JSONValue] = [:]
         for (index, column) in table.columns.enumerated() {
             var value = try column.wire(values[index])
@@ -195,6 +199,9 @@ public final class SQLiteReplica: @unchecked Sendable {
                 value = fallback(column)
             }
             object[column.name] = value
+        }
+        for column in rowTable?.columns ?? [] where object[column.name] == nil {
+            object[column.name] = column.nullable ? .null : fallback(column)
         }
         object["sync_version"] = values.last?.integerValue.map { .integer($0) } ?? .integer(0)
         return object
@@ -224,7 +231,7 @@ public final class SQLiteReplica: @unchecked Sendable {
         return try withConnection { db in
             var rows: [Row] = []
             try db.each(sql, arguments) { values in
-                rows.append(try JSONValue.object(self.wireObject(table, values)).decode(Row.self))
+                rows.append(try JSONValue.object(self.wireObject(table, values, rowTable: Row.replicaTable)).decode(Row.self))
             }
             return rows
         }
@@ -287,6 +294,8 @@ public final class SQLiteReplica: @unchecked Sendable {
         }
         let keyText = key.uuidString.lowercased()
         try write(tables: [table.name]) { db in
+            // Created again after an unsent delete: the delete is void.
+            try db.query("DELETE FROM _outbox WHERE tbl = ? AND row_id = ? AND batch_id IS NULL AND op = 'delete'", [.text(table.name), .text(keyText)])
             if let existing = try storedObject(db, table, key: keyText) {
                 try recordUpdate(db, table, key: keyText, old: existing.object, version: existing.version, changes: changes)
             } else {
@@ -341,7 +350,7 @@ public final class SQLiteReplica: @unchecked Sendable {
             guard let stored else { throw ReplicaError.rowNotFound(table: table.name, id: id) }
             let sql = "SELECT \(Self.selectList(table)) FROM \(quoteIdentifier(table.name)) WHERE \(quoteIdentifier(table.keyColumn)) = ?"
             guard let values = try db.query(sql, [.text(keyText)]).first else { throw ReplicaError.rowNotFound(table: table.name, id: id) }
-            let before = try JSONValue.object(wireObject(table, values)).decode(Row.self)
+            let before = try JSONValue.object(wireObject(table, values, rowTable: Row.replicaTable)).decode(Row.self)
             var after = before
             try body(&after)
             guard case .object(let oldObject) = try JSONValue(encoding: before),
