@@ -125,7 +125,12 @@ final class SQLiteConnection {
                 case SQLITE_INTEGER: row.append(.integer(sqlite3_column_int64(statement, column)))
                 case SQLITE_FLOAT: row.append(.real(sqlite3_column_double(statement, column)))
                 case SQLITE_TEXT:
-                    row.append(.text(String(cString: sqlite3_column_text(statement, column))))
+                    // Optional on some SDKs, implicitly unwrapped on others: never force it.
+                    if let text = sqlite3_column_text(statement, column) {
+                        row.append(.text(String(cString: text)))
+                    } else {
+                        row.append(.text(""))
+                    }
                 case SQLITE_BLOB:
                     let count = Int(sqlite3_column_bytes(statement, column))
                     if count == 0 {
