@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from testdata/fixture.yaml")
@@ -215,4 +218,57 @@ func firstDifference(want, got string) string {
 		}
 	}
 	return "(no line differs)"
+}
+
+func TestGenerate_RealSpec_ReplicaSchemaHasEveryTable(t *testing.T) {
+	files, err := generate(realSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica := string(files[replicaFile])
+	for _, want := range []string{
+		`name: "contractors",`, `key: .tenantRow,`, `name: "pdf_settings",`, `key: .singleton,`,
+		`ReplicaColumn(name: "unit_cost", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil)`,
+		`ReplicaColumn(name: "show_logo", kind: .bool, nullable: false, role: .optional, defaultJSON: "true")`,
+		`ReplicaColumn(name: "currency", kind: .text, nullable: false, role: .optional, defaultJSON: "\"USD\"")`,
+		`ReplicaColumn(name: "created_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil)`,
+		"extension PdfSettings: ReplicaRow, Identifiable {",
+		"public var stepARules: ReplicaTable<StepARule>",
+	} {
+		if !strings.Contains(replica, want) {
+			t.Errorf("%s lacks %q", replicaFile, want)
+		}
+	}
+	if n := strings.Count(replica, "ReplicaTableSchema("); n != 9 {
+		t.Errorf("%d tables in %s, want 9", n, replicaFile)
+	}
+}
+
+func TestDefaultLiteral_FromKeywordOrDescription(t *testing.T) {
+	for _, tc := range []struct {
+		schema, kind, want string
+	}{
+		{`{"type": "boolean", "description": "Default true."}`, "bool", "true"},
+		{`{"type": "array", "description": "Default []."}`, "json", "[]"},
+		{`{"type": "string", "description": "ISO 4217 code; default USD."}`, "text", `"USD"`},
+		{`{"type": "string", "description": "Default draft."}`, "text", `"draft"`},
+		{`{"type": "integer", "default": 5, "description": "Default 0."}`, "integer", "5"},
+		{`{"type": "string", "description": "Ignored; set by the server."}`, "text", ""},
+		{`{"type": "boolean", "description": "Default maybe."}`, "bool", ""},
+	} {
+		var s openapi3.Schema
+		if err := json.Unmarshal([]byte(tc.schema), &s); err != nil {
+			t.Fatal(err)
+		}
+		if got := defaultLiteral(&openapi3.SchemaRef{Value: &s}, tc.kind); got != tc.want {
+			t.Errorf("defaultLiteral(%s) = %q, want %q", tc.schema, got, tc.want)
+		}
+	}
+}
+
+func TestGenerate_NumberColumn_IsRefusedForTheReplica(t *testing.T) {
+	_, _, err := columnKind(&openapi3.SchemaRef{Value: openapi3.NewFloat64Schema()})
+	if err == nil || !strings.Contains(err.Error(), "decimal string") {
+		t.Fatalf("error %v", err)
+	}
 }

@@ -542,6 +542,41 @@ final class ReplicaTests: XCTestCase {
         XCTAssertEqual(Array(phases.suffix(4)), [.connecting, .pushing, .pulling, .idle])
     }
 
+    func testCancellingTheSyncTask_KeepsTheBatch_NextSyncResendsItsKey() async throws {
+        let replica = try openReplica()
+        try replica.insert(CostbookItemWrite(id: UUID(), name: "x"))
+        routeBasics()
+        server.route("/api/sync/push") { _, _ in self.pushOK(version: 1) }
+        let engine = ReplicaSyncEngine(client: client(), replica: replica)
+        await engine.setAfterPushResponse { while true { try await Task.sleep(nanoseconds: 1_000_000) } }
+        let task = Task { try await engine.sync() }
+        while server.requests.filter({ $0.url?.path == "/api/sync/push" }).isEmpty { await Task.yield() }
+        task.cancel()
+        do {
+            _ = try await task.value
+            XCTFail("cancelled")
+        } catch is CancellationError {}
+        XCTAssertEqual(try replica.pendingChangeCount(), 1, "not acknowledged: still queued")
+        await engine.setAfterPushResponse(nil)
+        try await engine.sync()
+        let keys = server.requests.filter { $0.url?.path == "/api/sync/push" }.map { $0.value(forHTTPHeaderField: "Idempotency-Key") }
+        XCTAssertEqual(keys.count, 2)
+        XCTAssertEqual(keys[0], keys[1], "the same batch under the same key")
+        XCTAssertEqual(try replica.pendingChangeCount(), 0)
+    }
+
+    func testChangesStream_NamesTheTablesOfEachWrite() async throws {
+        let replica = try openReplica()
+        var changes = replica.changes().makeAsyncIterator()
+        try replica.insert(EstimateWrite(id: UUID(), number: "E-1"))
+        let first = await changes.next()
+        XCTAssertEqual(first, ["estimates"])
+        _ = try replica.apply(PulledPage(cursor: "c1", hasMore: false, serverTime: nil,
+                                         rows: ["costbook_items": [item(UUID(), name: "A", version: 1)]], deleted: [:]))
+        let second = await changes.next()
+        XCTAssertEqual(second, ["costbook_items"])
+    }
+
     func testWrongAccountToken_IsRefusedBeforeAnyPush() async throws {
         let replica = try SQLiteReplica.open(directory: directory, contractorID: UUID(), userID: userID)
         try replica.insert(CostbookItemWrite(id: UUID(), name: "private"))
