@@ -270,7 +270,8 @@ public actor ReplicaSyncEngine {
                 let version = (try? JSONValue(json: body))?["version"]?.int64Value
                 try replica.acknowledge(batch, version: version)
                 report.pushedBatches += 1
-                broadcaster.update { $0.pushedBatches += 1 }
+                let left = (try? replica.pendingChangeCount()) ?? 0
+                broadcaster.update { $0.pushedBatches += 1; $0.pendingChanges = left }
             }
         }
     }

@@ -219,6 +219,15 @@ extension SQLiteReplica {
             }
         }
         try db.query("DELETE FROM _batches WHERE id = ?", [.integer(batchID)])
+        // Edits made while the batch was in flight waited for its version; it
+        // will not come, so they build on the version the row has here.
+        for table in schema.tables {
+            try db.query("""
+                UPDATE _outbox SET base_version = (SELECT sync_version FROM \(quoteIdentifier(table.name)) t
+                                                   WHERE t.\(quoteIdentifier(table.keyColumn)) = _outbox.row_id)
+                WHERE tbl = ? AND batch_id IS NULL AND op = 'update' AND base_version IS NULL
+                """, [.text(table.name)])
+        }
     }
 
     /// A 422 (key reused with another body): the same body under a fresh key.
