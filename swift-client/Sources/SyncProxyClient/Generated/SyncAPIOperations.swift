@@ -57,6 +57,10 @@ extension SyncAPIOperations {
         throw SyncClientError.invalidRequest("getCanary is not implemented by " + String(describing: Self.self))
     }
 
+    public func getDigest(tables: [TableName]?) async throws -> DigestResponse {
+        throw SyncClientError.invalidRequest("getDigest is not implemented by " + String(describing: Self.self))
+    }
+
     public func getHealth() async throws -> StatusResponse {
         throw SyncClientError.invalidRequest("getHealth is not implemented by " + String(describing: Self.self))
     }
