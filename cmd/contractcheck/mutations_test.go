@@ -145,7 +145,7 @@ func driftCases() []driftCase {
 			name: "breaking change with a new major but no new baseline",
 			drift: func(t *testing.T, dir string) {
 				repocopy.RemoveBetween(t, dir, "openapi.yaml", "  /readyz:\n", "  /metrics:\n")
-				repocopy.Edit(t, dir, "openapi.yaml", "\n  version: 1.0.0\n", "\n  version: 2.0.0\n")
+				repocopy.Edit(t, dir, "openapi.yaml", "\n  version: 1.1.0\n", "\n  version: 2.0.0\n")
 			},
 			fail: map[string][]string{"breaking": {"api/baseline/openapi-v2.yaml does not exist", "v1 → v2: GET /readyz: api-path-removed-without-deprecation", "run make baseline"}},
 		},
@@ -153,7 +153,7 @@ func driftCases() []driftCase {
 			name: "breaking change released on purpose: new major and its baseline",
 			drift: func(t *testing.T, dir string) {
 				repocopy.RemoveBetween(t, dir, "openapi.yaml", "  /readyz:\n", "  /metrics:\n")
-				repocopy.Edit(t, dir, "openapi.yaml", "\n  version: 1.0.0\n", "\n  version: 2.0.0\n")
+				repocopy.Edit(t, dir, "openapi.yaml", "\n  version: 1.1.0\n", "\n  version: 2.0.0\n")
 				spec, err := os.ReadFile(filepath.Join(dir, "openapi.yaml"))
 				if err != nil {
 					t.Fatal(err)

@@ -102,15 +102,16 @@ func TestRun_Quick_FillsEveryFigure(t *testing.T) {
 		t.Errorf("paced devices: %+v", p)
 	}
 	c := res.Compare
-	if c.Rounds != o.CompareRounds || c.Before.Requests == 0 || c.After.Requests == 0 || c.Before.Errors+c.After.Errors != 0 || !(c.Ratio > 0) {
+	if c.Rounds != o.CompareRounds || c.Before.Requests == 0 || c.After.Requests == 0 || c.Before.Errors+c.After.Errors != 0 ||
+		!(c.Ratio > 0) || !(c.PushRatio > 0) {
 		t.Errorf("compare: %+v", c)
 	}
 	m := res.Machine
 	if m.NProc < 1 || m.GoVersion == "" || m.Postgres == "" || m.Fsync != "off" || m.CPUModel == "" {
 		t.Errorf("machine info incomplete (a throwaway cluster has fsync=off): %+v", m)
 	}
-	if len(res.Targets) != 8 {
-		t.Errorf("%d targets, want 8", len(res.Targets))
+	if len(res.Targets) != 9 {
+		t.Errorf("%d targets, want 9", len(res.Targets))
 	}
 
 	var table bytes.Buffer

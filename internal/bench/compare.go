@@ -60,6 +60,9 @@ func runCompare(ctx context.Context, e *env, o Options, p *progress) (CompareRes
 			return CompareResult{}, fmt.Errorf("compare: devices on %s: %w", s.Label, err)
 		}
 	}
+	if err := comparePush(ctx, sides, o, p); err != nil {
+		return CompareResult{}, err
+	}
 	var lat [2][]time.Duration
 	for round := range o.CompareRounds {
 		for i, s := range sides {
@@ -91,8 +94,12 @@ func runCompare(ctx context.Context, e *env, o Options, p *progress) (CompareRes
 	if res.Before.RequestsPerSec > 0 {
 		res.Ratio = res.After.RequestsPerSec / res.Before.RequestsPerSec
 	}
-	p.phase(t0, "compare", "%s: %.0f req/s, p99 %.1f ms; this build: %.0f req/s, p99 %.1f ms; ratio %.2f",
-		res.Before.Label, res.Before.RequestsPerSec, res.Before.Latency.P99, res.After.RequestsPerSec, res.After.Latency.P99, res.Ratio)
+	if res.Before.PushRowsPerSec > 0 {
+		res.PushRatio = res.After.PushRowsPerSec / res.Before.PushRowsPerSec
+	}
+	p.phase(t0, "compare", "%s: %.0f req/s, p99 %.1f ms, push %.0f rows/s; this build: %.0f req/s, p99 %.1f ms, push %.0f rows/s; ratios %.2f (devices), %.2f (push)",
+		res.Before.Label, res.Before.RequestsPerSec, res.Before.Latency.P99, res.Before.PushRowsPerSec,
+		res.After.RequestsPerSec, res.After.Latency.P99, res.After.PushRowsPerSec, res.Ratio, res.PushRatio)
 	return res, nil
 }
 
@@ -194,4 +201,46 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// comparePush pushes PushBatches batches of PushRows new costbook_items to
+// each server, alternating batch by batch so both see the same machine, and
+// records each side's rows/s over its median batch.
+func comparePush(ctx context.Context, sides []*compareSide, o Options, p *progress) error {
+	tokens := make([]string, len(sides))
+	for i, s := range sides {
+		_, tok, err := s.env.newTenant(ctx, "bench compare push", 1)
+		if err != nil {
+			return err
+		}
+		tokens[i] = tok[0]
+		// A warm-up batch a side: connections, statement caches.
+		body, err := pushBody(costbookItems(o.PushRows, nil, 0))
+		if err != nil {
+			return err
+		}
+		if _, err := s.env.push(ctx, tokens[i], body, ""); err != nil {
+			return fmt.Errorf("compare push warm-up on %s: %w", s.Label, err)
+		}
+	}
+	times := make([][]float64, len(sides)) // seconds
+	for range o.PushBatches {
+		for i, s := range sides {
+			body, err := pushBody(costbookItems(o.PushRows, nil, 0))
+			if err != nil {
+				return err
+			}
+			t := time.Now()
+			if _, err := s.env.push(ctx, tokens[i], body, ""); err != nil {
+				return fmt.Errorf("compare push on %s: %w", s.Label, err)
+			}
+			times[i] = append(times[i], time.Since(t).Seconds())
+		}
+	}
+	for i, s := range sides {
+		s.PushRowsPerSec = float64(o.PushRows) / median(times[i])
+	}
+	p.line("compare: push %d × %d rows: %s %.0f rows/s, %s %.0f rows/s", o.PushBatches, o.PushRows,
+		sides[0].Label, sides[0].PushRowsPerSec, sides[1].Label, sides[1].PushRowsPerSec)
+	return nil
 }

@@ -49,7 +49,9 @@ func targets(r Result) []Target {
 	if r.Compare.Rounds > 0 {
 		c := r.Compare
 		ts = append(ts, Target{Name: fmt.Sprintf("closed-loop devices req/s, this build ÷ %s (same run)", c.Before.Label),
-			Want: fmt.Sprintf("≥ %.1f×", targetCompare), Got: fmt.Sprintf("%.2f×", c.Ratio), Met: c.Ratio >= targetCompare})
+			Want: fmt.Sprintf("≥ %.1f×", targetCompare), Got: fmt.Sprintf("%.2f×", c.Ratio), Met: c.Ratio >= targetCompare},
+			Target{Name: fmt.Sprintf("push rows/s, this build ÷ %s (same run)", c.Before.Label),
+				Want: "≥ 0.95×", Got: fmt.Sprintf("%.2f×", c.PushRatio), Met: c.PushRatio >= 0.95})
 	}
 	if len(r.Pull.Runs) > 0 {
 		ts = append(ts, Target{Name: fmt.Sprintf("peak RSS during the %d-row pull", r.Pull.Rows), Want: fmt.Sprintf("≤ %d MiB", targetPullMiB),
@@ -127,12 +129,12 @@ func (r Result) writeCompare(b *strings.Builder) {
 	c := r.Compare
 	fmt.Fprintf(b, "\nBEFORE/AFTER (same run): %s\n", c.Method)
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVER\tREQUESTS\tREQ/S\tP50 MS\tP99 MS\tERRORS")
+	fmt.Fprintln(tw, "SERVER\tREQUESTS\tREQ/S\tP50 MS\tP99 MS\tERRORS\tPUSH ROWS/S")
 	for _, s := range []CompareSide{c.Before, c.After} {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%.1f\t%d\n", s.Label, s.Requests, s.RequestsPerSec, s.Latency.P50, s.Latency.P99, s.Errors)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%.1f\t%d\t%.0f\n", s.Label, s.Requests, s.RequestsPerSec, s.Latency.P50, s.Latency.P99, s.Errors, s.PushRowsPerSec)
 	}
 	tw.Flush()
-	fmt.Fprintf(b, "ratio (req/s after ÷ before): %.2f\n", c.Ratio)
+	fmt.Fprintf(b, "ratios after ÷ before: devices req/s %.2f, push rows/s %.2f\n", c.Ratio, c.PushRatio)
 	for _, s := range []CompareSide{c.Before, c.After} {
 		for _, e := range s.ErrorSamples {
 			fmt.Fprintf(b, "  error (%s): %s\n", s.Label, e)

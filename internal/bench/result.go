@@ -170,7 +170,8 @@ type Target struct {
 type CompareResult struct {
 	Before      CompareSide `json:"before"`
 	After       CompareSide `json:"after"`
-	Ratio       float64     `json:"ratio"` // After requests/s ÷ Before requests/s
+	Ratio       float64     `json:"ratio"`     // After requests/s ÷ Before requests/s (closed-loop devices)
+	PushRatio   float64     `json:"pushRatio"` // After push rows/s ÷ Before push rows/s
 	Rounds      int         `json:"rounds"`
 	RoundSecond float64     `json:"roundSeconds"`
 	Method      string      `json:"method"`
@@ -186,4 +187,5 @@ type CompareSide struct {
 	Latency        Latency  `json:"latency"`
 	Errors         int      `json:"errors"`
 	ErrorSamples   []string `json:"errorSamples,omitempty"`
+	PushRowsPerSec float64  `json:"pushRowsPerSec"` // 1,000-row pushes of new rows, median batch
 }

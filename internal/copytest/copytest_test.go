@@ -103,7 +103,7 @@ func TestMutations_SuiteCatchesThem(t *testing.T) {
 		{"a client's updated_at is stored (" + table + ")", func(t *testing.T, dir string) {
 			repocopy.Edit(t, dir, queries, "@now::timestamptz, @now::timestamptz, NULL, @seq::bigint",
 				"@now::timestamptz, COALESCE(r.updated_at, @now::timestamptz), NULL, @seq::bigint")
-			repocopy.Edit(t, dir, queries, "FROM jsonb_to_recordset(@rows::jsonb) AS r(", "FROM jsonb_to_recordset(@rows::jsonb) AS r(updated_at timestamptz, ")
+			repocopy.Edit(t, dir, queries, "|| pushed.row) AS r(", "|| pushed.row) AS r(updated_at timestamptz, ")
 		}},
 		{"push not in one transaction", func(t *testing.T, dir string) {
 			repocopy.Edit(t, dir, "server/syncstore/store.go",
