@@ -40,6 +40,11 @@ func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifie
 		return nil, fmt.Errorf("server: %w", err)
 	}
 
+	compress, err := middleware.CompressResponses()
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+
 	m := metrics.New()
 	m.Register(newPoolCollector(pool))
 
@@ -50,6 +55,7 @@ func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifie
 	e.Use(
 		middleware.RequestID(),
 		middleware.AccessLog(logger, m),
+		compress, // outside Recover: a panic's 500 is rendered through it like any error
 		echomw.RecoverWithConfig(echomw.RecoverConfig{
 			DisableStackAll: true,
 			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -60,6 +66,7 @@ func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifie
 		}),
 		middleware.ClientBody(), // before BodyLimit: its 413 is not a broken body
 		echomw.BodyLimit(strconv.FormatInt(cfg.MaxBodyBytes, 10)+"B"),
+		middleware.DecompressRequests(cfg.MaxBodyBytes), // after both: they judge the compressed bytes, it the decompressed ones
 	)
 
 	validate, err := middleware.ValidateRequests()
