@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 //go:embed *.sql
@@ -32,47 +31,65 @@ func Versions() []string {
 	return names
 }
 
+// Beginner starts transactions: a *pgxpool.Pool, or the server's *pgtx.Pool,
+// which applies its statement timeout to each.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
 // Apply runs every migration not yet recorded, and reports what it did.
-func Apply(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: connect: %w", err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(lockID)); err != nil {
-		return fmt.Errorf("migrate: lock: %w", err)
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(lockID)) //nolint:errcheck // released with the session anyway
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("migrate: create schema_migrations: %w", err)
-	}
-	applied, err := appliedVersions(ctx, conn.Conn())
-	if err != nil {
-		return err
-	}
-	for _, version := range Versions() {
-		if applied[version] {
-			continue
-		}
+//
+// Each migration is one transaction that first takes a transaction-scoped
+// advisory lock, then reads what is applied: two servers starting at once
+// apply each migration once, the second waits and then finds nothing to do.
+// A session lock (pg_advisory_lock, then pg_advisory_unlock) is not safe
+// behind a transaction pooler: the two calls may run on two server
+// connections, and the lock stays held by one that nobody unlocks.
+func Apply(ctx context.Context, db Beginner, logger *slog.Logger) error {
+	for {
+		var applied string
 		start := time.Now()
-		sql, err := files.ReadFile(version)
-		if err != nil {
-			return fmt.Errorf("migrate: read %s: %w", version, err)
-		}
-		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, string(sql)); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version)
+		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			var err error
+			applied, err = applyNext(ctx, tx)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migrate: apply %s: %w", version, err)
+			return err
 		}
-		logger.Info("migration applied", "version", version, "duration_ms", time.Since(start).Milliseconds())
+		if applied == "" {
+			return nil
+		}
+		logger.Info("migration applied", "version", applied, "duration_ms", time.Since(start).Milliseconds())
 	}
-	return nil
+}
+
+// applyNext applies the first pending migration in tx, under the lock, and
+// returns its version; "" when none is pending.
+func applyNext(ctx context.Context, tx pgx.Tx) (string, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockID)); err != nil {
+		return "", fmt.Errorf("migrate: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return "", fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	pending, err := Pending(ctx, tx)
+	if err != nil || len(pending) == 0 {
+		return "", err
+	}
+	version := pending[0]
+	sql, err := files.ReadFile(version)
+	if err != nil {
+		return "", fmt.Errorf("migrate: read %s: %w", version, err)
+	}
+	if _, err := tx.Exec(ctx, string(sql)); err != nil {
+		return "", fmt.Errorf("migrate: apply %s: %w", version, err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version); err != nil {
+		return "", fmt.Errorf("migrate: record %s: %w", version, err)
+	}
+	return version, nil
 }
 
 // querier is what reading schema_migrations needs: a pool, a conn or a tx.
