@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/internal/testenv"
@@ -240,7 +240,7 @@ func TestResync_AfterTombstonesArePurged(t *testing.T) {
 
 // isolatedServer runs server.Serve (with its background purges) with vars on
 // a fresh database of the harness cluster, and returns its URL and a pool.
-func isolatedServer(t *testing.T, vars map[string]string) (string, *pgxpool.Pool) {
+func isolatedServer(t *testing.T, vars map[string]string) (string, *pgtx.Pool) {
 	t.Helper()
 	ctx := context.Background()
 	name := "iso_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
@@ -263,7 +263,9 @@ func isolatedServer(t *testing.T, vars map[string]string) (string, *pgxpool.Pool
 	}
 	srvCtx, stop := context.WithCancel(ctx)
 	addr, done := make(chan string, 1), make(chan error, 1)
-	go func() { done <- server.Serve(srvCtx, cfg, pool, logs.Logger(slog.LevelInfo), func(a string) { addr <- a }) }()
+	go func() {
+		done <- server.Serve(srvCtx, cfg, pool, logs.Logger(slog.LevelInfo), func(a string) { addr <- a })
+	}()
 	t.Cleanup(func() {
 		stop()
 		if err := <-done; err != nil {
@@ -280,7 +282,7 @@ func isolatedServer(t *testing.T, vars map[string]string) (string, *pgxpool.Pool
 }
 
 // tenantOn provisions a tenant on pool and returns its device on base.
-func tenantOn(t *testing.T, base string, pool *pgxpool.Pool) *device {
+func tenantOn(t *testing.T, base string, pool *pgtx.Pool) *device {
 	t.Helper()
 	contractor, owner, err := testenv.NewTenant(context.Background(), pool, "Contractor "+t.Name())
 	if err != nil {
@@ -293,7 +295,7 @@ func tenantOn(t *testing.T, base string, pool *pgxpool.Pool) *device {
 	return &device{t: t, token: token, userID: owner, contractorID: contractor, baseURL: base}
 }
 
-func sqlCountOn(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+func sqlCountOn(t *testing.T, pool *pgtx.Pool, sql string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {

@@ -20,7 +20,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/internal/pgcluster"
@@ -28,6 +27,7 @@ import (
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
 	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 )
 
 const testSecret = "test-secret-0123456789abcdef-0123456789"
@@ -38,7 +38,7 @@ var jwtShape = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.`)
 
 var env struct {
 	cluster *pgcluster.Cluster
-	pool    *pgxpool.Pool
+	pool    *pgtx.Pool
 	server  *httptest.Server
 	cfg     config.Config
 	logs    *testenv.LogBuffer
@@ -60,8 +60,16 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer cluster.Remove()
+	// With SYNC_TEST_POOLER=1 (make test-pooler) the whole suite runs behind
+	// PgBouncer in transaction mode.
+	dbURL, stopPooler, err := testenv.DatabaseURL(ctx, cluster, "e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		return 1
+	}
+	defer stopPooler()
 	cfg, err := testenv.Config(map[string]string{
-		"DATABASE_URL":        cluster.URL("e2e"),
+		"DATABASE_URL":        dbURL,
 		"SYNC_JWT_SECRET":     testSecret,
 		"SYNC_MAX_BODY_BYTES": "1048576",
 		"SYNC_MAX_PUSH_ROWS":  "5000",

@@ -25,13 +25,13 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/server"
 	"github.com/syncproxy/syncproxy/server/auth"
 	"github.com/syncproxy/syncproxy/server/config"
 	"github.com/syncproxy/syncproxy/server/middleware"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 )
 
 // limConfig is the harness configuration with vars on top.
@@ -51,7 +51,7 @@ func limConfig(t *testing.T, vars map[string]string) config.Config {
 
 // limServer serves cfg on pool with verifier (HS256 on testSecret if nil)
 // and returns its URL and its log.
-func limServer(t *testing.T, cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifier) (string, *testenv.LogBuffer) {
+func limServer(t *testing.T, cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier) (string, *testenv.LogBuffer) {
 	t.Helper()
 	if verifier == nil {
 		v, err := auth.NewHS256([]byte(testSecret), "")

@@ -3,19 +3,39 @@ package server
 import (
 	"context"
 	"fmt"
-	"strconv"
+	"strings"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 )
 
-// OpenPool connects to cfg.DatabaseURL with a bounded pool, a statement
-// timeout, so one slow query cannot hold a connection forever, and a connect
+// OpenPool connects to cfg.DatabaseURL with a bounded pool and a connect
 // timeout, so an unreachable database fails requests fast (503) instead of
-// holding them until the request deadline.
-func OpenPool(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
+// holding them until the request deadline. It works the same on a direct
+// connection and behind a transaction-mode pooler (PgBouncer, Supavisor):
+// no named prepared statements unless SYNC_DB_EXEC_MODE asks for them, no
+// session state, no startup parameter a pooler refuses; the statement
+// timeout is applied per transaction by pgtx.
+func OpenPool(ctx context.Context, cfg config.Config) (*pgtx.Pool, error) {
+	pc, err := PoolConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	return pgtx.New(pool, pgtx.Settings{StatementTimeout: cfg.StatementTimeout}), nil
+}
+
+// PoolConfig is OpenPool's pgxpool configuration, for callers that add to it
+// (a tracer in tests) before they wrap the pool with pgtx.New.
+func PoolConfig(cfg config.Config) (*pgxpool.Config, error) {
 	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err) // pgx redacts the password
@@ -24,13 +44,27 @@ func OpenPool(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
 	if pc.ConnConfig.ConnectTimeout == 0 && cfg.DBConnectTimeout > 0 { // connect_timeout in the URL wins
 		pc.ConnConfig.ConnectTimeout = cfg.DBConnectTimeout
 	}
-	pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(cfg.StatementTimeout.Milliseconds(), 10)
-	pc.ConnConfig.RuntimeParams["application_name"] = "syncproxy"
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("open pool: %w", err)
+	if !strings.Contains(cfg.DatabaseURL, "default_query_exec_mode") { // pgx's own URL parameter wins, as connect_timeout does
+		pc.ConnConfig.DefaultQueryExecMode = cfg.DBExecMode
 	}
-	return pool, nil
+	// application_name is the one startup parameter kept: PgBouncer and
+	// Supavisor pass it on. Anything else (statement_timeout, search_path)
+	// would be refused by the pooler or lost with the server connection.
+	pc.ConnConfig.RuntimeParams["application_name"] = "syncproxy"
+	pc.AfterConnect = registerTypes
+	return pc, nil
+}
+
+// registerTypes tells pgx the Postgres types of Go values it cannot infer.
+// Modes that describe statements first learn them from Postgres; exec and
+// simple_protocol infer them from the Go value, and fail on these without a
+// registration (e.g. "unable to encode []uuid.UUID into text format for
+// unknown type (OID 0)" on the deletes' ANY(@ids::uuid[])). It only touches
+// pgx's client-side type map: nothing is sent to the server.
+func registerTypes(_ context.Context, conn *pgx.Conn) error {
+	tm := conn.TypeMap()
+	tm.RegisterDefaultPgType([]uuid.UUID{}, "_uuid")
+	return nil
 }
 
 // poolCollector exposes the pool's gauges at /metrics.

@@ -5,10 +5,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/syncproxy/syncproxy/gen/db"
 	"github.com/syncproxy/syncproxy/server/syncstore"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 )
 
 // purgeTimeout bounds one purge so a stuck database cannot pile them up.
@@ -17,7 +16,7 @@ const purgeTimeout = time.Minute
 // purgeIdempotencyKeys deletes expired Idempotency-Keys now and then every
 // interval until ctx is done. Expiry is already enforced when a key is read;
 // this only keeps the table from growing without bound.
-func purgeIdempotencyKeys(ctx context.Context, pool *pgxpool.Pool, ttl, interval time.Duration, logger *slog.Logger) {
+func purgeIdempotencyKeys(ctx context.Context, pool *pgtx.Pool, ttl, interval time.Duration, logger *slog.Logger) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	q := db.New(pool)

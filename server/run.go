@@ -10,13 +10,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server/apierror"
 	"github.com/syncproxy/syncproxy/server/auth"
 	"github.com/syncproxy/syncproxy/server/config"
 	"github.com/syncproxy/syncproxy/server/syncstore"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 )
 
 // drainTimeout is how long a stopping server waits for in-flight requests.
@@ -40,7 +39,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready func
 // Serve is Run without the migration step, on an existing pool. Besides the
 // listener it runs the JWKS refresh (when configured) and the purge of
 // expired Idempotency-Keys, and stops them before it returns.
-func Serve(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, ready func(addr string)) error {
+func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog.Logger, ready func(addr string)) error {
 	background, stopBackground := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strconv"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
 
@@ -20,11 +19,12 @@ import (
 	"github.com/syncproxy/syncproxy/server/metrics"
 	"github.com/syncproxy/syncproxy/server/middleware"
 	"github.com/syncproxy/syncproxy/server/pushbody"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 // New builds the HTTP handler for cfg on pool.
-func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifier, logger *slog.Logger) (*echo.Echo, error) {
+func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, logger *slog.Logger) (*echo.Echo, error) {
 	doc, err := api.GetSwagger()
 	if err != nil {
 		return nil, fmt.Errorf("server: load embedded spec: %w", err)
@@ -46,7 +46,7 @@ func New(cfg config.Config, pool *pgxpool.Pool, verifier middleware.TokenVerifie
 	}
 
 	m := metrics.New()
-	m.Register(newPoolCollector(pool))
+	m.Register(newPoolCollector(pool.Pool))
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/internal/pgcluster"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
 	"github.com/syncproxy/syncproxy/server/auth"
 	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 	"github.com/syncproxy/syncproxy/server/tenant"
 )
 
@@ -159,7 +159,7 @@ func loadDevState(path string) (devState, error) {
 }
 
 // ensureDevTenant creates the dev contractor and its owner on first run.
-func ensureDevTenant(ctx context.Context, pool *pgxpool.Pool, s devState) error {
+func ensureDevTenant(ctx context.Context, pool *pgtx.Pool, s devState) error {
 	var exists bool
 	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM contractors WHERE id = $1)`, s.ContractorID).Scan(&exists); err != nil {
 		return fmt.Errorf("look up dev tenant: %w", err)

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 
 	"github.com/syncproxy/syncproxy/server"
 )
@@ -109,7 +109,7 @@ type compareSide struct {
 	database string
 	cmd      *exec.Cmd
 	exited   chan error
-	pool     *pgxpool.Pool
+	pool     *pgtx.Pool
 	env      *env
 	fleet    *fleet
 }

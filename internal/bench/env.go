@@ -17,13 +17,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/internal/pgcluster"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
 	"github.com/syncproxy/syncproxy/server/auth"
 	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 	"github.com/syncproxy/syncproxy/server/tenant"
 )
 
@@ -35,8 +35,8 @@ const benchDatabase = "syncproxy_bench"
 type env struct {
 	cluster    *pgcluster.Cluster // nil on DATABASE_URL
 	cfg        config.Config
-	serverPool *pgxpool.Pool // the server's own pool (its stats are reported)
-	rawPool    *pgxpool.Pool // the raw side's pool, same connection settings
+	serverPool *pgtx.Pool // the server's own pool (its stats are reported)
+	rawPool    *pgtx.Pool // the raw side's pool, same connection settings
 	baseURL    string
 	client     *http.Client
 	stopServer func() error

@@ -33,8 +33,9 @@ func runPull(ctx context.Context, e *env, o Options, p *progress) (PullResult, e
 		}
 	}
 	// VACUUM ANALYZE: the planner and the visibility map see the seeded table
-	// as a steady-state one would be.
-	if _, err := e.rawPool.Exec(ctx, "VACUUM ANALYZE costbook_items"); err != nil {
+	// as a steady-state one would be. (On the bare pool: VACUUM refuses
+	// pgtx's implicit transaction.)
+	if _, err := e.rawPool.Pool.Exec(ctx, "VACUUM ANALYZE costbook_items"); err != nil {
 		return PullResult{}, fmt.Errorf("vacuum: %w", err)
 	}
 

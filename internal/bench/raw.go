@@ -7,11 +7,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
 	"github.com/syncproxy/syncproxy/server/syncstore"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 )
 
 // The raw side is the physical limit: the server's own generated statements,
@@ -19,7 +19,7 @@ import (
 
 // rawPush does in one transaction exactly what a push does in the database:
 // advance the contractor's clock, then the set-based upsert of the rows.
-func rawPush(ctx context.Context, pool *pgxpool.Pool, contractorID uuid.UUID, rows json.RawMessage) (int64, error) {
+func rawPush(ctx context.Context, pool *pgtx.Pool, contractorID uuid.UUID, rows json.RawMessage) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
@@ -43,7 +43,7 @@ var endOfTable = uuid.UUID{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 // fetching one more to learn whether more remain), each page encoded as the
 // server's response type. It returns the rows read, the pages and the bytes
 // encoded.
-func rawPull(ctx context.Context, pool *pgxpool.Pool, contractorID uuid.UUID, limit int) (rows, pages int, encoded int64, err error) {
+func rawPull(ctx context.Context, pool *pgtx.Pool, contractorID uuid.UUID, limit int) (rows, pages int, encoded int64, err error) {
 	q := db.New(pool)
 	clock, err := q.ReadClock(ctx, contractorID)
 	if err != nil {

@@ -8,6 +8,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,12 +17,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/internal/pgcluster"
 	"github.com/syncproxy/syncproxy/server"
 	"github.com/syncproxy/syncproxy/server/auth"
 	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 	"github.com/syncproxy/syncproxy/server/tenant"
 )
 
@@ -38,6 +39,33 @@ func StartCluster(ctx context.Context, database string) (*pgcluster.Cluster, err
 		return nil, err
 	}
 	return cluster, nil
+}
+
+// PoolerEnv, set to 1 (make test-pooler does), makes DatabaseURL put a
+// PgBouncer in transaction mode between the harness's server and Postgres, so
+// the same black-box suite runs behind a production-like pooler.
+const PoolerEnv = "SYNC_TEST_POOLER"
+
+// Pooled reports whether PoolerEnv asks for the pooler.
+func Pooled() bool { return os.Getenv(PoolerEnv) == "1" }
+
+// DatabaseURL is where a harness's server connects to database: the cluster
+// itself, or, when Pooled, a PgBouncer in transaction mode in front of it,
+// which stop ends (stop is a no-op otherwise). A missing pgbouncer is an
+// error when Pooled: the pooled suite must never quietly run direct.
+func DatabaseURL(ctx context.Context, cluster *pgcluster.Cluster, database string) (url string, stop func(), err error) {
+	if !Pooled() {
+		return cluster.URL(database), func() {}, nil
+	}
+	b, err := pgcluster.StartBouncer(ctx, cluster, pgcluster.BouncerOptions{Log: os.Stderr})
+	if err != nil {
+		return "", nil, fmt.Errorf("%s=1 asks for the suite behind PgBouncer: %w", PoolerEnv, err)
+	}
+	return b.URL(database), func() {
+		if err := b.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+		}
+	}, nil
 }
 
 // Config loads a configuration as if vars were the whole environment, with
@@ -59,7 +87,7 @@ func Config(vars map[string]string, overrides ...map[string]string) (config.Conf
 
 // NewHandler is the production handler for cfg, verifying HS256 tokens signed
 // with cfg's secret, so tokens from Token are accepted.
-func NewHandler(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger) (http.Handler, error) {
+func NewHandler(cfg config.Config, pool *pgtx.Pool, logger *slog.Logger) (http.Handler, error) {
 	verifier, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTAudience)
 	if err != nil {
 		return nil, err
@@ -106,7 +134,7 @@ func (b *LogBuffer) Tail(n int) string {
 
 // NewTenant provisions a contractor named name with a fresh owner, so that
 // every test has a tenant no other test touches.
-func NewTenant(ctx context.Context, pool *pgxpool.Pool, name string) (contractorID, ownerID uuid.UUID, err error) {
+func NewTenant(ctx context.Context, pool *pgtx.Pool, name string) (contractorID, ownerID uuid.UUID, err error) {
 	owner := uuid.New()
 	c, err := tenant.Create(ctx, pool, tenant.NewContractor{
 		Name: name, Members: []tenant.Member{{AuthUserID: owner, Role: "owner"}},

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/syncproxy/syncproxy/server/auth"
 )
 
@@ -43,13 +45,34 @@ type Config struct {
 	DBConnectTimeout time.Duration // SYNC_DB_CONNECT_TIMEOUT
 	DBMaxConns       int32         // SYNC_DB_MAX_CONNS
 	LogLevel         slog.Level    // SYNC_LOG_LEVEL
+
+	// DBExecMode is SYNC_DB_EXEC_MODE.
+	DBExecMode pgx.QueryExecMode
 }
 
 // Defaults of the limits; Vars documents them.
 const (
 	DefaultRateLimit = 50
 	DefaultRateBurst = 100
+	// DefaultDBExecMode prepares no named statement, so it works behind a
+	// transaction-mode pooler, where the next statement may run on another
+	// server connection than the one that prepared it; and it sends each
+	// statement in one message sequence, so pgtx's statement timeout covers
+	// its parsing too (cache_describe describes a statement first, on its
+	// own, outside the timeout). See internal/bench's modes phase for what
+	// it costs against named prepared statements.
+	DefaultDBExecMode = "exec"
 )
+
+// execModes are pgx's names of its query exec modes, as DATABASE_URL's
+// default_query_exec_mode takes them.
+var execModes = map[string]pgx.QueryExecMode{
+	"cache_statement": pgx.QueryExecModeCacheStatement,
+	"cache_describe":  pgx.QueryExecModeCacheDescribe,
+	"describe_exec":   pgx.QueryExecModeDescribeExec,
+	"exec":            pgx.QueryExecModeExec,
+	"simple_protocol": pgx.QueryExecModeSimpleProtocol,
+}
 
 // Var documents one environment variable; the README's table is this list.
 type Var struct {
@@ -79,9 +102,10 @@ var Vars = []Var{
 	{"SYNC_REQUEST_TIMEOUT", "30s", "deadline of one request's database work, tenant lookup included (503 after)"},
 	{"SYNC_READ_TIMEOUT", "30s", "HTTP server read timeout"},
 	{"SYNC_WRITE_TIMEOUT", "60s", "HTTP server write timeout"},
-	{"SYNC_STATEMENT_TIMEOUT", "15s", "Postgres statement_timeout of the server's connections"},
+	{"SYNC_STATEMENT_TIMEOUT", "15s", "Postgres statement_timeout of every statement the server runs, set per transaction, so it holds behind a transaction pooler"},
 	{"SYNC_DB_CONNECT_TIMEOUT", "3s", "deadline of one new Postgres connection (unless DATABASE_URL sets connect_timeout)"},
 	{"SYNC_DB_MAX_CONNS", "10", "connection pool size"},
+	{"SYNC_DB_EXEC_MODE", DefaultDBExecMode, "how statements are sent (pgx's query exec mode): `exec` works behind any pooler; `cache_statement` (named prepared statements) is faster on a direct connection but breaks behind a transaction pooler (see Production behind a pooler); DATABASE_URL's default_query_exec_mode wins"},
 	{"SYNC_LOG_LEVEL", "info", "debug, info, warn or error"},
 }
 
@@ -116,6 +140,7 @@ func Load(getenv func(string) string) (Config, error) {
 		StatementTimeout: r.duration("SYNC_STATEMENT_TIMEOUT", 15*time.Second),
 		DBConnectTimeout: r.duration("SYNC_DB_CONNECT_TIMEOUT", 3*time.Second),
 		DBMaxConns:       int32(r.int64("SYNC_DB_MAX_CONNS", 10)),
+		DBExecMode:       r.execMode("SYNC_DB_EXEC_MODE", DefaultDBExecMode),
 		LogLevel:         r.level("SYNC_LOG_LEVEL", slog.LevelInfo),
 	}
 	switch {
@@ -207,6 +232,16 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+func (r *reader) execMode(name, def string) pgx.QueryExecMode {
+	v := r.str(name, def)
+	m, ok := execModes[v]
+	if !ok {
+		r.fail(name, fmt.Sprintf("must be cache_describe, exec, simple_protocol, cache_statement or describe_exec, got %q", v))
+		return execModes[def]
+	}
+	return m
 }
 
 func (r *reader) level(name string, def slog.Level) slog.Level {

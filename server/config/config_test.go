@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func load(env map[string]string) (Config, error) {
@@ -103,5 +105,36 @@ func TestVars_DocumentEveryVariable(t *testing.T) {
 		if !read[name] {
 			t.Errorf("%s is in Vars but never read", name)
 		}
+	}
+}
+
+func TestLoad_DBExecMode(t *testing.T) {
+	cases := []struct {
+		value   string
+		want    pgx.QueryExecMode
+		wantErr bool
+	}{
+		{"", pgx.QueryExecModeExec, false}, // the default works behind a transaction pooler
+		{"exec", pgx.QueryExecModeExec, false},
+		{"cache_statement", pgx.QueryExecModeCacheStatement, false},
+		{"cache_describe", pgx.QueryExecModeCacheDescribe, false},
+		{"describe_exec", pgx.QueryExecModeDescribeExec, false},
+		{"simple_protocol", pgx.QueryExecModeSimpleProtocol, false},
+		{"prepared", 0, true},
+		{"EXEC", 0, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.value, func(t *testing.T) {
+			c, err := load(map[string]string{"SYNC_JWT_SECRET": "0123456789abcdef-secret", "SYNC_DB_EXEC_MODE": tc.value})
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "SYNC_DB_EXEC_MODE") {
+					t.Fatalf("err = %v, want one naming SYNC_DB_EXEC_MODE", err)
+				}
+				return
+			}
+			if err != nil || c.DBExecMode != tc.want {
+				t.Fatalf("DBExecMode = %v, %v; want %v", c.DBExecMode, err, tc.want)
+			}
+		})
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 )
 
 const (
@@ -207,7 +208,7 @@ type device struct {
 
 func newTenant(t *testing.T) *device {
 	t.Helper()
-	contractor, owner, err := testenv.NewTenant(context.Background(), env.pool, t.Name())
+	contractor, owner, err := testenv.NewTenant(context.Background(), pgtx.New(env.pool, pgtx.Settings{}), t.Name())
 	if err != nil {
 		t.Fatalf("provision tenant: %v", err)
 	}

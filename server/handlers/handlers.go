@@ -6,11 +6,10 @@ package handlers
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/server/apierror"
 	"github.com/syncproxy/syncproxy/server/metrics"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 	"github.com/syncproxy/syncproxy/server/tenant"
 )
@@ -20,7 +19,7 @@ var _ api.StrictServerInterface = (*Server)(nil)
 // Server holds what the handlers need.
 type Server struct {
 	Store   *syncstore.Store
-	Pool    *pgxpool.Pool
+	Pool    *pgtx.Pool
 	Metrics *metrics.Metrics
 }
 

@@ -18,13 +18,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
 	"github.com/syncproxy/syncproxy/server/syncstore"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 )
 
 const testSecret = "proof-secret-0123456789abcdef-0123456789"
@@ -35,7 +35,7 @@ const testSecret = "proof-secret-0123456789abcdef-0123456789"
 const databaseURLEnv = "SYNCPROXY_PROOF_DATABASE_URL"
 
 var env struct {
-	pool    *pgxpool.Pool
+	pool    *pgtx.Pool
 	handler http.Handler
 	server  *httptest.Server
 	doer    testenv.CheckedDoer // every response is checked against the spec
@@ -65,7 +65,13 @@ func runMain(m *testing.M) int {
 			return fail(err)
 		}
 		defer cluster.Remove()
-		dbURL = cluster.URL("proof")
+		// With SYNC_TEST_POOLER=1 (make test-pooler) the proofs run behind
+		// PgBouncer in transaction mode.
+		var stopPooler func()
+		if dbURL, stopPooler, err = testenv.DatabaseURL(ctx, cluster, "proof"); err != nil {
+			return fail(err)
+		}
+		defer stopPooler()
 		os.Setenv(databaseURLEnv, dbURL)
 	}
 	cfg, err := testenv.Config(baseEnv(dbURL))

@@ -45,14 +45,13 @@ func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullReques
 	if err != nil {
 		return nil, err
 	}
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("pull: %w", err)
-	}
-	defer conn.Release()
+	// Each read is its own implicit transaction with the statement timeout
+	// (server/pgtx): nothing holds a connection between them, so a pull
+	// works behind a transaction pooler.
+	q := db.New(s.pool)
 
 	if !c.Paging {
-		clock, err := db.New(conn).ReadClock(ctx, contractorID)
+		clock, err := q.ReadClock(ctx, contractorID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, fmt.Errorf("pull: contractor %s has no sync clock", contractorID)
 		}
@@ -70,7 +69,7 @@ func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullReques
 	} else {
 		// A later page of a walk: a purge may have removed tombstones of
 		// the walk since its first page.
-		marks, err := db.New(conn).PeekClock(ctx, contractorID)
+		marks, err := q.PeekClock(ctx, contractorID)
 		if err != nil {
 			return nil, fmt.Errorf("pull: read purge marks: %w", err)
 		}
@@ -102,7 +101,7 @@ func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullReques
 			continue // nothing of this table lies in (after, horizon]
 		}
 		t := &tables[i]
-		taken, last, more, err := t.pull(ctx, db.New(page.budget.limit(conn)), r, &page.tables[i])
+		taken, last, more, err := t.pull(ctx, db.New(page.budget.limit(s.pool)), r, &page.tables[i])
 		if err != nil {
 			return nil, fmt.Errorf("pull %s: %w", t.name, err)
 		}

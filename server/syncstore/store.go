@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 )
 
 // Store runs pushes and pulls against one pool.
 type Store struct {
-	pool           *pgxpool.Pool
+	pool           *pgtx.Pool
 	idempotencyTTL time.Duration
 	maxPageBytes   int
 }
@@ -29,7 +29,7 @@ type Options struct {
 }
 
 // New returns a Store on pool.
-func New(pool *pgxpool.Pool, o Options) *Store {
+func New(pool *pgtx.Pool, o Options) *Store {
 	return &Store{pool: pool, idempotencyTTL: o.IdempotencyTTL, maxPageBytes: o.MaxPageBytes}
 }
 

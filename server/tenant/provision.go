@@ -6,9 +6,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 )
 
 // Member is an auth user to attach to a new contractor.
@@ -27,7 +27,7 @@ type NewContractor struct {
 }
 
 // Create provisions a contractor and its team members in one transaction.
-func Create(ctx context.Context, pool *pgxpool.Pool, n NewContractor) (db.Contractor, error) {
+func Create(ctx context.Context, pool *pgtx.Pool, n NewContractor) (db.Contractor, error) {
 	if n.ID == uuid.Nil {
 		n.ID = uuid.New()
 	}

@@ -1,0 +1,221 @@
+// Package pgtx applies the server's Postgres settings (today the statement
+// timeout) to every transaction and every single statement it runs, in a way
+// that holds behind a transaction-mode pooler (PgBouncer, Supavisor).
+//
+// Why not a connection setting: a pooler in transaction mode hands each
+// transaction to whichever server connection is free, so session state is
+// lost or, worse, leaks to another client. A statement_timeout sent as a
+// startup parameter is refused by PgBouncer ("unsupported startup parameter")
+// or, when told to ignore it, silently dropped; a SET on connect sticks to one
+// server connection that others then use. What does hold is a setting local to
+// the transaction, sent in the same round trip as the transaction's start:
+//
+//   - Begin sends "BEGIN; SET LOCAL statement_timeout = N" as one simple
+//     query. The pooler assigns a server connection at BEGIN and keeps it
+//     until COMMIT, so every statement of the transaction runs under it.
+//   - Exec, Query and QueryRow outside a transaction send a pgx batch:
+//     set_config('statement_timeout', N, true) and the statement, ended by one
+//     Sync. Postgres runs everything before a Sync as one implicit
+//     transaction, and the pooler keeps one server connection for it, so the
+//     setting covers exactly that statement and nothing after it.
+//
+// Neither adds a round trip. pgtx_test checks both, direct and through a real
+// PgBouncer in transaction mode with one server connection: the setting holds
+// in every exec mode, cancels a slow statement, and is gone for the next
+// client. server's TestStatementTimeout_CancelsAStatementThatWaits checks it
+// on the server's real paths, and runs through PgBouncer under make
+// test-pooler.
+//
+// With the server's default exec mode (exec) a statement's parsing runs under
+// the setting too. Modes that prepare or describe a statement first
+// (cache_statement, cache_describe) do that in a round trip of its own, the
+// first time a connection sees the statement, outside the setting: it may
+// wait on a lock until the request's deadline.
+package pgtx
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Settings are applied to every transaction and statement of a Pool.
+type Settings struct {
+	// StatementTimeout cancels a statement that runs longer (SQLSTATE 57014).
+	// 0 leaves the database's own setting in force.
+	StatementTimeout time.Duration
+}
+
+// Pool is a pgxpool.Pool whose Begin, BeginTx, Exec, Query and QueryRow apply
+// Settings. Everything else (Acquire, SendBatch, CopyFrom, Stat, Close) is the
+// embedded pool's, without the settings: use Pool.Pool directly only for what
+// cannot run in a transaction block, such as VACUUM.
+type Pool struct {
+	*pgxpool.Pool
+	set string // "SET LOCAL ..." statements run right after BEGIN; "" when there are none
+	get string // the same as one SELECT of set_config(..., true) calls, for single statements
+}
+
+// New wraps pool; the caller still closes it.
+func New(pool *pgxpool.Pool, s Settings) *Pool {
+	p := &Pool{Pool: pool}
+	if s.StatementTimeout > 0 {
+		// An integer number of milliseconds, formatted here: nothing from
+		// outside is pasted into SQL.
+		ms := strconv.FormatInt(max(s.StatementTimeout.Milliseconds(), 1), 10)
+		p.set = "SET LOCAL statement_timeout = " + ms
+		p.get = "SELECT set_config('statement_timeout', '" + ms + "', true)"
+	}
+	return p
+}
+
+// Begin starts a transaction whose first statement applies the settings, in
+// the same round trip as BEGIN.
+func (p *Pool) Begin(ctx context.Context) (pgx.Tx, error) {
+	return p.BeginTx(ctx, pgx.TxOptions{})
+}
+
+// BeginTx is Begin with pgx's transaction options.
+func (p *Pool) BeginTx(ctx context.Context, o pgx.TxOptions) (pgx.Tx, error) {
+	if p.set == "" {
+		return p.Pool.BeginTx(ctx, o)
+	}
+	o.BeginQuery = beginSQL(o) + "; " + p.set
+	return p.Pool.BeginTx(ctx, o)
+}
+
+// beginSQL is pgx's own BEGIN for o (TxOptions.beginSQL is unexported).
+func beginSQL(o pgx.TxOptions) string {
+	if o.BeginQuery != "" {
+		return o.BeginQuery
+	}
+	var b strings.Builder
+	b.WriteString("BEGIN")
+	if o.IsoLevel != "" {
+		b.WriteString(" ISOLATION LEVEL " + string(o.IsoLevel))
+	}
+	if o.AccessMode != "" {
+		b.WriteString(" " + string(o.AccessMode))
+	}
+	if o.DeferrableMode != "" {
+		b.WriteString(" " + string(o.DeferrableMode))
+	}
+	return b.String()
+}
+
+// Exec runs one statement with the settings, in one round trip. It takes a
+// single statement; statements that refuse a transaction block (VACUUM,
+// CREATE INDEX CONCURRENTLY) fail here: run them on Pool.Pool.
+func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if p.get == "" {
+		return p.Pool.Exec(ctx, sql, args...)
+	}
+	br := p.send(ctx, sql, args)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return pgconn.CommandTag{}, fmt.Errorf("apply settings: %w", err)
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+// Query runs one query with the settings, in one round trip. The rows hold a
+// connection until they are closed or read to the end, as pgx's own do.
+func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if p.get == "" {
+		return p.Pool.Query(ctx, sql, args...)
+	}
+	br := p.send(ctx, sql, args)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, fmt.Errorf("apply settings: %w", err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, batch: br}, nil
+}
+
+// QueryRow runs one query with the settings, in one round trip, when its row
+// is scanned.
+func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if p.get == "" {
+		return p.Pool.QueryRow(ctx, sql, args...)
+	}
+	return batchRow{p: p, ctx: ctx, sql: sql, args: args}
+}
+
+// send queues the settings and the statement as one batch: one round trip,
+// one implicit transaction (everything before the batch's single Sync).
+func (p *Pool) send(ctx context.Context, sql string, args []any) pgx.BatchResults {
+	b := &pgx.Batch{}
+	b.Queue(p.get)
+	b.Queue(sql, args...)
+	return p.Pool.SendBatch(ctx, b)
+}
+
+type batchRow struct {
+	p    *Pool
+	ctx  context.Context
+	sql  string
+	args []any
+}
+
+func (r batchRow) Scan(dest ...any) error {
+	br := r.p.send(r.ctx, r.sql, r.args)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return fmt.Errorf("apply settings: %w", err)
+	}
+	err := br.QueryRow().Scan(dest...)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err // pgx.ErrNoRows as is: callers test for it
+}
+
+// batchRows releases the batch (and its connection) once the rows are done,
+// and reports an error the batch's end brought.
+type batchRows struct {
+	pgx.Rows
+	batch  pgx.BatchResults
+	closed bool
+	err    error
+}
+
+func (r *batchRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *batchRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	if err := r.batch.Close(); err != nil {
+		r.err = err
+	}
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
