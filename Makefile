@@ -8,6 +8,9 @@ SPEC := openapi.yaml
 SWIFT_OUT := swift-client/Sources/SyncProxyClient/Generated
 REGISTRY := server/syncstore/tables.gen.go
 FUZZTIME ?= 20s
+# The suites that run a second time behind PgBouncer (make test-pooler).
+POOLER_PKGS := ./server/ ./server/proof/ ./server/pgtx/ ./internal/pgcluster/
+GOTESTFLAGS ?=
 
 .PHONY: help
 help: ## list the targets
@@ -18,12 +21,18 @@ run: ## start the server on a local Postgres under .data/ (dev tenant + token pr
 	$(GO) run ./cmd/syncproxy dev
 
 .PHONY: test
-test: ## run every test: Go (real Postgres, real HTTP) and the Swift SDK against a live server
+test: ## run every test: Go (real Postgres, real HTTP), the black-box suites again behind PgBouncer, and the Swift SDK against a live server
 	scripts/test.sh
 
 .PHONY: test-go
 test-go: ## only the Go tests
 	$(GO) test -count=1 ./...
+
+.PHONY: test-pooler
+test-pooler: ## the black-box suites again, with the server behind a real PgBouncer in transaction mode (needs pgbouncer)
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { \
+		echo "test-pooler: FAIL: pgbouncer is not installed → apt-get install -y pgbouncer (Debian/Ubuntu, as root; .ci/run does it on CI) or brew install pgbouncer"; exit 1; }
+	SYNC_TEST_POOLER=1 $(GO) test -count=1 $(GOTESTFLAGS) $(POOLER_PKGS)
 
 .PHONY: test-swift
 test-swift: ## only the Swift SDK: build, then XCTest against a live syncproxy

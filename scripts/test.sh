@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: every test. Go (vet, then the tests against real Postgres and
-# real HTTP), then the Swift SDK against a live server. Ends with one line
-# "N passed, M failed" over both; TEST_SUMMARY_FILE, if set, receives it too.
+# real HTTP), the black-box suites again behind PgBouncer (make test-pooler),
+# then the Swift SDK against a live server. Ends with one line
+# "N passed, M failed, K skipped" over all three; TEST_SUMMARY_FILE, if set,
+# receives it too.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -22,6 +24,17 @@ if [ "$go_status" -ne 0 ] && [ "$go_fail" -eq 0 ]; then
 	go_fail=1 # a build failure or a panic outside a test
 fi
 
+echo "test: make test-pooler (the black-box suites behind PgBouncer in transaction mode)"
+make --no-print-directory test-pooler GOTESTFLAGS=-v 2>&1 | tee "$logs/pooler.log" | grep -E '^(ok|FAIL|---|panic:|test-pooler:)|^\s+--- FAIL|^\s+[a-z_]+_test\.go:[0-9]+:|^harness:'
+pooler_status=${PIPESTATUS[0]}
+pooler_pass=$(grep -cE '^\s*--- PASS' "$logs/pooler.log" || true)
+pooler_fail=$(grep -cE '^\s*--- FAIL' "$logs/pooler.log" || true)
+pooler_skip=$(grep -cE '^\s*--- SKIP' "$logs/pooler.log" || true)
+if [ "$pooler_status" -ne 0 ] && [ "$pooler_fail" -eq 0 ]; then
+	pooler_fail=1 # pgbouncer missing, a build failure or a panic outside a test
+fi
+echo "test: pooler: $pooler_pass passed, $pooler_fail failed, $pooler_skip skipped (+$(( $(date +%s) - start ))s)"
+
 scripts/test-swift.sh 2>&1 | tee "$logs/swift.log"
 swift_status=${PIPESTATUS[0]}
 summary=$(grep -E "Test Suite 'All tests' (passed|failed)" -A1 "$logs/swift.log" | grep -oE 'Executed [0-9]+ tests?, with [0-9]+ failures?' | tail -1)
@@ -36,9 +49,9 @@ fi
 swift_pass=$(( swift_run - swift_fail - swift_skip ))
 echo "test: swift: $swift_pass passed, $swift_fail failed, $swift_skip skipped (+$(( $(date +%s) - start ))s)"
 
-line="$(( go_pass + swift_pass )) passed, $(( go_fail + swift_fail )) failed, $(( go_skip + swift_skip )) skipped"
+line="$(( go_pass + pooler_pass + swift_pass )) passed, $(( go_fail + pooler_fail + swift_fail )) failed, $(( go_skip + pooler_skip + swift_skip )) skipped"
 echo "$line"
 if [ -n "${TEST_SUMMARY_FILE:-}" ]; then
 	echo "$line" >"$TEST_SUMMARY_FILE"
 fi
-[ "$go_status" -eq 0 ] && [ "$swift_status" -eq 0 ]
+[ "$go_status" -eq 0 ] && [ "$pooler_status" -eq 0 ] && [ "$swift_status" -eq 0 ]
