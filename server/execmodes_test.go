@@ -1,0 +1,319 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/internal/testenv"
+	"github.com/syncproxy/syncproxy/migrations"
+	"github.com/syncproxy/syncproxy/server"
+	"github.com/syncproxy/syncproxy/server/pgtx"
+)
+
+// TestExecModes_EveryQueryWorksAndRoundTrips runs a server in each of pgx's
+// exec modes (SYNC_DB_EXEC_MODE) and drives every kind of request through it:
+// every query in queries/ must run without an error, and every table's values
+// must come back as pushed (exec and simple_protocol send and read text, the
+// others binary). Behind the pooler (make test-pooler) only the modes that
+// hold there run: cache_statement and describe_exec name a statement on one
+// server connection and use it on the next.
+func TestExecModes_EveryQueryWorksAndRoundTrips(t *testing.T) {
+	t.Parallel()
+	want := queryNames(t)
+	modes := []string{"cache_describe", "exec", "simple_protocol", "cache_statement", "describe_exec"}
+	if testenv.Pooled() {
+		modes = modes[:3]
+	}
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			rec := &queryRecorder{ran: map[string]int{}}
+			base, pool, stop := execModeServer(t, mode, rec)
+			execModeScenario(t, base, pool, mode)
+			// The purge of expired Idempotency-Keys runs when the server
+			// starts, in the background: wait for it rather than guess.
+			if !rec.await("PurgeIdempotencyKeys", 30*time.Second) {
+				t.Error("the server's start did not purge Idempotency-Keys within 30 s")
+			}
+			stop()
+			for _, e := range rec.failures() {
+				t.Errorf("in %s: %s", mode, e)
+			}
+			for _, name := range want {
+				if rec.count(name) == 0 {
+					t.Errorf("query %s never ran in %s: add a request that runs it to execModeScenario", name, mode)
+				}
+			}
+		})
+	}
+}
+
+// execModeServer serves the harness's database in mode, on its own pool,
+// recording every statement; stop ends it and closes the pool.
+func execModeServer(t *testing.T, mode string, rec *queryRecorder) (base string, pool *pgtx.Pool, stop func()) {
+	t.Helper()
+	cfg, err := testenv.Config(map[string]string{
+		"DATABASE_URL":      env.cfg.DatabaseURL,
+		"SYNC_ADDR":         "127.0.0.1:0",
+		"SYNC_JWT_SECRET":   testSecret,
+		"SYNC_RATE_LIMIT":   "0",
+		"SYNC_DB_EXEC_MODE": mode,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := server.PoolConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.ConnConfig.DefaultQueryExecMode.String() != pgxModeName(mode) {
+		t.Fatalf("SYNC_DB_EXEC_MODE=%s gave pgx mode %q", mode, pc.ConnConfig.DefaultQueryExecMode)
+	}
+	pc.ConnConfig.Tracer = rec
+	raw, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = pgtx.New(raw, pgtx.Settings{StatementTimeout: cfg.StatementTimeout})
+	logs := &testenv.LogBuffer{}
+	logger := logs.Logger(slog.LevelInfo)
+	// Nothing to apply, but the lock and the reading of schema_migrations run.
+	if err := migrations.Apply(context.Background(), pool, logger); err != nil {
+		t.Fatalf("migrate in %s: %v", mode, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan string, 1), make(chan error, 1)
+	go func() { done <- server.Serve(ctx, cfg, pool, logger, func(addr string) { ready <- addr }) }()
+	select {
+	case addr := <-ready:
+		base = "http://" + addr
+	case err := <-done:
+		cancel()
+		raw.Close()
+		t.Fatalf("serve in %s: %v", mode, err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve in %s: %v", mode, err)
+			}
+			raw.Close()
+			if t.Failed() {
+				t.Logf("server log (tail):\n%s", logs.Tail(40))
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return base, pool, stop
+}
+
+// execModeScenario runs each kind of request once, so that every query runs:
+// provisioning, the tenant lookup, an idempotent push of every table and its
+// replay, deletes, full, delta and since pulls, readiness.
+func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
+	ctx := context.Background()
+	contractor, owner, err := testenv.NewTenant(ctx, pool, "Exec mode "+mode)
+	if err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	d := deviceFor(t, owner, contractor)
+	d.base = base
+	if c := d.mustCanary(); c.ContractorId != contractor {
+		t.Fatalf("canary contractor = %s, want %s", c.ContractorId, contractor)
+	}
+
+	ids := newRowIDs()
+	rows := fullRows(ids, mode)
+	key := map[string]string{"Idempotency-Key": "exec-mode-" + uuid.NewString()}
+	first := d.push(pushBodyOf(rows), key)
+	replay := d.push(pushBodyOf(rows), key)
+	if first.status != http.StatusOK || replay.status != http.StatusOK || replay.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("push = %d, replay = %d (replayed %q): %s", first.status, replay.status, replay.header.Get("Idempotent-Replayed"), truncate(replay.body))
+	}
+	page := d.pullRaw(nil)
+	for table, pushed := range rows {
+		var got []map[string]json.RawMessage
+		if err := json.Unmarshal(page[table], &got); err != nil || len(got) != 1 {
+			t.Fatalf("%s: %s (%v), want one row", table, page[table], err)
+		}
+		assertRow(t, table, got[0], pushed)
+	}
+	var cursor string
+	if err := json.Unmarshal(page["cursor"], &cursor); err != nil {
+		t.Fatalf("cursor: %v", err)
+	}
+
+	deleted := d.mustPush(map[string]any{"deletes": ids.deletesOf()})
+	if deleted.Deleted.CostbookItems != 1 || deleted.Deleted.StepARules != 1 {
+		t.Fatalf("deleted = %+v, want one per table", deleted.Deleted)
+	}
+	delta := d.mustPull(url.Values{"cursor": {cursor}})
+	if !slices.Contains(delta.Deleted.CostbookItems, ids["costbook_items"]) || !slices.Contains(delta.Deleted.PricingRules, ids["pricing_rules"]) {
+		t.Fatalf("delta pull lacks the tombstones: %+v", delta.Deleted)
+	}
+
+	since := d.mustPull(url.Values{"since": {"2000-01-01T00:00:00.000Z"}})
+	if len(since.CostbookFolders) != 0 || len(since.Contractors) != 1 {
+		t.Fatalf("pull since 2000: %d contractors, %d live folders; want the contractor row and no deleted rows", len(since.Contractors), len(since.CostbookFolders))
+	}
+
+	if r := d.do(http.MethodGet, "/readyz", nil, nil); r.status != http.StatusOK {
+		t.Fatalf("readyz = %d: %s", r.status, truncate(r.body))
+	}
+	// Queries the server itself does not run yet: run them here, so that
+	// none can break in a mode unnoticed.
+	q := db.New(pool)
+	if c, err := q.GetContractor(ctx, contractor); err != nil || c.ID != contractor {
+		t.Fatalf("GetContractor: %v, %v", c.ID, err)
+	}
+	if users, err := q.ListUsers(ctx, contractor); err != nil || len(users) != 1 || users[0].AuthUserID != owner {
+		t.Fatalf("ListUsers: %v, %v", users, err)
+	}
+}
+
+// queryNames are the names of every query in queries/ (sqlc's "-- name:").
+func queryNames(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("../queries/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no queries under ../queries (%v)", err)
+	}
+	var names []string
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range sqlcName.FindAllSubmatch(raw, -1) {
+			names = append(names, string(m[1]))
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+var sqlcName = regexp.MustCompile(`(?m)^-- name: (\w+)`)
+
+// pgxModeName is pgx's QueryExecMode.String() for a SYNC_DB_EXEC_MODE value.
+func pgxModeName(mode string) string {
+	return map[string]string{"cache_statement": "cache statement", "cache_describe": "cache describe",
+		"describe_exec": "describe exec", "exec": "exec", "simple_protocol": "simple protocol"}[mode]
+}
+
+// queryRecorder is a pgx tracer that counts the sqlc queries that ran, by
+// name, and keeps every statement that failed.
+type queryRecorder struct {
+	mu   sync.Mutex
+	ran  map[string]int
+	errs []string
+}
+
+type tracedSQL struct{}
+
+func (r *queryRecorder) note(sql string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := sqlcName.FindStringSubmatch(sql); m != nil && err == nil {
+		r.ran[m[1]]++
+	}
+	if err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("%v\n    statement: %.200s", err, sql))
+	}
+}
+
+func (r *queryRecorder) count(name string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ran[name]
+}
+
+func (r *queryRecorder) failures() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.errs)
+}
+
+func (r *queryRecorder) await(name string, limit time.Duration) bool {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if r.count(name) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *queryRecorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	return context.WithValue(ctx, tracedSQL{}, data.SQL)
+}
+
+func (r *queryRecorder) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	sql, _ := ctx.Value(tracedSQL{}).(string)
+	r.note(sql, data.Err)
+}
+
+func (r *queryRecorder) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (r *queryRecorder) TraceBatchQuery(_ context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	r.note(data.SQL, data.Err)
+}
+
+func (r *queryRecorder) TraceBatchEnd(_ context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
+	if data.Err != nil {
+		r.note("(end of batch)", data.Err)
+	}
+}
+
+// PoolConfig sends no startup parameter but application_name (PgBouncer
+// refuses the others), and takes the exec mode from SYNC_DB_EXEC_MODE unless
+// DATABASE_URL names one itself, as pgx's own URL parameter.
+func TestPoolConfig_StartupParametersAndExecMode(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		url, mode string
+		want      pgx.QueryExecMode
+	}{
+		{"postgres://u@db:5432/app", "", pgx.QueryExecModeExec},
+		{"postgres://u@db:5432/app", "cache_statement", pgx.QueryExecModeCacheStatement},
+		{"postgres://u@db:6543/app?default_query_exec_mode=simple_protocol", "cache_statement", pgx.QueryExecModeSimpleProtocol},
+		{"host=db port=6543 dbname=app default_query_exec_mode=cache_describe", "", pgx.QueryExecModeCacheDescribe},
+	}
+	for _, c := range cases {
+		cfg, err := testenv.Config(map[string]string{"DATABASE_URL": c.url, "SYNC_JWT_SECRET": testSecret, "SYNC_DB_EXEC_MODE": c.mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err := server.PoolConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pc.ConnConfig.DefaultQueryExecMode; got != c.want {
+			t.Errorf("%s with SYNC_DB_EXEC_MODE=%q: mode %v, want %v", c.url, c.mode, got, c.want)
+		}
+		for k := range pc.ConnConfig.RuntimeParams {
+			if k != "application_name" {
+				t.Errorf("%s: startup parameter %s would be refused by PgBouncer", c.url, k)
+			}
+		}
+	}
+}
