@@ -21,7 +21,10 @@ func runBench(ctx context.Context, args []string) error {
 Starts the real server in-process on 127.0.0.1, on a throwaway PostgreSQL
 cluster (fsync=off) or on DATABASE_URL if set (its own tenants are created
 there and deleted afterwards), and measures push, pull and many devices
-against the same statements run directly with pgx.
+against the same statements run directly with pgx; then (modes) the
+pooler-safe default against named prepared statements, in the same run.
+modes needs a direct connection: with DATABASE_URL through a transaction
+pooler, leave it out (-phases push,pull,devices).
 
 flags:`)
 		fs.PrintDefaults()
@@ -34,10 +37,12 @@ flags:`)
 	perTenant := fs.Int("devices-per-tenant", 0, "devices sharing one contractor (default 4)")
 	maxConns := fs.Int("db-max-conns", 0, fmt.Sprintf("server pool size (default: SYNC_DB_MAX_CONNS if set, else %d)", bench.DefaultDBMaxConns))
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile per phase to PREFIX.PHASE.pprof")
-	phases := fs.String("phases", "", "comma-separated subset of push,pull,devices,paced,compare (default all)")
+	phases := fs.String("phases", "", "comma-separated subset of push,pull,devices,paced,compare,modes (default all)")
 	compareWith := fs.String("compare-with", "", "another syncproxy binary: the compare phase runs the closed-loop devices against it and this build, same run")
 	compareLabel := fs.String("compare-label", "", "how to name the -compare-with binary in the report (default its path)")
 	pushBatches := fs.Int("push-batches", 0, "push batches timed on each side (default 10, 3 with -quick)")
+	modesSlice := fs.Duration("modes-slice", 0, "modes phase: how long each server serves the devices in turn (default 2s)")
+	modesRounds := fs.Int("modes-rounds", 0, "modes phase: how many times the servers take turns (default 5)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,6 +76,12 @@ flags:`)
 		o.PushBatches = *pushBatches
 	}
 	o.CompareBinary, o.CompareLabel = *compareWith, *compareLabel
+	if *modesSlice > 0 {
+		o.ModesSlice = *modesSlice
+	}
+	if *modesRounds > 0 {
+		o.ModesRounds = *modesRounds
+	}
 	if *phases != "" {
 		o.Phases = strings.Split(*phases, ",")
 	}

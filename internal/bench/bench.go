@@ -2,7 +2,9 @@
 // Postgres driven directly with pgx, side by side in one run, so the ratios
 // hold on a noisy machine. It starts the real server in-process on loopback,
 // seeds its own tenants, and runs the phases push, pull and devices, sampling
-// the process's memory while they run.
+// the process's memory while they run. The phase modes then measures, the same
+// way, what the pooler-safe way of sending statements costs against named
+// prepared statements on a direct connection.
 //
 // It is a tool, not a test: `syncproxy bench` runs it, and one quick smoke
 // test checks that it still produces sane figures.
@@ -56,8 +58,13 @@ type Options struct {
 	CompareRounds   int
 	CompareDuration time.Duration
 
-	// Phases limits the run to some of "push", "pull", "devices" (profiling);
-	// empty runs all.
+	// ModesSlice and ModesRounds shape the modes phase: every server serves
+	// all devices for one slice in turn, ModesRounds times.
+	ModesSlice  time.Duration
+	ModesRounds int
+
+	// Phases limits the run to some of "push", "pull", "devices", "modes"
+	// (profiling); empty runs all.
 	Phases []string
 	// CPUProfile, if set, is a path prefix: each phase writes PREFIX.PHASE.pprof.
 	CPUProfile string
@@ -83,6 +90,8 @@ func Defaults() Options {
 		PacedInterval:    time.Second,
 		CompareRounds:    2,
 		CompareDuration:  15 * time.Second,
+		ModesSlice:       2 * time.Second,
+		ModesRounds:      5,
 	}
 }
 
@@ -94,11 +103,12 @@ func Quick() Options {
 	o.PullRows, o.PullLimits, o.PullReps = 2000, []int{500, 1000}, 2
 	o.Devices, o.DevicesPerTenant, o.DevicesDuration = 20, 4, 2*time.Second
 	o.CompareRounds, o.CompareDuration = 1, 2*time.Second
+	o.ModesSlice, o.ModesRounds = 300*time.Millisecond, 1
 	return o
 }
 
 // phaseNames are the phases in the order a run measures them.
-var phaseNames = []string{"push", "pull", "devices", "paced", "compare"}
+var phaseNames = []string{"push", "pull", "devices", "paced", "compare", "modes"}
 
 // DefaultDBMaxConns is the bench's server pool size. Measured on 2 cores
 // with 200 devices back to back: 4 to 8 connections gave the most requests/s
@@ -126,6 +136,7 @@ func (o Options) validate() error {
 	check(o.DeviceInterval >= 0, "devices interval must not be negative")
 	check(o.PacedInterval > 0, "paced interval must be positive")
 	check(o.CompareBinary == "" || (o.CompareRounds >= 1 && o.CompareDuration > 0), "compare needs rounds and a duration")
+	check(o.ModesSlice > 0 && o.ModesRounds >= 1, "modes needs a positive slice and at least one round")
 	for _, ph := range o.Phases {
 		check(slices.Contains(phaseNames, ph), fmt.Sprintf("unknown phase %q (want one of %v)", ph, phaseNames))
 	}
@@ -198,6 +209,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			res.Compare, err = runCompare(ctx, e, o, p)
 			return err
 		}},
+		{"modes", func(ctx context.Context) (err error) { res.Modes, err = runModes(ctx, e, o, p); return err }},
 	}
 	for _, ph := range phases {
 		if len(o.Phases) > 0 && !slices.Contains(o.Phases, ph.name) {

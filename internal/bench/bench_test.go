@@ -106,6 +106,18 @@ func TestRun_Quick_FillsEveryFigure(t *testing.T) {
 		!(c.Ratio > 0) || !(c.PushRatio > 0) {
 		t.Errorf("compare: %+v", c)
 	}
+	if len(res.Modes.Runs) != len(modeVariants) {
+		t.Fatalf("modes: %d runs, want one per variant (%d)", len(res.Modes.Runs), len(modeVariants))
+	}
+	for _, r := range res.Modes.Runs {
+		if r.Requests == 0 || !(r.RequestsPerSec > 0) || !(r.Ratio > 0) || r.Latency.Count != r.Requests || r.Errors != 0 {
+			t.Errorf("modes %q: %d requests, %.0f req/s, ratio %.2f, %d latencies, %d errors %q; want requests, no errors",
+				r.Name, r.Requests, r.RequestsPerSec, r.Ratio, r.Latency.Count, r.Errors, r.ErrorSamples)
+		}
+	}
+	if res.Modes.Runs[0].ExecMode != "exec" || res.Modes.Runs[0].Ratio != 1 || !res.Modes.Runs[0].TimeoutPerTransaction {
+		t.Errorf("modes: the first run must be the default every ratio is taken against: %+v", res.Modes.Runs[0])
+	}
 	m := res.Machine
 	if m.NProc < 1 || m.GoVersion == "" || m.Postgres == "" || m.Fsync != "off" || m.CPUModel == "" {
 		t.Errorf("machine info incomplete (a throwaway cluster has fsync=off): %+v", m)
@@ -118,12 +130,12 @@ func TestRun_Quick_FillsEveryFigure(t *testing.T) {
 	if err := res.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "DEVICES ON A TIMER", "BEFORE/AFTER", "MEMORY", "TARGETS"} {
+	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "DEVICES ON A TIMER", "BEFORE/AFTER", "EXEC MODES", "MEMORY", "TARGETS"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
-	for _, phase := range []string{"push", "pull", "devices", "paced", "compare", "stopped the server and removed the throwaway cluster"} {
+	for _, phase := range []string{"push", "pull", "devices", "paced", "compare", "modes", "stopped the server and removed the throwaway cluster"} {
 		if !strings.Contains(progress.String(), phase) {
 			t.Errorf("progress lacks a line for %q:\n%s", phase, progress.String())
 		}

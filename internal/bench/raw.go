@@ -10,8 +10,8 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
-	"github.com/syncproxy/syncproxy/server/syncstore"
 	"github.com/syncproxy/syncproxy/server/pgtx"
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 // The raw side is the physical limit: the server's own generated statements,

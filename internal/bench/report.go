@@ -77,6 +77,9 @@ func (r Result) WriteTable(w io.Writer) error {
 	if r.Compare.Rounds > 0 {
 		r.writeCompare(&b)
 	}
+	if len(r.Modes.Runs) > 0 {
+		r.writeModes(&b)
+	}
 	r.writeMemory(&b)
 	b.WriteString("\nTARGETS\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -161,6 +164,29 @@ func writeDevices(b *strings.Builder, title string, d DevicesResult) {
 		d.Pool.MaxConns, d.Pool.Acquires, d.Pool.WaitedAcquires, d.Pool.MeanAcquireWaitMs)
 	for _, s := range d.ErrorSamples {
 		fmt.Fprintf(b, "  error: %s\n", s)
+	}
+}
+
+func (r Result) writeModes(b *strings.Builder) {
+	m := r.Modes
+	fmt.Fprintf(b, "\nEXEC MODES: %d devices against %d servers on one Postgres (direct connection), %.1fs slices in turn × %d rounds\n",
+		m.Devices, len(m.Runs), m.SliceSeconds, m.Rounds)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tEXEC MODE\tSTATEMENT TIMEOUT\tREQ/S\tVS DEFAULT\tP50 MS\tP99 MS\tERRORS")
+	for _, run := range m.Runs {
+		timeout := "startup parameter"
+		if run.TimeoutPerTransaction {
+			timeout = "per transaction"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%.2f×\t%.1f\t%.1f\t%d\n", run.Name, run.ExecMode, timeout,
+			run.RequestsPerSec, run.Ratio, run.Latency.P50, run.Latency.P99, run.Errors)
+	}
+	tw.Flush()
+	for _, run := range m.Runs {
+		fmt.Fprintf(b, "  %s: %s\n", run.Name, run.Note)
+		for _, s := range run.ErrorSamples {
+			fmt.Fprintf(b, "    error: %s\n", s)
+		}
 	}
 }
 

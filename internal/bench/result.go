@@ -14,6 +14,7 @@ type Result struct {
 	Devices   DevicesResult `json:"devices"`
 	Paced     DevicesResult `json:"paced"`
 	Compare   CompareResult `json:"compare"`
+	Modes     ModesResult   `json:"modes"`
 	Memory    Memory        `json:"memory"`
 	Targets   []Target      `json:"targets"`
 }
@@ -136,6 +137,34 @@ type DevicesResult struct {
 	ServerLatency Latency       `json:"serverLatency"`
 	Pool          PoolFigures   `json:"pool"`
 	Memory        MemoryFigures `json:"memory"`
+}
+
+// ModesResult compares, in one run on a direct connection, the ways the
+// server can send its statements: the pooler-safe default against named
+// prepared statements (see modeVariants).
+type ModesResult struct {
+	Shape        string    `json:"shape"`
+	Devices      int       `json:"devices"`
+	SliceSeconds float64   `json:"sliceSeconds"`
+	Rounds       int       `json:"rounds"`
+	Runs         []ModeRun `json:"runs"`
+}
+
+// ModeRun is one server of the modes phase, over all its slices.
+type ModeRun struct {
+	Name                  string   `json:"name"`
+	ExecMode              string   `json:"execMode"`
+	TimeoutPerTransaction bool     `json:"timeoutPerTransaction"`
+	Note                  string   `json:"note"`
+	Seconds               float64  `json:"seconds"`
+	Requests              int      `json:"requests"`
+	RequestsPerSec        float64  `json:"requestsPerSec"`
+	Ratio                 float64  `json:"ratio"` // requests/s ÷ the default's
+	Errors                int      `json:"errors"`
+	ErrorSamples          []string `json:"errorSamples,omitempty"`
+	Latency               Latency  `json:"latency"`
+
+	lat []time.Duration
 }
 
 // MemoryFigures are the process's memory while a phase ran, sampled every 50 ms.
