@@ -13,9 +13,9 @@
 //   - Begin sends "BEGIN; SET LOCAL statement_timeout = N" as one simple
 //     query. The pooler assigns a server connection at BEGIN and keeps it
 //     until COMMIT, so every statement of the transaction runs under it.
-//   - Exec, Query and QueryRow outside a transaction send a pgx batch:
-//     set_config('statement_timeout', N, true) and the statement, ended by one
-//     Sync. Postgres runs everything before a Sync as one implicit
+//   - Exec, Query, QueryRow and SendBatch outside a transaction send a pgx
+//     batch: set_config('statement_timeout', N, true), then the statement (or
+//     the caller's batch), ended by one Sync. Postgres runs everything before a Sync as one implicit
 //     transaction, and the pooler keeps one server connection for it, so the
 //     setting covers exactly that statement and nothing after it.
 //
@@ -52,10 +52,11 @@ type Settings struct {
 	StatementTimeout time.Duration
 }
 
-// Pool is a pgxpool.Pool whose Begin, BeginTx, Exec, Query and QueryRow apply
-// Settings. Everything else (Acquire, SendBatch, CopyFrom, Stat, Close) is the
-// embedded pool's, without the settings: use Pool.Pool directly only for what
-// cannot run in a transaction block, such as VACUUM.
+// Pool is a pgxpool.Pool whose Begin, BeginTx, Exec, Query, QueryRow and
+// SendBatch apply Settings. Everything else (Acquire, CopyFrom, Stat, Close)
+// is the embedded pool's, without the settings: a connection from Acquire
+// carries none, and Pool.Pool is only for what cannot run in a transaction
+// block, such as VACUUM.
 type Pool struct {
 	*pgxpool.Pool
 	set string // "SET LOCAL ..." statements run right after BEGIN; "" when there are none
@@ -116,11 +117,7 @@ func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 	if p.get == "" {
 		return p.Pool.Exec(ctx, sql, args...)
 	}
-	br := p.send(ctx, sql, args)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return pgconn.CommandTag{}, fmt.Errorf("apply settings: %w", err)
-	}
+	br := p.SendBatch(ctx, one(sql, args))
 	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -129,22 +126,19 @@ func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 }
 
 // Query runs one query with the settings, in one round trip. The rows hold a
-// connection until they are closed or read to the end, as pgx's own do.
+// connection until they are closed or read to the end, as pgx's own do; on
+// an error the connection is already given back.
 func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if p.get == "" {
 		return p.Pool.Query(ctx, sql, args...)
 	}
-	br := p.send(ctx, sql, args)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return nil, fmt.Errorf("apply settings: %w", err)
-	}
+	br := p.SendBatch(ctx, one(sql, args))
 	rows, err := br.Query()
+	r := &batchRows{Rows: rows, batch: br}
 	if err != nil {
-		br.Close()
-		return nil, err
+		r.Close()
 	}
-	return &batchRows{Rows: rows, batch: br}, nil
+	return r, err
 }
 
 // QueryRow runs one query with the settings, in one round trip, when its row
@@ -156,13 +150,27 @@ func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	return batchRow{p: p, ctx: ctx, sql: sql, args: args}
 }
 
-// send queues the settings and the statement as one batch: one round trip,
-// one implicit transaction (everything before the batch's single Sync).
-func (p *Pool) send(ctx context.Context, sql string, args []any) pgx.BatchResults {
+// SendBatch sends b with the settings queued in front of its queries: still
+// one round trip, and one implicit transaction up to the batch's Sync. The
+// results are b's, in b's order.
+func (p *Pool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if p.get == "" {
+		return p.Pool.SendBatch(ctx, b)
+	}
+	withSettings := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
+	withSettings.Queue(p.get)
+	withSettings.QueuedQueries = append(withSettings.QueuedQueries, b.QueuedQueries...)
+	br := p.Pool.SendBatch(ctx, withSettings)
+	if _, err := br.Exec(); err != nil {
+		return failedBatch{BatchResults: br, err: fmt.Errorf("apply settings: %w", err)}
+	}
+	return br
+}
+
+func one(sql string, args []any) *pgx.Batch {
 	b := &pgx.Batch{}
-	b.Queue(p.get)
 	b.Queue(sql, args...)
-	return p.Pool.SendBatch(ctx, b)
+	return b
 }
 
 type batchRow struct {
@@ -173,11 +181,7 @@ type batchRow struct {
 }
 
 func (r batchRow) Scan(dest ...any) error {
-	br := r.p.send(r.ctx, r.sql, r.args)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return fmt.Errorf("apply settings: %w", err)
-	}
+	br := r.p.SendBatch(r.ctx, one(r.sql, r.args))
 	err := br.QueryRow().Scan(dest...)
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -217,5 +221,39 @@ func (r *batchRows) Err() error {
 	if err := r.Rows.Err(); err != nil {
 		return err
 	}
+	return r.err
+}
+
+// failedBatch is a batch whose settings failed: every result reports that
+// error (having read its own, so that the batch's end is still read).
+type failedBatch struct {
+	pgx.BatchResults
+	err error
+}
+
+func (f failedBatch) Exec() (pgconn.CommandTag, error) {
+	f.BatchResults.Exec() //nolint:errcheck // f.err is the cause
+	return pgconn.CommandTag{}, f.err
+}
+
+func (f failedBatch) Query() (pgx.Rows, error) {
+	rows, _ := f.BatchResults.Query()
+	return rows, f.err
+}
+
+func (f failedBatch) QueryRow() pgx.Row { return failedRow{f.BatchResults.QueryRow(), f.err} }
+
+func (f failedBatch) Close() error {
+	f.BatchResults.Close() //nolint:errcheck // f.err is the cause
+	return f.err
+}
+
+type failedRow struct {
+	pgx.Row
+	err error
+}
+
+func (r failedRow) Scan(dest ...any) error {
+	r.Row.Scan(dest...) //nolint:errcheck // r.err is the cause
 	return r.err
 }

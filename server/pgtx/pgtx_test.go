@@ -141,6 +141,20 @@ func TestSettings_HoldForTheStatementAndLeaveNothingBehind(t *testing.T) {
 			_, err := p.Exec(ctx, "DO $$ BEGIN IF current_setting('statement_timeout') <> '"+shown+"' THEN RAISE 'statement_timeout is %', current_setting('statement_timeout'); END IF; END $$")
 			return shown, err
 		}},
+		{"SendBatch", func(p *pgtx.Pool) (s string, err error) {
+			// The caller's callbacks get the caller's results, in order.
+			var n int32
+			b := &pgx.Batch{}
+			b.Queue("SELECT $1::int", 7).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
+			b.Queue(q, 1).QueryRow(func(r pgx.Row) error { return r.Scan(&s) })
+			if err := p.SendBatch(ctx, b).Close(); err != nil {
+				return "", err
+			}
+			if n != 7 {
+				return "", fmt.Errorf("first result = %d, want 7: results out of order", n)
+			}
+			return s, nil
+		}},
 		{"Begin", func(p *pgtx.Pool) (s string, err error) {
 			err = pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
 				if _, err := tx.Exec(ctx, "SELECT 1"); err != nil { // a statement after the first still has it
@@ -202,6 +216,11 @@ func TestSettings_CancelAStatementOverTheTimeout(t *testing.T) {
 		"Exec": func(p *pgtx.Pool) error {
 			_, err := p.Exec(ctx, slow, 30)
 			return err
+		},
+		"SendBatch": func(p *pgtx.Pool) error {
+			b := &pgx.Batch{}
+			b.Queue(slow, 30)
+			return p.SendBatch(ctx, b).Close()
 		},
 		"Begin": func(p *pgtx.Pool) error {
 			return pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
@@ -271,6 +290,39 @@ func TestSettings_Zero_SendNothing(t *testing.T) {
 		var s string
 		if err := p.QueryRow(context.Background(), "SELECT current_setting('statement_timeout')").Scan(&s); err != nil || s != "0" {
 			t.Fatalf("statement_timeout = %q, %v; want the default 0", s, err)
+		}
+	})
+}
+
+// A call that fails before its statement runs (here: a cancelled context)
+// reports why and gives the connection back: on a one-connection pool the
+// next call would otherwise wait forever (bounded here by the context).
+func TestPool_FailedCall_GivesTheConnectionBack(t *testing.T) {
+	forEach(t, pgtx.Settings{StatementTimeout: timeout}, func(t *testing.T, p *pgtx.Pool) {
+		cancelled, cancel := context.WithCancel(context.Background())
+		cancel()
+		calls := map[string]func() error{
+			"Exec": func() error { _, err := p.Exec(cancelled, "SELECT 1"); return err },
+			"Query": func() error {
+				rows, err := p.Query(cancelled, "SELECT 1")
+				if rows != nil {
+					rows.Close()
+				}
+				return err
+			},
+			"QueryRow":  func() error { var n int; return p.QueryRow(cancelled, "SELECT 1").Scan(&n) },
+			"SendBatch": func() error { b := &pgx.Batch{}; b.Queue("SELECT 1"); return p.SendBatch(cancelled, b).Close() },
+		}
+		ctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+		defer stop()
+		for name, call := range calls {
+			if err := call(); !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: err = %v, want context.Canceled", name, err)
+			}
+			var n int
+			if err := p.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil {
+				t.Fatalf("after a failed %s: %v", name, err)
+			}
 		}
 	})
 }
