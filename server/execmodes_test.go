@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
 	"github.com/syncproxy/syncproxy/server/pgtx"
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 // TestExecModes_EveryQueryWorksAndRoundTrips runs a server in each of pgx's
@@ -128,7 +131,9 @@ func execModeServer(t *testing.T, mode string, rec *queryRecorder) (base string,
 
 // execModeScenario runs each kind of request once, so that every query runs:
 // provisioning, the tenant lookup, an idempotent push of every table and its
-// replay, deletes, full, delta and since pulls, readiness.
+// replay, a push with stale base_versions (conflicts on every table), the
+// digest, deletes, full, paged, delta and since pulls, readiness, and a
+// purge of tombstones.
 func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 	ctx := context.Background()
 	contractor, owner, err := testenv.NewTenant(ctx, pool, "Exec mode "+mode)
@@ -136,7 +141,7 @@ func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 		t.Fatalf("provision: %v", err)
 	}
 	d := deviceFor(t, owner, contractor)
-	d.base = base
+	d.baseURL = base
 	if c := d.mustCanary(); c.ContractorId != contractor {
 		t.Fatalf("canary contractor = %s, want %s", c.ContractorId, contractor)
 	}
@@ -162,6 +167,26 @@ func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 		t.Fatalf("cursor: %v", err)
 	}
 
+	// base_version 0 says "new", but every row exists: a conflict per table,
+	// each with the stored row (the Current queries).
+	stale := map[string]map[string]any{}
+	for table, row := range rows {
+		stale[table] = maps.Clone(row)
+		stale[table]["base_version"] = 0
+	}
+	if r := d.push(pushBodyOf(stale)); r.status != http.StatusConflict {
+		t.Fatalf("push with stale base_versions = %d, want 409: %s", r.status, truncate(r.body))
+	} else if n := strings.Count(string(r.body), `"currentVersion"`); n != len(rows) {
+		t.Fatalf("conflicts for %d rows, want %d (one per table): %s", n, len(rows), truncate(r.body))
+	}
+	if r := d.do(http.MethodGet, "/api/sync/digest", nil, nil); r.status != http.StatusOK {
+		t.Fatalf("digest = %d: %s", r.status, truncate(r.body))
+	}
+	// One row per page: the later pages re-read the purge marks.
+	if pages := d.pullAll(url.Values{"limit": {"1"}}); len(pages) < len(rows) {
+		t.Fatalf("pull with limit 1 took %d pages, want at least %d", len(pages), len(rows))
+	}
+
 	deleted := d.mustPush(map[string]any{"deletes": ids.deletesOf()})
 	if deleted.Deleted.CostbookItems != 1 || deleted.Deleted.StepARules != 1 {
 		t.Fatalf("deleted = %+v, want one per table", deleted.Deleted)
@@ -178,6 +203,13 @@ func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 
 	if r := d.do(http.MethodGet, "/readyz", nil, nil); r.status != http.StatusOK {
 		t.Fatalf("readyz = %d: %s", r.status, truncate(r.body))
+	}
+	// The server purges tombstones on a timer, across contractors; here the
+	// purge runs once with a retention no tombstone is older than, so that
+	// its queries run in this mode without touching other tests' rows.
+	store := syncstore.New(pool, syncstore.Options{})
+	if p, err := store.PurgeTombstones(ctx, 100*365*24*time.Hour, 0); err != nil || p.Deleted != 0 {
+		t.Fatalf("purge tombstones older than a century: %+v, %v", p, err)
 	}
 	// Queries the server itself does not run yet: run them here, so that
 	// none can break in a mode unnoticed.

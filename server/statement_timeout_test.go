@@ -67,7 +67,7 @@ func TestStatementTimeout_CancelsAStatementThatWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := deviceFor(t, owner, contractor)
-	d.base = srv.URL
+	d.baseURL = srv.URL
 
 	// block holds a lock in an open transaction of its own, straight to
 	// Postgres, until release (or 30 s).
