@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/syncproxy/syncproxy/gen/db"
-	"github.com/syncproxy/syncproxy/server/syncstore"
 	"github.com/syncproxy/syncproxy/server/pgtx"
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 // purgeTimeout bounds one purge so a stuck database cannot pile them up.

@@ -14,8 +14,8 @@ import (
 	"github.com/syncproxy/syncproxy/server/apierror"
 	"github.com/syncproxy/syncproxy/server/auth"
 	"github.com/syncproxy/syncproxy/server/config"
-	"github.com/syncproxy/syncproxy/server/syncstore"
 	"github.com/syncproxy/syncproxy/server/pgtx"
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 // drainTimeout is how long a stopping server waits for in-flight requests.

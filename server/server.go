@@ -18,8 +18,8 @@ import (
 	"github.com/syncproxy/syncproxy/server/handlers"
 	"github.com/syncproxy/syncproxy/server/metrics"
 	"github.com/syncproxy/syncproxy/server/middleware"
-	"github.com/syncproxy/syncproxy/server/pushbody"
 	"github.com/syncproxy/syncproxy/server/pgtx"
+	"github.com/syncproxy/syncproxy/server/pushbody"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 

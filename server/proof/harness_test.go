@@ -23,8 +23,8 @@ import (
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
-	"github.com/syncproxy/syncproxy/server/syncstore"
 	"github.com/syncproxy/syncproxy/server/pgtx"
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 const testSecret = "proof-secret-0123456789abcdef-0123456789"
