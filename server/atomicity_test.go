@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
@@ -69,16 +70,18 @@ func TestPush_InvalidRowInOneTable_NothingWrittenInOthers(t *testing.T) {
 	tables := syncstore.Tables()
 	last := tables[len(tables)-1] // written after every other table's rows
 	row := sampleRow(t, last, uuid.New(), 1)
-	poisoned := ""
-	for col, v := range row {
-		if _, ok := v.(string); ok && col != "id" {
-			row[col], poisoned = poisonText, col
-			break
-		}
+	// A column that takes any string: the poison passes the contract's
+	// checks (a uuid column would be refused before the database).
+	s, err := testenv.Samples()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if poisoned == "" {
-		t.Fatalf("%s has no text column to poison", last.Name)
+	free, err := s.FreeText(last.Name, len(poisonText))
+	if err != nil || len(free) == 0 {
+		t.Fatalf("%s has no free-text column to poison (%v)", last.Name, err)
 	}
+	poisoned := free[0]
+	row[poisoned] = poisonText
 	d := newTenant(t)
 	kept := uuid.New()
 	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": kept, "name": "kept"}}})

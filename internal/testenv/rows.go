@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,29 @@ func (s *SampleRows) row(table string, id uuid.UUID, variant int, requiredOnly b
 		row[name] = v
 	}
 	return row, nil
+}
+
+// FreeText names the client columns of table that take any string of up to
+// n characters (no format, enum or pattern, no smaller maxLength), sorted: a
+// value only the database refuses fits them and passes the contract's checks.
+func (s *SampleRows) FreeText(table string, n int) ([]string, error) {
+	t, ok := s.tables[table]
+	if !ok {
+		return nil, fmt.Errorf("samples: no table %q in the spec", table)
+	}
+	var cols []string
+	for name, ref := range t.Write.Schema.Properties {
+		v := ref.Value
+		if serverOwned[name] || isBookkeeping(name) || name == "id" || v == nil {
+			continue
+		}
+		if v.Type.Is("string") && v.Format == "" && len(v.Enum) == 0 && v.Pattern == "" &&
+			(v.MaxLength == nil || *v.MaxLength >= uint64(n)) && v.MinLength <= uint64(n) {
+			cols = append(cols, name)
+		}
+	}
+	sort.Strings(cols)
+	return cols, nil
 }
 
 // isBookkeeping names write properties that are not columns (row versions).
