@@ -2,7 +2,9 @@
 -- A row updates only the columns it carries (contract 1.1): the stored row as
 -- jsonb with the pushed keys laid over it is what is written, so an absent key
 -- keeps its value and an explicit null clears it; a new (or deleted) row
--- starts from nothing, so the COALESCEs give it the column defaults. One
+-- starts from nothing, so the COALESCEs give it the column defaults. The
+-- stored row is looked up per pushed row by its key (a subquery, not a join,
+-- so the plan cannot turn into a scan of all the contractor's rows). One
 -- statement for the whole table, under the contractor's clock lock (no
 -- concurrent writer of these rows).
 INSERT INTO estimate_events AS t (
@@ -11,9 +13,10 @@ INSERT INTO estimate_events AS t (
 SELECT @contractor_id::uuid, r.id, r.estimate_id, r.kind, COALESCE(r.payload, '{}'::jsonb), r.occurred_at,
     @now::timestamptz, @now::timestamptz, NULL, @seq::bigint
 FROM jsonb_array_elements(@rows::jsonb) AS pushed(row)
-LEFT JOIN estimate_events AS cur
-    ON cur.contractor_id = @contractor_id::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
-CROSS JOIN LATERAL jsonb_to_record(COALESCE(to_jsonb(cur), '{}'::jsonb) || pushed.row) AS r(
+CROSS JOIN LATERAL jsonb_to_record(COALESCE((
+    SELECT to_jsonb(cur) FROM estimate_events AS cur
+    WHERE cur.contractor_id = @contractor_id::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
+), '{}'::jsonb) || pushed.row) AS r(
     id uuid, estimate_id uuid, kind text, payload jsonb, occurred_at timestamptz)
 ON CONFLICT (contractor_id, id) DO UPDATE SET
     estimate_id = EXCLUDED.estimate_id, kind = EXCLUDED.kind, payload = EXCLUDED.payload, occurred_at = EXCLUDED.occurred_at,

@@ -215,9 +215,10 @@ INSERT INTO estimates AS t (
 SELECT $1::uuid, r.id, r.number, r.title, r.client_name, r.client_email, COALESCE(r.status, 'draft'), COALESCE(r.line_items, '[]'::jsonb), r.notes, r.subtotal, r.tax, r.total, r.valid_until,
     $2::timestamptz, $2::timestamptz, NULL, $3::bigint
 FROM jsonb_array_elements($4::jsonb) AS pushed(row)
-LEFT JOIN estimates AS cur
-    ON cur.contractor_id = $1::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
-CROSS JOIN LATERAL jsonb_to_record(COALESCE(to_jsonb(cur), '{}'::jsonb) || pushed.row) AS r(
+CROSS JOIN LATERAL jsonb_to_record(COALESCE((
+    SELECT to_jsonb(cur) FROM estimates AS cur
+    WHERE cur.contractor_id = $1::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
+), '{}'::jsonb) || pushed.row) AS r(
     id uuid, number text, title text, client_name text, client_email text, status text, line_items jsonb, notes text, subtotal numeric, tax numeric, total numeric, valid_until date)
 ON CONFLICT (contractor_id, id) DO UPDATE SET
     number = EXCLUDED.number, title = EXCLUDED.title, client_name = EXCLUDED.client_name, client_email = EXCLUDED.client_email, status = EXCLUDED.status, line_items = EXCLUDED.line_items, notes = EXCLUDED.notes, subtotal = EXCLUDED.subtotal, tax = EXCLUDED.tax, total = EXCLUDED.total, valid_until = EXCLUDED.valid_until,
@@ -234,7 +235,9 @@ type UpsertEstimatesParams struct {
 // A row updates only the columns it carries (contract 1.1): the stored row as
 // jsonb with the pushed keys laid over it is what is written, so an absent key
 // keeps its value and an explicit null clears it; a new (or deleted) row
-// starts from nothing, so the COALESCEs give it the column defaults. One
+// starts from nothing, so the COALESCEs give it the column defaults. The
+// stored row is looked up per pushed row by its key (a subquery, not a join,
+// so the plan cannot turn into a scan of all the contractor's rows). One
 // statement for the whole table, under the contractor's clock lock (no
 // concurrent writer of these rows).
 func (q *Queries) UpsertEstimates(ctx context.Context, arg UpsertEstimatesParams) (int64, error) {

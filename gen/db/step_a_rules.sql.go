@@ -203,9 +203,10 @@ INSERT INTO step_a_rules AS t (
 SELECT $1::uuid, r.id, r.name, r.condition, r.action, COALESCE(r.sort_order, 0), COALESCE(r.enabled, true),
     $2::timestamptz, $2::timestamptz, NULL, $3::bigint
 FROM jsonb_array_elements($4::jsonb) AS pushed(row)
-LEFT JOIN step_a_rules AS cur
-    ON cur.contractor_id = $1::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
-CROSS JOIN LATERAL jsonb_to_record(COALESCE(to_jsonb(cur), '{}'::jsonb) || pushed.row) AS r(
+CROSS JOIN LATERAL jsonb_to_record(COALESCE((
+    SELECT to_jsonb(cur) FROM step_a_rules AS cur
+    WHERE cur.contractor_id = $1::uuid AND cur.id = (pushed.row->>'id')::uuid AND cur.deleted_at IS NULL
+), '{}'::jsonb) || pushed.row) AS r(
     id uuid, name text, condition jsonb, action jsonb, sort_order integer, enabled boolean)
 ON CONFLICT (contractor_id, id) DO UPDATE SET
     name = EXCLUDED.name, condition = EXCLUDED.condition, action = EXCLUDED.action, sort_order = EXCLUDED.sort_order, enabled = EXCLUDED.enabled,
@@ -222,7 +223,9 @@ type UpsertStepARulesParams struct {
 // A row updates only the columns it carries (contract 1.1): the stored row as
 // jsonb with the pushed keys laid over it is what is written, so an absent key
 // keeps its value and an explicit null clears it; a new (or deleted) row
-// starts from nothing, so the COALESCEs give it the column defaults. One
+// starts from nothing, so the COALESCEs give it the column defaults. The
+// stored row is looked up per pushed row by its key (a subquery, not a join,
+// so the plan cannot turn into a scan of all the contractor's rows). One
 // statement for the whole table, under the contractor's clock lock (no
 // concurrent writer of these rows).
 func (q *Queries) UpsertStepARules(ctx context.Context, arg UpsertStepARulesParams) (int64, error) {
