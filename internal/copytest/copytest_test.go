@@ -83,34 +83,36 @@ func TestAddTable_NoGoFileEdited(t *testing.T) {
 }
 
 // TestMutations_SuiteCatchesThem applies one small semantic change at a time
-// to a copy (to a table chosen from the registry, not costbook_items, whose
-// tests once hid that the others were untested) and runs the suite: each
-// change must make it fail. The unmodified copy must pass.
+// to a copy and runs the suite: each change must make it fail. The per-table
+// changes are made to every table of the registry with tombstones other than
+// costbook_items (whose tests once hid that the others were untested, e.g.
+// all three survived on estimates). The unmodified copy must pass.
 func TestMutations_SuiteCatchesThem(t *testing.T) {
-	table := mutationTable(t)
-	queries := "queries/" + table + ".sql"
-	cases := []struct {
+	type mutation struct {
 		name   string
 		mutate func(t *testing.T, dir string)
-	}{
-		{"unmodified copy", nil},
-		{"full pull leaks tombstones (" + table + ")", func(t *testing.T, dir string) {
-			repocopy.Edit(t, dir, queries, "OR deleted_at IS NULL)", "OR TRUE)")
-		}},
-		{"paging off by one (" + table + ")", func(t *testing.T, dir string) {
-			repocopy.Edit(t, dir, queries, "(sync_seq, id) > (", "(sync_seq, id) >= (")
-		}},
-		{"a client's updated_at is stored (" + table + ")", func(t *testing.T, dir string) {
-			repocopy.Edit(t, dir, queries, "@now::timestamptz, @now::timestamptz, NULL, @seq::bigint",
-				"@now::timestamptz, COALESCE(r.updated_at, @now::timestamptz), NULL, @seq::bigint")
-			repocopy.Edit(t, dir, queries, "|| pushed.row) AS r(", "|| pushed.row) AS r(updated_at timestamptz, ")
-		}},
-		{"push not in one transaction", func(t *testing.T, dir string) {
-			repocopy.Edit(t, dir, "server/syncstore/store.go",
-				"\terr := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {\n\t\treturn fn(db.New(tx))\n\t})",
-				"\terr := fn(db.New(s.pool)) // mutation: every statement commits on its own\n\t_ = pgx.BeginFunc")
-		}},
 	}
+	cases := []mutation{{"unmodified copy", nil}}
+	for _, table := range mutationTables(t) {
+		queries := "queries/" + table + ".sql"
+		cases = append(cases,
+			mutation{table + "/full pull leaks tombstones", func(t *testing.T, dir string) {
+				repocopy.Edit(t, dir, queries, "OR deleted_at IS NULL)", "OR TRUE)")
+			}},
+			mutation{table + "/paging off by one", func(t *testing.T, dir string) {
+				repocopy.Edit(t, dir, queries, "(sync_seq, id) > (", "(sync_seq, id) >= (")
+			}},
+			mutation{table + "/a client's updated_at is stored", func(t *testing.T, dir string) {
+				repocopy.Edit(t, dir, queries, "@now::timestamptz, @now::timestamptz, NULL, @seq::bigint",
+					"@now::timestamptz, COALESCE(r.updated_at, @now::timestamptz), NULL, @seq::bigint")
+				repocopy.Edit(t, dir, queries, "|| pushed.row) AS r(", "|| pushed.row) AS r(updated_at timestamptz, ")
+			}})
+	}
+	cases = append(cases, mutation{"push not in one transaction", func(t *testing.T, dir string) {
+		repocopy.Edit(t, dir, "server/syncstore/store.go",
+			"\terr := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {\n\t\treturn fn(db.New(tx))\n\t})",
+			"\terr := fn(db.New(s.pool)) // mutation: every statement commits on its own\n\t_ = pgx.BeginFunc")
+	}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := copyRepo(t)
@@ -136,16 +138,19 @@ func TestMutations_SuiteCatchesThem(t *testing.T) {
 	}
 }
 
-// mutationTable is the first table of the registry with tombstones other
-// than costbook_items.
-func mutationTable(t *testing.T) string {
+// mutationTables are the tables of the registry with tombstones and an id,
+// other than costbook_items.
+func mutationTables(t *testing.T) []string {
+	var names []string
 	for _, tb := range syncstore.Tables() {
 		if tb.Deletable && tb.Keyed && tb.Name != "costbook_items" {
-			return tb.Name
+			names = append(names, tb.Name)
 		}
 	}
-	t.Fatal("no other deletable table in the registry")
-	return ""
+	if len(names) == 0 {
+		t.Fatal("no other table with tombstones in the registry")
+	}
+	return names
 }
 
 // handWrittenGo maps every Go file that is not generated to its content.
