@@ -298,7 +298,7 @@ func TestCompression_GzipPush_AppliedLikePlain(t *testing.T) {
 	// The same key with the same JSON, uncompressed: a replay, so the server
 	// stored the push under the bytes it decompressed (another body is a 422).
 	replay := zipped.onWire(http.MethodPost, "/api/sync/push", bytes.NewReader(body), map[string]string{"Idempotency-Key": key})
-	if replay.status != http.StatusOK || !jsonEqual(replay.body, first.body) {
+	if replay.status != http.StatusOK || !testenv.JSONEqual(replay.body, first.body) {
 		t.Fatalf("plain replay of the gzip push = %d: %s\nfirst: %s", replay.status, truncate(replay.body), truncate(first.body))
 	}
 

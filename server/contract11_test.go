@@ -360,7 +360,7 @@ func TestDigest_EqualsOneComputedFromAFullPull(t *testing.T) {
 	}
 	r.decode(t, &sub)
 	if len(sub.Tables) != 2 || sub.Tables["estimates"] == nil || sub.Tables["pdf_settings"] == nil {
-		t.Errorf("filtered digest tables = %v", keysOfRaw(sub.Tables))
+		t.Errorf("filtered digest tables = %v", keysOf(sub.Tables))
 	}
 	later := uuid.New()
 	d.mustPush(map[string]any{"estimates": []any{map[string]any{"id": later, "number": "later"}}})
@@ -368,14 +368,6 @@ func TestDigest_EqualsOneComputedFromAFullPull(t *testing.T) {
 	if len(next.Estimates) != 1 || next.Estimates[0].ID != later {
 		t.Errorf("delta from the digest's cursor: %+v", next.Estimates)
 	}
-}
-
-func keysOfRaw(m map[string]json.RawMessage) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // TestSeedClient_EmptySinceAndDecimalNumbers: the seed's iPad client sends

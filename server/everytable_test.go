@@ -9,8 +9,10 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -211,7 +213,7 @@ func TestEveryTable_Delta_ChangesAndTombstonesOnly(t *testing.T) {
 
 		live, gone, _, next := walkTable(t, d, tb, url.Values{"cursor": {cursor}})
 		if len(live) != 1 || len(live[changed]) != 1 {
-			t.Fatalf("delta rows = %v, want exactly the changed row %s", keys(live), changed)
+			t.Fatalf("delta rows = %v, want exactly the changed row %s", slices.Collect(maps.Keys(live)), changed)
 		}
 		assertPulled(t, tb, live[changed][0], edit)
 		switch {
@@ -222,7 +224,7 @@ func TestEveryTable_Delta_ChangesAndTombstonesOnly(t *testing.T) {
 		}
 		// Nothing changed since: the next delta is empty.
 		if live, gone, _, _ = walkTable(t, d, tb, url.Values{"cursor": {next}}); len(live)+len(gone) != 0 {
-			t.Fatalf("a delta with nothing new delivered rows %v, tombstones %v", keys(live), gone)
+			t.Fatalf("a delta with nothing new delivered rows %v, tombstones %v", slices.Collect(maps.Keys(live)), gone)
 		}
 	})
 }
@@ -268,7 +270,7 @@ func TestEveryTable_Paging_EveryRowExactlyOnce(t *testing.T) {
 			live, gone, _, _ := walkTable(t, d, tb, url.Values{"limit": {fmt.Sprint(limit)}, "cursor": {start}})
 			want := map[uuid.UUID]map[string]any{}
 			for id, r := range rows {
-				if !containsID(doomed, id) {
+				if !slices.Contains(doomed, id) {
 					want[id] = r
 				}
 			}
@@ -449,34 +451,17 @@ func TestEveryTable_Deletes_TombstoneCountAndRevive(t *testing.T) {
 		}
 		live, gone, _, next := walkTable(t, d, tb, url.Values{"cursor": {cursor}})
 		if len(live) != 0 || gone[ids[0]] != 1 || gone[ids[1]] != 1 || len(gone) != 2 {
-			t.Errorf("delta after deletes: rows %v, tombstones %v; want the two tombstones only", keys(live), gone)
+			t.Errorf("delta after deletes: rows %v, tombstones %v; want the two tombstones only", slices.Collect(maps.Keys(live)), gone)
 		}
 		if full, _, _, _ := walkTable(t, d, tb, nil); len(full) != 0 {
-			t.Errorf("deleted rows in a full pull: %v", keys(full))
+			t.Errorf("deleted rows in a full pull: %v", slices.Collect(maps.Keys(full)))
 		}
 		revived := sampleRow(t, tb, ids[0], 3)
 		d.mustPush(map[string]any{tb.Name: []any{revived}})
 		live, gone, _, _ = walkTable(t, d, tb, url.Values{"cursor": {next}})
 		if len(live[ids[0]]) != 1 || len(gone) != 0 {
-			t.Fatalf("after an upsert of a deleted id: rows %v, tombstones %v; want the row back", keys(live), gone)
+			t.Fatalf("after an upsert of a deleted id: rows %v, tombstones %v; want the row back", slices.Collect(maps.Keys(live)), gone)
 		}
 		assertPulled(t, tb, live[ids[0]][0], revived)
 	})
-}
-
-func keys[V any](m map[uuid.UUID]V) []uuid.UUID {
-	out := make([]uuid.UUID, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
-func containsID(list []uuid.UUID, id uuid.UUID) bool {
-	for _, v := range list {
-		if v == id {
-			return true
-		}
-	}
-	return false
 }

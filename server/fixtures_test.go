@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/syncproxy/syncproxy/internal/testenv"
 )
 
 // rowIDs is one client-generated id per regular table (contractors aside).
@@ -115,7 +117,7 @@ func assertRow(t *testing.T, table string, got map[string]json.RawMessage, pushe
 			continue
 		}
 		if jsonColumns[col] {
-			if !jsonEqual(raw, want) {
+			if !testenv.JSONEqual(raw, want) {
 				t.Errorf("%s.%s = %s, want %s", table, col, raw, want)
 			}
 		} else if !bytes.Equal(raw, want) {

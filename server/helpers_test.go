@@ -4,12 +4,10 @@ package server_test
 // views of responses, and assertions on the error envelope's details.
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -189,45 +187,6 @@ func assertDetails(t *testing.T, e api.Error, want ...wantDetail) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("details = %v, want %v (message %q)", got, want, e.Message)
 	}
-}
-
-// jsonEqual compares two JSON texts as values, numbers by their exact digits.
-func jsonEqual(a, b []byte) bool {
-	va, errA := decodeExact(a)
-	vb, errB := decodeExact(b)
-	return errA == nil && errB == nil && reflect.DeepEqual(va, vb)
-}
-
-func decodeExact(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	return exactNumbers(v), nil
-}
-
-// exactNumbers replaces every JSON number by its exact rational value, so
-// 1.10, 1.1 and 11e-1 are equal and 12345678901234567890 is not 1.2345678901234568e19.
-func exactNumbers(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		r, ok := new(big.Rat).SetString(string(v))
-		if !ok {
-			return "bad number " + string(v)
-		}
-		return r.RatString()
-	case []any:
-		for i := range v {
-			v[i] = exactNumbers(v[i])
-		}
-	case map[string]any:
-		for k := range v {
-			v[k] = exactNumbers(v[k])
-		}
-	}
-	return v
 }
 
 func mustJSON(t *testing.T, v any) []byte {

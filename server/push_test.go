@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/internal/testenv"
 )
 
 func TestPush_EveryTable_RoundTripsFieldByField(t *testing.T) {
@@ -73,7 +74,7 @@ func TestPush_JSONColumns_KeepValuesAndNesting(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("estimates = %d rows", len(got))
 	}
-	if !jsonEqual(got[0]["line_items"], []byte(lineItems)) {
+	if !testenv.JSONEqual(got[0]["line_items"], []byte(lineItems)) {
 		t.Fatalf("line_items = %s, want %s", got[0]["line_items"], lineItems)
 	}
 }

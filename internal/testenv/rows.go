@@ -192,9 +192,16 @@ func SameValue(pushed any, pulled json.RawMessage) bool {
 			return err == nil && g.Equal(t.Truncate(time.Millisecond))
 		}
 	}
-	a, errA := exactJSON(want)
-	b, errB := exactJSON(pulled)
-	return errA == nil && errB == nil && reflect.DeepEqual(a, b)
+	return JSONEqual(want, pulled)
+}
+
+// JSONEqual says whether two JSON documents hold the same value: objects
+// regardless of key order and spacing, numbers by their exact value (1.10,
+// 1.1 and 11e-1 are equal; 12345678901234567890 is not 1.2345678901234568e19).
+func JSONEqual(a, b []byte) bool {
+	va, errA := exactJSON(a)
+	vb, errB := exactJSON(b)
+	return errA == nil && errB == nil && reflect.DeepEqual(va, vb)
 }
 
 func exactJSON(b []byte) (any, error) {
