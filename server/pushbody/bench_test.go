@@ -2,15 +2,10 @@ package pushbody_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/api"
@@ -36,27 +31,11 @@ func BenchmarkDecodePush_1000(b *testing.B) {
 		}
 	})
 	b.Run("kin-openapi+typed", func(b *testing.B) {
-		doc, err := api.GetSwagger()
-		if err != nil {
-			b.Fatal(err)
-		}
-		doc.Servers = nil
-		router, err := legacy.NewRouter(doc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		opts := &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true, SkipSettingDefaults: true}
+		kin := newKinValidator(b)
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
 		for b.Loop() {
-			req := httptest.NewRequest(http.MethodPost, "/api/sync/push", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			route, params, err := router.FindRoute(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}
-			if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+			if err := kin.validate(body); err != nil {
 				b.Fatal(err)
 			}
 			var typed map[string][]api.CostbookItemWrite

@@ -183,7 +183,7 @@ type kinValidator struct {
 	opts   *openapi3filter.Options
 }
 
-func newKinValidator(t *testing.T) *kinValidator {
+func newKinValidator(t testing.TB) *kinValidator {
 	t.Helper()
 	doc, err := api.GetSwagger()
 	if err != nil {
