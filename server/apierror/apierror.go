@@ -4,13 +4,10 @@
 package apierror
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-
-	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/server/syncstore"
@@ -147,32 +144,18 @@ func (e *Error) Envelope(requestID string) any {
 	if e.Status != http.StatusConflict {
 		return env
 	}
-	conflicts := make([]conflict, len(e.Conflicts))
+	// Rows pass through as the store encoded them (a pull's form), so
+	// numbers in them stay exact; a nil row is the contract's null.
+	conflicts := make([]api.RowConflict, len(e.Conflicts))
 	for i, c := range e.Conflicts {
-		row := c.Row
-		if row == nil {
-			row = json.RawMessage("null")
+		conflicts[i] = api.RowConflict{Table: api.TableName(c.Table), Id: c.ID, BaseVersion: c.BaseVersion,
+			CurrentVersion: c.CurrentVersion, Deleted: c.Deleted}
+		if c.Row != nil {
+			conflicts[i].Row = &c.Row
 		}
-		conflicts[i] = conflict{Table: c.Table, ID: c.ID, BaseVersion: c.BaseVersion,
-			CurrentVersion: c.CurrentVersion, Deleted: c.Deleted, Row: row}
 	}
-	return conflictEnvelope{Error: env, Conflicts: conflicts}
-}
-
-// conflictEnvelope is the spec's ConflictError. Rows are passed as the store
-// encoded them (a pull's form), so numbers in them stay exact.
-type conflictEnvelope struct {
-	api.Error
-	Conflicts []conflict `json:"conflicts"`
-}
-
-type conflict struct {
-	Table          string          `json:"table"`
-	ID             uuid.UUID       `json:"id"`
-	BaseVersion    int64           `json:"baseVersion"`
-	CurrentVersion int64           `json:"currentVersion"`
-	Deleted        bool            `json:"deleted"`
-	Row            json.RawMessage `json:"row"`
+	return api.ConflictError{Ok: false, Error: api.ConflictErrorError(env.Error), Message: env.Message,
+		RequestId: env.RequestId, Details: env.Details, Conflicts: conflicts}
 }
 
 // Header values for Retry-After.
