@@ -34,8 +34,8 @@ func BenchmarkPlanPush_1000(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if u := p.upserts[0]; u.count != benchRows-benchDuplicates || u.deduped != benchDuplicates {
-			b.Fatalf("planned %d rows, %d deduped; want %d, %d", u.count, u.deduped, benchRows-benchDuplicates, benchDuplicates)
+		if u := p.upserts[0]; len(u.order) != benchRows-benchDuplicates || u.deduped != benchDuplicates {
+			b.Fatalf("planned %d rows, %d deduped; want %d, %d", len(u.order), u.deduped, benchRows-benchDuplicates, benchDuplicates)
 		}
 	}
 }

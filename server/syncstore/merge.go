@@ -17,9 +17,8 @@ import (
 // Entries of one key must agree on base_version: they describe one edit.
 func mergeByKey(t *table, contractorID uuid.UUID, rows []pushbody.Row) (merged [][]byte, order []uuid.UUID, bases map[uuid.UUID]int64, err error) {
 	type group struct {
-		first   pushbody.Row
+		first   pushbody.Row // every later entry carries its base_version, or none like it
 		objects [][]byte
-		base    *pushbody.Row // the first entry that carried a base_version
 	}
 	groups := map[uuid.UUID]*group{}
 	for _, r := range rows {
@@ -35,19 +34,16 @@ func mergeByKey(t *table, contractorID uuid.UUID, rows []pushbody.Row) (merged [
 				Reason:  fmt.Sprintf("entries of one row must carry the same base_version (entry %d of %s carries another)", g.first.Index, g.first.Source),
 				Message: "entries of one row in one push disagree on base_version"}
 		}
-		if r.HasBase && g.base == nil {
-			g.base = &r
-		}
 		g.objects = append(g.objects, r.JSON)
 	}
 	merged = make([][]byte, len(order))
 	for i, k := range order {
 		g := groups[k]
-		if g.base != nil {
+		if g.first.HasBase {
 			if bases == nil {
 				bases = map[uuid.UUID]int64{}
 			}
-			bases[k] = g.base.Base
+			bases[k] = g.first.Base
 		}
 		if len(g.objects) == 1 {
 			merged[i] = g.objects[0]

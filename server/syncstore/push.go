@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -54,7 +55,6 @@ type pushPlan struct {
 type upsert struct {
 	table   *table
 	rows    []byte
-	count   int
 	deduped int
 	order   []uuid.UUID         // the keys, in order
 	bases   map[uuid.UUID]int64 // key -> base_version, for rows that opt in to the check
@@ -210,7 +210,7 @@ func planUpsert(t *table, contractorID uuid.UUID, rows []pushbody.Row) (upsert, 
 	if err != nil {
 		return upsert{}, err
 	}
-	return upsert{table: t, rows: jsonArray(merged), count: len(merged), deduped: len(rows) - len(merged),
+	return upsert{table: t, rows: jsonArray(merged), deduped: len(rows) - len(merged),
 		order: order, bases: bases}, nil
 }
 
@@ -238,18 +238,9 @@ func (p pushPlan) touched() []string {
 		names = append(names, u.table.name)
 	}
 	for _, d := range p.deletions {
-		if !containsString(names, d.table.name) {
+		if !slices.Contains(names, d.table.name) {
 			names = append(names, d.table.name)
 		}
 	}
 	return names
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
