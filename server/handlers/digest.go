@@ -15,13 +15,7 @@ func (s *Server) GetDigest(ctx context.Context, req api.GetDigestRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	var tables []string
-	if req.Params.Tables != nil {
-		for _, t := range *req.Params.Tables {
-			tables = append(tables, string(t))
-		}
-	}
-	d, err := s.Store.Digest(ctx, id.ContractorID, tables)
+	d, err := s.Store.Digest(ctx, id.ContractorID, tableNames(req.Params.Tables))
 	if err != nil {
 		return nil, err
 	}

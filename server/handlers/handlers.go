@@ -33,6 +33,19 @@ func identity(ctx context.Context) (tenant.Identity, error) {
 	return id, nil
 }
 
+// tableNames is a `tables` query parameter as the store takes it; nil when
+// absent (every table).
+func tableNames(param *[]api.TableName) []string {
+	if param == nil {
+		return nil
+	}
+	names := make([]string, len(*param))
+	for i, t := range *param {
+		names[i] = string(t)
+	}
+	return names
+}
+
 // tableCounts hands the store's per-table outcome to metrics as plain data.
 func tableCounts(outcomes []syncstore.TableOutcome) []metrics.TableCount {
 	out := make([]metrics.TableCount, len(outcomes))

@@ -17,17 +17,12 @@ func (s *Server) PullChanges(ctx context.Context, req api.PullChangesRequestObje
 	if err != nil {
 		return nil, err
 	}
-	pr := syncstore.PullRequest{Since: req.Params.Since, Limit: defaultPullLimit}
+	pr := syncstore.PullRequest{Since: req.Params.Since, Limit: defaultPullLimit, Tables: tableNames(req.Params.Tables)}
 	if req.Params.Cursor != nil {
 		pr.Cursor = *req.Params.Cursor
 	}
 	if req.Params.Limit != nil {
 		pr.Limit = int(*req.Params.Limit)
-	}
-	if req.Params.Tables != nil {
-		for _, t := range *req.Params.Tables {
-			pr.Tables = append(pr.Tables, string(t))
-		}
 	}
 	page, err := s.Store.Pull(ctx, id.ContractorID, pr)
 	if err != nil {
