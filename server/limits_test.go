@@ -358,7 +358,7 @@ func TestJWKS_EndToEnd_WithHS256(t *testing.T) {
 	}))
 	t.Cleanup(jwks.Close)
 	cfg := limConfig(t, map[string]string{"SYNC_JWKS_URL": jwks.URL + "/auth/v1/.well-known/jwks.json"})
-	keys, err := auth.NewKeySet(auth.KeySetOptions{URL: cfg.JWKSURL, MinRefetch: cfg.JWKSMinRefetch, FetchTimeout: cfg.JWKSFetchTimeout})
+	keys, err := auth.NewKeySet(t.Context(), auth.KeySetOptions{URL: cfg.JWKSURL, MinRefetch: cfg.JWKSMinRefetch, FetchTimeout: cfg.JWKSFetchTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,15 +37,16 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready func
 }
 
 // Serve is Run without the migration step, on an existing pool. Besides the
-// listener it runs the JWKS refresh (when configured) and the purge of
-// expired Idempotency-Keys, and stops them before it returns.
+// listener it runs the purges of expired Idempotency-Keys and tombstones, and
+// stops them before it returns; the JWKS refresh (when configured) is jwkset's
+// goroutine, which ends with the same context.
 func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog.Logger, ready func(addr string)) error {
 	background, stopBackground := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer stopBackground()
 
-	verifier, err := newVerifier(background, cfg, logger, &wg)
+	verifier, err := newVerifier(background, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -98,16 +99,17 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog
 }
 
 // newVerifier builds the token verifier cfg asks for: HS256, JWKS (RS256 and
-// ES256) or both. With JWKS, a goroutine on wg keeps the key set fresh until
-// ctx is done; a provider that is down at start is logged, not fatal, since
-// HS256 may still work and an unknown kid refetches later.
-func newVerifier(ctx context.Context, cfg config.Config, logger *slog.Logger, wg *sync.WaitGroup) (*auth.Verifier, error) {
+// ES256) or both. With JWKS, the key set is fetched now (waiting at most
+// SYNC_JWKS_FETCH_TIMEOUT) and kept fresh until ctx is done; a provider that
+// is down at start is logged, not fatal, since HS256 may still work and an
+// unknown kid refetches later.
+func newVerifier(ctx context.Context, cfg config.Config, logger *slog.Logger) (*auth.Verifier, error) {
 	opts := auth.Options{Audience: cfg.JWTAudience}
 	if len(cfg.JWTSecret) > 0 {
 		opts.HS256Secret = cfg.JWTSecret
 	}
 	if cfg.JWKSURL != "" {
-		keys, err := auth.NewKeySet(auth.KeySetOptions{
+		keys, err := auth.NewKeySet(ctx, auth.KeySetOptions{
 			URL:          cfg.JWKSURL,
 			Refresh:      cfg.JWKSRefresh,
 			MinRefetch:   cfg.JWKSMinRefetch,
@@ -118,7 +120,6 @@ func newVerifier(ctx context.Context, cfg config.Config, logger *slog.Logger, wg
 			return nil, err
 		}
 		opts.KeySet = keys
-		wg.Go(func() { keys.Run(ctx) })
 	}
 	return auth.New(opts)
 }

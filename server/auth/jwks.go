@@ -2,22 +2,21 @@ package auth
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
 )
 
 // Defaults of KeySetOptions.
@@ -26,13 +25,6 @@ const (
 	DefaultJWKSMinRefetch   = 10 * time.Second
 	DefaultJWKSFetchTimeout = 5 * time.Second
 )
-
-// maxJWKSBytes bounds what we read from the identity provider: a key set is a
-// few KB; anything bigger is a misconfigured URL, not keys.
-const maxJWKSBytes = 1 << 20
-
-// minRSABits refuses keys that are too weak to trust with a tenant boundary.
-const minRSABits = 2048
 
 var (
 	errUnknownKey  = errors.New("unknown signing key")
@@ -43,40 +35,39 @@ var (
 // KeySetOptions configures a KeySet. Zero durations take the defaults.
 type KeySetOptions struct {
 	URL string
-	// Refresh is the period of background refreshes (Run).
+	// Refresh is the period of background refreshes.
 	Refresh time.Duration
-	// MinRefetch bounds fetches: a token with an unknown kid triggers one only
-	// if none happened for this long, so forged kids cannot flood the provider.
+	// MinRefetch bounds the fetches that tokens with an unknown kid cause (at
+	// most one per MinRefetch), so forged kids cannot flood the provider.
+	// Negative: no bound.
 	MinRefetch time.Duration
 	// FetchTimeout bounds one fetch; a slow provider cannot stall requests longer.
 	FetchTimeout time.Duration
-	Client       *http.Client
 	Logger       *slog.Logger
 }
 
-// KeySet is the identity provider's JWKS, cached: RS256 and ES256 public keys
-// by kid. Lookups of known kids never wait on the network.
+// KeySet is the identity provider's JWKS: RS256 and ES256 public keys by kid.
+// jwkset fetches, caches and refreshes it (and refetches it, rate-limited, for
+// an unknown kid); keyfunc reads keys from it for golang-jwt. What we add is
+// which keys to trust (trusted.go) and the waiting rules below. Lookups of
+// known kids never wait on the network.
 type KeySet struct {
-	opts   KeySetOptions
-	source string // the URL without credentials or query, for logs
-	now    func() time.Time
+	cache    *jwkset.MemoryJWKSet // the trusted keys of the last good fetch; reading it never fetches
+	keyfunc  keyfunc.Keyfunc      // reads through cache; an unknown kid makes jwkset refetch
+	refetch  *rate.Limiter        // MinRefetch, enforced by jwkset
+	document *trustedDocument     // the transport every fetch goes through
 
-	mu   sync.RWMutex
-	keys map[string]publicKey
-
-	fetchMu   sync.Mutex // one fetch at a time; waiters reuse its result
-	lastFetch time.Time  // last fetch attempt, guarded by fetchMu
-	fetches   int        // guarded by fetchMu
+	// unknownKid serialises lookups of unknown kids: callers arriving during
+	// a refetch wait for it and find what it brought, instead of failing
+	// because the refetch budget is spent (a key rotation would otherwise
+	// answer 401 to every request but the first that carries the new kid).
+	unknownKid sync.Mutex
 }
 
-type publicKey struct {
-	alg string // RS256 or ES256: the only algorithm this key may verify
-	key crypto.PublicKey
-}
-
-// NewKeySet returns an empty KeySet for o.URL; Refresh or Run fill it, and an
-// unknown kid fetches on demand.
-func NewKeySet(o KeySetOptions) (*KeySet, error) {
+// NewKeySet fetches the key set at o.URL (waiting at most FetchTimeout) and
+// keeps it fresh until ctx is done. A provider that is down is logged, not an
+// error: known keys keep working, HS256 may too, and an unknown kid refetches.
+func NewKeySet(ctx context.Context, o KeySetOptions) (*KeySet, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, errors.New("auth: the JWKS URL must be an absolute http(s) URL")
@@ -85,142 +76,104 @@ func NewKeySet(o KeySetOptions) (*KeySet, error) {
 		o.Refresh = DefaultJWKSRefresh
 	}
 	if o.MinRefetch < 0 {
-		o.MinRefetch = 0
+		o.MinRefetch = 0 // rate.Every(0) is no limit
 	} else if o.MinRefetch == 0 {
 		o.MinRefetch = DefaultJWKSMinRefetch
 	}
 	if o.FetchTimeout <= 0 {
 		o.FetchTimeout = DefaultJWKSFetchTimeout
 	}
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: o.FetchTimeout}
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	// The URL may carry an API key in its query: logs name only this.
 	source := u.Scheme + "://" + u.Host + u.Path
-	return &KeySet{opts: o, source: source, now: time.Now, keys: map[string]publicKey{}}, nil
-}
-
-// Run fetches the key set now and then every Refresh until ctx is done. A
-// failed fetch keeps the keys already known.
-func (k *KeySet) Run(ctx context.Context) {
-	ticker := time.NewTicker(k.opts.Refresh)
-	defer ticker.Stop()
-	for {
-		_ = k.Refresh(ctx) // logged inside
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
+	k := &KeySet{
+		cache:    jwkset.NewMemoryStorage(),
+		refetch:  rate.NewLimiter(rate.Every(o.MinRefetch), 1),
+		document: &trustedDocument{base: http.DefaultTransport, logger: o.Logger, source: source},
 	}
-}
-
-// Refresh fetches the key set now, whatever the refetch bound says.
-func (k *KeySet) Refresh(ctx context.Context) error {
-	k.fetchMu.Lock()
-	defer k.fetchMu.Unlock()
-	return k.fetchLocked(ctx)
+	remote, err := jwkset.NewStorageFromHTTP(o.URL, jwkset.HTTPClientStorageOptions{
+		Client:                    &http.Client{Timeout: o.FetchTimeout, Transport: k.document},
+		Ctx:                       ctx,
+		HTTPTimeout:               o.FetchTimeout,
+		NoErrorReturnFirstHTTPReq: true,
+		RefreshErrorHandler: func(_ context.Context, err error) {
+			o.Logger.Warn("jwks fetch failed; keeping the keys already known",
+				"source", source, "known_keys", k.size(), "err", redactURLError(err))
+		},
+		RefreshInterval: o.Refresh,
+		Storage:         k.cache,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: jwks: %w", redactURLError(err))
+	}
+	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+		HTTPURLs: map[string]jwkset.Storage{o.URL: remote},
+		// Also the deadline of the refetch itself (jwkset uses one context).
+		RateLimitWaitMax:  o.FetchTimeout,
+		RefreshUnknownKID: k.refetch,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: jwks: %w", err)
+	}
+	if k.keyfunc, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: client}); err != nil {
+		return nil, fmt.Errorf("auth: jwks: %w", err)
+	}
+	return k, nil
 }
 
 // Fetches is how many fetches were attempted (tests and diagnostics).
-func (k *KeySet) Fetches() int {
-	k.fetchMu.Lock()
-	defer k.fetchMu.Unlock()
-	return k.fetches
-}
+func (k *KeySet) Fetches() int { return int(k.document.fetches.Load()) }
 
-// key returns the public key for kid if it may verify alg. An unknown kid
-// triggers a fetch, at most one per MinRefetch across all callers.
-func (k *KeySet) key(kid, alg string) (crypto.PublicKey, error) {
-	pk, ok := k.lookup(kid)
-	if !ok {
-		k.refetchFor(kid)
-		if pk, ok = k.lookup(kid); !ok {
+// key returns the public key for t's kid if it may verify t's algorithm. An
+// unknown kid triggers a fetch, at most one per MinRefetch across all callers.
+func (k *KeySet) key(t *jwt.Token) (any, error) {
+	kid, _ := t.Header["kid"].(string)
+	if kid == "" {
+		return nil, errMissingKid
+	}
+	if !k.known(kid) {
+		k.unknownKid.Lock()
+		defer k.unknownKid.Unlock()
+		// jwkset would wait for the next refetch allowed (up to FetchTimeout):
+		// a forged kid must cost a request nothing, so it fails now instead.
+		if !k.known(kid) && k.refetch.Limit() != rate.Inf && k.refetch.Tokens() < 1 {
 			return nil, errUnknownKey
 		}
 	}
-	if pk.alg != alg {
+	key, err := k.keyfunc.Keyfunc(t)
+	switch {
+	case err != nil && !k.known(kid):
+		return nil, errUnknownKey
+	case err != nil: // keyfunc refused it: the key declares another alg
+		return nil, errKeyMismatch
+	case !fits(key, t.Method.Alg()):
 		return nil, errKeyMismatch
 	}
-	return pk.key, nil
+	return key, nil
 }
 
-func (k *KeySet) lookup(kid string) (publicKey, bool) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	pk, ok := k.keys[kid]
-	return pk, ok
+// fits says whether key is of the type alg verifies with: an EC key never
+// checks RS256, nor an RSA key ES256.
+func fits(key any, alg string) bool {
+	switch key := key.(type) {
+	case *rsa.PublicKey:
+		return alg == jwt.SigningMethodRS256.Alg()
+	case *ecdsa.PublicKey:
+		return alg == jwt.SigningMethodES256.Alg() && key.Curve == elliptic.P256()
+	}
+	return false
 }
 
-// refetchFor fetches the key set for an unknown kid unless a fetch happened
-// within MinRefetch. Callers arriving during a fetch wait for it and use it.
-func (k *KeySet) refetchFor(kid string) {
-	k.fetchMu.Lock()
-	defer k.fetchMu.Unlock()
-	if _, ok := k.lookup(kid); ok {
-		return // the fetch we waited for brought it
-	}
-	if !k.lastFetch.IsZero() && k.now().Sub(k.lastFetch) < k.opts.MinRefetch {
-		return
-	}
-	// Not the request's context: the fetch serves every waiting caller.
-	ctx, cancel := context.WithTimeout(context.Background(), k.opts.FetchTimeout)
-	defer cancel()
-	_ = k.fetchLocked(ctx) // logged inside
-}
-
-// fetchLocked downloads and installs the key set; k.fetchMu is held.
-func (k *KeySet) fetchLocked(ctx context.Context) error {
-	k.lastFetch = k.now()
-	k.fetches++
-	keys, skipped, err := k.download(ctx)
-	if err != nil {
-		k.opts.Logger.Warn("jwks fetch failed; keeping the keys already known",
-			"source", k.source, "known_keys", k.size(), "err", err)
-		return err
-	}
-	for _, s := range skipped {
-		k.opts.Logger.Warn("jwks key skipped", "source", k.source, "reason", s)
-	}
-	k.mu.Lock()
-	k.keys = keys
-	k.mu.Unlock()
-	k.opts.Logger.Debug("jwks fetched", "source", k.source, "keys", len(keys))
-	return nil
+func (k *KeySet) known(kid string) bool {
+	_, err := k.cache.KeyRead(context.Background(), kid)
+	return err == nil
 }
 
 func (k *KeySet) size() int {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	return len(k.keys)
-}
-
-func (k *KeySet) download(ctx context.Context) (map[string]publicKey, []string, error) {
-	ctx, cancel := context.WithTimeout(ctx, k.opts.FetchTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.opts.URL, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("jwks: build request: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	res, err := k.opts.Client.Do(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("jwks: fetch: %w", redactURLError(err))
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("jwks: fetch: status %d", res.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxJWKSBytes+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("jwks: read: %w", err)
-	}
-	if len(body) > maxJWKSBytes {
-		return nil, nil, fmt.Errorf("jwks: larger than %d bytes", maxJWKSBytes)
-	}
-	return parseJWKS(body)
+	keys, _ := k.cache.KeyReadAll(context.Background())
+	return len(keys)
 }
 
 // redactURLError drops the URL from a transport error: a JWKS URL may carry
@@ -231,113 +184,4 @@ func redactURLError(err error) error {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err
-}
-
-// jwk is the subset of RFC 7517/7518 members we use.
-type jwk struct {
-	Kty string `json:"kty"`
-	Kid string `json:"kid"`
-	Use string `json:"use"`
-	Alg string `json:"alg"`
-	Crv string `json:"crv"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-}
-
-// parseJWKS reads a JWK Set. Keys we cannot use for RS256 or ES256 signature
-// checks (encryption keys, other curves, weak RSA, malformed) are skipped and
-// described in skipped; a document that is not a key set is an error.
-func parseJWKS(raw []byte) (keys map[string]publicKey, skipped []string, err error) {
-	var doc struct {
-		Keys *[]jwk `json:"keys"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, nil, fmt.Errorf("jwks: not JSON: %w", err)
-	}
-	if doc.Keys == nil {
-		return nil, nil, errors.New(`jwks: no "keys" member`)
-	}
-	keys = map[string]publicKey{}
-	for i, j := range *doc.Keys {
-		pk, err := j.publicKey()
-		switch {
-		case err != nil:
-			skipped = append(skipped, fmt.Sprintf("key %d (kid %q): %v", i, j.Kid, err))
-		case j.Kid == "":
-			skipped = append(skipped, fmt.Sprintf("key %d: no kid", i))
-		default:
-			if _, dup := keys[j.Kid]; dup {
-				skipped = append(skipped, fmt.Sprintf("key %d: duplicate kid %q", i, j.Kid))
-				continue
-			}
-			keys[j.Kid] = pk
-		}
-	}
-	return keys, skipped, nil
-}
-
-func (j jwk) publicKey() (publicKey, error) {
-	if j.Use != "" && j.Use != "sig" {
-		return publicKey{}, fmt.Errorf("use %q is not sig", j.Use)
-	}
-	switch j.Kty {
-	case "RSA":
-		if j.Alg != "" && j.Alg != "RS256" {
-			return publicKey{}, fmt.Errorf("alg %q is not supported", j.Alg)
-		}
-		key, err := rsaKey(j.N, j.E)
-		return publicKey{alg: "RS256", key: key}, err
-	case "EC":
-		if j.Crv != "P-256" {
-			return publicKey{}, fmt.Errorf("curve %q is not supported", j.Crv)
-		}
-		if j.Alg != "" && j.Alg != "ES256" {
-			return publicKey{}, fmt.Errorf("alg %q is not supported", j.Alg)
-		}
-		key, err := p256Key(j.X, j.Y)
-		return publicKey{alg: "ES256", key: key}, err
-	default:
-		return publicKey{}, fmt.Errorf("kty %q is not supported", j.Kty)
-	}
-}
-
-func rsaKey(n64, e64 string) (*rsa.PublicKey, error) {
-	n, err := b64(n64)
-	if err != nil || len(n) == 0 {
-		return nil, errors.New("bad modulus n")
-	}
-	e, err := b64(e64)
-	if err != nil || len(e) == 0 || len(e) > 4 {
-		return nil, errors.New("bad exponent e")
-	}
-	modulus := new(big.Int).SetBytes(n)
-	exponent := int(new(big.Int).SetBytes(e).Int64())
-	if modulus.BitLen() < minRSABits {
-		return nil, fmt.Errorf("RSA key of %d bits is below %d", modulus.BitLen(), minRSABits)
-	}
-	if exponent < 3 || exponent%2 == 0 {
-		return nil, errors.New("bad exponent e")
-	}
-	return &rsa.PublicKey{N: modulus, E: exponent}, nil
-}
-
-func p256Key(x64, y64 string) (*ecdsa.PublicKey, error) {
-	x, errX := b64(x64)
-	y, errY := b64(y64)
-	if errX != nil || errY != nil || len(x) != 32 || len(y) != 32 {
-		return nil, errors.New("bad coordinates x, y (want 32 bytes each)")
-	}
-	point := append(append([]byte{4}, x...), y...)
-	key, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-	if err != nil {
-		return nil, errors.New("the point is not on P-256")
-	}
-	return key, nil
-}
-
-// b64 decodes base64url, tolerating the padding some providers add.
-func b64(s string) ([]byte, error) {
-	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 }

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 )
@@ -31,6 +32,7 @@ type jwksServer struct {
 	*httptest.Server
 	mu      sync.Mutex
 	keys    []map[string]string
+	raw     []byte // served as is instead of keys, when set
 	down    bool
 	delay   time.Duration
 	fetches atomic.Int64
@@ -42,7 +44,7 @@ func newJWKSServer(t *testing.T, keys ...map[string]string) *jwksServer {
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fetches.Add(1)
 		s.mu.Lock()
-		down, delay, keys := s.down, s.delay, s.keys
+		down, delay, keys, raw := s.down, s.delay, s.keys, s.raw
 		s.mu.Unlock()
 		if delay > 0 {
 			select {
@@ -56,6 +58,10 @@ func newJWKSServer(t *testing.T, keys ...map[string]string) *jwksServer {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if raw != nil {
+			_, _ = w.Write(raw)
+			return
+		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys})
 	}))
 	t.Cleanup(s.Close)
@@ -68,28 +74,50 @@ func (s *jwksServer) serve(keys ...map[string]string) {
 	s.keys = keys
 }
 
+func (s *jwksServer) serveRaw(body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.raw = body
+}
+
 func (s *jwksServer) setDown(down bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.down = down
 }
 
-// fakeClock makes the refetch bound testable without sleeping.
-type fakeClock struct {
+// logBuffer collects a KeySet's log lines.
+type logBuffer struct {
 	mu  sync.Mutex
-	now time.Time
+	buf strings.Builder
 }
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
 }
 
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// waitFor polls cond: background refreshes run on jwkset's own clock.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 type signer struct {
@@ -162,24 +190,34 @@ func goodClaims(sub uuid.UUID) jwt.MapClaims {
 	return jwt.MapClaims{"sub": sub.String(), "aud": DefaultAudience, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
 }
 
-// newTestVerifier returns a JWKS verifier on srv with a fake clock; the key
-// set has been fetched once.
-func newTestVerifier(t *testing.T, srv *jwksServer, minRefetch time.Duration, hs256 []byte) (*Verifier, *KeySet, *fakeClock) {
+// newTestKeySet returns a KeySet on srv that has fetched once, stopped when
+// the test ends.
+func newTestKeySet(t *testing.T, srv *jwksServer, o KeySetOptions) *KeySet {
 	t.Helper()
-	ks, err := NewKeySet(KeySetOptions{URL: srv.URL + "/.well-known/jwks.json", MinRefetch: minRefetch, FetchTimeout: time.Second})
+	o.URL = srv.URL + "/.well-known/jwks.json"
+	if o.FetchTimeout == 0 {
+		o.FetchTimeout = time.Second
+	}
+	ks, err := NewKeySet(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: time.Now()}
-	ks.now = clock.Now
-	if err := ks.Refresh(context.Background()); err != nil {
-		t.Fatalf("initial fetch: %v", err)
+	if ks.Fetches() != 1 || ks.size() == 0 {
+		t.Fatalf("initial fetch: %d fetches, %d keys", ks.Fetches(), ks.size())
 	}
+	return ks
+}
+
+// newTestVerifier returns a JWKS verifier on srv; the key set has been
+// fetched once.
+func newTestVerifier(t *testing.T, srv *jwksServer, minRefetch time.Duration, hs256 []byte) (*Verifier, *KeySet) {
+	t.Helper()
+	ks := newTestKeySet(t, srv, KeySetOptions{MinRefetch: minRefetch})
 	v, err := New(Options{HS256Secret: hs256, KeySet: ks})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v, ks, clock
+	return v, ks
 }
 
 func mustVerify(t *testing.T, v *Verifier, token string, want uuid.UUID) {
@@ -210,7 +248,7 @@ func mustReject(t *testing.T, v *Verifier, token, reason string) {
 func TestJWKS_RS256_Verifies(t *testing.T) {
 	key := rsaSigner(t, "rsa-1", 0)
 	srv := newJWKSServer(t, key.jwk())
-	v, _, _ := newTestVerifier(t, srv, 0, nil)
+	v, _ := newTestVerifier(t, srv, 0, nil)
 	sub := uuid.New()
 	mustVerify(t, v, key.token(t, goodClaims(sub)), sub)
 }
@@ -218,7 +256,7 @@ func TestJWKS_RS256_Verifies(t *testing.T) {
 func TestJWKS_ES256_Verifies(t *testing.T) {
 	key := ecSigner(t, "ec-1")
 	srv := newJWKSServer(t, key.jwk())
-	v, _, _ := newTestVerifier(t, srv, 0, nil)
+	v, _ := newTestVerifier(t, srv, 0, nil)
 	sub := uuid.New()
 	mustVerify(t, v, key.token(t, goodClaims(sub)), sub)
 }
@@ -227,7 +265,7 @@ func TestJWKS_AndHS256_BothAccepted(t *testing.T) {
 	secret := []byte("shared-secret-0123456789abcdef")
 	key := ecSigner(t, "ec-1")
 	srv := newJWKSServer(t, key.jwk())
-	v, _, _ := newTestVerifier(t, srv, 0, secret)
+	v, _ := newTestVerifier(t, srv, 0, secret)
 	sub := uuid.New()
 	mustVerify(t, v, key.token(t, goodClaims(sub)), sub)
 	hs, err := MintHS256(secret, sub, "", time.Hour)
@@ -237,11 +275,15 @@ func TestJWKS_AndHS256_BothAccepted(t *testing.T) {
 	mustVerify(t, v, hs, sub)
 }
 
+// The refetch bound is jwkset's rate limiter on the real clock: these tests
+// use bounds short enough to wait out, and run in parallel.
+
 func TestJWKS_UnknownKid_RefetchesOnce(t *testing.T) {
+	t.Parallel()
+	const minRefetch = 100 * time.Millisecond
 	k1, k2 := rsaSigner(t, "k1", 0), ecSigner(t, "k2")
 	srv := newJWKSServer(t, k1.jwk())
-	v, ks, clock := newTestVerifier(t, srv, 10*time.Second, nil)
-	clock.Advance(11 * time.Second)
+	v, ks := newTestVerifier(t, srv, minRefetch, nil)
 
 	srv.serve(k1.jwk(), k2.jwk()) // the provider publishes a new key
 	sub := uuid.New()
@@ -249,8 +291,8 @@ func TestJWKS_UnknownKid_RefetchesOnce(t *testing.T) {
 	if got := ks.Fetches(); got != 2 {
 		t.Fatalf("fetches = %d, want 2 (initial + one for the unknown kid)", got)
 	}
-	// Known now: no more fetches, whatever the clock says.
-	clock.Advance(time.Hour)
+	// Known now: no more fetches, even once the bound would allow one.
+	time.Sleep(2 * minRefetch)
 	for range 5 {
 		mustVerify(t, v, k2.token(t, goodClaims(sub)), sub)
 		mustVerify(t, v, k1.token(t, goodClaims(sub)), sub)
@@ -261,34 +303,96 @@ func TestJWKS_UnknownKid_RefetchesOnce(t *testing.T) {
 }
 
 func TestJWKS_KeyRotation(t *testing.T) {
+	t.Parallel()
+	const minRefetch = 100 * time.Millisecond
 	oldKey, newKey := rsaSigner(t, "2024-old", 0), rsaSigner(t, "2025-new", 1)
 	srv := newJWKSServer(t, oldKey.jwk())
-	v, _, clock := newTestVerifier(t, srv, 10*time.Second, nil)
+	v, ks := newTestVerifier(t, srv, minRefetch, nil)
 	sub := uuid.New()
 	oldToken := oldKey.token(t, goodClaims(sub))
 	mustVerify(t, v, oldToken, sub)
 
 	// The provider rotates: new key published, old one removed.
 	srv.serve(newKey.jwk())
-	clock.Advance(11 * time.Second)
 	mustVerify(t, v, newKey.token(t, goodClaims(sub)), sub)
 	mustReject(t, v, oldToken, "unknown signing key")
 
-	// Still rejected after the refetch bound passes again: it is gone for good.
-	clock.Advance(11 * time.Second)
+	// Still rejected after the refetch bound passes again (and the old kid
+	// did refetch): it is gone for good.
+	time.Sleep(2 * minRefetch)
+	before := ks.Fetches()
 	mustReject(t, v, oldToken, "unknown signing key")
+	if got := ks.Fetches(); got != before+1 {
+		t.Fatalf("fetches = %d, want %d: the old kid should have refetched once", got, before+1)
+	}
 	mustVerify(t, v, newKey.token(t, goodClaims(sub)), sub)
 }
 
+// TestJWKS_RotationUnderLoad: requests that carry a new kid while its
+// refetch is under way wait for that refetch and verify, rather than being
+// refused because the refetch budget is spent (a 401 that makes an app sign
+// its user out).
+func TestJWKS_RotationUnderLoad(t *testing.T) {
+	t.Parallel()
+	oldKey, newKey := ecSigner(t, "old"), ecSigner(t, "new")
+	srv := newJWKSServer(t, oldKey.jwk())
+	v, ks := newTestVerifier(t, srv, time.Hour, nil)
+	srv.mu.Lock()
+	srv.delay = 200 * time.Millisecond // a provider that takes its time
+	srv.mu.Unlock()
+	srv.serve(oldKey.jwk(), newKey.jwk())
+
+	sub := uuid.New()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if _, err := v.Verify(newKey.token(t, goodClaims(sub))); err != nil {
+				t.Errorf("a request with the new kid during its refetch: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := ks.Fetches(); got != 2 {
+		t.Fatalf("fetches = %d, want 2 (initial + one refetch shared by all)", got)
+	}
+}
+
+// TestJWKS_UnknownKidDoesNotWaitForTheBound: within MinRefetch of the last
+// refetch, an unknown kid is refused at once; it does not hold its request
+// until the next refetch is allowed.
+func TestJWKS_UnknownKidDoesNotWaitForTheBound(t *testing.T) {
+	t.Parallel()
+	srv := newJWKSServer(t, ecSigner(t, "known").jwk())
+	ks := newTestKeySet(t, srv, KeySetOptions{MinRefetch: time.Second, FetchTimeout: 5 * time.Second})
+	v, err := New(Options{KeySet: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := ecSigner(t, "forged")
+	mustReject(t, v, forged.token(t, goodClaims(uuid.New())), "unknown signing key") // spends the refetch
+	start := time.Now()
+	mustReject(t, v, forged.token(t, goodClaims(uuid.New())), "unknown signing key")
+	if elapsed := time.Since(start); elapsed > 300*time.Millisecond {
+		t.Fatalf("an unknown kid within the bound took %s, want an immediate refusal", elapsed)
+	}
+	if got := ks.Fetches(); got != 2 {
+		t.Fatalf("fetches = %d, want 2", got)
+	}
+}
+
 func TestJWKS_RefetchRateBounded(t *testing.T) {
+	t.Parallel()
+	// Long enough that the 200 forged tokens below all arrive within one
+	// interval, even on a loaded machine; the test waits it out once.
+	const minRefetch = 2 * time.Second
 	known := ecSigner(t, "known")
 	srv := newJWKSServer(t, known.jwk())
-	v, ks, clock := newTestVerifier(t, srv, 10*time.Second, nil)
-	clock.Advance(11 * time.Second)
+	v, ks := newTestVerifier(t, srv, minRefetch, nil)
 
 	// An attacker (or a buggy client) sends many tokens with forged kids at once.
 	attacker := ecSigner(t, "")
 	var wg sync.WaitGroup
+	start := time.Now()
 	for i := range 200 {
 		wg.Add(1)
 		go func() {
@@ -300,6 +404,9 @@ func TestJWKS_RefetchRateBounded(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if elapsed := time.Since(start); elapsed >= minRefetch {
+		t.Fatalf("200 forged kids took %s, longer than the bound under test", elapsed)
+	}
 	if got := ks.Fetches(); got != 2 {
 		t.Fatalf("fetches = %d after 200 unknown kids, want 2 (initial + at most one refetch)", got)
 	}
@@ -307,7 +414,7 @@ func TestJWKS_RefetchRateBounded(t *testing.T) {
 		t.Fatalf("JWKS server saw %d requests, want 2", got)
 	}
 	// The bound is per interval, not forever.
-	clock.Advance(10 * time.Second)
+	time.Sleep(minRefetch + 100*time.Millisecond)
 	forged := signer{kid: "forged-later", method: attacker.method, key: attacker.key}
 	mustReject(t, v, forged.token(t, goodClaims(uuid.New())), "unknown signing key")
 	if got := ks.Fetches(); got != 3 {
@@ -319,37 +426,38 @@ func TestJWKS_RefetchRateBounded(t *testing.T) {
 }
 
 func TestJWKS_ServerDown_KnownKeysStillWork(t *testing.T) {
+	t.Parallel()
 	known, unknown := rsaSigner(t, "known", 0), ecSigner(t, "unknown")
 	srv := newJWKSServer(t, known.jwk())
-	v, ks, clock := newTestVerifier(t, srv, 10*time.Second, nil)
+	var logs logBuffer
+	ks := newTestKeySet(t, srv, KeySetOptions{Refresh: 30 * time.Millisecond, MinRefetch: 30 * time.Millisecond, Logger: logs.logger()})
+	v, err := New(Options{KeySet: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failures := func() int { return strings.Count(logs.String(), "jwks fetch failed") }
 
 	srv.setDown(true)
-	clock.Advance(11 * time.Second)
-	if err := ks.Refresh(context.Background()); err == nil {
-		t.Fatal("refresh against a down JWKS succeeded")
-	}
-	clock.Advance(11 * time.Second)
+	waitFor(t, "a failed refresh against the down JWKS", func() bool { return failures() >= 1 })
+	time.Sleep(50 * time.Millisecond) // the refetch bound passes
 	mustReject(t, v, unknown.token(t, goodClaims(uuid.New())), "unknown signing key")
 	sub := uuid.New()
 	mustVerify(t, v, known.token(t, goodClaims(sub)), sub)
 
 	// Closed listener (connection refused), not just an error status.
 	srv.Close()
-	clock.Advance(11 * time.Second)
+	seen := failures()
+	waitFor(t, "a failed refresh against the closed JWKS", func() bool { return failures() > seen })
+	time.Sleep(50 * time.Millisecond)
 	mustReject(t, v, unknown.token(t, goodClaims(uuid.New())), "unknown signing key")
 	mustVerify(t, v, known.token(t, goodClaims(sub)), sub)
 }
 
 func TestJWKS_FetchTimeoutBoundsUnknownKid(t *testing.T) {
+	t.Parallel()
 	known, unknown := ecSigner(t, "known"), ecSigner(t, "unknown")
 	srv := newJWKSServer(t, known.jwk())
-	ks, err := NewKeySet(KeySetOptions{URL: srv.URL, FetchTimeout: 200 * time.Millisecond, MinRefetch: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ks.Refresh(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	ks := newTestKeySet(t, srv, KeySetOptions{FetchTimeout: 200 * time.Millisecond, MinRefetch: -1})
 	v, err := New(Options{KeySet: ks})
 	if err != nil {
 		t.Fatal(err)
@@ -362,34 +470,79 @@ func TestJWKS_FetchTimeoutBoundsUnknownKid(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 2*time.Second {
 		t.Fatalf("unknown kid took %s with a hanging provider, want about the fetch timeout", elapsed)
 	}
+	if got := ks.Fetches(); got != 2 {
+		t.Fatalf("fetches = %d, want 2 (the unknown kid did try)", got)
+	}
 }
 
 func TestJWKS_PeriodicRefresh(t *testing.T) {
+	t.Parallel()
 	k1, k2 := ecSigner(t, "k1"), ecSigner(t, "k2")
 	srv := newJWKSServer(t, k1.jwk())
-	ks, err := NewKeySet(KeySetOptions{URL: srv.URL, Refresh: 20 * time.Millisecond, MinRefetch: time.Hour})
+	ks := newTestKeySet(t, srv, KeySetOptions{Refresh: 20 * time.Millisecond, MinRefetch: time.Hour})
+
+	srv.serve(k2.jwk())
+	waitFor(t, "the periodic refresh to pick up the new key", func() bool { return ks.known("k2") })
+	if ks.known("k1") {
+		t.Fatal("a key removed by the provider is still trusted after a refresh")
+	}
+}
+
+// TestJWKS_URLNeverLogged: a JWKS URL may carry an API key in its query; the
+// failures a provider causes are logged with the URL's path only.
+func TestJWKS_URLNeverLogged(t *testing.T) {
+	t.Parallel()
+	const apiKey = "s3cr3t-api-k3y"
+	srv := newJWKSServer(t, ecSigner(t, "known").jwk())
+	srv.Close() // connection refused: the transport error names the URL
+	var logs logBuffer
+	ks, err := NewKeySet(t.Context(), KeySetOptions{
+		URL: srv.URL + "/auth/v1/jwks?apikey=" + apiKey, MinRefetch: -1, FetchTimeout: time.Second, Logger: logs.logger(),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { ks.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	v, err := New(Options{KeySet: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustReject(t, v, ecSigner(t, "unknown").token(t, goodClaims(uuid.New())), "unknown signing key")
+	out := logs.String()
+	if got := strings.Count(out, "jwks fetch failed"); got != 2 {
+		t.Fatalf("%d failures logged, want 2 (start + unknown kid):\n%s", got, out)
+	}
+	if !strings.Contains(out, "/auth/v1/jwks") || !strings.Contains(out, "refused") {
+		t.Fatalf("the log does not say which provider failed, or why:\n%s", out)
+	}
+	if strings.Contains(out, apiKey) {
+		t.Fatalf("the JWKS URL's API key is in the log:\n%s", out)
+	}
+}
 
-	srv.serve(k2.jwk())
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, ok := ks.lookup("k2"); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the periodic refresh never picked up the new key")
-		}
-		time.Sleep(10 * time.Millisecond)
+// TestJWKS_LargeBodyRefused: a body past maxJWKSBytes is not a key set; the
+// fetch fails and the keys already known stay.
+func TestJWKS_LargeBodyRefused(t *testing.T) {
+	t.Parallel()
+	known, added := ecSigner(t, "known"), ecSigner(t, "added")
+	srv := newJWKSServer(t, known.jwk())
+	var logs logBuffer
+	ks := newTestKeySet(t, srv, KeySetOptions{MinRefetch: -1, Logger: logs.logger()})
+	v, err := New(Options{KeySet: ks})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := ks.lookup("k1"); ok {
-		t.Fatal("a key removed by the provider is still trusted after a refresh")
+	padded := added.jwk()
+	padded["x-padding"] = strings.Repeat("a", maxJWKSBytes)
+	srv.serve(known.jwk(), padded)
+	mustReject(t, v, added.token(t, goodClaims(uuid.New())), "unknown signing key")
+	if !strings.Contains(logs.String(), "larger than") {
+		t.Fatalf("the refused body is not logged:\n%s", logs.String())
 	}
+	sub := uuid.New()
+	mustVerify(t, v, known.token(t, goodClaims(sub)), sub)
+
+	srv.serve(known.jwk(), added.jwk()) // the same key, without the padding
+	mustVerify(t, v, added.token(t, goodClaims(sub)), sub)
 }
 
 // TestVerify_Rejects keeps the guarantees of the verifier with every
@@ -398,7 +551,7 @@ func TestVerify_Rejects(t *testing.T) {
 	secret := []byte("shared-secret-0123456789abcdef")
 	rsaKey, ecKey := rsaSigner(t, "rsa", 0), ecSigner(t, "ec")
 	srv := newJWKSServer(t, rsaKey.jwk(), ecKey.jwk())
-	v, _, _ := newTestVerifier(t, srv, 0, secret)
+	v, _ := newTestVerifier(t, srv, 0, secret)
 	sub := uuid.New()
 	now := time.Now()
 	with := func(edit func(jwt.MapClaims)) jwt.MapClaims {
@@ -486,7 +639,7 @@ func TestVerify_AlgorithmsFollowConfiguration(t *testing.T) {
 	}
 	mustReject(t, hsOnly, key.token(t, goodClaims(sub)), `"ES256" not accepted`)
 
-	jwksOnly, _, _ := newTestVerifier(t, srv, 0, nil)
+	jwksOnly, _ := newTestVerifier(t, srv, 0, nil)
 	hs, err := MintHS256(secret, sub, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -501,7 +654,7 @@ func TestVerify_AlgorithmsFollowConfiguration(t *testing.T) {
 	}
 }
 
-func TestParseJWKS_SkipsUnusableKeys(t *testing.T) {
+func TestTrustedKeys_SkipsUnusableKeys(t *testing.T) {
 	good := ecSigner(t, "good").jwk()
 	enc := base64.RawURLEncoding.EncodeToString
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
@@ -531,26 +684,54 @@ func TestParseJWKS_SkipsUnusableKeys(t *testing.T) {
 		{"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
 		withUse(good, "kid", ""),
 	}})
-	keys, skipped, err := parseJWKS(doc)
+	keys, skipped, err := trustedKeys(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 1 || keys["good"].alg != "ES256" {
-		t.Fatalf("keys = %v, want only the good ES256 key", keys)
+	if len(keys) != 1 || keys[0].KID != "good" || keys[0].KTY != jwkset.KtyEC || keys[0].CRV != jwkset.CrvP256 {
+		t.Fatalf("keys = %+v, want only the good ES256 key", keys)
 	}
 	if len(skipped) != 7 {
 		t.Fatalf("skipped = %q, want 7 entries", skipped)
 	}
 	for _, bad := range []string{`{}`, `[]`, `not json`} {
-		if _, _, err := parseJWKS([]byte(bad)); err == nil {
-			t.Errorf("parseJWKS(%s) accepted a document that is not a key set", bad)
+		if _, _, err := trustedKeys([]byte(bad)); err == nil {
+			t.Errorf("trustedKeys(%s) accepted a document that is not a key set", bad)
+		}
+	}
+
+	// Served, the same document leaves the good key usable (jwkset alone
+	// would refuse the whole set for the key that is off its curve) and
+	// logs each key it skipped.
+	srv := newJWKSServer(t)
+	srv.serveRaw(doc)
+	var logs logBuffer
+	ks := newTestKeySet(t, srv, KeySetOptions{MinRefetch: -1, Logger: logs.logger()})
+	for _, kid := range []string{"good", "declared-es384", "weak", "p384", "off", "hmac", ""} {
+		if got, want := ks.known(kid), kid == "good"; got != want {
+			t.Errorf("known(%q) = %t, want %t", kid, got, want)
+		}
+	}
+	if got := strings.Count(logs.String(), "jwks key skipped"); got != 7 {
+		t.Errorf("%d skipped keys logged, want 7:\n%s", got, logs.String())
+	}
+	// A document that is not a key set fails the fetch: the known keys stay.
+	for _, bad := range []string{`{}`, `{"error":"rate limited"}`, `[]`, `not json`} {
+		srv.serveRaw([]byte(bad))
+		v, err := New(Options{KeySet: ks})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustReject(t, v, ecSigner(t, "unknown").token(t, goodClaims(uuid.New())), "unknown signing key")
+		if !ks.known("good") {
+			t.Fatalf("serving %s emptied the key set", bad)
 		}
 	}
 }
 
 func TestNewKeySet_RejectsBadURL(t *testing.T) {
 	for _, u := range []string{"", "jwks.json", "ftp://idp/jwks", "https://"} {
-		if _, err := NewKeySet(KeySetOptions{URL: u}); err == nil {
+		if _, err := NewKeySet(t.Context(), KeySetOptions{URL: u}); err == nil {
 			t.Errorf("NewKeySet(%q) accepted", u)
 		}
 	}

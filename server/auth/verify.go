@@ -105,11 +105,7 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 		if v.keys == nil {
 			return nil, errKeyMismatch
 		}
-		kid, _ := t.Header["kid"].(string)
-		if kid == "" {
-			return nil, errMissingKid
-		}
-		return v.keys.key(kid, alg)
+		return v.keys.key(t)
 	default:
 		return nil, fmt.Errorf("unexpected signing method %s", alg)
 	}
