@@ -43,8 +43,8 @@ fuzz: ## fuzz the push decoding and validation path (FUZZTIME=20s)
 	$(GO) test -run='^$$' -fuzz=FuzzPushDecodeValidate -fuzztime=$(FUZZTIME) ./server/proof
 
 .PHONY: bench
-bench: ## measure push/pull/200 devices against raw Postgres, and devices before/after (BENCH_BASELINE rev), one run; writes bench/results.json
-	scripts/bench.sh
+bench: ## measure push/pull/200 devices against raw Postgres, and devices before/after (BENCH_BASELINE rev), one run; writes bench/results.json (BENCH_ARGS=-quick: a smoke run)
+	scripts/bench.sh $(BENCH_ARGS)
 
 .PHONY: bench-go
 bench-go: ## Go micro-benchmarks of the hot paths (validate + dedupe 1,000 rows, encode a 1,000-row page)

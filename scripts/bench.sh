@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # `make bench`: builds the "before" server once (BENCH_BASELINE, a git
-# revision; default: main before the table registry) into .bench/, then runs
-# `syncproxy bench` with its compare phase against it, so before/after
-# figures come from one run on one machine. Extra arguments go to the bench.
+# revision; default: main before the table registry) into .bench/, and this
+# build's server, then runs syncproxy-bench with its compare phase against
+# both, so before/after figures come from one run on one machine. Extra
+# arguments go to the bench. Both binaries are only run as servers
+# (`syncproxy serve`): an old revision whose syncproxy still had a bench
+# subcommand is fine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -18,8 +21,12 @@ if full=$(git rev-parse --verify -q "$rev^{commit}"); then
 		git worktree add -q --detach "$tmp" "$full"
 		(cd "$tmp" && go build -o "$root/$bin" ./cmd/syncproxy)
 	fi
-	args+=(-compare-with "$bin" -compare-label "$rev (before)")
+	self=".bench/syncproxy-this-build"
+	echo "bench: building this build's server into $self"
+	mkdir -p .bench
+	go build -o "$self" ./cmd/syncproxy
+	args+=(-compare-with "$bin" -compare-label "$rev (before)" -self "$self")
 else
 	echo "bench: revision $rev is not in this clone (shallow?); the before/after phase is skipped"
 fi
-exec go run ./cmd/syncproxy bench "${args[@]}"
+exec go run ./cmd/syncproxy-bench "${args[@]}"

@@ -27,7 +27,6 @@ var commands = []command{
 	{"dev", "start a local Postgres under .data/, migrate, create a dev tenant, print a token, serve", runDev},
 	{"tenant", "tenant create: provision a contractor with owner/admin/member auth users", runTenant},
 	{"token", "mint a dev JWT for an auth user with SYNC_JWT_SECRET", runToken},
-	{"bench", "measure push, pull and 200 devices against raw Postgres; figures to bench/results.json", runBench},
 }
 
 func main() {

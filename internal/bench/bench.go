@@ -6,8 +6,8 @@
 // way, what the pooler-safe way of sending statements costs against named
 // prepared statements on a direct connection.
 //
-// It is a tool, not a test: `syncproxy bench` runs it, and one quick smoke
-// test checks that it still produces sane figures.
+// It is a tool, not a test: cmd/syncproxy-bench runs it, and one quick
+// smoke test checks that it still produces sane figures.
 package bench
 
 import (
@@ -54,7 +54,7 @@ type Options struct {
 	// each. Empty: no compare phase.
 	CompareBinary   string
 	CompareLabel    string
-	SelfBinary      string // this build as a binary that runs `serve`; empty: the running executable
+	SelfBinary      string // this build's syncproxy binary (the "after"), run as `serve`; required with CompareBinary
 	CompareRounds   int
 	CompareDuration time.Duration
 
@@ -136,6 +136,7 @@ func (o Options) validate() error {
 	check(o.DeviceInterval >= 0, "devices interval must not be negative")
 	check(o.PacedInterval > 0, "paced interval must be positive")
 	check(o.CompareBinary == "" || (o.CompareRounds >= 1 && o.CompareDuration > 0), "compare needs rounds and a duration")
+	check(o.CompareBinary == "" || o.SelfBinary != "", "compare needs this build's syncproxy binary too (-self; scripts/bench.sh builds it)")
 	check(o.ModesSlice > 0 && o.ModesRounds >= 1, "modes needs a positive slice and at least one round")
 	for _, ph := range o.Phases {
 		check(slices.Contains(phaseNames, ph), fmt.Sprintf("unknown phase %q (want one of %v)", ph, phaseNames))

@@ -30,20 +30,13 @@ func runCompare(ctx context.Context, e *env, o Options, p *progress) (CompareRes
 	if e.cluster == nil {
 		return CompareResult{}, errors.New("compare needs the throwaway cluster (unset DATABASE_URL)")
 	}
-	self := o.SelfBinary
-	if self == "" {
-		var err error
-		if self, err = os.Executable(); err != nil {
-			return CompareResult{}, fmt.Errorf("compare: this binary: %w", err)
-		}
-	}
 	label := o.CompareLabel
 	if label == "" {
 		label = o.CompareBinary
 	}
 	sides := []*compareSide{
 		{CompareSide: CompareSide{Label: label, Binary: o.CompareBinary}, database: "compare_before"},
-		{CompareSide: CompareSide{Label: "this build", Binary: self}, database: "compare_after"},
+		{CompareSide: CompareSide{Label: "this build", Binary: o.SelfBinary}, database: "compare_after"},
 	}
 	defer func() {
 		for _, s := range sides {

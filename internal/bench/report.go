@@ -93,7 +93,7 @@ func (r Result) WriteTable(w io.Writer) error {
 
 func (r Result) writeSetup(b *strings.Builder) {
 	m := r.Machine
-	fmt.Fprintf(b, "\nsyncproxy bench, %s, %.0fs%s\n", r.StartedAt.Format("2006-01-02 15:04 MST"), r.Seconds,
+	fmt.Fprintf(b, "\nsyncproxy-bench, %s, %.0fs%s\n", r.StartedAt.Format("2006-01-02 15:04 MST"), r.Seconds,
 		map[bool]string{true: " (QUICK run: reduced sizes, not comparable with the targets)"}[r.Quick])
 	fmt.Fprintf(b, "machine:  %d × %s, %s, %.0f GiB RAM, %s, GOMAXPROCS=%d\n", m.NProc, m.CPUModel, m.Kernel,
 		float64(m.MemTotalBytes)/(1<<30), m.GoVersion, m.GOMAXPROCS)

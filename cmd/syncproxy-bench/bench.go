@@ -16,7 +16,7 @@ import (
 func runBench(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `usage: syncproxy bench [flags]
+		fmt.Fprintln(fs.Output(), `usage: syncproxy-bench [flags]
 
 Starts the real server in-process on 127.0.0.1, on a throwaway PostgreSQL
 cluster (fsync=off) or on DATABASE_URL if set (its own tenants are created
@@ -24,7 +24,9 @@ there and deleted afterwards), and measures push, pull and many devices
 against the same statements run directly with pgx; then (modes) the
 pooler-safe default against named prepared statements, in the same run.
 modes needs a direct connection: with DATABASE_URL through a transaction
-pooler, leave it out (-phases push,pull,devices).
+pooler, leave it out (-phases push,pull,devices). compare runs two syncproxy
+binaries as servers, -compare-with and -self; scripts/bench.sh (make bench)
+builds both.
 
 flags:`)
 		fs.PrintDefaults()
@@ -40,6 +42,7 @@ flags:`)
 	phases := fs.String("phases", "", "comma-separated subset of push,pull,devices,paced,compare,modes (default all)")
 	compareWith := fs.String("compare-with", "", "another syncproxy binary: the compare phase runs the closed-loop devices against it and this build, same run")
 	compareLabel := fs.String("compare-label", "", "how to name the -compare-with binary in the report (default its path)")
+	self := fs.String("self", "", "the syncproxy binary of this build, the \"after\" side of compare (go build ./cmd/syncproxy)")
 	pushBatches := fs.Int("push-batches", 0, "push batches timed on each side (default 10, 3 with -quick)")
 	modesSlice := fs.Duration("modes-slice", 0, "modes phase: how long each server serves the devices in turn (default 2s)")
 	modesRounds := fs.Int("modes-rounds", 0, "modes phase: how many times the servers take turns (default 5)")
@@ -75,7 +78,7 @@ flags:`)
 	if *pushBatches > 0 {
 		o.PushBatches = *pushBatches
 	}
-	o.CompareBinary, o.CompareLabel = *compareWith, *compareLabel
+	o.CompareBinary, o.CompareLabel, o.SelfBinary = *compareWith, *compareLabel, *self
 	if *modesSlice > 0 {
 		o.ModesSlice = *modesSlice
 	}
