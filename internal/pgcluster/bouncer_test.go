@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -35,13 +34,7 @@ func needBouncer(t *testing.T) {
 func TestBouncer_TransactionMode(t *testing.T) {
 	needBouncer(t)
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := StartTemp(ctx, testLog{t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Remove() })
+	ctx, c := tempCluster(t)
 	b, err := StartBouncer(ctx, c, BouncerOptions{PoolSize: 1, Log: testLog{t}})
 	if err != nil {
 		t.Fatal(err)
@@ -94,13 +87,7 @@ func TestBouncer_TransactionMode(t *testing.T) {
 func TestBouncer_StopEndsItAndRemovesItsDirectory(t *testing.T) {
 	needBouncer(t)
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := StartTemp(ctx, testLog{t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Remove() })
+	ctx, c := tempCluster(t)
 	b, err := StartBouncer(ctx, c, BouncerOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -105,24 +105,72 @@ var (
 // on first use, starts the server if it is not running (reusing it if it is),
 // and waits until it accepts connections on 127.0.0.1.
 func Ensure(ctx context.Context, o Options) (*Cluster, error) {
+	dir, err := checkOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	bins, err := findServerBinaries()
+	if err != nil {
+		return nil, err
+	}
+	acct, err := serverAccount()
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareDir(ctx, dir, acct); err != nil {
+		return nil, err
+	}
+	c := newCluster(dir, o, acct, bins["pg_ctl"])
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	unlock, err := c.lockDir()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := c.ensureDataDir(ctx, bins["initdb"]); err != nil {
+		return nil, err
+	}
+	reused, err := c.reuseRunning(ctx, o.Port)
+	if err != nil {
+		return nil, err
+	}
+	if !reused {
+		if err := c.pickPortAndStart(ctx, o.Port); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// checkOptions refuses what the cluster cannot be created with and returns
+// the absolute cluster directory.
+func checkOptions(o Options) (string, error) {
 	if o.Dir == "" {
-		return nil, errors.New("pgcluster: Options.Dir is empty")
+		return "", errors.New("pgcluster: Options.Dir is empty")
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("pgcluster: %s: %w", o.Dir, err)
+		return "", fmt.Errorf("pgcluster: %s: %w", o.Dir, err)
 	}
 	if strings.ContainsAny(dir, unsafePathChars) {
-		return nil, fmt.Errorf("pgcluster: cluster dir %q contains a character pg_ctl cannot quote (one of %q)", dir, unsafePathChars)
+		return "", fmt.Errorf("pgcluster: cluster dir %q contains a character pg_ctl cannot quote (one of %q)", dir, unsafePathChars)
 	}
 	if o.Port < 0 || o.Port > 65535 {
-		return nil, fmt.Errorf("pgcluster: invalid port %d", o.Port)
+		return "", fmt.Errorf("pgcluster: invalid port %d", o.Port)
 	}
 	for k := range o.ExtraConfig {
 		if !settingName.MatchString(k) {
-			return nil, fmt.Errorf("pgcluster: invalid setting name %q in ExtraConfig", k)
+			return "", fmt.Errorf("pgcluster: invalid setting name %q in ExtraConfig", k)
 		}
 	}
+	return dir, nil
+}
+
+// findServerBinaries returns the absolute paths of initdb, pg_ctl and
+// postgres on PATH, by name.
+func findServerBinaries() (map[string]string, error) {
 	bins := map[string]string{}
 	for _, b := range []string{"initdb", "pg_ctl", "postgres"} {
 		p, err := exec.LookPath(b)
@@ -133,26 +181,32 @@ func Ensure(ctx context.Context, o Options) (*Cluster, error) {
 			bins[b] = p
 		}
 	}
-	acct, err := serverAccount()
-	if err != nil {
-		return nil, err
-	}
+	return bins, nil
+}
 
-	// Parents get 0755 (postgres must traverse them), the cluster dir 0700.
+// prepareDir creates the cluster directory for the server's account: its
+// parents 0755 (postgres must traverse them), the directory itself 0700 and
+// owned by that account.
+func prepareDir(ctx context.Context, dir string, acct *runAs) error {
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("pgcluster: create %s: %w", parent, err)
+		return fmt.Errorf("pgcluster: create %s: %w", parent, err)
 	}
 	if err := acct.checkTraversable(ctx, parent); err != nil {
-		return nil, err
+		return err
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("pgcluster: create %s: %w", dir, err)
+		return fmt.Errorf("pgcluster: create %s: %w", dir, err)
 	}
 	if err := acct.chown(dir); err != nil {
-		return nil, fmt.Errorf("pgcluster: chown %s to %s: %w", dir, acct.name, err)
+		return fmt.Errorf("pgcluster: chown %s to %s: %w", dir, acct.name, err)
 	}
+	return nil
+}
 
+// newCluster lays out the cluster in dir; the socket goes to a short
+// directory under /tmp when dir is too long for a unix socket path.
+func newCluster(dir string, o Options, acct *runAs, pgCtl string) *Cluster {
 	c := &Cluster{
 		dir:       dir,
 		dataDir:   filepath.Join(dir, "data"),
@@ -162,7 +216,7 @@ func Ensure(ctx context.Context, o Options) (*Cluster, error) {
 		extra:     o.ExtraConfig,
 		log:       o.Log,
 		acct:      acct,
-		pgCtl:     bins["pg_ctl"],
+		pgCtl:     pgCtl,
 	}
 	if c.log == nil {
 		c.log = io.Discard
@@ -172,79 +226,82 @@ func Ensure(ctx context.Context, o Options) (*Cluster, error) {
 		c.sockDir = "/tmp/pgcluster-" + hex.EncodeToString(sum[:6])
 		c.ownSock = true
 	}
+	return c
+}
 
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	unlock, err := c.lockDir()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-
+// ensureDataDir runs initdb on first use, or hands an existing data
+// directory (back) to the server's account. Callers hold the directory lock.
+func (c *Cluster) ensureDataDir(ctx context.Context, initdb string) error {
 	if _, err := os.Stat(filepath.Join(c.dataDir, "PG_VERSION")); err != nil {
 		if _, err2 := os.Stat(c.dataDir); err2 == nil {
-			return nil, fmt.Errorf("pgcluster: %s exists but is not a PostgreSQL data directory (no PG_VERSION); remove it", c.dataDir)
+			return fmt.Errorf("pgcluster: %s exists but is not a PostgreSQL data directory (no PG_VERSION); remove it", c.dataDir)
 		}
-		if err := c.initdb(ctx, bins["initdb"]); err != nil {
-			return nil, err
-		}
-	} else {
-		if err := acct.chownTree(c.dataDir); err != nil {
-			return nil, fmt.Errorf("pgcluster: chown %s to %s: %w", c.dataDir, acct.name, err)
-		}
-		if err := os.Chmod(c.dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("pgcluster: chmod %s: %w", c.dataDir, err)
-		}
+		return c.initdb(ctx, initdb)
 	}
-
-	// Already running (another process, or an earlier run): reuse it.
-	if pf, ok := c.runningServer(); ok {
-		if o.Port != 0 && pf.port != o.Port {
-			return nil, fmt.Errorf("pgcluster: cluster %s is already running on port %d, not the requested %d; stop it first", dir, pf.port, o.Port)
-		}
-		c.port = pf.port
-		if pf.sockDir != "" {
-			c.sockDir = pf.sockDir
-		}
-		if err := c.writePort(); err != nil {
-			return nil, err
-		}
-		t0 := time.Now()
-		if err := c.waitReady(ctx); err != nil {
-			return nil, fmt.Errorf("pgcluster: reuse running cluster %s (pid %d, port %d): %w", dir, pf.pid, pf.port, err)
-		}
-		c.logf("pgcluster: reusing running cluster %s on port %d %.1fs", dir, c.port, time.Since(t0).Seconds())
-		return c, nil
+	if err := c.acct.chownTree(c.dataDir); err != nil {
+		return fmt.Errorf("pgcluster: chown %s to %s: %w", c.dataDir, c.acct.name, err)
 	}
+	if err := os.Chmod(c.dataDir, 0o700); err != nil {
+		return fmt.Errorf("pgcluster: chmod %s: %w", c.dataDir, err)
+	}
+	return nil
+}
 
-	c.port = o.Port
+// reuseRunning adopts a server already running on the data directory
+// (another process, or an earlier run) once it accepts connections; false
+// when none runs. wantPort, if not 0, must be the port it runs on.
+func (c *Cluster) reuseRunning(ctx context.Context, wantPort int) (bool, error) {
+	pf, ok := c.runningServer()
+	if !ok {
+		return false, nil
+	}
+	if wantPort != 0 && pf.port != wantPort {
+		return false, fmt.Errorf("pgcluster: cluster %s is already running on port %d, not the requested %d; stop it first", c.dir, pf.port, wantPort)
+	}
+	c.port = pf.port
+	if pf.sockDir != "" {
+		c.sockDir = pf.sockDir
+	}
+	if err := c.writePort(); err != nil {
+		return false, err
+	}
+	t0 := time.Now()
+	if err := c.waitReady(ctx); err != nil {
+		return false, fmt.Errorf("pgcluster: reuse running cluster %s (pid %d, port %d): %w", c.dir, pf.pid, pf.port, err)
+	}
+	c.logf("pgcluster: reusing running cluster %s on port %d %.1fs", c.dir, c.port, time.Since(t0).Seconds())
+	return true, nil
+}
+
+// pickPortAndStart starts the server on port, else on the port remembered in
+// Dir/port, else on a free one it remembers there. A port just picked may be
+// grabbed by someone else before the server binds it: then it picks another,
+// up to three times.
+func (c *Cluster) pickPortAndStart(ctx context.Context, port int) error {
+	c.port = port
 	fresh := false
 	if c.port == 0 {
 		c.port = c.readPort()
 	}
 	if c.port == 0 {
+		var err error
 		if c.port, err = freePort(); err != nil {
-			return nil, err
+			return err
 		}
 		fresh = true
 	}
 	for attempt := 0; ; attempt++ {
 		if err := c.writePort(); err != nil {
-			return nil, err
+			return err
 		}
-		err = c.start(ctx)
-		// A port we just picked may be grabbed by someone else before the
-		// server binds it: pick another one.
+		err := c.start(ctx)
 		if err != nil && fresh && errors.Is(err, ErrPortInUse) && attempt < 3 {
 			if c.port, err = freePort(); err != nil {
-				return nil, err
+				return err
 			}
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
+		return err
 	}
 }
 

@@ -43,16 +43,23 @@ func ping(ctx context.Context, url string) error {
 	return nil
 }
 
-func TestLifecycle(t *testing.T) {
-	t.Parallel()
+// tempCluster starts a throwaway cluster, removed when the test ends, and
+// returns it with a context that bounds the test's work on it.
+func tempCluster(t *testing.T) (context.Context, *Cluster) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-
+	t.Cleanup(cancel)
 	c, err := StartTemp(ctx, testLog{t})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Remove() })
+	return ctx, c
+}
+
+func TestLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx, c := tempCluster(t)
 	dir, port := c.Dir(), c.Port()
 	if port == 0 {
 		t.Fatal("port 0")
