@@ -172,6 +172,36 @@ func (e EstimateWriteStatus) Valid() bool {
 	}
 }
 
+// Defines values for HeadersTooLargeErrorError.
+const (
+	HEADERSTOOLARGE HeadersTooLargeErrorError = "HEADERS_TOO_LARGE"
+)
+
+// Valid indicates whether the value is a known member of the HeadersTooLargeErrorError enum.
+func (e HeadersTooLargeErrorError) Valid() bool {
+	switch e {
+	case HEADERSTOOLARGE:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HeadersTooLargeErrorOk.
+const (
+	HeadersTooLargeErrorOkFalse HeadersTooLargeErrorOk = false
+)
+
+// Valid indicates whether the value is a known member of the HeadersTooLargeErrorOk enum.
+func (e HeadersTooLargeErrorOk) Valid() bool {
+	switch e {
+	case HeadersTooLargeErrorOkFalse:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ResyncRequiredErrorError.
 const (
 	RESYNCREQUIRED ResyncRequiredErrorError = "RESYNC_REQUIRED"
@@ -548,6 +578,23 @@ type EstimateWrite_Total struct {
 	union json.RawMessage
 }
 
+// HeadersTooLargeError The envelope of a 431 (contract 1.2). Its own schema, as the 409's and
+// the 410's: the code is new, and a client generated from Error before
+// 1.2 knows only that schema's codes.
+type HeadersTooLargeError struct {
+	Details   []ErrorDetail             `json:"details"`
+	Error     HeadersTooLargeErrorError `json:"error"`
+	Message   string                    `json:"message"`
+	Ok        HeadersTooLargeErrorOk    `json:"ok"`
+	RequestId string                    `json:"requestId"`
+}
+
+// HeadersTooLargeErrorError defines model for HeadersTooLargeError.Error.
+type HeadersTooLargeErrorError string
+
+// HeadersTooLargeErrorOk defines model for HeadersTooLargeError.Ok.
+type HeadersTooLargeErrorOk bool
+
 // PdfSettings defines model for PdfSettings.
 type PdfSettings = db.PdfSetting
 
@@ -650,9 +697,14 @@ type RowConflict struct {
 	// Id The row's key (a singleton's is its contractor id).
 	Id Uuid `json:"id"`
 
-	// Row The current row exactly as a pull delivers it for `table`; null when deleted or missing.
-	Row   *stdjson.RawMessage `json:"row"`
-	Table TableName           `json:"table"`
+	// Row The current row exactly as a pull delivers it for `table`; null when deleted or missing, or when rowOmitted.
+	Row *stdjson.RawMessage `json:"row"`
+
+	// RowOmitted Contract 1.2: true when the row exists but was left out because the
+	// rows of this 409 reached its byte bound (SYNC_MAX_PAGE_BYTES, like a
+	// pull page); `row` is then null. Pull to get it, merge, push again.
+	RowOmitted *bool     `json:"rowOmitted,omitempty"`
+	Table      TableName `json:"table"`
 }
 
 // StatusResponse defines model for StatusResponse.
@@ -817,6 +869,11 @@ type Conflict = ConflictError
 
 // Forbidden defines model for Forbidden.
 type Forbidden = Error
+
+// HeadersTooLarge The envelope of a 431 (contract 1.2). Its own schema, as the 409's and
+// the 410's: the code is new, and a client generated from Error before
+// 1.2 knows only that schema's codes.
+type HeadersTooLarge = HeadersTooLargeError
 
 // IdempotencyKeyReused defines model for IdempotencyKeyReused.
 type IdempotencyKeyReused = Error
@@ -2035,16 +2092,30 @@ type ClientWithResponsesInterface interface {
 	GetReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadyResponse, error)
 }
 
+// GetOpenAPIResponse431Headers the declared response headers of an HTTP 431 response for GetOpenAPI
+type GetOpenAPIResponse431Headers struct {
+	XRequestId *string
+}
+
 type GetOpenAPIResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *map[string]interface{}
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *HeadersTooLarge
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *GetOpenAPIResponse431Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetOpenAPIResponse) GetJSON200() *map[string]interface{} {
 	return r.JSON200
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r GetOpenAPIResponse) GetJSON431() *HeadersTooLarge {
+	return r.JSON431
 }
 
 // GetBody returns the raw response body bytes
@@ -2091,6 +2162,17 @@ type GetCanaryResponse403Headers struct {
 	XRequestId *string
 }
 
+// GetCanaryResponse429Headers the declared response headers of an HTTP 429 response for GetCanary
+type GetCanaryResponse429Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+// GetCanaryResponse431Headers the declared response headers of an HTTP 431 response for GetCanary
+type GetCanaryResponse431Headers struct {
+	XRequestId *string
+}
+
 // GetCanaryResponse500Headers the declared response headers of an HTTP 500 response for GetCanary
 type GetCanaryResponse500Headers struct {
 	XRequestId *string
@@ -2111,6 +2193,10 @@ type GetCanaryResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *HeadersTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -2121,6 +2207,10 @@ type GetCanaryResponse struct {
 	Headers401 *GetCanaryResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *GetCanaryResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetCanaryResponse429Headers
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *GetCanaryResponse431Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetCanaryResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2140,6 +2230,16 @@ func (r GetCanaryResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r GetCanaryResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetCanaryResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r GetCanaryResponse) GetJSON431() *HeadersTooLarge {
+	return r.JSON431
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -2207,6 +2307,11 @@ type GetDigestResponse429Headers struct {
 	XRequestId *string
 }
 
+// GetDigestResponse431Headers the declared response headers of an HTTP 431 response for GetDigest
+type GetDigestResponse431Headers struct {
+	XRequestId *string
+}
+
 // GetDigestResponse500Headers the declared response headers of an HTTP 500 response for GetDigest
 type GetDigestResponse500Headers struct {
 	XRequestId *string
@@ -2231,6 +2336,8 @@ type GetDigestResponse struct {
 	JSON403 *Forbidden
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *HeadersTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -2245,6 +2352,8 @@ type GetDigestResponse struct {
 	Headers403 *GetDigestResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetDigestResponse429Headers
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *GetDigestResponse431Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetDigestResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2274,6 +2383,11 @@ func (r GetDigestResponse) GetJSON403() *Forbidden {
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
 func (r GetDigestResponse) GetJSON429() *RateLimited {
 	return r.JSON429
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r GetDigestResponse) GetJSON431() *HeadersTooLarge {
+	return r.JSON431
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -2346,6 +2460,11 @@ type PullChangesResponse429Headers struct {
 	XRequestId *string
 }
 
+// PullChangesResponse431Headers the declared response headers of an HTTP 431 response for PullChanges
+type PullChangesResponse431Headers struct {
+	XRequestId *string
+}
+
 // PullChangesResponse500Headers the declared response headers of an HTTP 500 response for PullChanges
 type PullChangesResponse500Headers struct {
 	XRequestId *string
@@ -2372,6 +2491,8 @@ type PullChangesResponse struct {
 	JSON410 *ResyncRequired
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *HeadersTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -2388,6 +2509,8 @@ type PullChangesResponse struct {
 	Headers410 *PullChangesResponse410Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PullChangesResponse429Headers
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *PullChangesResponse431Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *PullChangesResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2422,6 +2545,11 @@ func (r PullChangesResponse) GetJSON410() *ResyncRequired {
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
 func (r PullChangesResponse) GetJSON429() *RateLimited {
 	return r.JSON429
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r PullChangesResponse) GetJSON431() *HeadersTooLarge {
+	return r.JSON431
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -2509,6 +2637,11 @@ type PushChangesResponse429Headers struct {
 	XRequestId *string
 }
 
+// PushChangesResponse431Headers the declared response headers of an HTTP 431 response for PushChanges
+type PushChangesResponse431Headers struct {
+	XRequestId *string
+}
+
 // PushChangesResponse500Headers the declared response headers of an HTTP 500 response for PushChanges
 type PushChangesResponse500Headers struct {
 	XRequestId *string
@@ -2541,6 +2674,8 @@ type PushChangesResponse struct {
 	JSON422 *IdempotencyKeyReused
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RateLimited
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *HeadersTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -2563,6 +2698,8 @@ type PushChangesResponse struct {
 	Headers422 *PushChangesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PushChangesResponse429Headers
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *PushChangesResponse431Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *PushChangesResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2614,6 +2751,11 @@ func (r PushChangesResponse) GetJSON429() *RateLimited {
 	return r.JSON429
 }
 
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r PushChangesResponse) GetJSON431() *HeadersTooLarge {
+	return r.JSON431
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r PushChangesResponse) GetJSON500() *Internal {
 	return r.JSON500
@@ -2653,16 +2795,30 @@ func (r PushChangesResponse) ContentType() string {
 	return ""
 }
 
+// GetHealthResponse431Headers the declared response headers of an HTTP 431 response for GetHealth
+type GetHealthResponse431Headers struct {
+	XRequestId *string
+}
+
 type GetHealthResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *StatusResponse
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *HeadersTooLarge
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *GetHealthResponse431Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetHealthResponse) GetJSON200() *StatusResponse {
 	return r.JSON200
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r GetHealthResponse) GetJSON431() *HeadersTooLarge {
+	return r.JSON431
 }
 
 // GetBody returns the raw response body bytes
@@ -2694,9 +2850,23 @@ func (r GetHealthResponse) ContentType() string {
 	return ""
 }
 
+// GetMetricsResponse431Headers the declared response headers of an HTTP 431 response for GetMetrics
+type GetMetricsResponse431Headers struct {
+	XRequestId *string
+}
+
 type GetMetricsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *HeadersTooLarge
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *GetMetricsResponse431Headers
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r GetMetricsResponse) GetJSON431() *HeadersTooLarge {
+	return r.JSON431
 }
 
 // GetBody returns the raw response body bytes
@@ -2728,6 +2898,11 @@ func (r GetMetricsResponse) ContentType() string {
 	return ""
 }
 
+// GetReadyResponse431Headers the declared response headers of an HTTP 431 response for GetReady
+type GetReadyResponse431Headers struct {
+	XRequestId *string
+}
+
 // GetReadyResponse503Headers the declared response headers of an HTTP 503 response for GetReady
 type GetReadyResponse503Headers struct {
 	RetryAfter *int
@@ -2739,8 +2914,12 @@ type GetReadyResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *StatusResponse
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *HeadersTooLarge
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *GetReadyResponse431Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *GetReadyResponse503Headers
 }
@@ -2748,6 +2927,11 @@ type GetReadyResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetReadyResponse) GetJSON200() *StatusResponse {
 	return r.JSON200
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r GetReadyResponse) GetJSON431() *HeadersTooLarge {
+	return r.JSON431
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -2950,6 +3134,26 @@ func ParseGetOpenAPIResponse(rsp *http.Response) (*GetOpenAPIResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 431:
+		var headers GetOpenAPIResponse431Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers431 = &headers
 	}
 
 	return response, nil
@@ -2989,6 +3193,20 @@ func ParseGetCanaryResponse(rsp *http.Response) (*GetCanaryResponse, error) {
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -3037,6 +3255,33 @@ func ParseGetCanaryResponse(rsp *http.Response) (*GetCanaryResponse, error) {
 			headers.XRequestId = &value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetCanaryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 431:
+		var headers GetCanaryResponse431Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers431 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetCanaryResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -3118,6 +3363,13 @@ func ParseGetDigestResponse(rsp *http.Response) (*GetDigestResponse, error) {
 		}
 		response.JSON429 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3192,6 +3444,16 @@ func ParseGetDigestResponse(rsp *http.Response) (*GetDigestResponse, error) {
 			headers.XRequestId = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 431:
+		var headers GetDigestResponse431Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers431 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetDigestResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -3280,6 +3542,13 @@ func ParsePullChangesResponse(rsp *http.Response) (*PullChangesResponse, error) 
 		}
 		response.JSON429 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3364,6 +3633,16 @@ func ParsePullChangesResponse(rsp *http.Response) (*PullChangesResponse, error) 
 			headers.XRequestId = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 431:
+		var headers PullChangesResponse431Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers431 = &headers
 	case rsp.StatusCode == 500:
 		var headers PullChangesResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -3472,6 +3751,13 @@ func ParsePushChangesResponse(rsp *http.Response) (*PushChangesResponse, error) 
 			return nil, err
 		}
 		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -3587,6 +3873,16 @@ func ParsePushChangesResponse(rsp *http.Response) (*PushChangesResponse, error) 
 			headers.XRequestId = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 431:
+		var headers PushChangesResponse431Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers431 = &headers
 	case rsp.StatusCode == 500:
 		var headers PushChangesResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -3640,6 +3936,26 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 431:
+		var headers GetHealthResponse431Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers431 = &headers
 	}
 
 	return response, nil
@@ -3656,6 +3972,29 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 	response := &GetMetricsResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 431:
+		var headers GetMetricsResponse431Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers431 = &headers
 	}
 
 	return response, nil
@@ -3682,6 +4021,13 @@ func ParseGetReadyResponse(rsp *http.Response) (*GetReadyResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3692,6 +4038,16 @@ func ParseGetReadyResponse(rsp *http.Response) (*GetReadyResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 431:
+		var headers GetReadyResponse431Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers431 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetReadyResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -3963,6 +4319,15 @@ type ForbiddenJSONResponse struct {
 	Headers ForbiddenResponseHeaders
 }
 
+type HeadersTooLargeResponseHeaders struct {
+	XRequestId *string
+}
+type HeadersTooLargeJSONResponse struct {
+	Body HeadersTooLargeError
+
+	Headers HeadersTooLargeResponseHeaders
+}
+
 type IdempotencyKeyReusedResponseHeaders struct {
 	XRequestId *string
 }
@@ -4058,6 +4423,23 @@ func (response GetOpenAPI200JSONResponse) VisitGetOpenAPIResponse(w http.Respons
 	return err
 }
 
+type GetOpenAPI431JSONResponse struct{ HeadersTooLargeJSONResponse }
+
+func (response GetOpenAPI431JSONResponse) VisitGetOpenAPIResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetCanaryRequestObject struct {
 }
 
@@ -4119,6 +4501,43 @@ func (response GetCanary403JSONResponse) VisitGetCanaryResponse(w http.ResponseW
 		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
 	}
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCanary429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response GetCanary429JSONResponse) VisitGetCanaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCanary431JSONResponse struct{ HeadersTooLargeJSONResponse }
+
+func (response GetCanary431JSONResponse) VisitGetCanaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4259,6 +4678,23 @@ func (response GetDigest429JSONResponse) VisitGetDigestResponse(w http.ResponseW
 		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDigest431JSONResponse struct{ HeadersTooLargeJSONResponse }
+
+func (response GetDigest431JSONResponse) VisitGetDigestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4416,6 +4852,23 @@ func (response PullChanges429JSONResponse) VisitPullChangesResponse(w http.Respo
 		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PullChanges431JSONResponse struct{ HeadersTooLargeJSONResponse }
+
+func (response PullChanges431JSONResponse) VisitPullChangesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4633,6 +5086,23 @@ func (response PushChanges429JSONResponse) VisitPushChangesResponse(w http.Respo
 	return err
 }
 
+type PushChanges431JSONResponse struct{ HeadersTooLargeJSONResponse }
+
+func (response PushChanges431JSONResponse) VisitPushChangesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PushChanges500JSONResponse struct{ InternalJSONResponse }
 
 func (response PushChanges500JSONResponse) VisitPushChangesResponse(w http.ResponseWriter) error {
@@ -4691,6 +5161,23 @@ func (response GetHealth200JSONResponse) VisitGetHealthResponse(w http.ResponseW
 	return err
 }
 
+type GetHealth431JSONResponse struct{ HeadersTooLargeJSONResponse }
+
+func (response GetHealth431JSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMetricsRequestObject struct {
 }
 
@@ -4706,6 +5193,23 @@ func (response GetMetrics200TextResponse) VisitGetMetricsResponse(w http.Respons
 	w.WriteHeader(200)
 
 	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
+type GetMetrics431JSONResponse struct{ HeadersTooLargeJSONResponse }
+
+func (response GetMetrics431JSONResponse) VisitGetMetricsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
 	return err
 }
 
@@ -4726,6 +5230,23 @@ func (response GetReady200JSONResponse) VisitGetReadyResponse(w http.ResponseWri
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReady431JSONResponse struct{ HeadersTooLargeJSONResponse }
+
+func (response GetReady431JSONResponse) VisitGetReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(431)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5008,119 +5529,129 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rUhu59u+rqHx2VaCqbWxC5mI+7CIJ2cMeEjhAZvbsONvI3cu2Nt1Sj6TGeKY4dZ7iPOB5kn8tSX11",
-	"t23AJJmEb1x0XVrrt65S/9nyRRQLDlyrVv/P1hRoANL8+K/2GfyegNLtowB/D0D5ksWaCd7qt44C4JqN",
-	"GSiip0CkbUoYN78qkNcgnykSionqtLyW8qcQURxGz2No9VtKS8YnrdvbW68lQcWCKzDTvqSBmxd/8wXX",
-	"wM2PNI5D5lOcf+e/ChfxZ2HYv0kYt/qt/7WT72fH/lftHEoppJ2qvImXB6+HZ4f/+/3h+UWfjNmNWXtM",
-	"56GgwT7hcA2SSNByjltYQpq6yV3znVJbs4ZXgo9D5m9uf+mAjft8dfLuzfHRq4s+oUSKGfGnlE8gIIpx",
-	"H8ymIWD6mSIjqmB4DVIxwfdJBHIC7nh1IjkE2FsRygMSJ2pK6IQyTmZMT7EVk8R1VRul1xshRywIgD8+",
-	"Q7w5OXt59Pr14bs+UVrE+2bzPg1DkGRKFeGC4AIk9bWQG93kUQBRLDRwf/4zzM8gURA8/n6PXh++PT25",
-	"OHz36rfhz4e/Dc8O358fvu6bbV/BnMyoIrgSe8aUCz0FSUYimO/j3wklHGbYcrO04Bokp+En2P+7i8Oz",
-	"dwfHfSvmdpsj6l+J8XijWzq1oHIhxDGVE3j8nZ0e/HZ8cvB6eHFyMjw+OPvHYZ+oOGTaQlyiphvd3hnV",
-	"cMwipj8F054dXBwOj4/eHl0gq9qDo2MNkpzhz+0D87MCX/CgikSFFuWVOLXEuIYJ4LTeQ0kCas59/CuT",
-	"G6RKedhmGh2e//bulVFuR2epRPuJVEISIR3wM0VEGIAkekqt3tYiGiktuNPqVo2TK4BY7ZNAipgw7eA/",
-	"DFHZj5Mw3Cgnvec00VMh2R+fgpXevzt4f/HTydnRvy0rjSWoqaPEFXBLqgnHnRpdt+mtXlMW0lEIn2Sn",
-	"vxwcHR+8PD78cmXmPVdJHAupIXgLAaMXZoLHJ835+9PTk7OLw9fDt4evjw6GF7+dIl4CD0h1vg1ywG1q",
-	"FpuRXlFO5fzMmcL4l1iKGKRm1i7O7Y7mmdKtvk9Y0Lr1WuKqcEwjIUKgHP9u5fqCRbBqJGyjNI1i7JYo",
-	"WHtyY9an2PcBV5L198p7KS3no5cuV4z+C75uFexle4ALnsgFmq/8GkIRAxFjQsle98d+pufITAoNBE0X",
-	"xiceGYFP0XTRU1Bg7VlnDg94bg8XDWFn26KJrIjSFNmTjKWIOuStsZDL9vCAFwxiP5ESuP7FjUTLJnZn",
-	"wFve4jmb3ZpfmIZIrVQJYpa5FLcZ/aiUdN4yzK4pC9cfzpD5telUNxykpwA8ifBoU+eicHapc+e1IlCK",
-	"Wntn4X+WO90wYxoqyEcoMKtzLS3jVb3HGi6zC8ynLo6QU8MrELqB6RyLLooiDQIJyvzIk9ABuJYJ1BAA",
-	"CUz5fMipFbbVHSRQDcGQ6jvJpmU0f15LaYjwMNeZna2NLemGFoaIp4Kvt1W0ZFJRqJfrVALFOJdnPaWa",
-	"hFRpJ9l6yhTK8X7mfWJzwaHgqhHBwzmZSDFD/B4LGSF5UXN9t9fyFhSZ10ri4O6nUOFGhvxmyFRhg/RA",
-	"Ulp5GUcVzrHECaUFVQi3wL1e66Y9EW33x2DUKfBy4X9tFqGqNexN9bTVb02Yniajji+iHZwhluJmXvhp",
-	"AnwnGCF1btraHmwByVVZan6VTIMTFoYnSsPTghAZcfea5SqiN8fAJ7is3W63661mpiKuLjLTSazbjJNU",
-	"5ok/Bf/KKokiMS0zIdKXgJ5sdU3bAZdihmbzCEIG1xCg+7vdIUdjtIuZQi1jx9RC2mjJM0UKasRw8IDP",
-	"kDgq1UlGf1CuZiAV6q4OORgp4LqfcjnTQGaMK6suFrg3YpxFCKLdOk6uAlCBsi/WImwZkCr+84TjRveJ",
-	"Ak1G84LTgHK2eugCaFUGPj8he7u974kvAtgnAYxpEmry/vw1Dgw3NIoN/x2+P6uZKKZag8Rx/vPhoP3v",
-	"j38+v/1by1uCi3cmCgtqeczw+T6ZTYGTWAKeInJGlChNRlCIJj1TRMx4EaFYUIKmJDHwsTBx0zFGjKe/",
-	"97wloFzo11trp8tB2jEA2aLGJbQ8TyI6x+0is0Ng4ilo+RgR2a4F4IZVNALyBrmwAtqGvrWQ2gh5So+E",
-	"uHpjXOlldvtwfeV6TyNgE9qbor3qllrlxtXMIqQeCukIUTzm57u1evZbMAHKHJCZBDmlS3TbqN4vsebm",
-	"db8dfjg249dIw32MgCc93qTHKzjSgIEBSHad7jeLZK2njh9P098dme6q4DaIW+Wdv3a2R7eKGwbSInpj",
-	"D223t/f93g/Pv9v7vnCS7eyvP6yj5L4xXZuj4QqF24wzRxqiz6tzS+RZw+m1m7gvo66/nYjKqyQexiB9",
-	"FzrNJgvAZxENlxvO7b9/6LZ//Phnz9vt3m4NBp301173dvvvf1tmmy6K11XyVw8IaHqTBuoXQ1QJZ3qt",
-	"DWLDIfLzJzmPx7ZgclYui4EjSHG7C/xomSKn6yOYPQYbHs3osbHUChQ9GTxPBo8duqIWym73Wo7351MU",
-	"lM9Pxq3+h+X9X1vUOk+nXKv1uyQa4fF+rCbhDohDQWL34BEhCSX/PD95R7jplGK+ohEQSfkEyNYVxJrA",
-	"DfV1OEezB1lOA99ePKL7W5ZOeZUjkn+dwElBcdXbtQaUlvB0jZ67cxCppPe+Uvb6Uq3mTFGVabSwxoMS",
-	"NWzBlyaRUJrsdonjKAP5vS4ZIzKjbgjYhGlFtuDGHQmhYShmEGznBZQ0IHoqRTKZEkrGoaC6xMu5+eN2",
-	"w90pZkt2TFBvMz3MRnoNIWh4JRJXAFt1JCquR03Vg1cldW0bUJpFVMMQrtNa2+ZGDf+OJfMZnwxlEjY1",
-	"URriIW1uUeGlhf0tbKa4qMVdVNdUWUBdYtUSvFDiu9RUqhYdK6IFCcwQJAZJDLfvExaocnC9YOkHwlos",
-	"ZEqvgVAJhFlp7NTk3hePe62ceapLq8nyRc540HA1TLSR8R4+0gJrPmi0Khc/YLDbRhYMjgJ1D/4TY8d/",
-	"rhg648IOOWd8EoJGhxNhspAoMGxn4TDtnCIimglPnPhtcOLnhl42AaWXlJiZ+tD6wIspycwDL2M2SSQo",
-	"j9CsqtT+w4iCIlRdoUtmi+QbKn82Vpdm51zZBVtZEqj6yqHC9F5KjGz0OoJmFWllOj52xVXh2krLK9Ww",
-	"trz8CkPLa707uRi+OXn/Dv/+9vDip5PXQ/zTwfHxya+m8UKVuBmvrhyy5TVcFmh5pYJsbOeK6u3a0qrT",
-	"v1Z5WONpu2NaOPMxgzCo3QfjAdzUW2sSqCthXeilK9HGhi25EWqX6wCjRs5DBlwP168Kcx3Wr2H7InPe",
-	"IeOwqP5qBI4Lp4hWbpRnvtSi+6+pTlaLvjukc9sa+yUjLbS9/PLoEeIvO+D+SUigmQ7X4+pPdyz3Ctx7",
-	"rWsasmCYcM0qy0QUuFeYYSHwb/k9pVoZGbwysGQiUJK8VLoKjG7POqVveRsbTAtkeLjplEBupRVQ9/Da",
-	"BVM/X2YysxjXn2n9lleM16s74ZuqvnS1JSZsa2tbrRQ1dwe32T0r9ct13rdYTlQ8ZncuOQHL5/EI0mT5",
-	"/LFEKnV2qoL1lGd7yrO5Et5PAXLVfMeKjNGnhMD6nM6ft0uIty5cfp31RjVwuTSPsgSKzjMTP/XMA0nH",
-	"BkwtKFLfh1iDdSx9tILwRyr9KUpSrUecjv2EcBtEuIq/e/crEGX/9+79v5HazbKHXQ9NHz7ipAXvu2H+",
-	"RW+8cidoHcLn/vkdITz33ut3YQTdXEW5r+Svrh8oBAK+0pT5l1Mi8RUTOQtw3Bm2vnb2ezS74zFCMQ7K",
-	"1rJVjJVyGozPQWvGJzWFDYhPXA99EdrUwhcV0h0LoUEONdysV1VrH1hYv72aitkwFBPRkIX6goOiEMWh",
-	"i+mvFl+Q0Xph7E3EJqphiWypXpnZiuQvH1354NP1bzBmkUvExgMWcTAeqlTaysJ3r5vQFfEsQffTZejP",
-	"FOsgW2Y7aZXHM0WuYL79uc3zClqWtfw6zFKBz7sPUMLTensZe65XY/ql2IQFpL1z6W+GvPdwWR4zGNJs",
-	"OSzgl60tOUvCmvyxeRMJ1FCLRe3yiU0F4Dh1UK/IN5DNaL4nLZmQTM+/0XvOxsJN4BNkQ+9wH8nlPuzK",
-	"vCKbFs4r55lNWhYFcdm4aVEq8yrL5r1si+XS+2Q6fJVpkhwnH6qgHz19ct8b4AVEfrrB/ZiRDYv7X2VQ",
-	"aMkTXqtTRQtIXfdY6zrvF/a6ixXhj11UWnkx9q9frll8FnHBhEUt90supmuYSeWXHOuPsaSuilCwT7r2",
-	"USg9BQlWwxGV+FOyvp3mLg7Uz4w4MqWoUIFnVwy2Kq9PMntJxv77mQWXJnynYbiGdFukXxBTtyLrICPa",
-	"FX1mhtimyk9fbXcMb4jZ3dLdF/ZRY9yjoUBBxi3C4l4ZngHC6VhIcmlk9XKfoNzbI0mpJSSJmMKVrs6d",
-	"lw1ApQPzNOwZnb3N2LTOCLSaLW1v766hVQjcFwHjE/ui7W2x/HdlRfs7HLMqOtrdqTf4VeT1BT7O+crS",
-	"v06SbJ67+d5AfTn/ojTXjw3xAcopm3zmarllnqQqBNKfCtKag74ZnR7Fyyryyqa9LHd5xjejqwpnPhVj",
-	"PIVgP5F3tS7SPNV93TfU2SDpDaFOv/5hJ8vI9ni+liBo8/NNT686rh2DzLnCS5mn8rzjYynGRwk+lu6U",
-	"FkXlflnNRnF50paN2vIuIPMUk3yk5yWfHoj8gh+IXACpOfdPkzBc52Mq6wfUCq/oL3tf4a4PNlQe6d3c",
-	"0w2lZ/Dqhs1u+9c8XpaFmpZHa7N3NB7wJET5JtFG3obIrvrVjDal6q2QDQ85Nj1MUEqPr7uKYgHexh6q",
-	"KGYa696ruN8LChWbeN3FFB3yTT2ekdsyq17QWPJmQ3rIXknSvU08ulHkhMY3OFJCVmiQS1ZtKMzAlpre",
-	"722kEw7E0AmN5PLLNJ6xURCIWfEBpQ5BS3w2FSGYTzoSpgbcFK4iuJMRjIUEQvnc2jksS5w0fLaoiKiV",
-	"tI17R2zZ9w+cCX9HKLZm6OPh8erx7w/KjWPb41HrwW/KLZtC4MZV3R+GG4csXBWJJfjU6Jz6+Eb6f0JD",
-	"Ro0jWD4BsmXrGjK+Lf97+w68tcYJPVQfNA/8UKXQOPLDIX7V0PfE+YZhb5d7vWjOImh1Xopg/iC312qQ",
-	"nXRAM3MOxU0WZABBEq82kUyKxr0ueFfDKu+26e/4xQqkvvPi1wroGBe88N29LbgGOTeOCEsDO1Prf9By",
-	"jnR7P0/cuw9LT4ETCXFI56nzyrQihU8lt3+2nx5eGfhZaTpcZ/mwjDrF1Fh63HV6u0imVZ7Gkscjv4wn",
-	"JivA9pBHKAtQs4GHKr8gM66RCezrYnVMkPAaV/mYXdsvUK5bAZANXzGvOEm4YhMOAflurz1C3z59rlUR",
-	"WqmZ6ZTfTC2UY66uvrQbyVayghDqHiYscC3nuemaPyRHtmgYunhxREbz9Jtg251Vtuiaj8I1CeN9uq+l",
-	"ASuda8T3Hr3v2q8q8HfpWkWCO/RdhIi7d777vLdN/PrORQXTYqgvFG7yCE2uzxfQ4OzNK/L8+fMfyfuL",
-	"V/YZ54iFIXPfdvYIdCYdstvdfdHu9tq9Fxe93X632+92O91u99/lh5kL71WUV1C2xWZMQidf0UOMMRzK",
-	"nJOJ19Y8fL+ITwr8RDI9P8cTd7l3oBLkQYIzpr+9SQf6568XLfflZWNOmf/mI0+1ju1Xohkf19xoeZuE",
-	"mrU1cMo18aVQqh3ANfNtKgKBV5BTofREgrIetmu7lTPVNjrTNJzRuRrwNDjvcgzum+tZqN6uz0bs98ll",
-	"KeR/mTn2Qk9BDrjt3BYzVAXmScLi07PmJW4zMCWuiq4z4AN+mJlobg14CiRR7ivwpqqKKE6vYOhTha5V",
-	"mESccBqB8cTQKLNP4A54xgZ24uXMSLYumxjxcnt/wCPBYe6R3xPKNUN0t59atl8qoBOwc5TVGw46aPV2",
-	"n+91XnQHrctts8U0YkB6nZ5HrE66BqIF6XW6/QFvk1MqNaOh0cd9Uz5m4uVIFRvuVjbXaGIYhgDGiPWp",
-	"lAxP+oATahI/A05SCpkP5xP72WgTmTfFsx6hnMBNHDKfaVuI5odATZGaRyjhMDPTTkArHCyfMfsOJurD",
-	"2ZSaj0uGQK9xcYnukEOucTVpnvQK5oRx86NNXRFDsAjkBALzHxmA7JDjcqbKqF87o4etDINhS0sUZXcY",
-	"RWjD62KAH+l4JmZZvrZPrPVfyEY4epHLoul/6ZlRyklhnKU2L8z0vjufLO+GvS/TwTJHw6wnrQFVHhE2",
-	"jYi7k2JWOeSIzs3i5uSymIy0S8O1lFdsTrU+1ThoHaUpxiyHbdKLMBu0TL7RHASfuwwjTleTfnQzeVmi",
-	"MQ/AZWKfnWqefyTp97hJ+hnyYomksmcEGjjiWZ9oEY2UFtzJUpwY1qBjjcYjkWlDJBoTwX7hvV9picK4",
-	"D5fEKEY8KW75soBkSrMwJFdczFS+zl4Xe1dqjsmWqdlknIyTMPRIIEVMQuE7qbQPD2ML0yyk/pXaNvu5",
-	"/MfhBdmhMTOaZMdap5ckBG3NXwPP1yDZeG7ODX1K5lPT15Wc2+2nz3ag3VwoKldEC9FcR77vpHRuxzC4",
-	"Tsy3X9Nsm4Mmx5BRLEEpQ34ksQ0xEIHE+j898jN7iUc9+YPFbd+1hSArH06R+5kRwwOz4PahKyC1H19Q",
-	"TkRcSxvcdWlAsyzkDOyNqAg87943s5It5E2jUYgbFtUV2eu92M5DyWbQkEXMAJ67VISAigQOoLByxf4A",
-	"S8C93vNtGzx2j1K0Ms1vtefB6VHBF++3ep1ep2siIDFwGrNWv/W80+08d6WzRtmbc3f/7/zXvac7AWN0",
-	"oFdAkX+Pgla/9Q/QJzFwO0lKdzPGbrebOg7pN3BiwyLYdycd1NqUd6wBvb2tq1p26yCB8JMIuO6UTJlW",
-	"/8NHr6WSKKJybnqwvGDaMwyFshXY/CpTZJSw0HzPQFO0pj+0RKxaH3HIXCp8ys1ozcR5ZVs8kDZLg6tm",
-	"hiyq1kAcmyIwTJfoKQKQC/3yAIFVoJLXAqEoM4Y62VsCZs3/aruwePuoMcrlmu+U2poV7XV7TZ0yyuy8",
-	"57g4IdkfYAoL9rrPV3d6I+SIBQGY6N0LS9jlPY44Ouo0tB2er7Wua8pskt3wVMZFv7jUTqGaEimqpmJG",
-	"ZlNRxGxUOFfFT2oQporshQxV5a88OuH4q3ywCHuJOUVtDBL3oLznME0nEm3WS6tdLjvkMkVxd2tBJZGH",
-	"FmGQhILs/ue7Pc8iZpgGUfKn6aXS5AcymmtQnjV6TRhkxCZt4AGjfMCzeIkLlHjY+/yng/bui++2WGAr",
-	"JBTpfWeHIf////6/cqkRVekUA54PvI2wW7rsENTed+iQg1QtGetmStWAOyspiZG5U0KgoYV0U3lw1Gy7",
-	"oMb6BH5PaJi+yT/gEVCORtBUoP2fKqz8eJ8pSzA8/dRUs7C8AAnOczbfV6URaCNfH2rONqJtBdgIj1gl",
-	"IwXaHIj9HMBWarjSMNy2X3CPQxFAFghiOMzvCRj4cdck3MP7XgFb1o+r2GsRptLmyHbq1SUu5kYLoZNp",
-	"rrE8GvBVPr3QAHyW5ZFu1m6uhMA2DHJroM9LGhTyi58IF/d2f1zd44xqOEbrw87yqbH0NM+tT43zwOcF",
-	"JGr6FNGUWqGjhZPWU2DSJOZL4rgCbBErGqH2V6anItE5hmzh0M5U3+7ndnTqGChNNaCjUXAHOgOO42SD",
-	"pL6cceJsUaBH/CnlE3t3Kr1GZWaxqGZ7dgb8jUCzNF/PbMpCIJeuSsNCvEwAUdGOmFqr7voWBETPmA/e",
-	"gNtIxh8gBdEsglrcOk3C8JUZR61CrpOY/p5A6tO42Egs4ZqJRBk/wyzK/psplbhg9BhmKQeoATd+j8t8",
-	"hSEKrDKt0IJxHkW/+HUUpknAAuPw+YjmA+6LCFLHh2zN3AHmp7Ht5WEelUb1Q03t9uvQM6uFyQGqWPPY",
-	"262JpZlrf2J2GMV6/ou951uXjc+COngCptowJdhlnlO73N63wpDyCOp96TxLpjvkndl9NGKohmdFVjPB",
-	"FMBF2IBJel/ScNYWzX1Am9Wv2bxpWtr7GkFNQ4BKsM8WbxbuFpstbRW8Zsb9MAkg2M4iLXQCTesy/lJp",
-	"XU4x2s+CLisftW/xZIWjvboc5531shaWY795/bxQMlqjoU/c4aZs8K2o494aKyvfdP+raPGzgttQo689",
-	"izRWuWnqmdMPVqtmZdIOsajL1eYldyaAacOoyrxjkMb5AgGqQ/KgPFOkWpU34HVleeRg3XA12bKx6v6A",
-	"X0GsPROF7tswNOp1F4LupwFntV0bW0bUtqg34Lb2sCa8bOyaS1dAgf5MwrUxkaJ9k+0tjzngUaK0UY0B",
-	"U3QiAYjglZhsh/yazWzpaIs2XBDPFoINuKsEc+V0KXmsqimNVwytGqqx9EqIif2WA7L7BEIFy6KyNsqJ",
-	"/9nr/lhvoKjpmgbKOXp8SGvjquMvJvBmC2Ss26wKbm/K9fu2bXpIhHIbz3N1nmRvdzfTURaUclyv1Nc0",
-	"mRC7K69NWMQ2eGWqtDYL1nmh7G25TMFdjnlkXVEoDmvw5mwVFNpqrjJxS8jV5Uzb34pa6a6hH7IHPIwe",
-	"WmOKU/vVhAshjqmcgO33Yp39qCSOhdQQvIWA0QvkZKPFdtfQSPkJ/gzzM0jUX0cFvjfAadDFfVZXrlKK",
-	"VIuI4X/mDapwCjTU0z+WhZp/Mk0eM9RcebSiRkYP0LdcFXgHEkvhg1I2ZY8u/lb2RWEtEt+m2AKqKaqU",
-	"7fogfARaMl8to8hb12QlSTTc6J04pKxCjCr4LuzXzbB8x6dSRKCnkCjiFp1mgHFeAjexUCb1QayrUr9f",
-	"CTSYL2WAM2zxec/fLAFdIOO02gSUlnQ8Zn7n/pK1hJNSJkFWkkD9qQ3v8cDYmXMSsYnx02poWh65XOHy",
-	"4SMqWut5WxMikaGrZOnv7PR2v+90O91Or/9D94eucaPc4PmDNCi76D6633HS24+3/xMAAP//",
+	"7H1tc9s2tv9Xwei/M5FnaFmynbaRX+w4idN6m8T+20673SgrQ+SRhDUJsABoRe34zv0U9wPeT3LnAOCj",
+	"SEm25SRN/CYTmSQeDg5+5xEHf7Z8EcWCA9eq1f+zNQUagDT//ef2GfyegNLbxwH+DkD5ksWaCd7qt44D",
+	"4JqNGSiip0CkfZUwbn4qkNcgnygSionqtLyW8qcQUWxGz2No9VtKS8YnrZubG68lQcWCKzDdPqeB6xd/",
+	"+YJr4Oa/NI5D5lPsf+c/CgfxZ6HZv0kYt/qt/7eTz2fHPlU7R1IKabsqT+L54cvh2dH/f3d0ftEnY/bR",
+	"jD2m81DQ4IBwuAZJJGg5xyksIU1d5+71ndK7ZgwvBB+HzN/c/NIGG+f54uTtq9fHLy76hBIpZsSfUj6B",
+	"gCjGfTCThoDpJ4qMqILhNUjFBD8gEcgJuOXVieQQ4NeKUB6QOFFTQieUcTJjeopvMUncp2qj9Hol5IgF",
+	"AfCHZ4hXJ2fPj1++PHrbJ0qL+MBM3qdhCJJMqSJcEByApL4WcqOT/Mk+uRDiNZUT2NhUK+02zvyno8OX",
+	"R2fnw4uTk+Hrw7Mfj/pEAQ/IGGYgiZBERY4MtkHSzvc5kUADRagmkVCanP/29sXwzeE/h7bN4fPfLo7O",
+	"PfLdPvmZPSejOQlgTJNQb22UgMcBRLHQwP35zzA/g0RB8PAMc/zy6M3pycXR2xe/DX8++m14dvTu/Ohl",
+	"3/DNFczJjCqCI7GbhHKhpyDJSATzA/w7oYTDDN/cLC24Bslp+Anm//bi6Ozt4eu+xUk7zRH1r8R4vNEp",
+	"nVpU3vj+aJzZ6eFvr08OX5Y2RBwybWVEoqYbnd4Z1fCaRUx/CqY9O7w4Gr4+fnN8gaxqF46ONUhyhv/f",
+	"PjT/V+ALHlShvPBGeSROrjOuYQLYrXdfkoCacx//yuQGqVJutplGRwbGUDs4Pkt3tJ9IJSwaGsnJFBFh",
+	"AJLoKbWKjxbRSGnBnVrk8PEKIFYHJJAiJkw7+RmGqC2NkzDcKCe94zTRUyHZH5+Cld69PXx38dPJ2fG/",
+	"LCuNJaipo8QVcEuqCceZGmVh01O9piykoxA+yUx/OTx+ffj89dGXu2fecZXEsZAagjcQMHphOnh40py/",
+	"Oz09Obs4ejl8c/Ty+HB48dtpqkBU+9sgB9ykdoVp6QXlVM7PnC2Bf4mliEFqZg2LXHFr7imd6ruEBa0b",
+	"ryWuCss0EiIEyvHvdl9fsAhWtYTvKE2jGD9LFKzdubGLUux7jyPJvvfKcykN54OXDleM/gO+bhUMDruA",
+	"C6bcBer//BpCEQMRY0LJfvdZP5NzZCaFBoKqC+MTj4zAp6i66CkosAaBsycGPDcoipaEMw7QxlBEaYrs",
+	"ScZSRB3yxpgYZYNiwAsWhZ9ICVz/4lqiZRulM+Atb3GdzWzND6YhUitFgphlNtlNRj8qJZ23DLNrysL1",
+	"mzNkfmk+qmsO0lUAnkS4tKl1Vli71Dr2WhEoRa2+s/DMcqdrZkxDBXkLBWZ1trllvKr5XcNldoB518UW",
+	"cmp4BUI3MJ1j0cWtSINAgjL/5UnoAFzLBGoIgASmfD7k1G621R9IoBqCIdW32puW0fx5LaUhwsVcp3e2",
+	"NrakE1poIp4Kvt5UUZNJt0L9vk53oBjn+1lPqSYhVdrtbD1lCvfxQWa+4+uCQ8HWJYKHczKRYob4PRYy",
+	"QvKi5Ppuv+UtCDKvlcTB7Vehwo0M+c2QqcIG6YKktPIyjiqsY4kTSgOqEG6Be73Wx+2J2HZ/DEadAi8X",
+	"nm2zCEWtYW+qp61+a8L0NBl1fBHtYA+xFB/nhf9NgO8EI6TOx21tF7aA5Kq8a36VTIPbLAxXlIanhU1k",
+	"trvXvK8i+vE18AkOa7fb7XqrmamIq4vMdBLrbcZJuueJPwX/ygqJIjEtMyHSl4CetLvm3QGXYoZq8whC",
+	"BtcQoPm71SHHY9SLmUIpY9vUQlp30xNFCmLEcPCAz5A4KpVJRn5QrmYgFcquDjkcKeC6n3I500BmjCsr",
+	"Lha4N2KcRQii3TpOrgJQgbJP1yJsGZAq9vOE40QPiAJNRvOC0YD7bHXTBdCqNHx+QvZ3e98TXwRwkLpc",
+	"yLvzl9gwfKRRbPjv6N1ZTUcx1RoktvPv94fb//rw597N31reEly8NVFYUMtjhs8PyGwKnMQScBWRM6JE",
+	"aTKCgjvuiSJixosIxYISNCWJgY+FjpuWMWI8/d3zloBy4bveWjNdDtKOAUibGpPQ8jyJ6Byni8wOgfGn",
+	"oOZjtshWLQA3jKIRkDfIhRXQNvSthdRGyFN6JMTVK2NKL9Pbh+sL1zsqAZuQ3hT1VTfUKjeuZhYh9VBI",
+	"R4jiMu/t1srZb0EFKHNAphLklC7RbaNyv8Sam5f9tvnh2LRfsxvuogQ8yvEmOV7BkQYMDECy63S+mSdr",
+	"PXH8cJL+9sh0WwG3Qdwqz/yl0z26VdwwkBbRj3bRdnv73+//sPfd/veFldzO/vrDOkLuG5O1ORquELjN",
+	"OHOsIfq8MrdEnjWMXjuJuzLq+tOJqLxK4mEM0neu06yzAHwW0XC54rz99/fd7Wcf/ux5u92b9mDQSX/2",
+	"ujdbf//bMt10cXtdJX91h4CmH1NH/aKLKuFMrzVBfHGI/PxJ1uOhNZiclcvbwBGkON0FfrRMkdP1AdQe",
+	"gw0PpvRYX2oFih4VnkeFxzZdEQtls3stw/vzCQrK5yfjVv/98u9fWtQ6T7tc6+23STTC5f1QDcIdEoeC",
+	"xM7BI0ISSv5xfvKWcPNRivmKRkAk5RMg7SuINYGP1NfhHNUeZDkNfGtxie6uWTrhVfZI/nUcJwXBVa/X",
+	"GlBawtM1cu7WTqSS3PtK2etL1ZozQVWm0cIYD0vUsAlfLiVut0scRxnI73XJGJEZZUPAJkwr0oaPbkkI",
+	"DUMxg2Arz0ClAdFTKZLJlFAyDgXVJV7O1R83G+5WMRuyY4J6nel+OtJLCEHDC5G4DOKqIVExPWqyHrwq",
+	"qWvfAaVZRDUM4TpNVm5+qeFxLJnP+GQok7DpFaUhHtLmNyq8tDC/hckUB7U4i+qYKgOoC6xaghdypJeq",
+	"StWsbUW0IIFpgsQgieH2A8ICVXauFzT9QFiNhUzpNRAqgTC7Gzs1sffF5V4rZp7K0mqwfJEz7tVcDRNt",
+	"pL37t7TAmvdqrcrF92jsppEFg+NA3YH/xNjxn8smz7iwQ84Zn4Sg0eBEmCwECgzbWThMP04REdWER078",
+	"Njjxc0Mvm4DSS1LMTH5ovePFpGTmjpcxmyQSlEdollVqH5itoAhVV2iS2VMGDZk/G8tLs32u/ATfsiRQ",
+	"9ZlDhe69lBhZ63UEzTLSynR86IyrwrmfllfKYW15+RmQltd6e3IxfHXy7i3+/c3RxU8nL4f4p8PXr09+",
+	"NS8vZImb9urSIVtew2GBlldKyMb3XFK9HVuadfrXSg9rXG23TAtrPmYQBrXzYDyAj/XamgTqUlgXvtIV",
+	"b2PDlFwLtcN1gFGzz0MGXA/XzwpzH6yfw/ZFxrxDxmFR/NVsOC6cIFo5UZ7ZUovmv6Y6Wb313SKd27fx",
+	"u2SkhbaHXx7cQ/xlO9w/CQk00+F6XP3pluVOjnuvdU1DFgwTrlllmIgCd3IzLDj+Lb+nVCsjg1cGlmwL",
+	"lHZeursKjG7XOqVveRobDAtkeLjpkECupRVQ9+jaOVM/X2Qy0xjX72n9N68Yrxd3wjdZfeloS0y4ra1u",
+	"tXKruUPMzeZZ6btc5n2L6UTFZXbrkhOwvB4PsJssnz/UlkqNnerGeoyzPcbZXArvpwC5arxjRcToU0Jg",
+	"fUznz5slxFsXLr/OfKMauFwaR1kCReeZip9a5oGkYwOmFhSp70OswRqWPmpB+F8q/SnupFqLOG37EeE2",
+	"iHAVe/f2RyDK9u/tv/9GcjfLFnY9NL3/gJ0WrO+G/het8cqZoHUIn9vnt4Tw3Hqvn4XZ6OYoyl13/ur8",
+	"gYIj4CsNmX85KRJfMZEzB8etYetrZ78H0zsewhXjoGwtXcVoKbWlk9Y5Pb/XI+1UYpFeZxelu7bn1ezi",
+	"eUhZJMh+99kTE+sccPOz132iXKkREZj6IhxmnhXuxApRMgEOkmZqhRkWGcFYSBjwXmeXXHExU9a8Noa5",
+	"7dPE9ANQdUfmHzreslBc6q8fyzgNxuegNeOTmqwXFF5cD30RWjp8Uf7+sRAa5FDDx/VSrm31jfXfV1Mx",
+	"G4ZiIhpClF+wxxyiOHQBn9XYDjJaL8axCcdV1WeVDdUrM1uR/OWlKy98Ov4NOrTyHbFxb1YcjIcq3W3l",
+	"zXenY/KV7VmS648n5T+TI8xVFExTgJ4ocgXzrc9tu1XQsqwCrsMsFfi8fQMlPK03pvDL9RKQvxSDoYC0",
+	"t84Lz5D3DvbsQ3rKmtXKBfyyiUdnSViTXGAKZoEaarEoXT6xqgAcuw7qBfkGQl3Nh+glE5Lp+Td6CN6Y",
+	"Pwl8glD5LQ6rucCYHZlXZNPCeuU8s0nNorBdNq5alHIAy3vzTrrF8t37qDp8lTG0HCfvK6AfPLZ21/IA",
+	"BUR+PN7/kG4vi/tfpcdwSX231XHEBaSuq+S7jnuu1+18cg9YpZzwX9//VayZuaDCopT7Jd+ma6hJ5TKf",
+	"9ctYEldFKDggXVsxTE9BWq+pICrxp2R9Pc2dKqnvGXFkSlGgAs/On7QrpUmZdenax08suDThOw3DNXa3",
+	"RfqFbepGZA1kRLuizcwQ21S5LtpWx/CGmN0uF+LCVrzGORoKFPa4RVicK8M1QDgdC0kuzV69PCC47+2S",
+	"pNQSkkRMqRRVzDMpZicRgkWwOtmirBQqHZhawmd09iZj3TrF0Eq79H172BE1ReC+CBif2BLIN5Y8bjCL",
+	"PPCi4MzvG2Ge8ZujDFNakVGiTcH/EMaaiEQXS+UapUxZ/GRGgSISqI8yCddrNNdARiLhAWln9yecHv54",
+	"lN6eELIrIHTADd1jOoGtA3IpxezS8R03NO+QU3yuBZmAJkx79g4Pr1Bd16pni4yZ5cuvPALyFmlahRPt",
+	"ilAYTC/u/4W9ne81y5N16GITQ5oP2tSff1lEuPq2IT5E7GKTz5xeusy6VoXgwmMGZ7MjPKPTg1ieRV7Z",
+	"tOXpTpv5pnVV4czH7KVHt/QnsjjXRZrHRMm7un8bdnqD+9evr4RmGdkuz9fiGG6ud/ZYBnVtv2zOFV7K",
+	"PJV6qA8lGB/EIVs6hF3cKneL9DZul0dp2SgtbwMyj37aB6rH+lhR9QuuqLoAUnPuo+W9zu1D6zsZC9dO",
+	"LCtIctsKJ5Wq1purdVKqG1nXbFYeo6baX+Z+W+7BzgrP3KOGSvno3UaKqWRnY2tam1L1RsiGyqdNlTxK",
+	"KQPrjqKYlLixyi7F6GtdgZe7lRyp6MTrDqZokG+q2kyuy6wqObOkyEm6yF5pp3ubqFJT5ITGojUpISs0",
+	"yHdWrSvMwJaa3q2Y2AkHYuiESnK5lJNNWUYgZsWKYx2CmvhsKkIwd6ASpgbcZHqbfGabxEwon1s9h2XB",
+	"pIZ7voqIWgllucJ7yy4McSr8LaHYqqEPh8er2787KDe2bZdHrQe/KbdsCoEbR3V3GG5ssnC2KpbgUyNz",
+	"6v0b6XNCQ0aNIVheAdK2uR4Z35Yfb92Ct9ZYofvKg+aG7ysUGlu+P8SvavqOON/Q7M1yqxfVWQStznMR",
+	"zO9l9loJspM2aHrOobhJgwwgSOLVKpIJ0bhynLdVrPLPNn3xZaxA6lsPfi2HjjHBCxdVtuEa5NwYIix1",
+	"7Eyt/UHLceOtgzyZwV1lb8KSEId0nhqvTCtSuFt8+2d7V/dKx89K1eE6i4dl1CmGxtLlrpPbRTKtsjSW",
+	"VFv9MmqyVoDtPlVbC1CzgcquX5Aa18gEthxfHRMkvMZUfs2u7ZWt62ZFZM1X1CtOEq7YhENAvtvfHqFt",
+	"n9Y3VoRW8og65SLDhRTV1RmpdiLZSFYQQt1BhQWu5TxXXfPKi6RNw9D5iyMymqeX6G11Vumia1ZRbNqM",
+	"d/l8LQlY+bhm+97h69t+V93wt/m0igS3+HYRIm7/8e37vWni17fOK5gmiH2hcJN7aHJ5voAGZ69ekL29",
+	"vWfk3cULW/c8YmHI3GXoHoHOpEN2u7tPt7u97d7Ti95uv9vtd7udbrf7r3Il80KBl/IIyrrYjEno5CO6",
+	"jzKGTZl1Mv7ampsiFvFJgZ9IpufnuOIu9g5UgjxMsMf016u0oX/8etFyV5Ubdco8zVueah3ba9UZH9ec",
+	"8nmThJpta+CUa+JLodR2ANfMt6EIBF5BToXSEwnKWtju3XbOVFtoTNNwRudqwFPnvIsxWK0kd9Xb8VmP",
+	"/QG5LLn8LzPDXugpyAG3H2+LGYoCU8OzWKvZlK43DVPiMgs7Az7gR5mK5saAq0ASBTaHzmSaEcXpFQx9",
+	"qtC0CpOIE04jMJYYKmW2ZvSAZ2xgO17OjKR92cSIl1sHAx4JDnOP/J5Qrhmiu72b3F7tQSdg+yiLN2x0",
+	"0Ort7u13nnYHrcstM8VCzljPI1YmXQPRgvQ63f6Ab5NTKjWjoZHHfZNSZ/zlSBXr7s4OcacEMEqsT6Vk",
+	"uNKHnFAT+BlwklLoCiC2GYAupGQSij1COYGPcch8pm1ynh8CNYl7HqGEw8x0OwGtsLG8x+zi2LFJ2qPm",
+	"NtYQ6DUOLtEdcsQ1jiaNk17BnDBu/mtDV8QQzGShBeaJDEB2yOtypMqIX9ujh28ZBsM3LVGUnWEUoQ6v",
+	"iw5+pOOZmGXx2j6x2n8hGuHoRS6Lqv+lZ1opB4Wxl9q4MNMHbn2yuBt+fZk2lhkaZjxpXqzyiLBhRJyd",
+	"FLPKIkd0bgY3J5fFYKQdGo6lPGKzqvWhxkHrOA0xZjFsVzxg0DLxRrMQfO4ijNhdTfjR9eRlgcbcAZdt",
+	"+2xV8/gjSS+wJ+m9/cW0UWXXCDRwxLM+0SIaKS2420txYliDjjUqj0SmLyLRmAgOCgWypSUK4z5cEiMY",
+	"caW45csCkinNwtCVQcjG2evi15U8bNI2+ZSMk3EShh4JpIhJKHy3K22lbpNxif+E1L9SW2Y+lz8eXZAd",
+	"GjMjSXasdnpJQtBW/TXwfA2Sjedm3dCmZD4137o0fDv9tM4N6s2FRHtFtBDNufUHbpfObRsG14m5LDmN",
+	"tjlocgwZxRKUMuRHElsXAxFIrP/qkZ/Zc1zqyR8s3vbduxAUUlwtcj8x2/DQDHj7yCXQ2ttKlNsi7k3r",
+	"3HVhQDMs5Az8GlEReP553/RK2sibRqIQ1yyKK7Lfe7qVu5JNoyGLmAE8d9AKARUJHEBh5Ir9AZaA+729",
+	"BTjercJxj7SnApkGCONxoj0iTSbu7pbBaZdvrdzxge4zQ3STrGsxbTRHrLYZuiRL0O2TmFoPNA7XvG6q",
+	"vWcpBQKFGRJGJNoyiZiRtk3q5YYdL/Ok5Euz4jKBrYwerh4Idoj0N0t9mB7UYDw9ueGAnKnikN2tM1Rl",
+	"mgNxSQaWugKpYMuOmEaMGMnnSjP50k75NQUKMxm7n9xWsfXfL0lokqSB+tPU0nJOesF9i5yu4kqJvu39",
+	"vR5ZKCCydWDheCQCZIIRIM8YbYPa8XMfSs1YAZP5/tv7u88sJZFQYUjaT7t7Wx4ZCT3NmPUMtJxvHyIy",
+	"WU+RpBosB5IZsMlUOXLYjnmQEuHAxR04lXNsCBE5+xQCl4Jtywq1MlXUqnOHp8cF51C/1evsdrrGJRcD",
+	"pzFr9Vt7nW5nz+WyG+3TAJF73vmPq4g+AaMFo5lKEVCPg1a/9SPokxi47SQFAtPGbrebWrLpLWaxwSz8",
+	"didt1Bo5t0xKvrmpO1rgxkEC4ScRcG0OKezv9Zrsq2y0O5XCPCWdvNV//8FrqSSKqJybnlh+GsLU3TFC",
+	"IrCJArgpEhaa8weaoln4viVi1fqATebwbldyGVFf2DfuSdOlUQLTQ+YebiCqjXUZ9Ez0FCWpi2HwADUE",
+	"gdqqFhaG3F7oZIVCzJj/ue3iO9vHje5a9/pO6V0zov3uGuv3juPghGR/gMmQ2e/urf7olZAjFgRg3ND7",
+	"u89Wf3FGNby2O+7urOW1ntpFXP7dMdcgOQ3tB3tr0eCaMpuZYvg349hfXDy0kIKMq6emYkZmU1FUdFBL",
+	"uype3ESYKrIyMm+Vl3OXnuPl6lGXKE4Mx2ijxbtrSzynCOhEoqF3aVWyyw65TFUfd/xJJZGHZlSQhILs",
+	"/vu7fc+qGWHqecwvQJFKkx8sgnoOQlHoj9hkG3jAKB/wzMnovIsefn3+0+H27tPv2iywaUWK9L5zQPy/",
+	"//0/5fw8qtIuBjxveAt1ldKpqaD24FSHHKa6nDEJplTZEzgQkCTGjZQSAqU50k3lEQUz7YLu1yfwe0LD",
+	"9OaXAY+AcrQcpgKN5lTLy5f3ibIEw9VP7RsrOhbgx7mbzC3eNAJt9vL7mrWN6LYCfAmXWCUjBdosiL10",
+	"pp1aexSFd8troc0oAsi8pwyb+T0BA3XubJW73sUr4Nj6zkh7lsjkrB3bj56ZXDX3o1eJ0ZmLEH9PwD1O",
+	"qyDquZGkYyEjc17uwUC4cgFQAwjbLYF0tcZoxa+8YcBdA52e06AQtH/E6Htj9Gme6DI1ljyfFxCu6SK9",
+	"KVVOp845RE+BSZMlU9rmK0AcMagRwn91JkWGTW1s2tnNW/3cqE2tdKWpBrT6C7Z5Z8CxnayR1LFiPCo2",
+	"Q9cj/pTyiT3cmZ7zNL1YtLRfdgb8lUAbMR/PbIqm1qVLmbKiQyaAaGtbTE1Hd74UAqJnzAdvwK1b8Q+Q",
+	"gmgWQS0eniZh+MK0o1Yh4klMf08gdTA4R2Us4ZqJRBnLygzKPmZKJS4yNIZZygFqwI0TwoWhwxA3ujJv",
+	"oRbmzPt+8W4vpknAAuN98VFKDDjagqnVRNqpTZivxpaX+1xVGmILNbXTr0PlLDEtB7ZiAnJvt8axbc4l",
+	"i9lRFOv5L7YQQV1qTOZhxRUwqb8pwS7zAPfl1oHdDCmPoD4hnZuH6Q55a2YfjRiK91mR1YxnE3AQqdlp",
+	"D3QbzmrT3CFjU2xqJm9eLc19jQiDIUDF824zqQvFD8yU2gUXFuN+mAQQbGVuTzqBpnEZ+680Lidw7aXW",
+	"y3K5bbGwLIu7V5dwcGt5r4Xl2Ee5vyp1qJrfXSP5T9zip2zyrYj53hojK5fq+Nq1g7OCmVOjB3gWwazQ",
+	"1NQzXBOsFvnKxBZjUZeQkefVGreYjZUoU2ohdeYHAlSH5JE3pkg19XbA63JvyeG6MSnStgGp/oBfQaw9",
+	"48bs21gT6gsuztRPo0pqqzaAhNLAoumA2wTjmhiS0ZcuXZYU2l8J10b1ig5MSke5zQGPEqWNyA2YohMJ",
+	"QASvBF465NesZ0tHm5nlPPU223PAXbqny5lNyWNFWKm9YvzEUI2l576MU7gcdTkgECpYFnqxoQxiq0fU",
+	"Kz5quqbic44WKtLauBbwh/Gu2yw4a+argpmecv2BfTddJEK5ddq7ZG6yv7ubyT4LZrm8qCTRNakmuyvP",
+	"RlmkNzhnUjE3C/J5NvxNORfJCZ0HljGFDNAG69KmOqIO6NKP20Kuzlnc+lbEUXcNuZJVLjLya40uTu1d",
+	"QkWhst97us58VBLHQmoI3kDA6AVyspF+u2tIpHwFf4b5GSTq6xed7wzgGlRyl9TLVcKUahExfDJvEKFT",
+	"oKGe/rHMff+TeeUh3feVijY1e/sQbd2HCoIAiaXwQSmbB8SugbSze/21SHwbtw+opijCtuoDIhFoyXy1",
+	"jJJv3CsrSanho96JQ8oqRKyC/QKdXA8PQ6lTKSLQU0gUcZNN01FwvAQ+xkKZsBexplo9nSTQYL6U4c7w",
+	"jc/Lb2YIaAIao90GH7Wk4zHzO/eDjLsgwBLOTZnShFGB+lPrTuWB0aPnJGITY9/WrEW55XKa3vsPqEhY",
+	"j4VVkRIZunS8/s5Ob/f7TrfT7fT6P3R/6Brz0jWeVxVDjEGz2/3GTm8+3PxfAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -11,7 +11,11 @@ public struct RowConflict: Codable, Sendable, Equatable {
     public var currentVersion: Int64
     /// The row has been deleted (currentVersion is the delete's).
     public var deleted: Bool
-    /// The current row exactly as a pull delivers it for `table`; null when deleted or missing.
+    /// Contract 1.2: true when the row exists but was left out because the
+    /// rows of this 409 reached its byte bound (SYNC_MAX_PAGE_BYTES, like a
+    /// pull page); `row` is then null. Pull to get it, merge, push again.
+    public var rowOmitted: Bool?
+    /// The current row exactly as a pull delivers it for `table`; null when deleted or missing, or when rowOmitted.
     public var row: [String: JSONValue]?
 
     public init(
@@ -20,6 +24,7 @@ public struct RowConflict: Codable, Sendable, Equatable {
         baseVersion: Int64,
         currentVersion: Int64,
         deleted: Bool,
+        rowOmitted: Bool? = nil,
         row: [String: JSONValue]?
     ) {
         self.table = table
@@ -27,6 +32,7 @@ public struct RowConflict: Codable, Sendable, Equatable {
         self.baseVersion = baseVersion
         self.currentVersion = currentVersion
         self.deleted = deleted
+        self.rowOmitted = rowOmitted
         self.row = row
     }
 
@@ -36,6 +42,7 @@ public struct RowConflict: Codable, Sendable, Equatable {
         case baseVersion
         case currentVersion
         case deleted
+        case rowOmitted
         case row
     }
 
@@ -46,6 +53,7 @@ public struct RowConflict: Codable, Sendable, Equatable {
         self.baseVersion = try container.decode(Int64.self, forKey: .baseVersion)
         self.currentVersion = try container.decode(Int64.self, forKey: .currentVersion)
         self.deleted = try container.decode(Bool.self, forKey: .deleted)
+        self.rowOmitted = try container.decodeIfPresent(Bool.self, forKey: .rowOmitted)
         self.row = try container.decodeNullable([String: JSONValue].self, forKey: .row)
     }
 
@@ -56,6 +64,7 @@ public struct RowConflict: Codable, Sendable, Equatable {
         try container.encode(self.baseVersion, forKey: .baseVersion)
         try container.encode(self.currentVersion, forKey: .currentVersion)
         try container.encode(self.deleted, forKey: .deleted)
+        try container.encodeIfPresent(self.rowOmitted, forKey: .rowOmitted)
         try container.encodeNullable(self.row, forKey: .row)
     }
 }
