@@ -37,9 +37,16 @@ WHERE contractor_id = @contractor_id
 ORDER BY sync_seq, id
 LIMIT @max_rows;
 
+-- name: VersionsStepARules :many
+-- The versions of the keys a push checks against their base_version, and
+-- whether each is a tombstone: the check needs no more, and a 409 reads the
+-- rows themselves (CurrentStepARules) only for the conflicts it has room for.
+SELECT id, sync_seq, (deleted_at IS NOT NULL)::boolean AS deleted FROM step_a_rules
+WHERE contractor_id = @contractor_id AND id = ANY(@ids::uuid[]);
+
 -- name: CurrentStepARules :many
--- The stored rows (tombstones included) of the keys a push checks against
--- their base_version.
+-- The stored rows of conflicting keys, as a 409 carries them: read through
+-- the 409's byte budget, which stops reading once it is full.
 SELECT * FROM step_a_rules
 WHERE contractor_id = @contractor_id AND id = ANY(@ids::uuid[]);
 

@@ -1,12 +1,12 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/syncproxy/syncproxy/server/pushbody"
+	"github.com/syncproxy/syncproxy/wire"
 )
 
 // jsonBodies is Echo's JSON serializer, whose request side is the push
@@ -18,8 +18,10 @@ type jsonBodies struct {
 	push *pushbody.Decoder
 }
 
+// Serialize writes every body Echo renders (the error envelopes, a 409's
+// rows among them) without encoding/json's HTML escaping (see wire.Marshal).
 func (jsonBodies) Serialize(c echo.Context, i any, indent string) error {
-	enc := json.NewEncoder(c.Response())
+	enc := wire.NewJSONEncoder(c.Response())
 	if indent != "" {
 		enc.SetIndent("", indent)
 	}

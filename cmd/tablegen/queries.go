@@ -52,8 +52,11 @@ func statementsOf(t contract.Table) []statement {
 	s := []statement{
 		{"Upsert", "execrows", "writes the pushed rows (jsonb array @rows) set-based, partially"},
 		{"Pull", "many", "reads rows in (sync_seq, key) order for a pull page"},
-		{"Current", "many", "reads the stored rows a push checks against base_version"},
+		{"Current", "many", "reads the stored rows of conflicting keys, for a 409"},
 		{"Digest", "one", "counts the live rows and sums their digest"},
+	}
+	if t.Key == contract.Regular {
+		s = append(s, statement{"Versions", "many", "reads id, sync_seq and (deleted_at IS NOT NULL)::boolean AS deleted of the keys a push checks against base_version"})
 	}
 	if t.Deletable {
 		s = append(s,

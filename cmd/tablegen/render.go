@@ -59,6 +59,7 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/wire"
 )
 
 // tables is the registry: every synced table in TableName order (its index
@@ -88,14 +89,22 @@ var tables = []table{
 {{- end}}
 		},
 {{- if eq .Kind "regular"}}
-		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+		versions: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]rowKey, error) {
+			rows, err := q.Versions{{.Go}}(ctx, db.Versions{{.Go}}Params{ContractorID: contractorID, Ids: ids})
+			return keysOf(rows, err, func(x *db.Versions{{.Go}}Row) rowKey { return rowKey{x.SyncSeq, x.ID, x.Deleted} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID, enc *wire.Encoder) ([]storedRow, error) {
 			rows, err := q.Current{{.Go}}(ctx, db.Current{{.Go}}Params{ContractorID: contractorID, Ids: ids})
-			return stored(rows, err, func(x *{{.Model}}) rowKey { return rowKey{x.SyncSeq, {{.KeyOf}}, x.DeletedAt != nil} })
+			return stored(rows, err, enc, func(x *{{.Model}}) rowKey { return rowKey{x.SyncSeq, {{.KeyOf}}, x.DeletedAt != nil} })
 		},
 {{- else}}
-		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID) ([]storedRow, error) {
+		versions: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID) ([]rowKey, error) {
 			rows, err := q.Current{{.Go}}(ctx, contractorID)
-			return stored(rows, err, func(x *{{.Model}}) rowKey { return rowKey{x.SyncSeq, {{.KeyOf}}, false} })
+			return keysOf(rows, err, func(x *{{.Model}}) rowKey { return rowKey{x.SyncSeq, {{.KeyOf}}, false} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID, enc *wire.Encoder) ([]storedRow, error) {
+			rows, err := q.Current{{.Go}}(ctx, contractorID)
+			return stored(rows, err, enc, func(x *{{.Model}}) rowKey { return rowKey{x.SyncSeq, {{.KeyOf}}, false} })
 		},
 {{- end}}
 		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {

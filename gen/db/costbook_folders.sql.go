@@ -23,8 +23,8 @@ type CurrentCostbookFoldersParams struct {
 	Ids          []uuid.UUID `json:"ids"`
 }
 
-// The stored rows (tombstones included) of the keys a push checks against
-// their base_version.
+// The stored rows of conflicting keys, as a 409 carries them: read through
+// the 409's byte budget, which stops reading once it is full.
 func (q *Queries) CurrentCostbookFolders(ctx context.Context, arg CurrentCostbookFoldersParams) ([]CostbookFolder, error) {
 	rows, err := q.db.Query(ctx, currentCostbookFolders, arg.ContractorID, arg.Ids)
 	if err != nil {
@@ -235,4 +235,43 @@ func (q *Queries) UpsertCostbookFolders(ctx context.Context, arg UpsertCostbookF
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const versionsCostbookFolders = `-- name: VersionsCostbookFolders :many
+SELECT id, sync_seq, (deleted_at IS NOT NULL)::boolean AS deleted FROM costbook_folders
+WHERE contractor_id = $1 AND id = ANY($2::uuid[])
+`
+
+type VersionsCostbookFoldersParams struct {
+	ContractorID uuid.UUID   `json:"contractor_id"`
+	Ids          []uuid.UUID `json:"ids"`
+}
+
+type VersionsCostbookFoldersRow struct {
+	ID      uuid.UUID `json:"id"`
+	SyncSeq int64     `json:"sync_version"`
+	Deleted bool      `json:"deleted"`
+}
+
+// The versions of the keys a push checks against their base_version, and
+// whether each is a tombstone: the check needs no more, and a 409 reads the
+// rows themselves (CurrentCostbookFolders) only for the conflicts it has room for.
+func (q *Queries) VersionsCostbookFolders(ctx context.Context, arg VersionsCostbookFoldersParams) ([]VersionsCostbookFoldersRow, error) {
+	rows, err := q.db.Query(ctx, versionsCostbookFolders, arg.ContractorID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VersionsCostbookFoldersRow
+	for rows.Next() {
+		var i VersionsCostbookFoldersRow
+		if err := rows.Scan(&i.ID, &i.SyncSeq, &i.Deleted); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

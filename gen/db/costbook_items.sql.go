@@ -23,8 +23,8 @@ type CurrentCostbookItemsParams struct {
 	Ids          []uuid.UUID `json:"ids"`
 }
 
-// The stored rows (tombstones included) of the keys a push checks against
-// their base_version.
+// The stored rows of conflicting keys, as a 409 carries them: read through
+// the 409's byte budget, which stops reading once it is full.
 func (q *Queries) CurrentCostbookItems(ctx context.Context, arg CurrentCostbookItemsParams) ([]CostbookItem, error) {
 	rows, err := q.db.Query(ctx, currentCostbookItems, arg.ContractorID, arg.Ids)
 	if err != nil {
@@ -248,4 +248,43 @@ func (q *Queries) UpsertCostbookItems(ctx context.Context, arg UpsertCostbookIte
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const versionsCostbookItems = `-- name: VersionsCostbookItems :many
+SELECT id, sync_seq, (deleted_at IS NOT NULL)::boolean AS deleted FROM costbook_items
+WHERE contractor_id = $1 AND id = ANY($2::uuid[])
+`
+
+type VersionsCostbookItemsParams struct {
+	ContractorID uuid.UUID   `json:"contractor_id"`
+	Ids          []uuid.UUID `json:"ids"`
+}
+
+type VersionsCostbookItemsRow struct {
+	ID      uuid.UUID `json:"id"`
+	SyncSeq int64     `json:"sync_version"`
+	Deleted bool      `json:"deleted"`
+}
+
+// The versions of the keys a push checks against their base_version, and
+// whether each is a tombstone: the check needs no more, and a 409 reads the
+// rows themselves (CurrentCostbookItems) only for the conflicts it has room for.
+func (q *Queries) VersionsCostbookItems(ctx context.Context, arg VersionsCostbookItemsParams) ([]VersionsCostbookItemsRow, error) {
+	rows, err := q.db.Query(ctx, versionsCostbookItems, arg.ContractorID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VersionsCostbookItemsRow
+	for rows.Next() {
+		var i VersionsCostbookItemsRow
+		if err := rows.Scan(&i.ID, &i.SyncSeq, &i.Deleted); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

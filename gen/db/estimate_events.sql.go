@@ -23,8 +23,8 @@ type CurrentEstimateEventsParams struct {
 	Ids          []uuid.UUID `json:"ids"`
 }
 
-// The stored rows (tombstones included) of the keys a push checks against
-// their base_version.
+// The stored rows of conflicting keys, as a 409 carries them: read through
+// the 409's byte budget, which stops reading once it is full.
 func (q *Queries) CurrentEstimateEvents(ctx context.Context, arg CurrentEstimateEventsParams) ([]EstimateEvent, error) {
 	rows, err := q.db.Query(ctx, currentEstimateEvents, arg.ContractorID, arg.Ids)
 	if err != nil {
@@ -237,4 +237,43 @@ func (q *Queries) UpsertEstimateEvents(ctx context.Context, arg UpsertEstimateEv
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const versionsEstimateEvents = `-- name: VersionsEstimateEvents :many
+SELECT id, sync_seq, (deleted_at IS NOT NULL)::boolean AS deleted FROM estimate_events
+WHERE contractor_id = $1 AND id = ANY($2::uuid[])
+`
+
+type VersionsEstimateEventsParams struct {
+	ContractorID uuid.UUID   `json:"contractor_id"`
+	Ids          []uuid.UUID `json:"ids"`
+}
+
+type VersionsEstimateEventsRow struct {
+	ID      uuid.UUID `json:"id"`
+	SyncSeq int64     `json:"sync_version"`
+	Deleted bool      `json:"deleted"`
+}
+
+// The versions of the keys a push checks against their base_version, and
+// whether each is a tombstone: the check needs no more, and a 409 reads the
+// rows themselves (CurrentEstimateEvents) only for the conflicts it has room for.
+func (q *Queries) VersionsEstimateEvents(ctx context.Context, arg VersionsEstimateEventsParams) ([]VersionsEstimateEventsRow, error) {
+	rows, err := q.db.Query(ctx, versionsEstimateEvents, arg.ContractorID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VersionsEstimateEventsRow
+	for rows.Next() {
+		var i VersionsEstimateEventsRow
+		if err := rows.Scan(&i.ID, &i.SyncSeq, &i.Deleted); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

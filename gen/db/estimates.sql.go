@@ -23,8 +23,8 @@ type CurrentEstimatesParams struct {
 	Ids          []uuid.UUID `json:"ids"`
 }
 
-// The stored rows (tombstones included) of the keys a push checks against
-// their base_version.
+// The stored rows of conflicting keys, as a 409 carries them: read through
+// the 409's byte budget, which stops reading once it is full.
 func (q *Queries) CurrentEstimates(ctx context.Context, arg CurrentEstimatesParams) ([]Estimate, error) {
 	rows, err := q.db.Query(ctx, currentEstimates, arg.ContractorID, arg.Ids)
 	if err != nil {
@@ -251,4 +251,43 @@ func (q *Queries) UpsertEstimates(ctx context.Context, arg UpsertEstimatesParams
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const versionsEstimates = `-- name: VersionsEstimates :many
+SELECT id, sync_seq, (deleted_at IS NOT NULL)::boolean AS deleted FROM estimates
+WHERE contractor_id = $1 AND id = ANY($2::uuid[])
+`
+
+type VersionsEstimatesParams struct {
+	ContractorID uuid.UUID   `json:"contractor_id"`
+	Ids          []uuid.UUID `json:"ids"`
+}
+
+type VersionsEstimatesRow struct {
+	ID      uuid.UUID `json:"id"`
+	SyncSeq int64     `json:"sync_version"`
+	Deleted bool      `json:"deleted"`
+}
+
+// The versions of the keys a push checks against their base_version, and
+// whether each is a tombstone: the check needs no more, and a 409 reads the
+// rows themselves (CurrentEstimates) only for the conflicts it has room for.
+func (q *Queries) VersionsEstimates(ctx context.Context, arg VersionsEstimatesParams) ([]VersionsEstimatesRow, error) {
+	rows, err := q.db.Query(ctx, versionsEstimates, arg.ContractorID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VersionsEstimatesRow
+	for rows.Next() {
+		var i VersionsEstimatesRow
+		if err := rows.Scan(&i.ID, &i.SyncSeq, &i.Deleted); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

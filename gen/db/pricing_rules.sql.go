@@ -23,8 +23,8 @@ type CurrentPricingRulesParams struct {
 	Ids          []uuid.UUID `json:"ids"`
 }
 
-// The stored rows (tombstones included) of the keys a push checks against
-// their base_version.
+// The stored rows of conflicting keys, as a 409 carries them: read through
+// the 409's byte budget, which stops reading once it is full.
 func (q *Queries) CurrentPricingRules(ctx context.Context, arg CurrentPricingRulesParams) ([]PricingRule, error) {
 	rows, err := q.db.Query(ctx, currentPricingRules, arg.ContractorID, arg.Ids)
 	if err != nil {
@@ -241,4 +241,43 @@ func (q *Queries) UpsertPricingRules(ctx context.Context, arg UpsertPricingRules
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const versionsPricingRules = `-- name: VersionsPricingRules :many
+SELECT id, sync_seq, (deleted_at IS NOT NULL)::boolean AS deleted FROM pricing_rules
+WHERE contractor_id = $1 AND id = ANY($2::uuid[])
+`
+
+type VersionsPricingRulesParams struct {
+	ContractorID uuid.UUID   `json:"contractor_id"`
+	Ids          []uuid.UUID `json:"ids"`
+}
+
+type VersionsPricingRulesRow struct {
+	ID      uuid.UUID `json:"id"`
+	SyncSeq int64     `json:"sync_version"`
+	Deleted bool      `json:"deleted"`
+}
+
+// The versions of the keys a push checks against their base_version, and
+// whether each is a tombstone: the check needs no more, and a 409 reads the
+// rows themselves (CurrentPricingRules) only for the conflicts it has room for.
+func (q *Queries) VersionsPricingRules(ctx context.Context, arg VersionsPricingRulesParams) ([]VersionsPricingRulesRow, error) {
+	rows, err := q.db.Query(ctx, versionsPricingRules, arg.ContractorID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VersionsPricingRulesRow
+	for rows.Next() {
+		var i VersionsPricingRulesRow
+		if err := rows.Scan(&i.ID, &i.SyncSeq, &i.Deleted); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -23,8 +23,8 @@ type CurrentStepARulesParams struct {
 	Ids          []uuid.UUID `json:"ids"`
 }
 
-// The stored rows (tombstones included) of the keys a push checks against
-// their base_version.
+// The stored rows of conflicting keys, as a 409 carries them: read through
+// the 409's byte budget, which stops reading once it is full.
 func (q *Queries) CurrentStepARules(ctx context.Context, arg CurrentStepARulesParams) ([]StepARule, error) {
 	rows, err := q.db.Query(ctx, currentStepARules, arg.ContractorID, arg.Ids)
 	if err != nil {
@@ -239,4 +239,43 @@ func (q *Queries) UpsertStepARules(ctx context.Context, arg UpsertStepARulesPara
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const versionsStepARules = `-- name: VersionsStepARules :many
+SELECT id, sync_seq, (deleted_at IS NOT NULL)::boolean AS deleted FROM step_a_rules
+WHERE contractor_id = $1 AND id = ANY($2::uuid[])
+`
+
+type VersionsStepARulesParams struct {
+	ContractorID uuid.UUID   `json:"contractor_id"`
+	Ids          []uuid.UUID `json:"ids"`
+}
+
+type VersionsStepARulesRow struct {
+	ID      uuid.UUID `json:"id"`
+	SyncSeq int64     `json:"sync_version"`
+	Deleted bool      `json:"deleted"`
+}
+
+// The versions of the keys a push checks against their base_version, and
+// whether each is a tombstone: the check needs no more, and a 409 reads the
+// rows themselves (CurrentStepARules) only for the conflicts it has room for.
+func (q *Queries) VersionsStepARules(ctx context.Context, arg VersionsStepARulesParams) ([]VersionsStepARulesRow, error) {
+	rows, err := q.db.Query(ctx, versionsStepARules, arg.ContractorID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VersionsStepARulesRow
+	for rows.Next() {
+		var i VersionsStepARulesRow
+		if err := rows.Scan(&i.ID, &i.SyncSeq, &i.Deleted); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -153,6 +153,10 @@ func (e *Error) Envelope(requestID string) any {
 		if c.Row != nil {
 			conflicts[i].Row = &c.Row
 		}
+		if c.RowOmitted {
+			omitted := true
+			conflicts[i].RowOmitted = &omitted
+		}
 	}
 	return api.ConflictError{Ok: false, Error: api.ConflictErrorError(env.Error), Message: env.Message,
 		RequestId: env.RequestId, Details: env.Details, Conflicts: conflicts}

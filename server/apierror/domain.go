@@ -2,6 +2,7 @@ package apierror
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/syncproxy/syncproxy/gen/api"
@@ -34,7 +35,12 @@ func fromDomain(err error) (*Error, bool) {
 	case errors.Is(err, syncstore.ErrIdempotencyKeyReused):
 		return New(http.StatusUnprocessableEntity, err.Error()).Wrap(err), true
 	case errors.As(err, &conflicts):
-		e := New(http.StatusConflict, "rows changed since the base_version of their edits; nothing was written: merge the current rows and push again with their versions")
+		message := "rows changed since the base_version of their edits; nothing was written: merge the current rows and push again with their versions"
+		if conflicts.Omitted > 0 {
+			message += fmt.Sprintf("; %d of the %d conflicts carry no row (rowOmitted: the rows of a 409 are bounded to %d bytes, like a pull page): pull to get them",
+				conflicts.Omitted, len(conflicts.List), conflicts.MaxRowBytes)
+		}
+		e := New(http.StatusConflict, message)
 		e.Conflicts = conflicts.List
 		return e.Wrap(err), true
 	case errors.Is(err, syncstore.ErrResyncRequired):

@@ -2,7 +2,6 @@ package apierror
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/wire"
 )
 
 // Listener wraps ln so that the replies net/http writes by itself, before any
@@ -115,7 +115,7 @@ func plainReplyAsEnvelope(status int, text, requestID string) []byte {
 		}
 	}
 	e := &Error{Status: status, Code: api.BADREQUEST, Message: message}
-	body, err := json.Marshal(e.Envelope(requestID))
+	body, err := wire.Marshal(e.Envelope(requestID))
 	if err != nil {
 		panic(fmt.Sprintf("apierror: envelope: %v", err)) // plain struct: cannot fail
 	}

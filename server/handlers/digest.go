@@ -2,11 +2,11 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/server/syncstore"
+	"github.com/syncproxy/syncproxy/wire"
 )
 
 // GetDigest answers the figures a device compares with its replica.
@@ -36,7 +36,7 @@ func (r digestResponse) VisitGetDigestResponse(w http.ResponseWriter) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	return json.NewEncoder(w).Encode(struct {
+	return wire.NewJSONEncoder(w).Encode(struct {
 		Ok         bool                       `json:"ok"`
 		ServerTime api.Timestamp              `json:"serverTime"`
 		Cursor     string                     `json:"cursor"`

@@ -12,6 +12,7 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/wire"
 )
 
 // Page is one pull response, its rows already encoded: a page is bounded in
@@ -24,6 +25,7 @@ type Page struct {
 	hasMore    bool
 	tables     []tablePage // by ordinal
 	budget     pageBudget
+	enc        wire.Encoder // rows as a pull delivers them: no HTML escaping
 }
 
 // tablePage is one table's part of a page.

@@ -90,7 +90,7 @@ func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullReques
 			continue
 		}
 		r := read{contractorID: contractorID, horizon: c.Horizon, afterSeq: c.Base, afterID: endOfTable,
-			withDeleted: true, since: since, limit: remaining, budget: &page.budget}
+			withDeleted: true, since: since, limit: remaining, budget: &page.budget, enc: &page.enc}
 		if c.Full.has(i) {
 			r.afterSeq, r.withDeleted = noneDelivered, false
 		}
@@ -263,6 +263,7 @@ type read struct {
 	since        *api.Timestamp
 	limit        int // rows wanted; one more is fetched to learn whether the table has more
 	budget       *pageBudget
+	enc          *wire.Encoder
 }
 
 func (r read) maxRows() int32 { return int32(r.limit + 1) }
@@ -299,7 +300,7 @@ func collect[R any](rows []R, err error, r read, p *tablePage, key func(*R) rowK
 			}
 			p.deleted = append(p.deleted, k.id)
 		} else {
-			enc, err := json.Marshal(&rows[i])
+			enc, err := r.enc.Encode(&rows[i])
 			if err != nil {
 				return taken, last, false, fmt.Errorf("encode row: %w", err)
 			}

@@ -83,7 +83,7 @@ func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, body *pushbody
 	}
 
 	var result PushResult
-	err = s.withTx(ctx, func(q *db.Queries) error {
+	err = s.withTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		// The clock row lock serialises this contractor's pushes (see
 		// migrations): from here on no other push of this tenant runs.
 		clock, err := q.AdvanceClock(ctx, db.AdvanceClockParams{ContractorID: contractorID, Tables: plan.touched()})
@@ -102,8 +102,8 @@ func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, body *pushbody
 		}
 		// Conflicts (contract 1.1): checked under the clock lock, before
 		// anything is written; a 409 rolls back and is not stored under the
-		// Idempotency-Key.
-		if err := checkBases(ctx, q, contractorID, plan); err != nil {
+		// Idempotency-Key. Its rows are bounded like a page (contract 1.2).
+		if err := checkBases(ctx, tx, contractorID, plan, s.maxPageBytes); err != nil {
 			return err
 		}
 		w := write{contractorID: contractorID, seq: clock.Seq, now: clock.Now}

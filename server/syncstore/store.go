@@ -35,9 +35,9 @@ func New(pool *pgtx.Pool, o Options) *Store {
 
 // withTx runs fn in one transaction: it commits when fn returns nil and rolls
 // back otherwise, so a push is applied whole or not at all.
-func (s *Store) withTx(ctx context.Context, fn func(q *db.Queries) error) error {
+func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx, q *db.Queries) error) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return fn(db.New(tx))
+		return fn(tx, db.New(tx))
 	})
 	if err != nil {
 		return fmt.Errorf("transaction: %w", err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/wire"
 )
 
 // keyKind says how a table's rows are keyed within a contractor.
@@ -33,9 +34,13 @@ type table struct {
 	remove func(ctx context.Context, q *db.Queries, w write, ids []uuid.UUID) (int64, error)
 	// pull reads the next rows of r into the page.
 	pull func(ctx context.Context, q *db.Queries, r read, p *tablePage) (taken int, last position, more bool, err error)
-	// current reads the stored rows of keys (all of a table keyed by the
-	// contractor), tombstones included, for the conflict check.
-	current func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, keys []uuid.UUID) ([]storedRow, error)
+	// versions reads the version of each stored key of keys (the one row of
+	// a table keyed by the contractor), tombstones included: the conflict
+	// check compares them with the pushed base_versions.
+	versions func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, keys []uuid.UUID) ([]rowKey, error)
+	// current reads the stored rows of keys as a pull delivers them, encoded
+	// with enc, for a 409; q may stop returning rows early (the 409's budget).
+	current func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, keys []uuid.UUID, enc *wire.Encoder) ([]storedRow, error)
 	// digest counts the live rows and sums their digest (mod 2^64, decimal).
 	digest func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (rows int64, sum string, err error)
 	// markTombstones and purgeTombstones retire the tombstones older than a

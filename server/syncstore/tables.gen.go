@@ -9,6 +9,7 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/wire"
 )
 
 // tables is the registry: every synced table in TableName order (its index
@@ -26,9 +27,13 @@ var tables = []table{
 			rows, err := q.PullContractors(ctx, db.PullContractorsParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, Since: r.since})
 			return collect(rows, err, r, p, func(x *db.Contractor) rowKey { return rowKey{x.SyncSeq, x.ID, false} })
 		},
-		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID) ([]storedRow, error) {
+		versions: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID) ([]rowKey, error) {
 			rows, err := q.CurrentContractors(ctx, contractorID)
-			return stored(rows, err, func(x *db.Contractor) rowKey { return rowKey{x.SyncSeq, x.ID, false} })
+			return keysOf(rows, err, func(x *db.Contractor) rowKey { return rowKey{x.SyncSeq, x.ID, false} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID, enc *wire.Encoder) ([]storedRow, error) {
+			rows, err := q.CurrentContractors(ctx, contractorID)
+			return stored(rows, err, enc, func(x *db.Contractor) rowKey { return rowKey{x.SyncSeq, x.ID, false} })
 		},
 		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
 			d, err := q.DigestContractors(ctx, contractorID)
@@ -51,9 +56,13 @@ var tables = []table{
 			rows, err := q.PullCostbookFolders(ctx, db.PullCostbookFoldersParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *db.CostbookFolder) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
-		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+		versions: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]rowKey, error) {
+			rows, err := q.VersionsCostbookFolders(ctx, db.VersionsCostbookFoldersParams{ContractorID: contractorID, Ids: ids})
+			return keysOf(rows, err, func(x *db.VersionsCostbookFoldersRow) rowKey { return rowKey{x.SyncSeq, x.ID, x.Deleted} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID, enc *wire.Encoder) ([]storedRow, error) {
 			rows, err := q.CurrentCostbookFolders(ctx, db.CurrentCostbookFoldersParams{ContractorID: contractorID, Ids: ids})
-			return stored(rows, err, func(x *db.CostbookFolder) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+			return stored(rows, err, enc, func(x *db.CostbookFolder) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
 		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
 			d, err := q.DigestCostbookFolders(ctx, contractorID)
@@ -83,9 +92,13 @@ var tables = []table{
 			rows, err := q.PullCostbookItems(ctx, db.PullCostbookItemsParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *db.CostbookItem) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
-		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+		versions: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]rowKey, error) {
+			rows, err := q.VersionsCostbookItems(ctx, db.VersionsCostbookItemsParams{ContractorID: contractorID, Ids: ids})
+			return keysOf(rows, err, func(x *db.VersionsCostbookItemsRow) rowKey { return rowKey{x.SyncSeq, x.ID, x.Deleted} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID, enc *wire.Encoder) ([]storedRow, error) {
 			rows, err := q.CurrentCostbookItems(ctx, db.CurrentCostbookItemsParams{ContractorID: contractorID, Ids: ids})
-			return stored(rows, err, func(x *db.CostbookItem) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+			return stored(rows, err, enc, func(x *db.CostbookItem) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
 		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
 			d, err := q.DigestCostbookItems(ctx, contractorID)
@@ -115,9 +128,13 @@ var tables = []table{
 			rows, err := q.PullEstimates(ctx, db.PullEstimatesParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *db.Estimate) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
-		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+		versions: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]rowKey, error) {
+			rows, err := q.VersionsEstimates(ctx, db.VersionsEstimatesParams{ContractorID: contractorID, Ids: ids})
+			return keysOf(rows, err, func(x *db.VersionsEstimatesRow) rowKey { return rowKey{x.SyncSeq, x.ID, x.Deleted} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID, enc *wire.Encoder) ([]storedRow, error) {
 			rows, err := q.CurrentEstimates(ctx, db.CurrentEstimatesParams{ContractorID: contractorID, Ids: ids})
-			return stored(rows, err, func(x *db.Estimate) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+			return stored(rows, err, enc, func(x *db.Estimate) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
 		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
 			d, err := q.DigestEstimates(ctx, contractorID)
@@ -147,9 +164,13 @@ var tables = []table{
 			rows, err := q.PullEstimateEvents(ctx, db.PullEstimateEventsParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *db.EstimateEvent) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
-		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+		versions: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]rowKey, error) {
+			rows, err := q.VersionsEstimateEvents(ctx, db.VersionsEstimateEventsParams{ContractorID: contractorID, Ids: ids})
+			return keysOf(rows, err, func(x *db.VersionsEstimateEventsRow) rowKey { return rowKey{x.SyncSeq, x.ID, x.Deleted} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID, enc *wire.Encoder) ([]storedRow, error) {
 			rows, err := q.CurrentEstimateEvents(ctx, db.CurrentEstimateEventsParams{ContractorID: contractorID, Ids: ids})
-			return stored(rows, err, func(x *db.EstimateEvent) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+			return stored(rows, err, enc, func(x *db.EstimateEvent) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
 		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
 			d, err := q.DigestEstimateEvents(ctx, contractorID)
@@ -176,9 +197,13 @@ var tables = []table{
 			rows, err := q.PullPdfSettings(ctx, db.PullPdfSettingsParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, Since: r.since})
 			return collect(rows, err, r, p, func(x *db.PdfSetting) rowKey { return rowKey{x.SyncSeq, x.ContractorID, false} })
 		},
-		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID) ([]storedRow, error) {
+		versions: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID) ([]rowKey, error) {
 			rows, err := q.CurrentPdfSettings(ctx, contractorID)
-			return stored(rows, err, func(x *db.PdfSetting) rowKey { return rowKey{x.SyncSeq, x.ContractorID, false} })
+			return keysOf(rows, err, func(x *db.PdfSetting) rowKey { return rowKey{x.SyncSeq, x.ContractorID, false} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID, enc *wire.Encoder) ([]storedRow, error) {
+			rows, err := q.CurrentPdfSettings(ctx, contractorID)
+			return stored(rows, err, enc, func(x *db.PdfSetting) rowKey { return rowKey{x.SyncSeq, x.ContractorID, false} })
 		},
 		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
 			d, err := q.DigestPdfSettings(ctx, contractorID)
@@ -201,9 +226,13 @@ var tables = []table{
 			rows, err := q.PullPricingRules(ctx, db.PullPricingRulesParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *db.PricingRule) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
-		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+		versions: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]rowKey, error) {
+			rows, err := q.VersionsPricingRules(ctx, db.VersionsPricingRulesParams{ContractorID: contractorID, Ids: ids})
+			return keysOf(rows, err, func(x *db.VersionsPricingRulesRow) rowKey { return rowKey{x.SyncSeq, x.ID, x.Deleted} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID, enc *wire.Encoder) ([]storedRow, error) {
 			rows, err := q.CurrentPricingRules(ctx, db.CurrentPricingRulesParams{ContractorID: contractorID, Ids: ids})
-			return stored(rows, err, func(x *db.PricingRule) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+			return stored(rows, err, enc, func(x *db.PricingRule) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
 		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
 			d, err := q.DigestPricingRules(ctx, contractorID)
@@ -230,9 +259,13 @@ var tables = []table{
 			rows, err := q.PullStepAConfigs(ctx, db.PullStepAConfigsParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, Since: r.since})
 			return collect(rows, err, r, p, func(x *db.StepAConfig) rowKey { return rowKey{x.SyncSeq, x.ContractorID, false} })
 		},
-		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID) ([]storedRow, error) {
+		versions: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID) ([]rowKey, error) {
 			rows, err := q.CurrentStepAConfigs(ctx, contractorID)
-			return stored(rows, err, func(x *db.StepAConfig) rowKey { return rowKey{x.SyncSeq, x.ContractorID, false} })
+			return keysOf(rows, err, func(x *db.StepAConfig) rowKey { return rowKey{x.SyncSeq, x.ContractorID, false} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, _ []uuid.UUID, enc *wire.Encoder) ([]storedRow, error) {
+			rows, err := q.CurrentStepAConfigs(ctx, contractorID)
+			return stored(rows, err, enc, func(x *db.StepAConfig) rowKey { return rowKey{x.SyncSeq, x.ContractorID, false} })
 		},
 		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
 			d, err := q.DigestStepAConfigs(ctx, contractorID)
@@ -255,9 +288,13 @@ var tables = []table{
 			rows, err := q.PullStepARules(ctx, db.PullStepARulesParams{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *db.StepARule) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
-		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]storedRow, error) {
+		versions: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]rowKey, error) {
+			rows, err := q.VersionsStepARules(ctx, db.VersionsStepARulesParams{ContractorID: contractorID, Ids: ids})
+			return keysOf(rows, err, func(x *db.VersionsStepARulesRow) rowKey { return rowKey{x.SyncSeq, x.ID, x.Deleted} })
+		},
+		current: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID, enc *wire.Encoder) ([]storedRow, error) {
 			rows, err := q.CurrentStepARules(ctx, db.CurrentStepARulesParams{ContractorID: contractorID, Ids: ids})
-			return stored(rows, err, func(x *db.StepARule) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
+			return stored(rows, err, enc, func(x *db.StepARule) rowKey { return rowKey{x.SyncSeq, x.ID, x.DeletedAt != nil} })
 		},
 		digest: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID) (int64, string, error) {
 			d, err := q.DigestStepARules(ctx, contractorID)

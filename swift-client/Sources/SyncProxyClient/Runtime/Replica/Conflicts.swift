@@ -67,6 +67,8 @@ struct WireConflict: Sendable {
     var currentVersion: Int64
     var deleted: Bool
     var row: [String: JSONValue]?
+    /// Contract 1.2: the row exists but did not fit in the 409's byte bound.
+    var rowOmitted: Bool = false
 
     static func parse(_ envelope: JSONValue) -> [WireConflict] {
         (envelope["conflicts"]?.arrayValue ?? []).compactMap { item in
@@ -77,7 +79,8 @@ struct WireConflict: Sendable {
                 baseVersion: item["baseVersion"]?.int64Value ?? 0,
                 currentVersion: item["currentVersion"]?.int64Value ?? 0,
                 deleted: item["deleted"]?.boolValue ?? false,
-                row: item["row"]?.objectValue
+                row: item["row"]?.objectValue,
+                rowOmitted: item["rowOmitted"]?.boolValue ?? false
             )
         }
     }

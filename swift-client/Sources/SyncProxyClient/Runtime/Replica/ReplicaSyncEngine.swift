@@ -223,8 +223,16 @@ public actor ReplicaSyncEngine {
             if let afterPushResponse { try await afterPushResponse() }
             switch status {
             case 409:
-                conflictRounds += 1
                 let wire = WireConflict.parse((try? JSONValue(json: body)) ?? .null)
+                if batch.entries.count > 1, wire.contains(where: { $0.rowOmitted }) {
+                    // The 409's rows reached its byte bound (contract 1.2): a
+                    // smaller batch gets every conflicting row (a 409 always
+                    // carries at least one), so none is merged against nothing.
+                    try replica.unbatch(batch.id)
+                    maxRows = max(1, batch.entries.count / 2)
+                    continue
+                }
+                conflictRounds += 1
                 var decisions: [(OutboxEntry, ReplicaConflict, ConflictResolution)] = []
                 for item in wire {
                     guard let (entry, conflict) = replica.conflict(for: item, in: batch) else { continue }
