@@ -23,8 +23,14 @@ ON CONFLICT (contractor_id, id) DO UPDATE SET
     updated_at = EXCLUDED.updated_at, deleted_at = NULL, sync_seq = EXCLUDED.sync_seq;
 
 -- name: DeleteCostbookFolders :execrows
+-- A tombstone keeps its key and bookkeeping only (contract 1.2): every payload
+-- column is blanked, so nothing a deleted row
+-- held costs a read during the retention period or stays on the server.
+-- JSON columns and columns with a default get the default, nullable ones
+-- NULL, required text ''. A row pushed again later starts from nothing anyway.
 UPDATE costbook_folders
-SET deleted_at = @now::timestamptz, updated_at = @now::timestamptz, sync_seq = @seq::bigint
+SET deleted_at = @now::timestamptz, updated_at = @now::timestamptz, sync_seq = @seq::bigint,
+    name = '', parent_id = NULL, sort_order = DEFAULT
 WHERE contractor_id = @contractor_id AND id = ANY(@ids::uuid[]) AND deleted_at IS NULL;
 
 -- name: PullCostbookFolders :many

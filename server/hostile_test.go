@@ -334,7 +334,7 @@ var leakMarkers = []string{
 
 // TestHostile_ErrorBodies_CarryNoDatabaseOrGoText sends each request that made
 // the database's or Go's own words the client's message. They still answer
-// 400; the words go to the log, at warn with the request id.
+// 400, naming the field where there is one.
 func TestHostile_ErrorBodies_CarryNoDatabaseOrGoText(t *testing.T) {
 	t.Parallel()
 	id := uuid.NewString()
@@ -342,32 +342,33 @@ func TestHostile_ErrorBodies_CarryNoDatabaseOrGoText(t *testing.T) {
 		name  string
 		send  func(d *device) response
 		field string // the detail's field, if the request names one
-		log   string // the cause the log keeps, if the database found it
 	}{
+		// Found by the decoder since contract 1.2 (a number is bounded in
+		// digits as stored), before the database could say "overflows".
 		{"number beyond numeric in a JSON column", func(d *device) response {
 			return d.push(`{"estimates":[{"id":"` + id + `","number":"1","line_items":[1e999999]}]}`)
-		}, "", "overflows"},
+		}, "line_items/0"},
 		{"number beyond numeric deep in a JSON object", func(d *device) response {
 			return d.push(`{"estimate_events":[{"id":"` + id + `","estimate_id":"` + id + `","kind":"k","payload":{"a":1e999999}}]}`)
-		}, "", "overflows"},
+		}, "payload/a"},
 		{"time zone offset Postgres refuses", func(d *device) response {
 			return d.push(`{"estimate_events":[{"id":"` + id + `","estimate_id":"` + id + `","kind":"k","occurred_at":"9999-12-31T23:59:59-23:59"}]}`)
-		}, "", ""},
+		}, ""},
 		{"integer beyond float64", func(d *device) response {
 			return d.push(`{"costbook_folders":[{"id":"` + id + `","name":"x","sort_order":1e400}]}`)
-		}, "sort_order", ""},
-		{"body beyond float64", func(d *device) response { return d.push(`1e999`) }, "", ""},
+		}, "sort_order"},
+		{"body beyond float64", func(d *device) response { return d.push(`1e999`) }, ""},
 		{"integer in exponent form", func(d *device) response {
 			return d.push(`{"costbook_folders":[{"id":"` + id + `","name":"x","sort_order":1e2}]}`)
-		}, "sort_order", ""},
-		{"limit in hex", func(d *device) response { return d.do(http.MethodGet, "/api/sync/pull?limit=0x10", nil, nil) }, "limit", ""},
-		{"limit in exponent form", func(d *device) response { return d.do(http.MethodGet, "/api/sync/pull?limit=1e3", nil, nil) }, "limit", ""},
+		}, "sort_order"},
+		{"limit in hex", func(d *device) response { return d.do(http.MethodGet, "/api/sync/pull?limit=0x10", nil, nil) }, "limit"},
+		{"limit in exponent form", func(d *device) response { return d.do(http.MethodGet, "/api/sync/pull?limit=1e3", nil, nil) }, "limit"},
 		{"limit beyond int64", func(d *device) response {
 			return d.do(http.MethodGet, "/api/sync/pull?limit=99999999999999999999", nil, nil)
-		}, "limit", ""},
+		}, "limit"},
 		{"Idempotency-Key not UTF-8", func(d *device) response {
 			return d.push(`{}`, map[string]string{"Idempotency-Key": "k-\xff\xfe"})
-		}, "Idempotency-Key", ""},
+		}, "Idempotency-Key"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -385,15 +386,6 @@ func TestHostile_ErrorBodies_CarryNoDatabaseOrGoText(t *testing.T) {
 				}
 				if !found {
 					t.Fatalf("details %s do not name %s", mustJSON(t, e.Details), tc.field)
-				}
-			}
-			if tc.log != "" {
-				warned := false
-				for _, l := range logLines(t, env.logs, e.RequestId) {
-					warned = warned || (l["level"] == "WARN" && strings.Contains(fmt.Sprint(l["err"]), tc.log))
-				}
-				if !warned {
-					t.Fatalf("the log has no warn line with %q for request %s", tc.log, e.RequestId)
 				}
 			}
 		})

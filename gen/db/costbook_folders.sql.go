@@ -57,7 +57,8 @@ func (q *Queries) CurrentCostbookFolders(ctx context.Context, arg CurrentCostboo
 
 const deleteCostbookFolders = `-- name: DeleteCostbookFolders :execrows
 UPDATE costbook_folders
-SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint
+SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint,
+    name = '', parent_id = NULL, sort_order = DEFAULT
 WHERE contractor_id = $3 AND id = ANY($4::uuid[]) AND deleted_at IS NULL
 `
 
@@ -68,6 +69,11 @@ type DeleteCostbookFoldersParams struct {
 	Ids          []uuid.UUID    `json:"ids"`
 }
 
+// A tombstone keeps its key and bookkeeping only (contract 1.2): every payload
+// column is blanked, so nothing a deleted row
+// held costs a read during the retention period or stays on the server.
+// JSON columns and columns with a default get the default, nullable ones
+// NULL, required text ”. A row pushed again later starts from nothing anyway.
 func (q *Queries) DeleteCostbookFolders(ctx context.Context, arg DeleteCostbookFoldersParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteCostbookFolders,
 		arg.Now,

@@ -62,7 +62,8 @@ func (q *Queries) CurrentCostbookItems(ctx context.Context, arg CurrentCostbookI
 
 const deleteCostbookItems = `-- name: DeleteCostbookItems :execrows
 UPDATE costbook_items
-SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint
+SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint,
+    name = '', folder_id = NULL, description = NULL, unit = NULL, unit_cost = NULL, markup_percent = NULL, sku = NULL, taxable = DEFAULT
 WHERE contractor_id = $3 AND id = ANY($4::uuid[]) AND deleted_at IS NULL
 `
 
@@ -73,6 +74,11 @@ type DeleteCostbookItemsParams struct {
 	Ids          []uuid.UUID    `json:"ids"`
 }
 
+// A tombstone keeps its key and bookkeeping only (contract 1.2): every payload
+// column is blanked, so nothing a deleted row
+// held costs a read during the retention period or stays on the server.
+// JSON columns and columns with a default get the default, nullable ones
+// NULL, required text ”. A row pushed again later starts from nothing anyway.
 func (q *Queries) DeleteCostbookItems(ctx context.Context, arg DeleteCostbookItemsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteCostbookItems,
 		arg.Now,

@@ -58,7 +58,8 @@ func (q *Queries) CurrentEstimateEvents(ctx context.Context, arg CurrentEstimate
 
 const deleteEstimateEvents = `-- name: DeleteEstimateEvents :execrows
 UPDATE estimate_events
-SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint
+SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint,
+    kind = '', payload = DEFAULT, occurred_at = NULL
 WHERE contractor_id = $3 AND id = ANY($4::uuid[]) AND deleted_at IS NULL
 `
 
@@ -69,6 +70,12 @@ type DeleteEstimateEventsParams struct {
 	Ids          []uuid.UUID    `json:"ids"`
 }
 
+// A tombstone keeps its key and bookkeeping only (contract 1.2): every payload
+// column is blanked, so nothing a deleted row held costs a read during the
+// retention period or stays on the server. estimate_id is kept: 16 bytes,
+// NOT NULL without a default, and it says whose event the tombstone was.
+// JSON columns and columns with a default get the default, nullable ones
+// NULL, required text ”. A row pushed again later starts from nothing anyway.
 func (q *Queries) DeleteEstimateEvents(ctx context.Context, arg DeleteEstimateEventsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteEstimateEvents,
 		arg.Now,

@@ -65,7 +65,8 @@ func (q *Queries) CurrentEstimates(ctx context.Context, arg CurrentEstimatesPara
 
 const deleteEstimates = `-- name: DeleteEstimates :execrows
 UPDATE estimates
-SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint
+SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint,
+    number = '', title = NULL, client_name = NULL, client_email = NULL, status = DEFAULT, line_items = DEFAULT, notes = NULL, subtotal = NULL, tax = NULL, total = NULL, valid_until = NULL
 WHERE contractor_id = $3 AND id = ANY($4::uuid[]) AND deleted_at IS NULL
 `
 
@@ -76,6 +77,11 @@ type DeleteEstimatesParams struct {
 	Ids          []uuid.UUID    `json:"ids"`
 }
 
+// A tombstone keeps its key and bookkeeping only (contract 1.2): every payload
+// column is blanked, so nothing a deleted row
+// held costs a read during the retention period or stays on the server.
+// JSON columns and columns with a default get the default, nullable ones
+// NULL, required text ”. A row pushed again later starts from nothing anyway.
 func (q *Queries) DeleteEstimates(ctx context.Context, arg DeleteEstimatesParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteEstimates,
 		arg.Now,

@@ -60,7 +60,8 @@ func (q *Queries) CurrentPricingRules(ctx context.Context, arg CurrentPricingRul
 
 const deletePricingRules = `-- name: DeletePricingRules :execrows
 UPDATE pricing_rules
-SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint
+SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint,
+    name = '', kind = '', value = NULL, applies_to = NULL, priority = DEFAULT, enabled = DEFAULT
 WHERE contractor_id = $3 AND id = ANY($4::uuid[]) AND deleted_at IS NULL
 `
 
@@ -71,6 +72,11 @@ type DeletePricingRulesParams struct {
 	Ids          []uuid.UUID    `json:"ids"`
 }
 
+// A tombstone keeps its key and bookkeeping only (contract 1.2): every payload
+// column is blanked, so nothing a deleted row
+// held costs a read during the retention period or stays on the server.
+// JSON columns and columns with a default get the default, nullable ones
+// NULL, required text ”. A row pushed again later starts from nothing anyway.
 func (q *Queries) DeletePricingRules(ctx context.Context, arg DeletePricingRulesParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deletePricingRules,
 		arg.Now,

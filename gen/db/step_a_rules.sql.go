@@ -59,7 +59,8 @@ func (q *Queries) CurrentStepARules(ctx context.Context, arg CurrentStepARulesPa
 
 const deleteStepARules = `-- name: DeleteStepARules :execrows
 UPDATE step_a_rules
-SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint
+SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz, sync_seq = $2::bigint,
+    name = '', condition = NULL, action = NULL, sort_order = DEFAULT, enabled = DEFAULT
 WHERE contractor_id = $3 AND id = ANY($4::uuid[]) AND deleted_at IS NULL
 `
 
@@ -70,6 +71,11 @@ type DeleteStepARulesParams struct {
 	Ids          []uuid.UUID    `json:"ids"`
 }
 
+// A tombstone keeps its key and bookkeeping only (contract 1.2): every payload
+// column is blanked, so nothing a deleted row
+// held costs a read during the retention period or stays on the server.
+// JSON columns and columns with a default get the default, nullable ones
+// NULL, required text ”. A row pushed again later starts from nothing anyway.
 func (q *Queries) DeleteStepARules(ctx context.Context, arg DeleteStepARulesParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteStepARules,
 		arg.Now,

@@ -17,13 +17,25 @@ type Limits struct {
 	MaxRows           int // upsert rows plus ids to delete (413 above)
 	MaxJSONValueBytes int // one value of a JSON column, encoded
 	MaxJSONDepth      int // nesting of one value of a JSON column
-	MaxProblems       int // validation stops after this many problems
+	// MaxJSONNumberDigits bounds one number in a JSON column, in digits as
+	// Postgres stores and writes it out (see numbers.go).
+	MaxJSONNumberDigits int
+	MaxProblems         int // validation stops after this many problems
 }
 
-// DefaultMaxJSONDepth and DefaultMaxProblems are the contract's fixed bounds.
+// The contract's fixed bounds.
 const (
 	DefaultMaxJSONDepth = 32
 	DefaultMaxProblems  = 50
+	// DefaultMaxJSONNumberDigits admits every float64 a JSON encoder writes,
+	// in any notation, written out in full: the largest (1.8e308) has 309
+	// integer digits, the smallest (5e-324, or 2.2250738585072014e-308 with
+	// its 16 fraction digits) 324 after the point. Swift's Decimal (38
+	// digits, exponents to ±128) needs at most 166. Above 400 a number is
+	// no measurement or price any app of ours sends, and Postgres would
+	// store every digit of it: `1e131071` is 8 bytes pushed and 131,072
+	// digits in every later read.
+	DefaultMaxJSONNumberDigits = 400
 )
 
 // Decoder decodes push bodies against the rules it compiled from the spec.
@@ -91,6 +103,9 @@ func Compile(spec *contract.Spec, limits Limits) (*Decoder, error) {
 	}
 	if limits.MaxProblems <= 0 {
 		limits.MaxProblems = DefaultMaxProblems
+	}
+	if limits.MaxJSONNumberDigits <= 0 {
+		limits.MaxJSONNumberDigits = DefaultMaxJSONNumberDigits
 	}
 	if limits.MaxRows <= 0 || limits.MaxJSONValueBytes <= 0 {
 		return nil, fmt.Errorf("pushbody: MaxRows and MaxJSONValueBytes must be positive")

@@ -501,6 +501,19 @@ func (s *decodeState) jsonValue(table string, index int, col *column, v jsontext
 		s.problem(table, index, col.name, fmt.Sprintf("nested deeper than %d levels", s.d.limits.MaxJSONDepth))
 		return false
 	}
+	// Postgres stores a JSON number in full: the bounds hold for the value
+	// as it is stored and read back, not as it was written.
+	size, widest := storedSize(v)
+	if widest.digits > s.d.limits.MaxJSONNumberDigits {
+		s.problem(table, index, col.name+valuePath(v, widest.end),
+			fmt.Sprintf("a number with %d digits written out in full (at most %d)", widest.digits, s.d.limits.MaxJSONNumberDigits))
+		return false
+	}
+	if size > s.d.limits.MaxJSONValueBytes {
+		s.problem(table, index, col.name,
+			fmt.Sprintf("larger than %d bytes as stored (its numbers written out in full: %d bytes)", s.d.limits.MaxJSONValueBytes, size))
+		return false
+	}
 	if bytes.Contains(v, []byte(`\u0000`)) {
 		if at, found := nulPath(v); found {
 			s.problem(table, index, col.name+at, `contains a NUL character (\u0000)`)
@@ -536,6 +549,20 @@ func depth(v []byte) int {
 		}
 	}
 	return deepest
+}
+
+// valuePath is the JSON pointer ("/0", "/a/b") of the scalar of v that ends
+// at byte end, "" for v itself.
+func valuePath(v []byte, end int) string {
+	dec := jsontext.NewDecoder(bytes.NewReader(v))
+	for {
+		if _, err := dec.ReadToken(); err != nil {
+			return ""
+		}
+		if int(dec.InputOffset()) >= end {
+			return string(dec.StackPointer())
+		}
+	}
 }
 
 // nulPath finds the first string (value or member name) of v holding U+0000
