@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -39,18 +40,23 @@ func Parameters() (map[string]echo.MiddlewareFunc, error) {
 	out := map[string]echo.MiddlewareFunc{}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
-			out[method+" "+path] = parameters(op)
+			mw, err := parameters(op)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", method, path, err)
+			}
+			out[method+" "+path] = mw
 		}
 	}
 	return out, nil
 }
 
-func parameters(op *openapi3.Operation) echo.MiddlewareFunc {
+func parameters(op *openapi3.Operation) (echo.MiddlewareFunc, error) {
 	// once: every query parameter of the operation, true if it takes one value.
 	once := map[string]bool{}
 	// emptyIsAbsent: parameters whose spec says allowEmptyValue: `since=` is
 	// how the seed's client asks for a full pull.
 	emptyIsAbsent := map[string]bool{}
+	lists := map[string]listRule{}
 	var headers []string
 	for _, ref := range op.Parameters {
 		p := ref.Value
@@ -60,13 +66,20 @@ func parameters(op *openapi3.Operation) echo.MiddlewareFunc {
 			if p.AllowEmptyValue {
 				emptyIsAbsent[p.Name] = true
 			}
+			if p.Schema != nil && p.Schema.Value != nil && p.Schema.Value.Type.Is(openapi3.TypeArray) {
+				rule, err := listRuleOf(p)
+				if err != nil {
+					return nil, fmt.Errorf("parameter %s: %w", p.Name, err)
+				}
+				lists[p.Name] = rule
+			}
 		case openapi3.ParameterInHeader:
 			headers = append(headers, http.CanonicalHeaderKey(p.Name))
 		}
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if err := checkQuery(c.Request().URL.RawQuery, once); err != nil {
+			if err := checkQuery(c.Request().URL.RawQuery, once, lists); err != nil {
 				return err
 			}
 			if err := checkHeaders(c.Request().Header, headers); err != nil {
@@ -80,7 +93,63 @@ func parameters(op *openapi3.Operation) echo.MiddlewareFunc {
 			}
 			return next(c)
 		}
+	}, nil
+}
+
+// listRule is what the spec bounds a list parameter (`tables=a,b`) by.
+// kin-openapi does work for every item (one error each: `tables=` with
+// 900 KB of `x,` cost 531 MiB), so both bounds are checked on the raw
+// query, before kin-openapi and before the token, by counting.
+type listRule struct {
+	maxItems int
+	unique   bool
+	exploded bool // `?t=a&t=b` rather than `?t=a,b`
+}
+
+// listRuleOf reads maxItems and uniqueItems. A list of an enum that lists
+// each value once can hold no more items than the enum has values, and the
+// spec must say so (the contract: at most as many tables as there are), so a
+// value added to the enum without raising maxItems fails at start.
+func listRuleOf(p *openapi3.Parameter) (listRule, error) {
+	s := p.Schema.Value
+	if s.MaxItems == nil {
+		return listRule{}, fmt.Errorf("an array parameter needs maxItems (kin-openapi does work per item of any count)")
 	}
+	rule := listRule{maxItems: int(*s.MaxItems), unique: s.UniqueItems, exploded: repeatable(p)}
+	if s.Items != nil && s.Items.Value != nil && len(s.Items.Value.Enum) > 0 && s.UniqueItems &&
+		rule.maxItems != len(s.Items.Value.Enum) {
+		return listRule{}, fmt.Errorf("maxItems is %d but its items are one of %d values, each at most once: make them equal",
+			rule.maxItems, len(s.Items.Value.Enum))
+	}
+	return rule, nil
+}
+
+// checkList counts the items of one more value of a list parameter (before
+// splitting it: splitting an overlong list is the per-item cost this check
+// prevents), then looks for a repeat among the items given so far.
+func checkList(name string, rule listRule, value string, items []string) ([]string, error) {
+	n := 1
+	if !rule.exploded {
+		n = strings.Count(value, ",") + 1
+	}
+	if len(items)+n > rule.maxItems {
+		return nil, apierror.BadRequest("the "+name+" list is too long",
+			apierror.Detail("", -1, name, fmt.Sprintf("at most %d items", rule.maxItems)))
+	}
+	if rule.exploded {
+		items = append(items, value)
+	} else {
+		items = append(items, strings.Split(value, ",")...)
+	}
+	if rule.unique {
+		for i, item := range items {
+			if slices.Contains(items[:i], item) {
+				return nil, apierror.BadRequest("the "+name+" list names an item twice",
+					apierror.Detail("", -1, name, "lists an item more than once"))
+			}
+		}
+	}
+	return items, nil
 }
 
 // repeatable: only an exploded array (`?t=a&t=b`, form style's default) is
@@ -99,8 +168,9 @@ func repeatable(p *openapi3.Parameter) bool {
 // it cannot parse instead of dropping it. Only a name the operation declares
 // is echoed back in the details: anything else is the client's text, of any
 // length.
-func checkQuery(raw string, once map[string]bool) error {
+func checkQuery(raw string, once map[string]bool, lists map[string]listRule) error {
 	seen := map[string]bool{}
+	items := map[string][]string{} // of the list parameters
 	for raw != "" {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
@@ -130,6 +200,11 @@ func checkQuery(raw string, once map[string]bool) error {
 				apierror.Detail("", -1, name, "given more than once; the contract takes one value"))
 		}
 		seen[name] = true
+		if rule, ok := lists[name]; ok {
+			if items[name], err = checkList(name, rule, value, items[name]); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
