@@ -24,6 +24,7 @@ import (
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/server"
+	"github.com/syncproxy/syncproxy/server/config"
 )
 
 // serveReal runs the production server.Serve (its http.Server with the
@@ -438,19 +439,20 @@ func TestHostile_NetHTTPReplies_AreTheEnvelope(t *testing.T) {
 	// it answers 431. Sending exactly that much, without the blank line that
 	// ends the headers, leaves nothing unread, so the server's close cannot
 	// reset the connection before the answer is read.
-	const headerLimit = http.DefaultMaxHeaderBytes + 4096
+	const headerLimit = config.DefaultMaxHeaderBytes + 4096
 	bigHead := "GET /healthz HTTP/1.1\r\nHost: syncproxy\r\nX-Big: "
 	cases := []struct {
 		name    string
 		request string
 		status  int
+		code    string
 	}{
-		{"headers over MaxHeaderBytes", bigHead + strings.Repeat("a", headerLimit-len(bigHead)), http.StatusRequestHeaderFieldsTooLarge},
-		{"header line without a colon", "GET /healthz HTTP/1.1\r\nHost: syncproxy\r\nno colon here\r\n\r\n", http.StatusBadRequest},
+		{"headers over MaxHeaderBytes", bigHead + strings.Repeat("a", headerLimit-len(bigHead)), http.StatusRequestHeaderFieldsTooLarge, "HEADERS_TOO_LARGE"},
+		{"header line without a colon", "GET /healthz HTTP/1.1\r\nHost: syncproxy\r\nno colon here\r\n\r\n", http.StatusBadRequest, "BAD_REQUEST"},
 		{"control character in Idempotency-Key", "POST /api/sync/push HTTP/1.1\r\nHost: syncproxy\r\nAuthorization: Bearer " + d.token +
-			"\r\nContent-Type: application/json\r\nIdempotency-Key: k-\x01\r\nContent-Length: 2\r\n\r\n{}", http.StatusBadRequest},
-		{"no Host header", "GET /healthz HTTP/1.1\r\n\r\n", http.StatusBadRequest},
-		{"malformed request line", "GET\r\n\r\n", http.StatusBadRequest},
+			"\r\nContent-Type: application/json\r\nIdempotency-Key: k-\x01\r\nContent-Length: 2\r\n\r\n{}", http.StatusBadRequest, "BAD_REQUEST"},
+		{"no Host header", "GET /healthz HTTP/1.1\r\n\r\n", http.StatusBadRequest, "BAD_REQUEST"},
+		{"malformed request line", "GET\r\n\r\n", http.StatusBadRequest, "BAD_REQUEST"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -461,7 +463,7 @@ func TestHostile_NetHTTPReplies_AreTheEnvelope(t *testing.T) {
 			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 				t.Fatalf("Content-Type = %q, body %q", ct, truncate(r.body))
 			}
-			e := r.envelope(t, tc.status, "BAD_REQUEST")
+			e := r.envelope(t, tc.status, tc.code)
 			if leak, ok := hasAny(string(r.body), "Bad Request", "Too Large", "invalid header"); ok {
 				t.Fatalf("the envelope carries net/http's text %q: %s", leak, r.body)
 			}

@@ -109,15 +109,14 @@ func TestLimits_RateLimitPerContractor_429WithRetryAfter(t *testing.T) {
 			t.Fatalf("%s Retry-After = %q, want 1..10 seconds (one token per 10 s)", op.path, r.header.Get("Retry-After"))
 		}
 	}
-	// Another contractor is not affected, and the canary (no 429 in the
-	// contract, nothing to protect after auth) is never limited.
+	// Another contractor is not affected. The canary is limited too
+	// (contract 1.2): it costs a tenant lookup.
 	if r := limDo(t, base, http.MethodGet, "/api/sync/pull", quiet.token, nil); r.status != http.StatusOK {
 		t.Fatalf("other tenant's pull = %d %s", r.status, r.body)
 	}
-	for range 5 {
-		if r := limDo(t, base, http.MethodGet, "/api/sync/canary", noisy.token, nil); r.status != http.StatusOK {
-			t.Fatalf("canary = %d %s", r.status, r.body)
-		}
+	limDo(t, base, http.MethodGet, "/api/sync/canary", noisy.token, nil).envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
+	if r := limDo(t, base, http.MethodGet, "/api/sync/canary", quiet.token, nil); r.status != http.StatusOK {
+		t.Fatalf("other tenant's canary = %d %s", r.status, r.body)
 	}
 	// Nothing of the refused push was written.
 	page := noisy.mustPull(nil)
@@ -125,7 +124,7 @@ func TestLimits_RateLimitPerContractor_429WithRetryAfter(t *testing.T) {
 		t.Fatalf("rows = %d, want only the one accepted push", len(page.CostbookItems))
 	}
 	metrics := string(limDo(t, base, http.MethodGet, "/metrics", "", nil).body)
-	if !strings.Contains(metrics, `syncproxy_http_errors_total{code="RATE_LIMITED",status="429"} 2`) {
+	if !strings.Contains(metrics, `syncproxy_http_errors_total{code="RATE_LIMITED",status="429"} 3`) {
 		t.Fatalf("429s not counted:\n%s", limGrep(metrics, "syncproxy_http_errors_total"))
 	}
 }

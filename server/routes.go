@@ -69,7 +69,8 @@ func routeKey(method, path string) string { return strings.ToUpper(method) + " "
 
 // routes attaches per-route middleware while the generated code registers the
 // spec's operations: authenticated operations get a deadline and the tenant,
-// rate-limited ones a per-contractor budget, bodies are checked for JSON, and
+// rate-limited ones a per-contractor budget, bodies are checked for JSON and
+// their bytes reserved (per contractor and in all) before they are read, and
 // every operation is validated against the spec. Unknown routes skip all of
 // it and get 404/405.
 type routes struct {
@@ -78,9 +79,13 @@ type routes struct {
 	registered map[string]bool
 	deadline   echo.MiddlewareFunc
 	auth       echo.MiddlewareFunc
-	rateLimit  echo.MiddlewareFunc
-	validate   echo.MiddlewareFunc
-	params     map[string]echo.MiddlewareFunc // by "METHOD /path" as the spec writes it
+	// authLimited is auth with the per-user rate limit before the tenant
+	// lookup, for rate-limited operations.
+	authLimited echo.MiddlewareFunc
+	rateLimit   echo.MiddlewareFunc
+	bodyBytes   echo.MiddlewareFunc // the bytes of bodies being read at once
+	validate    echo.MiddlewareFunc
+	params      map[string]echo.MiddlewareFunc // by "METHOD /path" as the spec writes it
 }
 
 func (r *routes) chain(method, path string, m []echo.MiddlewareFunc) []echo.MiddlewareFunc {
@@ -100,7 +105,10 @@ func (r *routes) chain(method, path string, m []echo.MiddlewareFunc) []echo.Midd
 	}
 	// Parameters that do not parse are refused first: it costs nothing.
 	out := []echo.MiddlewareFunc{params}
-	if op.authenticated {
+	switch {
+	case op.authenticated && op.rateLimited:
+		out = append(out, r.deadline, r.authLimited)
+	case op.authenticated:
 		out = append(out, r.deadline, r.auth)
 	}
 	if op.rateLimited {
@@ -108,6 +116,9 @@ func (r *routes) chain(method, path string, m []echo.MiddlewareFunc) []echo.Midd
 	}
 	if op.hasBody {
 		out = append(out, middleware.RequireJSON())
+		if op.authenticated {
+			out = append(out, r.bodyBytes)
+		}
 	}
 	out = append(out, r.validate)
 	return append(out, m...)

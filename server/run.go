@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server/apierror"
 	"github.com/syncproxy/syncproxy/server/auth"
@@ -65,9 +67,13 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
-	ln = apierror.Listener(ln, logger) // net/http's own 400/431 replies become the envelope
+	// Above SYNC_MAX_CONNECTIONS a new connection waits in the kernel's
+	// accept queue until one closes: nothing bounded what connections held.
+	ln = netutil.LimitListener(ln, cfg.MaxConnections)
+	ln = apierror.Listener(ln, logger, cfg.MaxHeaderBytes) // net/http's own 400/431 replies become the envelope
 	srv := &http.Server{
 		Handler:           handler,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,

@@ -77,14 +77,20 @@ func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, 
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	bodies := middleware.NewBodyBytes(cfg.MaxPushBytes, cfg.MaxPushBytesPerContractor, cfg.MaxBodyBytes)
+	m.RegisterBodyBytesInFlight(func() float64 { return float64(bodies.InFlight()) })
+	contractors := middleware.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateBytes)
+	users := middleware.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateBytes)
 	r := routes{
-		e:         e,
-		ops:       ops,
-		deadline:  middleware.Deadline(cfg.RequestTimeout),
-		auth:      middleware.Authenticate(verifier, db.New(pool)),
-		rateLimit: middleware.RateLimit(middleware.NewRateLimiter(cfg.RateLimit, cfg.RateBurst)),
-		validate:  validate,
-		params:    params,
+		e:           e,
+		ops:         ops,
+		deadline:    middleware.Deadline(cfg.RequestTimeout),
+		auth:        middleware.Authenticate(verifier, db.New(pool), nil),
+		authLimited: middleware.Authenticate(verifier, db.New(pool), users),
+		rateLimit:   middleware.RateLimit(contractors, users),
+		bodyBytes:   middleware.LimitBodyBytes(bodies),
+		validate:    validate,
+		params:      params,
 	}
 	h := &handlers.Server{
 		Store:   syncstore.New(pool, syncstore.Options{IdempotencyTTL: cfg.IdempotencyTTL, MaxPageBytes: cfg.MaxPageBytes}),

@@ -54,8 +54,10 @@ var codeForStatus = map[int]api.ErrorError{
 	http.StatusConflict:              api.ErrorError(api.CONFLICT),
 	http.StatusGone:                  api.ErrorError(api.RESYNCREQUIRED),
 	http.StatusTooManyRequests:       api.RATELIMITED,
-	http.StatusInternalServerError:   api.INTERNAL,
-	http.StatusServiceUnavailable:    api.UNAVAILABLE,
+	// Contract 1.2; its own schema in the spec (HeadersTooLargeError).
+	http.StatusRequestHeaderFieldsTooLarge: api.ErrorError(api.HEADERSTOOLARGE),
+	http.StatusInternalServerError:         api.INTERNAL,
+	http.StatusServiceUnavailable:          api.UNAVAILABLE,
 }
 
 // New builds an Error for status with the contract's code for that status.

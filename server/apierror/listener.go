@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/wire"
 )
 
@@ -31,13 +30,16 @@ import (
 // handler's body is JSON or the metrics text, which carry no CR LF. What
 // net/http still answers itself without a body (a request it cannot read at
 // all, a header that times out) it answers by closing the connection.
-func Listener(ln net.Listener, logger *slog.Logger) net.Listener {
-	return listener{Listener: ln, logger: logger}
+//
+// maxHeaderBytes is the server's MaxHeaderBytes, for the 431's message.
+func Listener(ln net.Listener, logger *slog.Logger, maxHeaderBytes int) net.Listener {
+	return listener{Listener: ln, logger: logger, maxHeaderBytes: maxHeaderBytes}
 }
 
 type listener struct {
 	net.Listener
-	logger *slog.Logger
+	logger         *slog.Logger
+	maxHeaderBytes int
 }
 
 func (l listener) Accept() (net.Conn, error) {
@@ -45,12 +47,13 @@ func (l listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return envelopeConn{Conn: c, logger: l.logger}, nil
+	return envelopeConn{Conn: c, logger: l.logger, maxHeaderBytes: l.maxHeaderBytes}, nil
 }
 
 type envelopeConn struct {
 	net.Conn
-	logger *slog.Logger
+	logger         *slog.Logger
+	maxHeaderBytes int
 }
 
 // plainHeaders is what follows net/http's status line in its own replies.
@@ -64,7 +67,7 @@ func (c envelopeConn) Write(p []byte) (int, error) {
 	requestID := uuid.NewString()
 	c.logger.Warn("request rejected by the HTTP server", "request_id", requestID, "status", status,
 		"reason", logText(text))
-	if _, err := c.Conn.Write(plainReplyAsEnvelope(status, text, requestID)); err != nil {
+	if _, err := c.Conn.Write(plainReplyAsEnvelope(status, text, requestID, c.maxHeaderBytes)); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -98,23 +101,26 @@ var netHTTPReasons = map[string]string{
 	"unsupported protocol version": "unsupported HTTP version",
 }
 
-// plainReplyAsEnvelope keeps the status net/http chose (431 says more than
-// 400 to any HTTP client) with the code BAD_REQUEST: each of these is a
-// request the client must fix, never retry as it is.
-func plainReplyAsEnvelope(status int, text, requestID string) []byte {
+// plainReplyAsEnvelope gives each of net/http's replies the contract's status
+// and code: 431 HEADERS_TOO_LARGE, naming the bound; everything else, a
+// request the client must fix and never retry as it is, 400 BAD_REQUEST. A
+// 501 (unsupported Transfer-Encoding) or 505 (HTTP version) answered with
+// BAD_REQUEST said two things at once; the contract has no code for them.
+func plainReplyAsEnvelope(status int, text, requestID string, maxHeaderBytes int) []byte {
 	message := "the request line or headers are malformed"
 	switch {
 	case status == http.StatusRequestHeaderFieldsTooLarge:
-		message = "the request headers are too large"
+		message = fmt.Sprintf("the request headers are too large: send at most %d KiB of request line and headers", maxHeaderBytes>>10)
 	case status == http.StatusNotImplemented:
-		message = "unsupported Transfer-Encoding"
+		status, message = http.StatusBadRequest, "unsupported Transfer-Encoding (send chunked, or a Content-Length)"
 	default:
+		status = http.StatusBadRequest
 		_, reason, _ := bytes.Cut([]byte(text), []byte(": "))
 		if m, ok := netHTTPReasons[string(reason)]; ok {
 			message = m
 		}
 	}
-	e := &Error{Status: status, Code: api.BADREQUEST, Message: message}
+	e := New(status, message)
 	body, err := wire.Marshal(e.Envelope(requestID))
 	if err != nil {
 		panic(fmt.Sprintf("apierror: envelope: %v", err)) // plain struct: cannot fail

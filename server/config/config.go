@@ -34,17 +34,25 @@ type Config struct {
 	MaxPageBytes     int           // SYNC_MAX_PAGE_BYTES
 	RateLimit        float64       // SYNC_RATE_LIMIT, requests/s per contractor; 0: off
 	RateBurst        int           // SYNC_RATE_BURST
-	IdempotencyTTL   time.Duration // SYNC_IDEMPOTENCY_TTL
-	IdempotencyPurge time.Duration // SYNC_IDEMPOTENCY_PURGE_INTERVAL
-	TombstoneKeep    time.Duration // SYNC_TOMBSTONE_RETENTION
-	TombstonePurge   time.Duration // SYNC_TOMBSTONE_PURGE_INTERVAL
-	RequestTimeout   time.Duration // SYNC_REQUEST_TIMEOUT
-	ReadTimeout      time.Duration // SYNC_READ_TIMEOUT
-	WriteTimeout     time.Duration // SYNC_WRITE_TIMEOUT
-	StatementTimeout time.Duration // SYNC_STATEMENT_TIMEOUT
-	DBConnectTimeout time.Duration // SYNC_DB_CONNECT_TIMEOUT
-	DBMaxConns       int32         // SYNC_DB_MAX_CONNS
-	LogLevel         slog.Level    // SYNC_LOG_LEVEL
+	RateBytes        int64         // SYNC_RATE_LIMIT_BYTES_PER_TOKEN
+	MaxHeaderBytes   int           // SYNC_MAX_HEADER_BYTES
+	MaxConnections   int           // SYNC_MAX_CONNECTIONS
+	// MaxPushBytes and MaxPushBytesPerContractor are
+	// SYNC_MAX_PUSH_BYTES_IN_FLIGHT and
+	// SYNC_MAX_PUSH_BYTES_IN_FLIGHT_PER_CONTRACTOR.
+	MaxPushBytes              int64
+	MaxPushBytesPerContractor int64
+	IdempotencyTTL            time.Duration // SYNC_IDEMPOTENCY_TTL
+	IdempotencyPurge          time.Duration // SYNC_IDEMPOTENCY_PURGE_INTERVAL
+	TombstoneKeep             time.Duration // SYNC_TOMBSTONE_RETENTION
+	TombstonePurge            time.Duration // SYNC_TOMBSTONE_PURGE_INTERVAL
+	RequestTimeout            time.Duration // SYNC_REQUEST_TIMEOUT
+	ReadTimeout               time.Duration // SYNC_READ_TIMEOUT
+	WriteTimeout              time.Duration // SYNC_WRITE_TIMEOUT
+	StatementTimeout          time.Duration // SYNC_STATEMENT_TIMEOUT
+	DBConnectTimeout          time.Duration // SYNC_DB_CONNECT_TIMEOUT
+	DBMaxConns                int32         // SYNC_DB_MAX_CONNS
+	LogLevel                  slog.Level    // SYNC_LOG_LEVEL
 
 	// DBExecMode is SYNC_DB_EXEC_MODE.
 	DBExecMode pgx.QueryExecMode
@@ -54,6 +62,19 @@ type Config struct {
 const (
 	DefaultRateLimit = 50
 	DefaultRateBurst = 100
+	// DefaultRateBytes is what one token of the rate limit buys besides the
+	// request itself: a full pull of 4.2 MB costs 17 tokens, so one tenant's
+	// pulls in a loop (30 a second stayed under 50 requests a second, and
+	// another tenant's pull went from 3.6 ms to 1.7 s) get 429s after a few,
+	// while a device's first full pull fits in the burst.
+	DefaultRateBytes = 256 << 10
+	// DefaultMaxHeaderBytes holds a bearer token many times over; net/http's
+	// own default is 1 MiB per connection, which 250 slow connections
+	// turned into 436 MiB.
+	DefaultMaxHeaderBytes = 64 << 10
+	// DefaultMaxConnections: at 64 KiB of headers and a few KiB of buffers
+	// and stack each, about 80 MiB at most; the 200-device bench needs 216.
+	DefaultMaxConnections = 1024
 	// DefaultDBExecMode prepares no named statement, so it works behind a
 	// transaction-mode pooler, where the next statement may run on another
 	// server connection than the one that prepared it; and it sends each
@@ -93,8 +114,13 @@ var Vars = []Var{
 	{"SYNC_MAX_PUSH_ROWS", "10000", "most rows (upserts + deletes) in one push (413 above, found by counting before rows are validated)"},
 	{"SYNC_MAX_JSON_VALUE_BYTES", "1048576", "largest value of a JSON column (line_items, payload, ...) in a push, encoded (400 above; nesting is limited to 32 levels)"},
 	{"SYNC_MAX_PAGE_BYTES", "8388608", "bytes of rows in one pull page: a page ends early with hasMore (it always carries at least one row)"},
-	{"SYNC_RATE_LIMIT", strconv.Itoa(DefaultRateLimit), "pull/push requests per second per contractor (token bucket; 429 with Retry-After above); 0: off"},
+	{"SYNC_RATE_LIMIT", strconv.Itoa(DefaultRateLimit), "requests per second per contractor, and per auth user, on every /api/sync route (token bucket, charged by cost, see SYNC_RATE_LIMIT_BYTES_PER_TOKEN; 429 with Retry-After above); 0: off"},
 	{"SYNC_RATE_BURST", strconv.Itoa(DefaultRateBurst), "requests a contractor may send at once above SYNC_RATE_LIMIT"},
+	{"SYNC_RATE_LIMIT_BYTES_PER_TOKEN", strconv.Itoa(DefaultRateBytes), "the rate limit weighs cost: a request takes one token, plus one per this many bytes of body it read or wrote (a 4 MB full pull: 17 tokens)"},
+	{"SYNC_MAX_HEADER_BYTES", strconv.Itoa(DefaultMaxHeaderBytes), "bytes of request line and headers the server reads (431 HEADERS_TOO_LARGE above)"},
+	{"SYNC_MAX_CONNECTIONS", strconv.Itoa(DefaultMaxConnections), "open connections; above, a new connection waits in the accept queue until one closes"},
+	{"SYNC_MAX_PUSH_BYTES_IN_FLIGHT", "(8 × SYNC_MAX_BODY_BYTES)", "bytes of push bodies being read and applied at once, in all (503 with Retry-After above); a body of unknown length (chunked, gzip) counts as SYNC_MAX_BODY_BYTES"},
+	{"SYNC_MAX_PUSH_BYTES_IN_FLIGHT_PER_CONTRACTOR", "(2 × SYNC_MAX_BODY_BYTES)", "the same, for one contractor (429 with Retry-After above); at least SYNC_MAX_BODY_BYTES"},
 	{"SYNC_IDEMPOTENCY_TTL", "24h", "how long an Idempotency-Key is remembered"},
 	{"SYNC_IDEMPOTENCY_PURGE_INTERVAL", "10m", "how often expired Idempotency-Keys are deleted"},
 	{"SYNC_TOMBSTONE_RETENTION", "2160h", "how long deletions are kept for delta pulls (90 days); a cursor or since older than a purged one gets 410 RESYNC_REQUIRED"},
@@ -130,6 +156,9 @@ func Load(getenv func(string) string) (Config, error) {
 		MaxPageBytes:     int(r.int64("SYNC_MAX_PAGE_BYTES", 8<<20)),
 		RateLimit:        r.float("SYNC_RATE_LIMIT", DefaultRateLimit),
 		RateBurst:        int(r.int64("SYNC_RATE_BURST", DefaultRateBurst)),
+		RateBytes:        r.int64("SYNC_RATE_LIMIT_BYTES_PER_TOKEN", DefaultRateBytes),
+		MaxHeaderBytes:   int(r.int64("SYNC_MAX_HEADER_BYTES", DefaultMaxHeaderBytes)),
+		MaxConnections:   int(r.int64("SYNC_MAX_CONNECTIONS", DefaultMaxConnections)),
 		IdempotencyTTL:   r.duration("SYNC_IDEMPOTENCY_TTL", 24*time.Hour),
 		IdempotencyPurge: r.duration("SYNC_IDEMPOTENCY_PURGE_INTERVAL", 10*time.Minute),
 		TombstoneKeep:    r.duration("SYNC_TOMBSTONE_RETENTION", 2160*time.Hour),
@@ -163,6 +192,27 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.MaxBodyBytes < 1024 {
 		r.fail("SYNC_MAX_BODY_BYTES", "must be at least 1024")
+	}
+	// Derived from the body limit unless set: room for 2 of the largest
+	// pushes of one contractor, 8 in all. A push holds about three times its
+	// body (the body, its merged rows, the statement's parameters), so 8 ×
+	// 8 MiB in flight stays under 256 MiB.
+	c.MaxPushBytesPerContractor = r.int64("SYNC_MAX_PUSH_BYTES_IN_FLIGHT_PER_CONTRACTOR", 2*c.MaxBodyBytes)
+	c.MaxPushBytes = r.int64("SYNC_MAX_PUSH_BYTES_IN_FLIGHT", 8*c.MaxBodyBytes)
+	if c.MaxPushBytesPerContractor < c.MaxBodyBytes {
+		r.fail("SYNC_MAX_PUSH_BYTES_IN_FLIGHT_PER_CONTRACTOR", fmt.Sprintf("must be at least SYNC_MAX_BODY_BYTES (%d): the largest push must fit", c.MaxBodyBytes))
+	}
+	if c.MaxPushBytes < c.MaxPushBytesPerContractor {
+		r.fail("SYNC_MAX_PUSH_BYTES_IN_FLIGHT", fmt.Sprintf("must be at least SYNC_MAX_PUSH_BYTES_IN_FLIGHT_PER_CONTRACTOR (%d)", c.MaxPushBytesPerContractor))
+	}
+	if c.RateBytes < 1024 {
+		r.fail("SYNC_RATE_LIMIT_BYTES_PER_TOKEN", "must be at least 1024")
+	}
+	if c.MaxHeaderBytes < 4096 {
+		r.fail("SYNC_MAX_HEADER_BYTES", "must be at least 4096 (a bearer token alone may take 2 KiB)")
+	}
+	if c.MaxConnections < 1 {
+		r.fail("SYNC_MAX_CONNECTIONS", "must be at least 1")
 	}
 	if c.MaxPushRows < 1 {
 		r.fail("SYNC_MAX_PUSH_ROWS", "must be at least 1")

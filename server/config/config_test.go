@@ -53,6 +53,17 @@ func TestLoad_Defaults(t *testing.T) {
 	if c.IdempotencyPurge != 10*time.Minute || c.DBConnectTimeout != 3*time.Second {
 		t.Errorf("purge %v connect %v", c.IdempotencyPurge, c.DBConnectTimeout)
 	}
+	if c.MaxHeaderBytes != 64<<10 || c.MaxConnections != 1024 || c.RateBytes != 256<<10 {
+		t.Errorf("headers %d connections %d rate bytes %d", c.MaxHeaderBytes, c.MaxConnections, c.RateBytes)
+	}
+	if c.MaxPushBytesPerContractor != 16<<20 || c.MaxPushBytes != 64<<20 {
+		t.Errorf("push bytes in flight %d per contractor, %d in all; want 2 and 8 times the body limit", c.MaxPushBytesPerContractor, c.MaxPushBytes)
+	}
+	// Derived from the body limit when not set.
+	c, err = load(map[string]string{"SYNC_JWT_SECRET": "0123456789abcdef-secret", "SYNC_MAX_BODY_BYTES": "1048576"})
+	if err != nil || c.MaxPushBytesPerContractor != 2<<20 || c.MaxPushBytes != 8<<20 {
+		t.Errorf("with a 1 MiB body limit: %d per contractor, %d in all, %v", c.MaxPushBytesPerContractor, c.MaxPushBytes, err)
+	}
 }
 
 func TestLoad_Limits(t *testing.T) {
@@ -70,6 +81,8 @@ func TestLoad_Limits(t *testing.T) {
 	for k, v := range map[string]string{
 		"SYNC_RATE_LIMIT": "-1", "SYNC_RATE_BURST": "0", "SYNC_JWKS_MIN_REFETCH": "soon",
 		"SYNC_DB_CONNECT_TIMEOUT": "0s", "SYNC_IDEMPOTENCY_PURGE_INTERVAL": "-1m",
+		"SYNC_MAX_HEADER_BYTES": "100", "SYNC_MAX_CONNECTIONS": "0", "SYNC_RATE_LIMIT_BYTES_PER_TOKEN": "1",
+		"SYNC_MAX_PUSH_BYTES_IN_FLIGHT_PER_CONTRACTOR": "1024", "SYNC_MAX_PUSH_BYTES_IN_FLIGHT": "8388608",
 	} {
 		if _, err := load(base(k, v)); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%s: err = %v, want one naming the variable", k, v, err)

@@ -21,6 +21,8 @@ type Server struct {
 	Store   *syncstore.Store
 	Pool    *pgtx.Pool
 	Metrics *metrics.Metrics
+
+	ready readiness // /readyz's last check
 }
 
 // identity is set by the auth middleware on every /api/sync route; its absence

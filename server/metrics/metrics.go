@@ -93,6 +93,15 @@ func New() *Metrics {
 // Register adds more collectors (e.g. the database pool's).
 func (m *Metrics) Register(c ...prometheus.Collector) { m.registry.MustRegister(c...) }
 
+// RegisterBodyBytesInFlight exposes the bytes of push bodies being read and
+// applied now (reserved against SYNC_MAX_PUSH_BYTES_IN_FLIGHT).
+func (m *Metrics) RegisterBodyBytesInFlight(read func() float64) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "syncproxy_sync_push_bytes_in_flight",
+		Help: "Bytes of push bodies being read and applied now (a body of unknown length counts as SYNC_MAX_BODY_BYTES).",
+	}, read))
+}
+
 // ObserveRequest records one finished request. route is the matched route
 // pattern (never the raw path, which would explode cardinality), method is
 // reduced to MethodLabel; code is the envelope's error code of a non-2xx

@@ -24,7 +24,7 @@ func (c *testClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); ret
 func (c *testClock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 
 func limiterAt(perSecond float64, burst int) (*RateLimiter, *testClock) {
-	l := NewRateLimiter(perSecond, burst)
+	l := NewRateLimiter(perSecond, burst, 1024)
 	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	l.now = clock.now
 	return l, clock
@@ -49,6 +49,43 @@ func TestRateLimiter_BurstThenRate(t *testing.T) {
 	clock.add(500 * time.Millisecond)
 	if ok, _ := l.Allow(tenantA); !ok {
 		t.Fatal("a token refilled after 1/rate was not granted")
+	}
+}
+
+// A request is charged what it cost: the bucket goes into debt, and the
+// next request waits until the debt is paid off at the rate.
+func TestRateLimiter_ChargesBytes(t *testing.T) {
+	l, clock := limiterAt(10, 20) // bytesPerToken 1024
+	key := uuid.New()
+	if ok, _ := l.Allow(key); !ok {
+		t.Fatal("first request refused")
+	}
+	l.Charge(key, 1023) // less than a token: the request's own token covers it
+	l.Charge(key, 30*1024)
+	ok, wait := l.Allow(key)
+	// 20 - 1 - 30 = -11 tokens: 12 to go before one is whole, at 10 a second.
+	if ok || wait < 1100*time.Millisecond || wait > 1300*time.Millisecond {
+		t.Fatalf("after a 30-token request: ok=%v wait=%s, want refused for 1.2 s", ok, wait)
+	}
+	clock.add(1200 * time.Millisecond)
+	if ok, _ := l.Allow(key); !ok {
+		t.Fatal("refused after the debt was paid off")
+	}
+	// A bucket in debt is not forgotten by the sweep (that would forgive the
+	// debt), and is once it would be full again.
+	l.Charge(key, 2000*1024)
+	clock.add(61 * time.Second) // 610 of 2000 tokens refilled
+	l.Allow(uuid.New())
+	if n := l.Buckets(); n != 2 {
+		t.Fatalf("buckets = %d, want the one in debt kept", n)
+	}
+	if ok, _ := l.Allow(key); ok {
+		t.Fatal("a bucket in debt let a request in")
+	}
+	clock.add(200 * time.Second)
+	l.Allow(uuid.New())
+	if n := l.Buckets(); n != 1 {
+		t.Fatalf("buckets = %d, want only the newest once the debt was refilled", n)
 	}
 }
 
@@ -81,7 +118,7 @@ func TestRateLimiter_EvictsIdleBuckets(t *testing.T) {
 }
 
 func TestRateLimiter_ZeroDisables(t *testing.T) {
-	l := NewRateLimiter(0, 10)
+	l := NewRateLimiter(0, 10, 1024)
 	if l != nil {
 		t.Fatal("rate 0 built a limiter")
 	}
@@ -97,7 +134,7 @@ func TestRateLimit_429WithRetryAfter(t *testing.T) {
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(slogDiscard())
 	id := tenant.Identity{UserID: uuid.New(), ContractorID: uuid.New()}
-	h := RateLimit(l)(func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+	h := RateLimit(l, nil)(func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
 	e.GET("/x", func(c echo.Context) error {
 		c.SetRequest(c.Request().WithContext(tenant.WithIdentity(c.Request().Context(), id)))
 		return h(c)
