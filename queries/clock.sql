@@ -23,8 +23,9 @@ SELECT locked.seq, locked.table_seqs, locked.purged_seq, locked.purged_at, clock
 -- name: PeekClock :one
 -- The purge marks without waiting for pushes in flight: the later pages of a
 -- walk, whose horizon is already fixed, check them too (a purge may have
--- removed tombstones of the walk since its first page).
-SELECT purged_seq, purged_at FROM sync_clock WHERE contractor_id = @contractor_id;
+-- removed tombstones of the walk since its first page), and the seq, which
+-- the horizon of a cursor the server issued never passes.
+SELECT seq, purged_seq, purged_at FROM sync_clock WHERE contractor_id = @contractor_id;
 
 -- name: DigestClock :one
 -- The horizon of a digest, read in the digest's own snapshot.

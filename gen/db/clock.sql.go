@@ -61,21 +61,23 @@ func (q *Queries) DigestClock(ctx context.Context, contractorID uuid.UUID) (Dige
 }
 
 const peekClock = `-- name: PeekClock :one
-SELECT purged_seq, purged_at FROM sync_clock WHERE contractor_id = $1
+SELECT seq, purged_seq, purged_at FROM sync_clock WHERE contractor_id = $1
 `
 
 type PeekClockRow struct {
+	Seq       int64           `json:"seq"`
 	PurgedSeq int64           `json:"purged_seq"`
 	PurgedAt  *wire.Timestamp `json:"purged_at"`
 }
 
 // The purge marks without waiting for pushes in flight: the later pages of a
 // walk, whose horizon is already fixed, check them too (a purge may have
-// removed tombstones of the walk since its first page).
+// removed tombstones of the walk since its first page), and the seq, which
+// the horizon of a cursor the server issued never passes.
 func (q *Queries) PeekClock(ctx context.Context, contractorID uuid.UUID) (PeekClockRow, error) {
 	row := q.db.QueryRow(ctx, peekClock, contractorID)
 	var i PeekClockRow
-	err := row.Scan(&i.PurgedSeq, &i.PurgedAt)
+	err := row.Scan(&i.Seq, &i.PurgedSeq, &i.PurgedAt)
 	return i, err
 }
 

@@ -56,9 +56,19 @@ var codeForStatus = map[int]api.ErrorError{
 	http.StatusTooManyRequests:       api.RATELIMITED,
 	// Contract 1.2; its own schema in the spec (HeadersTooLargeError).
 	http.StatusRequestHeaderFieldsTooLarge: api.ErrorError(api.HEADERSTOOLARGE),
+	StatusClientClosedRequest:              CodeClientClosedRequest,
 	http.StatusInternalServerError:         api.INTERNAL,
 	http.StatusServiceUnavailable:          api.UNAVAILABLE,
 }
+
+// StatusClientClosedRequest is what a request whose client went away before
+// its answer is logged and counted as (nginx's 499): nothing failed on the
+// server's side, and it must not page anyone as a 5xx would. No client reads
+// it, so CodeClientClosedRequest is no code of the contract.
+const (
+	StatusClientClosedRequest                = 499
+	CodeClientClosedRequest   api.ErrorError = "CLIENT_CLOSED_REQUEST"
+)
 
 // New builds an Error for status with the contract's code for that status.
 func New(status int, message string, details ...api.ErrorDetail) *Error {

@@ -19,6 +19,7 @@ func fromDomain(err error) (*Error, bool) {
 	var badCursor *syncstore.BadCursor
 	var rejected *syncstore.RejectedRow
 	var conflicts *syncstore.Conflicts
+	var resync *syncstore.ResyncRequired
 	switch {
 	case errors.As(err, &invalid):
 		details := make([]api.ErrorDetail, len(invalid.Problems))
@@ -32,8 +33,11 @@ func fromDomain(err error) (*Error, bool) {
 		return BadRequest(message, details...).Wrap(err), true
 	case errors.As(err, &tooMany):
 		return New(http.StatusRequestEntityTooLarge, tooMany.Error()+"; split it").Wrap(err), true
+	// The sentinels' own words, never err's: the chain around them is Go's
+	// ("push: transaction: ...").
 	case errors.Is(err, syncstore.ErrIdempotencyKeyReused):
-		return New(http.StatusUnprocessableEntity, err.Error()).Wrap(err), true
+		return New(http.StatusUnprocessableEntity, syncstore.ErrIdempotencyKeyReused.Error(),
+			Detail("", -1, "Idempotency-Key", "used before with a different body")).Wrap(err), true
 	case errors.As(err, &conflicts):
 		message := "rows changed since the base_version of their edits; nothing was written: merge the current rows and push again with their versions"
 		if conflicts.Omitted > 0 {
@@ -43,8 +47,11 @@ func fromDomain(err error) (*Error, bool) {
 		e := New(http.StatusConflict, message)
 		e.Conflicts = conflicts.List
 		return e.Wrap(err), true
+	case errors.As(err, &resync):
+		return New(http.StatusGone, syncstore.ErrResyncRequired.Error(),
+			Detail("", -1, resync.Parameter, "older than the deletions this server still keeps")).Wrap(err), true
 	case errors.Is(err, syncstore.ErrResyncRequired):
-		return New(http.StatusGone, err.Error()).Wrap(err), true
+		return New(http.StatusGone, syncstore.ErrResyncRequired.Error()).Wrap(err), true
 	case errors.Is(err, syncstore.ErrCursorAndSince):
 		return BadRequest(syncstore.ErrCursorAndSince.Error(),
 			Detail("", -1, "since", "not allowed together with cursor")).Wrap(err), true

@@ -32,8 +32,9 @@ func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 		requestID := c.Response().Header().Get(echo.HeaderXRequestID)
 		if clientGone(c, err) {
 			// The device hung up (app backgrounded, network lost): nothing
-			// failed on our side, and nobody will read this answer.
-			e = Unavailable("the request was cancelled", RetryAfterUnavailable, err)
+			// failed on our side, and nobody will read this answer. A 503
+			// logged at error paged for every dropped mobile connection.
+			e = New(StatusClientClosedRequest, "the client closed the request before its answer").Wrap(err)
 			logger.InfoContext(c.Request().Context(), "client closed the request", "request_id", requestID)
 		} else if e.Status >= http.StatusInternalServerError {
 			logger.ErrorContext(c.Request().Context(), "request failed",

@@ -66,8 +66,8 @@ func TestHandler_ClientGone_NotAnInternalError(t *testing.T) {
 	rec := httptest.NewRecorder()
 	c := e.NewContext(req, rec)
 	Handler(logger)(fmt.Errorf("pull: %w", context.Canceled), c)
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("status = %d, want 503", rec.Code)
+	if rec.Code != StatusClientClosedRequest || !strings.Contains(rec.Body.String(), `"CLIENT_CLOSED_REQUEST"`) {
+		t.Fatalf("status = %d %s, want 499 CLIENT_CLOSED_REQUEST (never a 5xx)", rec.Code, rec.Body)
 	}
 	if strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "client closed the request") {
 		t.Fatalf("log = %s", logs.String())

@@ -28,7 +28,12 @@ import (
 //     used one of them): which one the client meant is not ours to guess;
 //   - query and header values that are not valid UTF-8, and header values
 //     with control characters (an Idempotency-Key of bytes Postgres cannot
-//     store failed in the database, whose message reached the client).
+//     store failed in the database, whose message reached the client);
+//   - a list longer than its maxItems, or with a repeat (see listRule);
+//   - a value of a format the contract checks (`since` is a date-time:
+//     years 0001-9999 in UTC, offsets within ±18:00, as a pushed timestamp),
+//     which kin-openapi checks in bodies only: `since=0000-01-01T00:00:00Z`
+//     reached Postgres, and `+18:01` was taken.
 //
 // Each is a 400 naming the parameter when it is one of the operation's, and
 // it costs nothing, so it runs before authentication.
@@ -57,6 +62,7 @@ func parameters(op *openapi3.Operation) (echo.MiddlewareFunc, error) {
 	// how the seed's client asks for a full pull.
 	emptyIsAbsent := map[string]bool{}
 	lists := map[string]listRule{}
+	formats := map[string]func(string) error{}
 	var headers []string
 	for _, ref := range op.Parameters {
 		p := ref.Value
@@ -65,6 +71,11 @@ func parameters(op *openapi3.Operation) (echo.MiddlewareFunc, error) {
 			once[p.Name] = !repeatable(p)
 			if p.AllowEmptyValue {
 				emptyIsAbsent[p.Name] = true
+			}
+			if p.Schema != nil && p.Schema.Value != nil && p.Schema.Value.Type.Is(openapi3.TypeString) {
+				if check, ok := formatChecks[p.Schema.Value.Format]; ok {
+					formats[p.Name] = check
+				}
 			}
 			if p.Schema != nil && p.Schema.Value != nil && p.Schema.Value.Type.Is(openapi3.TypeArray) {
 				rule, err := listRuleOf(p)
@@ -79,7 +90,7 @@ func parameters(op *openapi3.Operation) (echo.MiddlewareFunc, error) {
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if err := checkQuery(c.Request().URL.RawQuery, once, lists); err != nil {
+			if err := checkQuery(c.Request().URL.RawQuery, once, lists, formats); err != nil {
 				return err
 			}
 			if err := checkHeaders(c.Request().Header, headers); err != nil {
@@ -168,7 +179,7 @@ func repeatable(p *openapi3.Parameter) bool {
 // it cannot parse instead of dropping it. Only a name the operation declares
 // is echoed back in the details: anything else is the client's text, of any
 // length.
-func checkQuery(raw string, once map[string]bool, lists map[string]listRule) error {
+func checkQuery(raw string, once map[string]bool, lists map[string]listRule, formats map[string]func(string) error) error {
 	seen := map[string]bool{}
 	items := map[string][]string{} // of the list parameters
 	for raw != "" {
@@ -200,6 +211,11 @@ func checkQuery(raw string, once map[string]bool, lists map[string]listRule) err
 				apierror.Detail("", -1, name, "given more than once; the contract takes one value"))
 		}
 		seen[name] = true
+		if check, ok := formats[name]; ok && value != "" { // empty: allowEmptyValue's "absent"
+			if err := check(value); err != nil {
+				return apierror.BadRequest("a parameter has an invalid value", apierror.Detail("", -1, name, err.Error()))
+			}
+		}
 		if rule, ok := lists[name]; ok {
 			if items[name], err = checkList(name, rule, value, items[name]); err != nil {
 				return err

@@ -22,21 +22,30 @@ import (
 // second copy of a huge one.
 const maxDetails = 50
 
-// FormatValidators are the string formats the contract relies on, checked
-// as the push decoder checks them (package wire). kin-openapi does not check
-// uuid by default, and its bundled one rejects UUIDv7.
+// formatChecks are the string formats the contract relies on, checked as
+// the push decoder checks them (package wire).
+var formatChecks = map[string]func(string) error{
+	"uuid": func(s string) error {
+		_, err := wire.CheckUUID([]byte(s))
+		return err
+	},
+	"date": func(s string) error { return wire.CheckDate([]byte(s)) },
+	"date-time": func(s string) error {
+		_, _, err := wire.CheckDateTime([]byte(s))
+		return err
+	},
+}
+
+// FormatValidators are formatChecks as kin-openapi takes them. kin-openapi
+// does not check uuid by default, and its bundled one rejects UUIDv7. It
+// applies them to bodies (and responses) only, not to parameters: those are
+// checked by Parameters.
 func FormatValidators() map[string]openapi3.StringFormatValidator {
-	return map[string]openapi3.StringFormatValidator{
-		"uuid": openapi3.NewCallbackValidator(func(s string) error {
-			_, err := wire.CheckUUID([]byte(s))
-			return err
-		}),
-		"date": openapi3.NewCallbackValidator(func(s string) error { return wire.CheckDate([]byte(s)) }),
-		"date-time": openapi3.NewCallbackValidator(func(s string) error {
-			_, _, err := wire.CheckDateTime([]byte(s))
-			return err
-		}),
+	out := map[string]openapi3.StringFormatValidator{}
+	for name, check := range formatChecks {
+		out[name] = openapi3.NewCallbackValidator(check)
 	}
+	return out
 }
 
 // ValidateRequests checks every request's parameters and headers against the
@@ -228,6 +237,10 @@ func schemaReason(se *openapi3.SchemaError) string {
 	var numErr *strconv.NumError
 	if errors.As(se.Origin, &numErr) {
 		return "number out of range"
+	}
+	if se.SchemaField == "pattern" {
+		// kin-openapi quotes the regular expression: not the client's words.
+		return "does not have the required form"
 	}
 	return se.Reason
 }

@@ -84,6 +84,7 @@ type column struct {
 	// strings
 	minLength, maxLength int // in characters; maxLength < 0: unbounded
 	pattern              *regexp.Regexp
+	patternReason        string // what a value that does not match is told (never the regular expression)
 	enum                 map[string]bool
 	enumText             string
 	format               string
@@ -235,7 +236,7 @@ func compileColumn(name string, s *openapi3.Schema) (*column, error) {
 		if err != nil || dec.Pattern == "" {
 			return nil, fmt.Errorf("decimal string alternative needs a valid pattern")
 		}
-		c.kind, c.pattern = kindDecimal, re
+		c.kind, c.pattern, c.patternReason = kindDecimal, re, decimalReason
 		return c, nil
 	}
 	types := []string{}
@@ -263,7 +264,7 @@ func compileColumn(name string, s *openapi3.Schema) (*column, error) {
 			if err != nil {
 				return nil, fmt.Errorf("pattern %q: %w", s.Pattern, err)
 			}
-			c.pattern = re
+			c.pattern, c.patternReason = re, patternReason(s)
 		}
 		switch s.Format {
 		case "", "uuid", "date", "date-time", "decimal":
@@ -325,6 +326,22 @@ func compileColumn(name string, s *openapi3.Schema) (*column, error) {
 		return nil, fmt.Errorf("minimum/maximum on a %s", typ)
 	}
 	return c, nil
+}
+
+// decimalReason is what a decimal that does not fit its column is told.
+const decimalReason = "must be a decimal with at most 20 integer and 10 fraction digits, like \"1234.50\""
+
+// patternReason tells a client what a pattern asks for in its words: the
+// spec's example of a valid value, never the regular expression (details
+// quoted `^[A-Z]{3}$`).
+func patternReason(s *openapi3.Schema) string {
+	if s.Format == "decimal" {
+		return decimalReason
+	}
+	if s.Example != nil {
+		return fmt.Sprintf("does not have the required form (for example %q)", fmt.Sprint(s.Example))
+	}
+	return "does not have the required form"
 }
 
 func contains(list []string, s string) bool {

@@ -372,7 +372,7 @@ func (s *decodeState) value(table string, index int, col *column, v jsontext.Val
 			// through a float, so 12.50 is stored as 12.50.
 			plain, ok := plainDecimal(v)
 			if !ok || !col.pattern.Match(plain) {
-				return bad("a number out of range (at most 20 integer and 10 fraction digits)")
+				return bad(decimalReason)
 			}
 		default:
 			return bad("must be a decimal string or number")
@@ -442,7 +442,7 @@ func (s *decodeState) stringValue(col *column, str []byte, row *Row, bad func(st
 		return bad("must be one of " + col.enumText)
 	}
 	if col.pattern != nil && !col.pattern.Match(str) {
-		return bad("must match " + col.pattern.String())
+		return bad(col.patternReason)
 	}
 	switch col.format {
 	case "uuid":

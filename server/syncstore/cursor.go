@@ -97,8 +97,11 @@ func decodeCursor(s string) (cursor, error) {
 	}
 	switch w.Version {
 	case 1:
+		// Version 1 walked every table of the mask, in full or not.
 		c.Tables = tableSetOfMask(uint64(w.Mask))
-		c.Walk = c.Tables
+		if c.Paging {
+			c.Walk = c.Tables
+		}
 		if w.FullAll {
 			c.Full = c.Tables
 		}
@@ -118,8 +121,67 @@ func decodeCursor(s string) (cursor, error) {
 		(c.Paging && c.Horizon < c.Base) || c.Tables.empty() {
 		return cursor{}, &BadCursor{Reason: "cursor is corrupt"}
 	}
+	if reason := c.unissuable(); reason != "" {
+		return cursor{}, &BadCursor{Reason: "not a cursor this server issues: " + reason}
+	}
 	return c, nil
 }
+
+// unissuable says why c has a shape no walk of the server produces, or "".
+// The shape of a cursor is public (base64url JSON), so a client can write
+// any; a forged one was answered with a page of a time out of range, walked
+// tables it did not cover, or skipped a 410 (a delta from before everything
+// is checked against no purge mark). What the server issues:
+//
+//   - a resting cursor: Base >= 0 (the version delivered up to) and its
+//     tables, nothing else;
+//   - a paging cursor: a horizon at or above Base, the horizon's time, the
+//     tables walked and walked in full (both among its tables), the table
+//     reached (one walked) and the (seq, id) reached in it, within the walk;
+//     a walk from before everything (Base -1) either walks every table in
+//     full or filters by since.
+//
+// Whether Base and the horizon are versions the contractor has reached is
+// the clock's to say (Pull).
+func (c cursor) unissuable() string {
+	if !c.Paging {
+		switch {
+		case c.Base == noneDelivered:
+			return "a resting cursor names the version it was delivered up to"
+		case c.Horizon != 0 || c.At != 0 || c.Since != 0 || !c.Walk.empty() || !c.Full.empty() ||
+			c.Table != 0 || c.Seq != 0 || c.ID != uuid.Nil:
+			return "a resting cursor carries no walk"
+		}
+		return ""
+	}
+	delta := c.Tables.minus(c.Full)
+	switch {
+	case !inTimestampRange(c.At):
+		return "its time is outside years 0001 to 9999"
+	case c.Since != 0 && !inTimestampRange(c.Since):
+		return "its since is outside years 0001 to 9999"
+	case c.Since != 0 && c.Base != noneDelivered:
+		return "since filters a walk from before everything only"
+	case c.Base == noneDelivered && c.Since == 0 && !delta.empty():
+		return "a walk from before everything is in full or filtered by since"
+	case !c.Walk.minus(c.Tables).empty() || !c.Full.minus(c.Tables).empty():
+		return "it walks tables it does not cover"
+	case !c.Walk.has(c.Table):
+		return "the table it has reached is not one it walks"
+	case c.Seq > c.Horizon || c.Seq < noneDelivered || (!c.Full.has(c.Table) && c.Seq < c.Base):
+		return "the position it has reached lies outside its walk"
+	}
+	return ""
+}
+
+// The range of times a timestamp of the contract holds, in Unix
+// microseconds: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z.
+var (
+	minMicros = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	maxMicros = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro() - 1
+)
+
+func inTimestampRange(us int64) bool { return us >= minMicros && us <= maxMicros }
 
 func microsTime(us int64) time.Time { return time.UnixMicro(us).UTC() }
 

@@ -21,7 +21,7 @@ func TestCursor_RoundTrip(t *testing.T) {
 		"resting": {Base: 7, Tables: setOf(0, 2)},
 		"paging": {Base: 7, Tables: setOf(0, 2, 5), Paging: true, Horizon: 9, At: 1736942400000000,
 			Walk: setOf(2, 5), Full: setOf(5), Table: 2, Seq: 8, ID: uuid.New()},
-		"since":            {Base: -1, Tables: setOf(1), Paging: true, Horizon: 3, Walk: setOf(1), Since: 1736942400000000},
+		"since":            {Base: -1, Tables: setOf(1), Paging: true, Horizon: 3, At: 1736942400000000, Walk: setOf(1), Table: 1, Seq: -1, Since: 1736942400000000},
 		"beyond 64 tables": {Base: 1, Tables: setOf(0, 63, 64, 200)},
 	} {
 		got, err := decodeCursor(c.encode())
@@ -59,6 +59,16 @@ func TestCursor_RejectsForeignOrCorrupt(t *testing.T) {
 		"table out of range": enc(`{"v":2,"b":1,"ts":"01","i":99}`),
 		"horizon below base": enc(`{"v":2,"b":5,"ts":"01","p":true,"h":3}`),
 		"base below -1":      enc(`{"v":2,"b":-5,"ts":"01"}`),
+		// Shapes no walk produces (contract 1.2: a 400, never a page).
+		"resting from before everything": enc(`{"v":2,"b":-1,"ts":"01"}`),
+		"resting with a walk":            enc(`{"v":2,"b":1,"ts":"01","ws":"01"}`),
+		"delta from -1 without since":    enc(`{"v":2,"b":-1,"ts":"01","p":true,"h":3,"t":1,"ws":"01","s":-1}`),
+		"since on a delta":               enc(`{"v":2,"b":1,"ts":"01","p":true,"h":3,"t":1,"ws":"01","s":1,"z":5}`),
+		"time before year 1":             enc(`{"v":2,"b":1,"ts":"01","p":true,"h":3,"t":-62200000000000000,"ws":"01","s":1}`),
+		"walk beyond its tables":         enc(`{"v":2,"b":1,"ts":"01","p":true,"h":3,"t":1,"ws":"03","s":1}`),
+		"full beyond its tables":         enc(`{"v":2,"b":1,"ts":"01","p":true,"h":3,"t":1,"ws":"01","fs":"02","s":1}`),
+		"position past the horizon":      enc(`{"v":2,"b":1,"ts":"01","p":true,"h":3,"t":1,"ws":"01","s":4}`),
+		"position behind the base":       enc(`{"v":2,"b":2,"ts":"01","p":true,"h":3,"t":1,"ws":"01","s":1}`),
 	} {
 		if _, err := decodeCursor(in); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -39,3 +39,11 @@ func (e *RejectedRow) Error() string {
 // ErrResyncRequired is a cursor or since older than the tombstones the
 // server still keeps: the client drops it and pulls in full.
 var ErrResyncRequired = errors.New("the cursor is older than the deletions this server still keeps; drop it and pull in full")
+
+// ResyncRequired is ErrResyncRequired for one parameter of the request.
+type ResyncRequired struct {
+	Parameter string // "cursor" or "since"
+}
+
+func (e *ResyncRequired) Error() string        { return ErrResyncRequired.Error() }
+func (e *ResyncRequired) Is(target error) bool { return target == ErrResyncRequired }

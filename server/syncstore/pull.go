@@ -58,7 +58,10 @@ func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullReques
 		if err != nil {
 			return nil, fmt.Errorf("pull: read clock: %w", err)
 		}
-		if err := c.stillKnown(clock.PurgedSeq, clock.PurgedAt); err != nil {
+		if c.Base > clock.Seq {
+			return nil, errFutureCursor
+		}
+		if err := c.stillKnown(clock.PurgedSeq, clock.PurgedAt, startedFrom(req)); err != nil {
 			return nil, err
 		}
 		changed, err := changedTables(clock.TableSeqs, c.Base)
@@ -73,7 +76,10 @@ func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullReques
 		if err != nil {
 			return nil, fmt.Errorf("pull: read purge marks: %w", err)
 		}
-		if err := c.stillKnown(marks.PurgedSeq, marks.PurgedAt); err != nil {
+		if c.Horizon > marks.Seq {
+			return nil, errFutureCursor
+		}
+		if err := c.stillKnown(marks.PurgedSeq, marks.PurgedAt, startedFrom(req)); err != nil {
 			return nil, err
 		}
 	}
@@ -118,6 +124,14 @@ func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullReques
 	}
 	page.cursor = cursor{Base: c.Horizon, Tables: c.Tables}.encode()
 	return page, nil
+}
+
+// startedFrom names the parameter a pull's walk starts from.
+func startedFrom(req PullRequest) string {
+	if req.Cursor == "" {
+		return "since"
+	}
+	return "cursor"
 }
 
 // requestedTables is the set of the tables a pull asks for (all when none).
@@ -182,17 +196,21 @@ func startingCursor(req PullRequest, want tableSet) (cursor, error) {
 	return c, nil
 }
 
+// errFutureCursor is a cursor past the versions this contractor has reached:
+// issued for another contractor, or forged (contract 1.2: a 400).
+var errFutureCursor = &BadCursor{Reason: "not a cursor this server issued for this contractor: it is ahead of its changes"}
+
 // stillKnown says whether the server still keeps every deletion the walk
 // must deliver: tombstones purged after the cursor's base (purgedSeq), or at
 // or after its since (purgedAt), are gone, and a delta without them would
-// silently keep deleted rows on the device (contract 1.1: 410).
-func (c cursor) stillKnown(purgedSeq int64, purgedAt *api.Timestamp) error {
+// silently keep deleted rows on the device (contract 1.1: 410). Every delta
+// is checked one way or the other: a walk from before everything that is
+// not in full carries a since (decodeCursor refuses it otherwise).
+// param names what the walk came from: the request's cursor or its since.
+func (c cursor) stillKnown(purgedSeq int64, purgedAt *api.Timestamp, param string) error {
 	delta := c.Base != noneDelivered && !c.Tables.minus(c.Full).empty()
-	if delta && c.Base < purgedSeq {
-		return ErrResyncRequired
-	}
-	if c.Since != 0 && purgedAt != nil && c.Since <= purgedAt.UnixMicro() {
-		return ErrResyncRequired
+	if (delta && c.Base < purgedSeq) || (c.Since != 0 && purgedAt != nil && c.Since <= purgedAt.UnixMicro()) {
+		return &ResyncRequired{Parameter: param}
 	}
 	return nil
 }
