@@ -22,7 +22,10 @@ Starts the real server in-process on 127.0.0.1, on a throwaway PostgreSQL
 cluster (fsync=off) or on DATABASE_URL if set (its own tenants are created
 there and deleted afterwards), and measures push, pull and many devices
 against the same statements run directly with pgx; then (modes) the
-pooler-safe default against named prepared statements, in the same run.
+pooler-safe default against named prepared statements, in the same run;
+then (attack) replays the three high attacks of issue 17 against fresh
+server processes with the default settings and prints each one's peak RSS
+(run it alone with -phases attack).
 modes needs a direct connection: with DATABASE_URL through a transaction
 pooler, leave it out (-phases push,pull,devices). compare runs two syncproxy
 binaries as servers, -compare-with and -self; scripts/bench.sh (make bench)
@@ -39,8 +42,8 @@ flags:`)
 	perTenant := fs.Int("devices-per-tenant", 0, "devices sharing one contractor (default 4)")
 	maxConns := fs.Int("db-max-conns", 0, fmt.Sprintf("server pool size (default: SYNC_DB_MAX_CONNS if set, else %d)", bench.DefaultDBMaxConns))
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile per phase to PREFIX.PHASE.pprof")
-	phases := fs.String("phases", "", "comma-separated subset of push,pull,devices,paced,compare,modes (default all)")
-	compareWith := fs.String("compare-with", "", "another syncproxy binary: the compare phase runs the closed-loop devices against it and this build, same run")
+	phases := fs.String("phases", "", "comma-separated subset of push,pull,devices,paced,compare,modes,attack (default all)")
+	compareWith := fs.String("compare-with", "", "another syncproxy binary: the compare phase runs the closed-loop devices against it and this build, same run, and the attack phase replays its attacks against it too")
 	compareLabel := fs.String("compare-label", "", "how to name the -compare-with binary in the report (default its path)")
 	self := fs.String("self", "", "the syncproxy binary of this build, the \"after\" side of compare (go build ./cmd/syncproxy)")
 	pushBatches := fs.Int("push-batches", 0, "push batches timed on each side (default 10, 3 with -quick)")

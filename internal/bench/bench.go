@@ -63,8 +63,8 @@ type Options struct {
 	ModesSlice  time.Duration
 	ModesRounds int
 
-	// Phases limits the run to some of "push", "pull", "devices", "modes"
-	// (profiling); empty runs all.
+	// Phases limits the run to some of phaseNames (profiling, or one phase
+	// alone: `-phases attack`); empty runs all.
 	Phases []string
 	// CPUProfile, if set, is a path prefix: each phase writes PREFIX.PHASE.pprof.
 	CPUProfile string
@@ -108,7 +108,7 @@ func Quick() Options {
 }
 
 // phaseNames are the phases in the order a run measures them.
-var phaseNames = []string{"push", "pull", "devices", "paced", "compare", "modes"}
+var phaseNames = []string{"push", "pull", "devices", "paced", "compare", "modes", "attack"}
 
 // DefaultDBMaxConns is the bench's server pool size. Measured on 2 cores
 // with 200 devices back to back: 4 to 8 connections gave the most requests/s
@@ -211,6 +211,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			return err
 		}},
 		{"modes", func(ctx context.Context) (err error) { res.Modes, err = runModes(ctx, e, o, p); return err }},
+		{"attack", func(ctx context.Context) (err error) { res.Attack, err = runAttack(ctx, e, o, p); return err }},
 	}
 	for _, ph := range phases {
 		if len(o.Phases) > 0 && !slices.Contains(o.Phases, ph.name) {

@@ -122,20 +122,30 @@ func TestRun_Quick_FillsEveryFigure(t *testing.T) {
 	if m.NProc < 1 || m.GoVersion == "" || m.Postgres == "" || m.Fsync != "off" || m.CPUModel == "" {
 		t.Errorf("machine info incomplete (a throwaway cluster has fsync=off): %+v", m)
 	}
-	if len(res.Targets) != 9 {
-		t.Errorf("%d targets, want 9", len(res.Targets))
+	// Every attack ran against the compare binary and this build, each on
+	// a process of its own that answered it.
+	if len(res.Attack.Runs) != 2*len(attacks) {
+		t.Fatalf("attack: %d runs, want %d", len(res.Attack.Runs), 2*len(attacks))
+	}
+	for _, a := range res.Attack.Runs {
+		if a.PeakRSSBytes <= 0 || a.BaselineRSSBytes <= 0 || a.PeakRSSBytes < a.BaselineRSSBytes || len(a.Answers) == 0 {
+			t.Errorf("attack %s on %s: %+v", a.Attack, a.Server, a)
+		}
+	}
+	if len(res.Targets) != 9+len(attacks) {
+		t.Errorf("%d targets, want %d", len(res.Targets), 9+len(attacks))
 	}
 
 	var table bytes.Buffer
 	if err := res.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "DEVICES ON A TIMER", "BEFORE/AFTER", "EXEC MODES", "MEMORY", "TARGETS"} {
+	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "DEVICES ON A TIMER", "BEFORE/AFTER", "EXEC MODES", "ATTACKS", "MEMORY", "TARGETS"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
-	for _, phase := range []string{"push", "pull", "devices", "paced", "compare", "modes", "stopped the server and removed the throwaway cluster"} {
+	for _, phase := range []string{"push", "pull", "devices", "paced", "compare", "modes", "attack", "stopped the server and removed the throwaway cluster"} {
 		if !strings.Contains(progress.String(), phase) {
 			t.Errorf("progress lacks a line for %q:\n%s", phase, progress.String())
 		}

@@ -57,6 +57,12 @@ func targets(r Result) []Target {
 		ts = append(ts, Target{Name: fmt.Sprintf("peak RSS during the %d-row pull", r.Pull.Rows), Want: fmt.Sprintf("≤ %d MiB", targetPullMiB),
 			Got: fmt.Sprintf("%.0f MiB", r.Pull.Memory.PeakRSSMiB), Met: r.Pull.Memory.PeakRSSMiB <= targetPullMiB})
 	}
+	for _, a := range r.Attack.Runs {
+		if a.ThisBuild {
+			ts = append(ts, Target{Name: "peak RSS of the server under the " + a.Attack + " attack", Want: fmt.Sprintf("≤ %d MiB", targetAttackMiB),
+				Got: fmt.Sprintf("%.0f MiB", a.PeakRSSMiB), Met: a.PeakRSSBytes > 0 && a.PeakRSSMiB <= targetAttackMiB})
+		}
+	}
 	return ts
 }
 
@@ -79,6 +85,9 @@ func (r Result) WriteTable(w io.Writer) error {
 	}
 	if len(r.Modes.Runs) > 0 {
 		r.writeModes(&b)
+	}
+	if len(r.Attack.Runs) > 0 {
+		r.writeAttack(&b)
 	}
 	r.writeMemory(&b)
 	b.WriteString("\nTARGETS\n")
@@ -186,6 +195,22 @@ func (r Result) writeModes(b *strings.Builder) {
 		fmt.Fprintf(b, "  %s: %s\n", run.Name, run.Note)
 		for _, s := range run.ErrorSamples {
 			fmt.Fprintf(b, "    error: %s\n", s)
+		}
+	}
+}
+
+func (r Result) writeAttack(b *strings.Builder) {
+	fmt.Fprintf(b, "\nATTACKS (issue 17): %s\n", r.Attack.Method)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tATTACK\tBASELINE RSS\tPEAK RSS\tSECONDS\tANSWERS")
+	for _, a := range r.Attack.Runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\n", a.Server, a.Attack, mib(a.BaselineRSSBytes), mib(a.PeakRSSBytes),
+			a.Seconds, strings.Join(a.Answers, ", "))
+	}
+	tw.Flush()
+	for _, a := range r.Attack.Runs {
+		if a.ThisBuild {
+			fmt.Fprintf(b, "  %s: %s\n", a.Attack, a.Request)
 		}
 	}
 }

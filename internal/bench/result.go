@@ -15,6 +15,7 @@ type Result struct {
 	Paced     DevicesResult `json:"paced"`
 	Compare   CompareResult `json:"compare"`
 	Modes     ModesResult   `json:"modes"`
+	Attack    AttackResult  `json:"attack"`
 	Memory    Memory        `json:"memory"`
 	Targets   []Target      `json:"targets"`
 }
@@ -217,4 +218,24 @@ type CompareSide struct {
 	Errors         int      `json:"errors"`
 	ErrorSamples   []string `json:"errorSamples,omitempty"`
 	PushRowsPerSec float64  `json:"pushRowsPerSec"` // 1,000-row pushes of new rows, median batch
+}
+
+// AttackResult is the attacks of issue 17 replayed against server processes
+// of their own, one fresh process per attack.
+type AttackResult struct {
+	Method string      `json:"method"`
+	Runs   []AttackRun `json:"runs"`
+}
+
+// AttackRun is one attack against one server.
+type AttackRun struct {
+	Server           string   `json:"server"`
+	ThisBuild        bool     `json:"thisBuild"`
+	Attack           string   `json:"attack"`
+	Request          string   `json:"request"`
+	Answers          []string `json:"answers"` // "3 × 409 (8.0 MiB)"
+	BaselineRSSBytes int64    `json:"baselineRssBytes"`
+	PeakRSSBytes     int64    `json:"peakRssBytes"` // the process's VmHWM after the attack
+	PeakRSSMiB       float64  `json:"peakRssMiB"`
+	Seconds          float64  `json:"seconds"`
 }
