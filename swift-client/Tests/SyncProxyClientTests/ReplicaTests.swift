@@ -380,6 +380,40 @@ final class ReplicaTests: XCTestCase {
         XCTAssertEqual(try replica.pendingChangeCount(), 0)
     }
 
+    /// Contract 1.2: the rows of a 409 are bounded in bytes; a conflict past
+    /// the bound says rowOmitted (row null, not deleted). The engine neither
+    /// merges it against nothing nor takes it for a deletion: it pushes the
+    /// batch again in halves, whose 409s carry every row.
+    func testConflict409_RowsOmitted_PushesAgainInSmallerBatches() async throws {
+        let replica = try openReplica()
+        let first = UUID(), second = UUID()
+        _ = try replica.apply(PulledPage(cursor: "c0", hasMore: false, serverTime: nil,
+                                         rows: ["costbook_items": [item(first, name: "A", version: 3), item(second, name: "B", version: 3)]], deleted: [:]))
+        try replica.costbookItems.update(first) { $0.name = "A2" }
+        try replica.costbookItems.update(second) { $0.name = "B2" }
+        let conflict: JSONValue = [
+            "ok": false, "error": "CONFLICT", "message": "conflict; 1 of the 2 conflicts carry no row", "requestId": "r", "details": [],
+            "conflicts": [
+                ["table": "costbook_items", "id": .string(first.uuidString.lowercased()), "baseVersion": 3, "currentVersion": 4,
+                 "deleted": false, "row": item(first, name: "A", version: 4)],
+                ["table": "costbook_items", "id": .string(second.uuidString.lowercased()), "baseVersion": 3, "currentVersion": 4,
+                 "deleted": false, "row": nil, "rowOmitted": true],
+            ],
+        ]
+        let pushes = Queue<StubServer.Reply>([StubServer.json(409, conflict), pushOK(version: 5), pushOK(version: 6)])
+        server.route("/api/sync/push") { _, _ in pushes.pop() ?? StubServer.json(500, nil) }
+        routeBasics()
+        let engine = ReplicaSyncEngine(client: client(), replica: replica)
+        let report = try await engine.sync()
+        let bodies = try pushBodies()
+        XCTAssertEqual(bodies.count, 3, "the batch of two is pushed again as two batches of one")
+        guard bodies.count == 3 else { return }
+        XCTAssertEqual(bodies[1]["costbook_items"]?.arrayValue?.count, 1)
+        XCTAssertEqual(bodies[2]["costbook_items"]?.arrayValue?.count, 1)
+        XCTAssertTrue(report.quarantined.isEmpty, "an omitted row is no deletion: \(report.quarantined)")
+        XCTAssertEqual(try replica.pendingChangeCount(), 0)
+    }
+
     func testRejected400_IsQuarantined_OtherRowsPushed_PullContinues() async throws {
         let replica = try openReplica()
         let bad = UUID()
