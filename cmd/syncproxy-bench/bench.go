@@ -25,11 +25,11 @@ against the same statements run directly with pgx; then (modes) the
 pooler-safe default against named prepared statements, in the same run;
 then (attack) replays the three high attacks of issue 17 against fresh
 server processes with the default settings and prints each one's peak RSS
-(run it alone with -phases attack).
+(alone: -phases attack -self bin/syncproxy [-compare-with OLD]).
 modes needs a direct connection: with DATABASE_URL through a transaction
 pooler, leave it out (-phases push,pull,devices). compare runs two syncproxy
-binaries as servers, -compare-with and -self; scripts/bench.sh (make bench)
-builds both.
+binaries as servers, -compare-with and -self, and attack runs -self (and
+-compare-with, if given); scripts/bench.sh (make bench) builds both.
 
 flags:`)
 		fs.PrintDefaults()

@@ -110,14 +110,7 @@ type attackSide struct {
 
 func runAttack(ctx context.Context, e *env, o Options, p *progress) (AttackResult, error) {
 	t0 := time.Now()
-	self := o.SelfBinary
-	if self == "" {
-		var err error
-		if self, err = os.Executable(); err != nil {
-			return AttackResult{}, fmt.Errorf("attack: this binary: %w", err)
-		}
-	}
-	sides := []attackSide{{"this build", self, true}}
+	sides := []attackSide{{"this build", o.SelfBinary, true}}
 	if o.CompareBinary != "" {
 		label := o.CompareLabel
 		if label == "" {

@@ -117,6 +117,11 @@ var phaseNames = []string{"push", "pull", "devices", "paced", "compare", "modes"
 // lock and context-switch work, and requests queue in the pool either way.
 const DefaultDBMaxConns = 8
 
+// runs says whether the run includes phase.
+func (o Options) runs(phase string) bool {
+	return len(o.Phases) == 0 || slices.Contains(o.Phases, phase)
+}
+
 func (o Options) validate() error {
 	var errs []error
 	check := func(ok bool, msg string) {
@@ -137,6 +142,7 @@ func (o Options) validate() error {
 	check(o.PacedInterval > 0, "paced interval must be positive")
 	check(o.CompareBinary == "" || (o.CompareRounds >= 1 && o.CompareDuration > 0), "compare needs rounds and a duration")
 	check(o.CompareBinary == "" || o.SelfBinary != "", "compare needs this build's syncproxy binary too (-self; scripts/bench.sh builds it)")
+	check(!o.runs("attack") || o.SelfBinary != "", "attack runs this build's syncproxy binary as its own process (-self bin/syncproxy; scripts/bench.sh builds it)")
 	check(o.ModesSlice > 0 && o.ModesRounds >= 1, "modes needs a positive slice and at least one round")
 	for _, ph := range o.Phases {
 		check(slices.Contains(phaseNames, ph), fmt.Sprintf("unknown phase %q (want one of %v)", ph, phaseNames))
