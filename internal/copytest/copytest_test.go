@@ -110,8 +110,8 @@ func TestMutations_SuiteCatchesThem(t *testing.T) {
 	}
 	cases = append(cases, mutation{"push not in one transaction", func(t *testing.T, dir string) {
 		repocopy.Edit(t, dir, "server/syncstore/store.go",
-			"\terr := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {\n\t\treturn fn(db.New(tx))\n\t})",
-			"\terr := fn(db.New(s.pool)) // mutation: every statement commits on its own\n\t_ = pgx.BeginFunc")
+			"\terr := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {\n\t\treturn fn(tx, db.New(tx))\n\t})",
+			"\terr := fn(s.pool, db.New(s.pool)) // mutation: every statement commits on its own\n\t_ = pgx.BeginFunc")
 	}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

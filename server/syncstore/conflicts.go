@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/syncproxy/syncproxy/gen/db"
 	"github.com/syncproxy/syncproxy/server/pushbody"
@@ -93,7 +92,7 @@ func (e *Conflicts) Error() string {
 // while they fit in maxRowBytes (at least one, as a page); the others are
 // marked RowOmitted. Reading every conflicting row in full let a 2.4 KB push
 // of 28 stale ids answer 176 MB.
-func checkBases(ctx context.Context, tx pgx.Tx, contractorID uuid.UUID, plan pushPlan, maxRowBytes int) error {
+func checkBases(ctx context.Context, tx db.DBTX, contractorID uuid.UUID, plan pushPlan, maxRowBytes int) error {
 	q := db.New(tx)
 	var conflicts []Conflict
 	for _, u := range plan.upserts {
@@ -139,7 +138,7 @@ func checkBases(ctx context.Context, tx pgx.Tx, contractorID uuid.UUID, plan pus
 // they fit in maxRowBytes, and marks the others omitted. A query stops
 // returning rows once the budget is full (the rest are discarded as they
 // arrive, never held).
-func conflictRows(ctx context.Context, tx pgx.Tx, contractorID uuid.UUID, conflicts []Conflict, maxRowBytes int) (omitted int, err error) {
+func conflictRows(ctx context.Context, tx db.DBTX, contractorID uuid.UUID, conflicts []Conflict, maxRowBytes int) (omitted int, err error) {
 	budget := pageBudget{max: maxRowBytes}
 	var enc wire.Encoder
 	for start := 0; start < len(conflicts); {

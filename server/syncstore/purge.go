@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/syncproxy/syncproxy/gen/db"
 	"github.com/syncproxy/syncproxy/wire"
 )
@@ -26,7 +24,7 @@ type Purged struct {
 func (s *Store) PurgeTombstones(ctx context.Context, retention, grace time.Duration) (Purged, error) {
 	var p Purged
 	cutoff := wire.NewTimestamp(time.Now().Add(-retention))
-	err := s.withTx(ctx, func(_ pgx.Tx, q *db.Queries) error {
+	err := s.withTx(ctx, func(_ db.DBTX, q *db.Queries) error {
 		for i := range tables {
 			t := &tables[i]
 			if t.markTombstones == nil {

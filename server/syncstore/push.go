@@ -83,7 +83,7 @@ func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, body *pushbody
 	}
 
 	var result PushResult
-	err = s.withTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+	err = s.withTx(ctx, func(tx db.DBTX, q *db.Queries) error {
 		// The clock row lock serialises this contractor's pushes (see
 		// migrations): from here on no other push of this tenant runs.
 		clock, err := q.AdvanceClock(ctx, db.AdvanceClockParams{ContractorID: contractorID, Tables: plan.touched()})

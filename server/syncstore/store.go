@@ -35,7 +35,9 @@ func New(pool *pgtx.Pool, o Options) *Store {
 
 // withTx runs fn in one transaction: it commits when fn returns nil and rolls
 // back otherwise, so a push is applied whole or not at all.
-func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx, q *db.Queries) error) error {
+// fn gets the transaction both as a connection (for statements that read
+// through a budget, as a 409's rows do) and as queries.
+func (s *Store) withTx(ctx context.Context, fn func(conn db.DBTX, q *db.Queries) error) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return fn(tx, db.New(tx))
 	})
