@@ -13,6 +13,7 @@ import (
 type model struct {
 	structs []*structDef
 	enums   []*enumDef
+	unions  []*unionDef
 	ops     []*opDef
 	// replica: the synced tables, for the SQLite replica (nil when the spec has none)
 	replica []replicaTable
@@ -43,6 +44,21 @@ type enumDef struct {
 	name   string
 	doc    string
 	values []string
+}
+
+// unionDef is a component schema that is one of several others (`oneOf` of
+// references): a Swift enum with one case per alternative, decoded by trying
+// them in order. The alternatives must not overlap (a string and an object).
+type unionDef struct {
+	name   string
+	source string
+	doc    string
+	cases  []unionCase
+}
+
+type unionCase struct {
+	name string // Swift case name
+	typ  *swiftType
 }
 
 type opDef struct {
@@ -91,8 +107,16 @@ type builder struct {
 	named   map[string]string
 	structs map[string]*structDef
 	enums   map[string]*enumDef
+	unions  map[string]*unionDef
 	// pending structs whose fields still have to be filled
 	queue []pendingStruct
+	// pending unions whose cases still have to be resolved
+	unionQueue []pendingUnion
+}
+
+type pendingUnion struct {
+	def    *unionDef
+	schema *openapi3.Schema
 }
 
 type pendingStruct struct {
@@ -110,6 +134,7 @@ func buildModel(doc *openapi3.T, order *keyOrder) (*model, error) {
 		named:   map[string]string{},
 		structs: map[string]*structDef{},
 		enums:   map[string]*enumDef{},
+		unions:  map[string]*unionDef{},
 	}
 	if err := b.declareComponents(); err != nil {
 		return nil, err
@@ -135,8 +160,12 @@ func buildModel(doc *openapi3.T, order *keyOrder) (*model, error) {
 	for _, e := range b.enums {
 		m.enums = append(m.enums, e)
 	}
+	for _, u := range b.unions {
+		m.unions = append(m.unions, u)
+	}
 	sort.Slice(m.structs, func(i, j int) bool { return m.structs[i].name < m.structs[j].name })
 	sort.Slice(m.enums, func(i, j int) bool { return m.enums[i].name < m.enums[j].name })
+	sort.Slice(m.unions, func(i, j int) bool { return m.unions[i].name < m.unions[j].name })
 	replica, err := replicaModel(doc, m, b)
 	if err != nil {
 		return nil, err
@@ -176,6 +205,15 @@ func (b *builder) declareComponents() error {
 				return fmt.Errorf("components.schemas.%s: %w", name, err)
 			}
 			b.named[name] = def.name
+		case isUnion(s):
+			source := "components.schemas." + name
+			if b.taken(typeName(name)) {
+				return fmt.Errorf("%s: Swift type name %s is already used by another schema", source, typeName(name))
+			}
+			def := &unionDef{name: typeName(name), source: source, doc: docText(s.Title, s.Description)}
+			b.unions[def.name] = def
+			b.unionQueue = append(b.unionQueue, pendingUnion{def: def, schema: s})
+			b.named[name] = def.name
 		}
 	}
 	return nil
@@ -213,17 +251,53 @@ func (b *builder) declareEnum(name string, s *openapi3.Schema) (*enumDef, error)
 func (b *builder) taken(name string) bool {
 	_, s := b.structs[name]
 	_, e := b.enums[name]
-	return s || e
+	_, u := b.unions[name]
+	return s || e || u
 }
 
-// drain fills the fields of every declared struct; filling may declare more.
+// drain fills the fields of every declared struct and the cases of every
+// union; filling may declare more.
 func (b *builder) drain() error {
-	for len(b.queue) > 0 {
-		p := b.queue[0]
-		b.queue = b.queue[1:]
-		if err := b.fillStruct(p); err != nil {
+	for len(b.queue) > 0 || len(b.unionQueue) > 0 {
+		if len(b.queue) > 0 {
+			p := b.queue[0]
+			b.queue = b.queue[1:]
+			if err := b.fillStruct(p); err != nil {
+				return err
+			}
+			continue
+		}
+		p := b.unionQueue[0]
+		b.unionQueue = b.unionQueue[1:]
+		if err := b.fillUnion(p); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// fillUnion resolves the alternatives of a oneOf component: each must be a
+// reference to a component (its name names the case), and no two may be
+// the same Swift type.
+func (b *builder) fillUnion(p pendingUnion) error {
+	seen := map[string]string{}
+	for i, ref := range p.schema.OneOf {
+		if ref == nil || ref.Ref == "" || !strings.HasPrefix(ref.Ref, componentSchemaPrefix) {
+			return fmt.Errorf("%s.oneOf[%d]: an alternative must be a reference to a component schema", p.def.source, i)
+		}
+		component := strings.TrimPrefix(ref.Ref, componentSchemaPrefix)
+		typ, nullable, err := b.resolve(ref, p.def.name, component, nil)
+		if err != nil {
+			return fmt.Errorf("%s.oneOf[%d]: %w", p.def.source, i, err)
+		}
+		if nullable {
+			return fmt.Errorf("%s.oneOf[%d]: a nullable alternative is not supported", p.def.source, i)
+		}
+		if other, dup := seen[typ.swift()]; dup {
+			return fmt.Errorf("%s: alternatives %s and %s are both Swift %s", p.def.source, other, component, typ.swift())
+		}
+		seen[typ.swift()] = component
+		p.def.cases = append(p.def.cases, unionCase{name: memberName(component), typ: typ})
 	}
 	return nil
 }
@@ -635,6 +709,12 @@ func jsonContent(content openapi3.Content) (*openapi3.MediaType, string) {
 		}
 	}
 	return nil, ""
+}
+
+// isUnion: a schema that is only a oneOf of other schemas.
+func isUnion(s *openapi3.Schema) bool {
+	return len(s.OneOf) > 0 && (s.Type == nil || len(s.Type.Slice()) == 0) && len(s.Properties) == 0 &&
+		len(s.AnyOf) == 0 && len(s.AllOf) == 0 && s.Not == nil
 }
 
 // isStruct: an object schema with named properties (or explicitly none).

@@ -37,6 +37,11 @@ func render(m *model, specName string) (map[string][]byte, error) {
 			return nil, err
 		}
 	}
+	for _, u := range m.unions {
+		if err := add(u.name+".swift", renderUnion(u)); err != nil {
+			return nil, err
+		}
+	}
 	if err := add(operationsFile, renderOperations(m.ops)); err != nil {
 		return nil, err
 	}
@@ -310,6 +315,45 @@ func renderEnum(e *enumDef) (string, error) {
 	w.close("}")
 	w.close("}")
 	return w.b.String(), nil
+}
+
+// renderUnion writes a oneOf as an enum with an associated value per
+// alternative. Decoding tries the alternatives in the spec's order (they do
+// not overlap: the spec's oneOf says exactly one matches).
+func renderUnion(u *unionDef) string {
+	w := &writer{}
+	w.line("import Foundation")
+	w.line("")
+	w.doc(u.doc)
+	w.open("public enum %s: Codable, Sendable, Equatable {", u.name)
+	for _, c := range u.cases {
+		w.line("case %s(%s)", ident(c.name), c.typ.swift())
+	}
+	w.line("")
+	w.open("public init(from decoder: any Decoder) throws {")
+	w.line("let container = try decoder.singleValueContainer()")
+	names := make([]string, len(u.cases))
+	for i, c := range u.cases {
+		names[i] = c.typ.swift()
+		w.open("if let value = try? container.decode(%s.self) {", c.typ.wireType())
+		w.line("self = .%s(value%s)", ident(c.name), c.typ.fromWire())
+		w.line("return")
+		w.close("}")
+	}
+	w.line("throw DecodingError.dataCorruptedError(in: container, debugDescription: %s)",
+		swiftString(u.name+": matches none of "+strings.Join(names, ", ")))
+	w.close("}")
+	w.line("")
+	w.open("public func encode(to encoder: any Encoder) throws {")
+	w.line("var container = encoder.singleValueContainer()")
+	w.line("switch self {")
+	for _, c := range u.cases {
+		w.line("case .%s(let value): try container.encode(%s)", ident(c.name), c.typ.toWire("value"))
+	}
+	w.line("}")
+	w.close("}")
+	w.close("}")
+	return w.b.String()
 }
 
 func renderOperations(ops []*opDef) string {

@@ -426,14 +426,22 @@ type DeleteCounts struct {
 	StepARules      int `json:"step_a_rules"`
 }
 
-// DeleteRequest Ids to delete per table; ids the caller's contractor does not have are ignored.
+// DeleteEntry An id to delete, or an id and the version the delete started from.
+type DeleteEntry struct {
+	union json.RawMessage
+}
+
+// DeleteRequest Rows to delete per table; ids the caller's contractor does not have are
+// ignored. Each entry is an id (last write wins, as in 1.0) or an id with
+// the base_version the delete was decided on (contract 1.2: checked like
+// a pushed row's, a 409 when the row changed since).
 type DeleteRequest struct {
-	CostbookFolders *[]Uuid `json:"costbook_folders,omitempty"`
-	CostbookItems   *[]Uuid `json:"costbook_items,omitempty"`
-	EstimateEvents  *[]Uuid `json:"estimate_events,omitempty"`
-	Estimates       *[]Uuid `json:"estimates,omitempty"`
-	PricingRules    *[]Uuid `json:"pricing_rules,omitempty"`
-	StepARules      *[]Uuid `json:"step_a_rules,omitempty"`
+	CostbookFolders *[]DeleteEntry `json:"costbook_folders,omitempty"`
+	CostbookItems   *[]DeleteEntry `json:"costbook_items,omitempty"`
+	EstimateEvents  *[]DeleteEntry `json:"estimate_events,omitempty"`
+	Estimates       *[]DeleteEntry `json:"estimates,omitempty"`
+	PricingRules    *[]DeleteEntry `json:"pricing_rules,omitempty"`
+	StepARules      *[]DeleteEntry `json:"step_a_rules,omitempty"`
 }
 
 // DeletedIds Ids of deleted rows per table. Singletons and contractors are never deleted through sync.
@@ -859,6 +867,14 @@ type Timestamp = wire.Timestamp
 // Uuid defines model for Uuid.
 type Uuid = openapi_types.UUID
 
+// VersionedDelete A delete with a conflict check: base_version is the sync_version of the
+// row as the device last saw it (0: a row it believes missing). If it is
+// not the stored row's version the push writes nothing and answers 409.
+type VersionedDelete struct {
+	BaseVersion int64 `json:"base_version"`
+	Id          Uuid  `json:"id"`
+}
+
 // BadRequest defines model for BadRequest.
 type BadRequest = Error
 
@@ -1051,6 +1067,68 @@ func (t CostbookItemWrite_UnitCost) MarshalJSON() ([]byte, error) {
 }
 
 func (t *CostbookItemWrite_UnitCost) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsUuid returns the union data inside the DeleteEntry as a Uuid
+func (t DeleteEntry) AsUuid() (Uuid, error) {
+	var body Uuid
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUuid overwrites any union data inside the DeleteEntry as the provided Uuid
+func (t *DeleteEntry) FromUuid(v Uuid) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeUuid performs a merge with any union data inside the DeleteEntry, using the provided Uuid
+func (t *DeleteEntry) MergeUuid(v Uuid) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsVersionedDelete returns the union data inside the DeleteEntry as a VersionedDelete
+func (t DeleteEntry) AsVersionedDelete() (VersionedDelete, error) {
+	var body VersionedDelete
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromVersionedDelete overwrites any union data inside the DeleteEntry as the provided VersionedDelete
+func (t *DeleteEntry) FromVersionedDelete(v VersionedDelete) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeVersionedDelete performs a merge with any union data inside the DeleteEntry, using the provided VersionedDelete
+func (t *DeleteEntry) MergeVersionedDelete(v VersionedDelete) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteEntry) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteEntry) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -1416,8 +1494,8 @@ type ClientInterface interface {
 	// kept, null: cleared, new row: defaults). Entries of one key within one
 	// array are merged in order and `deduped` counts them; entries of one key
 	// must not disagree on `base_version`. Within one push upserts are applied
-	// before deletes. A row with `base_version` is written only if it is the
-	// stored version; else nothing is written and the answer is 409.
+	// before deletes. A row (or a delete) with `base_version` is written only
+	// if it is the stored version; else nothing is written and the answer is 409.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1431,8 +1509,8 @@ type ClientInterface interface {
 	// kept, null: cleared, new row: defaults). Entries of one key within one
 	// array are merged in order and `deduped` counts them; entries of one key
 	// must not disagree on `base_version`. Within one push upserts are applied
-	// before deletes. A row with `base_version` is written only if it is the
-	// stored version; else nothing is written and the answer is 409.
+	// before deletes. A row (or a delete) with `base_version` is written only
+	// if it is the stored version; else nothing is written and the answer is 409.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1534,8 +1612,8 @@ func (c *Client) PullChanges(ctx context.Context, params *PullChangesParams, req
 // kept, null: cleared, new row: defaults). Entries of one key within one
 // array are merged in order and `deduped` counts them; entries of one key
 // must not disagree on `base_version`. Within one push upserts are applied
-// before deletes. A row with `base_version` is written only if it is the
-// stored version; else nothing is written and the answer is 409.
+// before deletes. A row (or a delete) with `base_version` is written only
+// if it is the stored version; else nothing is written and the answer is 409.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1559,8 +1637,8 @@ func (c *Client) PushChangesWithBody(ctx context.Context, params *PushChangesPar
 // kept, null: cleared, new row: defaults). Entries of one key within one
 // array are merged in order and `deduped` counts them; entries of one key
 // must not disagree on `base_version`. Within one push upserts are applied
-// before deletes. A row with `base_version` is written only if it is the
-// stored version; else nothing is written and the answer is 409.
+// before deletes. A row (or a delete) with `base_version` is written only
+// if it is the stored version; else nothing is written and the answer is 409.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2047,8 +2125,8 @@ type ClientWithResponsesInterface interface {
 	// kept, null: cleared, new row: defaults). Entries of one key within one
 	// array are merged in order and `deduped` counts them; entries of one key
 	// must not disagree on `base_version`. Within one push upserts are applied
-	// before deletes. A row with `base_version` is written only if it is the
-	// stored version; else nothing is written and the answer is 409.
+	// before deletes. A row (or a delete) with `base_version` is written only
+	// if it is the stored version; else nothing is written and the answer is 409.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2062,8 +2140,8 @@ type ClientWithResponsesInterface interface {
 	// kept, null: cleared, new row: defaults). Entries of one key within one
 	// array are merged in order and `deduped` counts them; entries of one key
 	// must not disagree on `base_version`. Within one push upserts are applied
-	// before deletes. A row with `base_version` is written only if it is the
-	// stored version; else nothing is written and the answer is 409.
+	// before deletes. A row (or a delete) with `base_version` is written only
+	// if it is the stored version; else nothing is written and the answer is 409.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3039,8 +3117,8 @@ func (c *ClientWithResponses) PullChangesWithResponse(ctx context.Context, param
 // kept, null: cleared, new row: defaults). Entries of one key within one
 // array are merged in order and `deduped` counts them; entries of one key
 // must not disagree on `base_version`. Within one push upserts are applied
-// before deletes. A row with `base_version` is written only if it is the
-// stored version; else nothing is written and the answer is 409.
+// before deletes. A row (or a delete) with `base_version` is written only
+// if it is the stored version; else nothing is written and the answer is 409.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3060,8 +3138,8 @@ func (c *ClientWithResponses) PushChangesWithBodyWithResponse(ctx context.Contex
 // kept, null: cleared, new row: defaults). Entries of one key within one
 // array are merged in order and `deduped` counts them; entries of one key
 // must not disagree on `base_version`. Within one push upserts are applied
-// before deletes. A row with `base_version` is written only if it is the
-// stored version; else nothing is written and the answer is 409.
+// before deletes. A row (or a delete) with `base_version` is written only
+// if it is the stored version; else nothing is written and the answer is 409.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5529,129 +5607,136 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1tc9s2tv9Xwei/M5FnaFmynbaRX+w4idN6m8T+20673SgrQ+SRhDUJsABoRe34zv0U9wPeT3LnAOCj",
-	"SEm25SRN/CYTmSQeDg5+5xEHf7Z8EcWCA9eq1f+zNQUagDT//ef2GfyegNLbxwH+DkD5ksWaCd7qt44D",
-	"4JqNGSiip0CkfZUwbn4qkNcgnygSionqtLyW8qcQUWxGz2No9VtKS8YnrZubG68lQcWCKzDdPqeB6xd/",
-	"+YJr4Oa/NI5D5lPsf+c/CgfxZ6HZv0kYt/qt/7eTz2fHPlU7R1IKabsqT+L54cvh2dH/f3d0ftEnY/bR",
-	"jD2m81DQ4IBwuAZJJGg5xyksIU1d5+71ndK7ZgwvBB+HzN/c/NIGG+f54uTtq9fHLy76hBIpZsSfUj6B",
-	"gCjGfTCThoDpJ4qMqILhNUjFBD8gEcgJuOXVieQQ4NeKUB6QOFFTQieUcTJjeopvMUncp2qj9Hol5IgF",
-	"AfCHZ4hXJ2fPj1++PHrbJ0qL+MBM3qdhCJJMqSJcEByApL4WcqOT/Mk+uRDiNZUT2NhUK+02zvyno8OX",
-	"R2fnw4uTk+Hrw7Mfj/pEAQ/IGGYgiZBERY4MtkHSzvc5kUADRagmkVCanP/29sXwzeE/h7bN4fPfLo7O",
-	"PfLdPvmZPSejOQlgTJNQb22UgMcBRLHQwP35zzA/g0RB8PAMc/zy6M3pycXR2xe/DX8++m14dvTu/Ohl",
-	"3/DNFczJjCqCI7GbhHKhpyDJSATzA/w7oYTDDN/cLC24Bslp+Anm//bi6Ozt4eu+xUk7zRH1r8R4vNEp",
-	"nVpU3vj+aJzZ6eFvr08OX5Y2RBwybWVEoqYbnd4Z1fCaRUx/CqY9O7w4Gr4+fnN8gaxqF46ONUhyhv/f",
-	"PjT/V+ALHlShvPBGeSROrjOuYQLYrXdfkoCacx//yuQGqVJutplGRwbGUDs4Pkt3tJ9IJSwaGsnJFBFh",
-	"AJLoKbWKjxbRSGnBnVrk8PEKIFYHJJAiJkw7+RmGqC2NkzDcKCe94zTRUyHZH5+Cld69PXx38dPJ2fG/",
-	"LCuNJaipo8QVcEuqCceZGmVh01O9piykoxA+yUx/OTx+ffj89dGXu2fecZXEsZAagjcQMHphOnh40py/",
-	"Oz09Obs4ejl8c/Ty+HB48dtpqkBU+9sgB9ykdoVp6QXlVM7PnC2Bf4mliEFqZg2LXHFr7imd6ruEBa0b",
-	"ryWuCss0EiIEyvHvdl9fsAhWtYTvKE2jGD9LFKzdubGLUux7jyPJvvfKcykN54OXDleM/gO+bhUMDruA",
-	"C6bcBer//BpCEQMRY0LJfvdZP5NzZCaFBoKqC+MTj4zAp6i66CkosAaBsycGPDcoipaEMw7QxlBEaYrs",
-	"ScZSRB3yxpgYZYNiwAsWhZ9ICVz/4lqiZRulM+Atb3GdzWzND6YhUitFgphlNtlNRj8qJZ23DLNrysL1",
-	"mzNkfmk+qmsO0lUAnkS4tKl1Vli71Dr2WhEoRa2+s/DMcqdrZkxDBXkLBWZ1trllvKr5XcNldoB518UW",
-	"cmp4BUI3MJ1j0cWtSINAgjL/5UnoAFzLBGoIgASmfD7k1G621R9IoBqCIdW32puW0fx5LaUhwsVcp3e2",
-	"NrakE1poIp4Kvt5UUZNJt0L9vk53oBjn+1lPqSYhVdrtbD1lCvfxQWa+4+uCQ8HWJYKHczKRYob4PRYy",
-	"QvKi5Ppuv+UtCDKvlcTB7Vehwo0M+c2QqcIG6YKktPIyjiqsY4kTSgOqEG6Be73Wx+2J2HZ/DEadAi8X",
-	"nm2zCEWtYW+qp61+a8L0NBl1fBHtYA+xFB/nhf9NgO8EI6TOx21tF7aA5Kq8a36VTIPbLAxXlIanhU1k",
-	"trvXvK8i+vE18AkOa7fb7XqrmamIq4vMdBLrbcZJuueJPwX/ygqJIjEtMyHSl4CetLvm3QGXYoZq8whC",
-	"BtcQoPm71SHHY9SLmUIpY9vUQlp30xNFCmLEcPCAz5A4KpVJRn5QrmYgFcquDjkcKeC6n3I500BmjCsr",
-	"Lha4N2KcRQii3TpOrgJQgbJP1yJsGZAq9vOE40QPiAJNRvOC0YD7bHXTBdCqNHx+QvZ3e98TXwRwkLpc",
-	"yLvzl9gwfKRRbPjv6N1ZTUcx1RoktvPv94fb//rw597N31reEly8NVFYUMtjhs8PyGwKnMQScBWRM6JE",
-	"aTKCgjvuiSJixosIxYISNCWJgY+FjpuWMWI8/d3zloBy4bveWjNdDtKOAUibGpPQ8jyJ6Byni8wOgfGn",
-	"oOZjtshWLQA3jKIRkDfIhRXQNvSthdRGyFN6JMTVK2NKL9Pbh+sL1zsqAZuQ3hT1VTfUKjeuZhYh9VBI",
-	"R4jiMu/t1srZb0EFKHNAphLklC7RbaNyv8Sam5f9tvnh2LRfsxvuogQ8yvEmOV7BkQYMDECy63S+mSdr",
-	"PXH8cJL+9sh0WwG3Qdwqz/yl0z26VdwwkBbRj3bRdnv73+//sPfd/veFldzO/vrDOkLuG5O1ORquELjN",
-	"OHOsIfq8MrdEnjWMXjuJuzLq+tOJqLxK4mEM0neu06yzAHwW0XC54rz99/fd7Wcf/ux5u92b9mDQSX/2",
-	"ujdbf//bMt10cXtdJX91h4CmH1NH/aKLKuFMrzVBfHGI/PxJ1uOhNZiclcvbwBGkON0FfrRMkdP1AdQe",
-	"gw0PpvRYX2oFih4VnkeFxzZdEQtls3stw/vzCQrK5yfjVv/98u9fWtQ6T7tc6+23STTC5f1QDcIdEoeC",
-	"xM7BI0ISSv5xfvKWcPNRivmKRkAk5RMg7SuINYGP1NfhHNUeZDkNfGtxie6uWTrhVfZI/nUcJwXBVa/X",
-	"GlBawtM1cu7WTqSS3PtK2etL1ZozQVWm0cIYD0vUsAlfLiVut0scRxnI73XJGJEZZUPAJkwr0oaPbkkI",
-	"DUMxg2Arz0ClAdFTKZLJlFAyDgXVJV7O1R83G+5WMRuyY4J6nel+OtJLCEHDC5G4DOKqIVExPWqyHrwq",
-	"qWvfAaVZRDUM4TpNVm5+qeFxLJnP+GQok7DpFaUhHtLmNyq8tDC/hckUB7U4i+qYKgOoC6xaghdypJeq",
-	"StWsbUW0IIFpgsQgieH2A8ICVXauFzT9QFiNhUzpNRAqgTC7Gzs1sffF5V4rZp7K0mqwfJEz7tVcDRNt",
-	"pL37t7TAmvdqrcrF92jsppEFg+NA3YH/xNjxn8smz7iwQ84Zn4Sg0eBEmCwECgzbWThMP04REdWER078",
-	"Njjxc0Mvm4DSS1LMTH5ovePFpGTmjpcxmyQSlEdollVqH5itoAhVV2iS2VMGDZk/G8tLs32u/ATfsiRQ",
-	"9ZlDhe69lBhZ63UEzTLSynR86IyrwrmfllfKYW15+RmQltd6e3IxfHXy7i3+/c3RxU8nL4f4p8PXr09+",
-	"NS8vZImb9urSIVtew2GBlldKyMb3XFK9HVuadfrXSg9rXG23TAtrPmYQBrXzYDyAj/XamgTqUlgXvtIV",
-	"b2PDlFwLtcN1gFGzz0MGXA/XzwpzH6yfw/ZFxrxDxmFR/NVsOC6cIFo5UZ7ZUovmv6Y6Wb313SKd27fx",
-	"u2SkhbaHXx7cQ/xlO9w/CQk00+F6XP3pluVOjnuvdU1DFgwTrlllmIgCd3IzLDj+Lb+nVCsjg1cGlmwL",
-	"lHZeursKjG7XOqVveRobDAtkeLjpkECupRVQ9+jaOVM/X2Qy0xjX72n9N68Yrxd3wjdZfeloS0y4ra1u",
-	"tXKruUPMzeZZ6btc5n2L6UTFZXbrkhOwvB4PsJssnz/UlkqNnerGeoyzPcbZXArvpwC5arxjRcToU0Jg",
-	"fUznz5slxFsXLr/OfKMauFwaR1kCReeZip9a5oGkYwOmFhSp70OswRqWPmpB+F8q/SnupFqLOG37EeE2",
-	"iHAVe/f2RyDK9u/tv/9GcjfLFnY9NL3/gJ0WrO+G/het8cqZoHUIn9vnt4Tw3Hqvn4XZ6OYoyl13/ur8",
-	"gYIj4CsNmX85KRJfMZEzB8etYetrZ78H0zsewhXjoGwtXcVoKbWlk9Y5Pb/XI+1UYpFeZxelu7bn1ezi",
-	"eUhZJMh+99kTE+sccPOz132iXKkREZj6IhxmnhXuxApRMgEOkmZqhRkWGcFYSBjwXmeXXHExU9a8Noa5",
-	"7dPE9ANQdUfmHzreslBc6q8fyzgNxuegNeOTmqwXFF5cD30RWjp8Uf7+sRAa5FDDx/VSrm31jfXfV1Mx",
-	"G4ZiIhpClF+wxxyiOHQBn9XYDjJaL8axCcdV1WeVDdUrM1uR/OWlKy98Ov4NOrTyHbFxb1YcjIcq3W3l",
-	"zXenY/KV7VmS648n5T+TI8xVFExTgJ4ocgXzrc9tu1XQsqwCrsMsFfi8fQMlPK03pvDL9RKQvxSDoYC0",
-	"t84Lz5D3DvbsQ3rKmtXKBfyyiUdnSViTXGAKZoEaarEoXT6xqgAcuw7qBfkGQl3Nh+glE5Lp+Td6CN6Y",
-	"Pwl8glD5LQ6rucCYHZlXZNPCeuU8s0nNorBdNq5alHIAy3vzTrrF8t37qDp8lTG0HCfvK6AfPLZ21/IA",
-	"BUR+PN7/kG4vi/tfpcdwSX231XHEBaSuq+S7jnuu1+18cg9YpZzwX9//VayZuaDCopT7Jd+ma6hJ5TKf",
-	"9ctYEldFKDggXVsxTE9BWq+pICrxp2R9Pc2dKqnvGXFkSlGgAs/On7QrpUmZdenax08suDThOw3DNXa3",
-	"RfqFbepGZA1kRLuizcwQ21S5LtpWx/CGmN0uF+LCVrzGORoKFPa4RVicK8M1QDgdC0kuzV69PCC47+2S",
-	"pNQSkkRMqRRVzDMpZicRgkWwOtmirBQqHZhawmd09iZj3TrF0Eq79H172BE1ReC+CBif2BLIN5Y8bjCL",
-	"PPCi4MzvG2Ge8ZujDFNakVGiTcH/EMaaiEQXS+UapUxZ/GRGgSISqI8yCddrNNdARiLhAWln9yecHv54",
-	"lN6eELIrIHTADd1jOoGtA3IpxezS8R03NO+QU3yuBZmAJkx79g4Pr1Bd16pni4yZ5cuvPALyFmlahRPt",
-	"ilAYTC/u/4W9ne81y5N16GITQ5oP2tSff1lEuPq2IT5E7GKTz5xeusy6VoXgwmMGZ7MjPKPTg1ieRV7Z",
-	"tOXpTpv5pnVV4czH7KVHt/QnsjjXRZrHRMm7un8bdnqD+9evr4RmGdkuz9fiGG6ud/ZYBnVtv2zOFV7K",
-	"PJV6qA8lGB/EIVs6hF3cKneL9DZul0dp2SgtbwMyj37aB6rH+lhR9QuuqLoAUnPuo+W9zu1D6zsZC9dO",
-	"LCtIctsKJ5Wq1purdVKqG1nXbFYeo6baX+Z+W+7BzgrP3KOGSvno3UaKqWRnY2tam1L1RsiGyqdNlTxK",
-	"KQPrjqKYlLixyi7F6GtdgZe7lRyp6MTrDqZokG+q2kyuy6wqObOkyEm6yF5pp3ubqFJT5ITGojUpISs0",
-	"yHdWrSvMwJaa3q2Y2AkHYuiESnK5lJNNWUYgZsWKYx2CmvhsKkIwd6ASpgbcZHqbfGabxEwon1s9h2XB",
-	"pIZ7voqIWgllucJ7yy4McSr8LaHYqqEPh8er2787KDe2bZdHrQe/KbdsCoEbR3V3GG5ssnC2KpbgUyNz",
-	"6v0b6XNCQ0aNIVheAdK2uR4Z35Yfb92Ct9ZYofvKg+aG7ysUGlu+P8SvavqOON/Q7M1yqxfVWQStznMR",
-	"zO9l9loJspM2aHrOobhJgwwgSOLVKpIJ0bhynLdVrPLPNn3xZaxA6lsPfi2HjjHBCxdVtuEa5NwYIix1",
-	"7Eyt/UHLceOtgzyZwV1lb8KSEId0nhqvTCtSuFt8+2d7V/dKx89K1eE6i4dl1CmGxtLlrpPbRTKtsjSW",
-	"VFv9MmqyVoDtPlVbC1CzgcquX5Aa18gEthxfHRMkvMZUfs2u7ZWt62ZFZM1X1CtOEq7YhENAvtvfHqFt",
-	"n9Y3VoRW8og65SLDhRTV1RmpdiLZSFYQQt1BhQWu5TxXXfPKi6RNw9D5iyMymqeX6G11Vumia1ZRbNqM",
-	"d/l8LQlY+bhm+97h69t+V93wt/m0igS3+HYRIm7/8e37vWni17fOK5gmiH2hcJN7aHJ5voAGZ69ekL29",
-	"vWfk3cULW/c8YmHI3GXoHoHOpEN2u7tPt7u97d7Ti95uv9vtd7udbrf7r3Il80KBl/IIyrrYjEno5CO6",
-	"jzKGTZl1Mv7ampsiFvFJgZ9IpufnuOIu9g5UgjxMsMf016u0oX/8etFyV5Ubdco8zVueah3ba9UZH9ec",
-	"8nmThJpta+CUa+JLodR2ANfMt6EIBF5BToXSEwnKWtju3XbOVFtoTNNwRudqwFPnvIsxWK0kd9Xb8VmP",
-	"/QG5LLn8LzPDXugpyAG3H2+LGYoCU8OzWKvZlK43DVPiMgs7Az7gR5mK5saAq0ASBTaHzmSaEcXpFQx9",
-	"qtC0CpOIE04jMJYYKmW2ZvSAZ2xgO17OjKR92cSIl1sHAx4JDnOP/J5Qrhmiu72b3F7tQSdg+yiLN2x0",
-	"0Ort7u13nnYHrcstM8VCzljPI1YmXQPRgvQ63f6Ab5NTKjWjoZHHfZNSZ/zlSBXr7s4OcacEMEqsT6Vk",
-	"uNKHnFAT+BlwklLoCiC2GYAupGQSij1COYGPcch8pm1ynh8CNYl7HqGEw8x0OwGtsLG8x+zi2LFJ2qPm",
-	"NtYQ6DUOLtEdcsQ1jiaNk17BnDBu/mtDV8QQzGShBeaJDEB2yOtypMqIX9ujh28ZBsM3LVGUnWEUoQ6v",
-	"iw5+pOOZmGXx2j6x2n8hGuHoRS6Lqv+lZ1opB4Wxl9q4MNMHbn2yuBt+fZk2lhkaZjxpXqzyiLBhRJyd",
-	"FLPKIkd0bgY3J5fFYKQdGo6lPGKzqvWhxkHrOA0xZjFsVzxg0DLxRrMQfO4ijNhdTfjR9eRlgcbcAZdt",
-	"+2xV8/gjSS+wJ+m9/cW0UWXXCDRwxLM+0SIaKS2420txYliDjjUqj0SmLyLRmAgOCgWypSUK4z5cEiMY",
-	"caW45csCkinNwtCVQcjG2evi15U8bNI2+ZSMk3EShh4JpIhJKHy3K22lbpNxif+E1L9SW2Y+lz8eXZAd",
-	"GjMjSXasdnpJQtBW/TXwfA2Sjedm3dCmZD4137o0fDv9tM4N6s2FRHtFtBDNufUHbpfObRsG14m5LDmN",
-	"tjlocgwZxRKUMuRHElsXAxFIrP/qkZ/Zc1zqyR8s3vbduxAUUlwtcj8x2/DQDHj7yCXQ2ttKlNsi7k3r",
-	"3HVhQDMs5Az8GlEReP553/RK2sibRqIQ1yyKK7Lfe7qVu5JNoyGLmAE8d9AKARUJHEBh5Ir9AZaA+729",
-	"BTjercJxj7SnApkGCONxoj0iTSbu7pbBaZdvrdzxge4zQ3STrGsxbTRHrLYZuiRL0O2TmFoPNA7XvG6q",
-	"vWcpBQKFGRJGJNoyiZiRtk3q5YYdL/Ok5Euz4jKBrYwerh4Idoj0N0t9mB7UYDw9ueGAnKnikN2tM1Rl",
-	"mgNxSQaWugKpYMuOmEaMGMnnSjP50k75NQUKMxm7n9xWsfXfL0lokqSB+tPU0nJOesF9i5yu4kqJvu39",
-	"vR5ZKCCydWDheCQCZIIRIM8YbYPa8XMfSs1YAZP5/tv7u88sJZFQYUjaT7t7Wx4ZCT3NmPUMtJxvHyIy",
-	"WU+RpBosB5IZsMlUOXLYjnmQEuHAxR04lXNsCBE5+xQCl4Jtywq1MlXUqnOHp8cF51C/1evsdrrGJRcD",
-	"pzFr9Vt7nW5nz+WyG+3TAJF73vmPq4g+AaMFo5lKEVCPg1a/9SPokxi47SQFAtPGbrebWrLpLWaxwSz8",
-	"didt1Bo5t0xKvrmpO1rgxkEC4ScRcG0OKezv9Zrsq2y0O5XCPCWdvNV//8FrqSSKqJybnlh+GsLU3TFC",
-	"IrCJArgpEhaa8weaoln4viVi1fqATebwbldyGVFf2DfuSdOlUQLTQ+YebiCqjXUZ9Ez0FCWpi2HwADUE",
-	"gdqqFhaG3F7oZIVCzJj/ue3iO9vHje5a9/pO6V0zov3uGuv3juPghGR/gMmQ2e/urf7olZAjFgRg3ND7",
-	"u89Wf3FGNby2O+7urOW1ntpFXP7dMdcgOQ3tB3tr0eCaMpuZYvg349hfXDy0kIKMq6emYkZmU1FUdFBL",
-	"uype3ESYKrIyMm+Vl3OXnuPl6lGXKE4Mx2ijxbtrSzynCOhEoqF3aVWyyw65TFUfd/xJJZGHZlSQhILs",
-	"/vu7fc+qGWHqecwvQJFKkx8sgnoOQlHoj9hkG3jAKB/wzMnovIsefn3+0+H27tPv2iywaUWK9L5zQPy/",
-	"//0/5fw8qtIuBjxveAt1ldKpqaD24FSHHKa6nDEJplTZEzgQkCTGjZQSAqU50k3lEQUz7YLu1yfwe0LD",
-	"9OaXAY+AcrQcpgKN5lTLy5f3ibIEw9VP7RsrOhbgx7mbzC3eNAJt9vL7mrWN6LYCfAmXWCUjBdosiL10",
-	"pp1aexSFd8troc0oAsi8pwyb+T0BA3XubJW73sUr4Nj6zkh7lsjkrB3bj56ZXDX3o1eJ0ZmLEH9PwD1O",
-	"qyDquZGkYyEjc17uwUC4cgFQAwjbLYF0tcZoxa+8YcBdA52e06AQtH/E6Htj9Gme6DI1ljyfFxCu6SK9",
-	"KVVOp845RE+BSZMlU9rmK0AcMagRwn91JkWGTW1s2tnNW/3cqE2tdKWpBrT6C7Z5Z8CxnayR1LFiPCo2",
-	"Q9cj/pTyiT3cmZ7zNL1YtLRfdgb8lUAbMR/PbIqm1qVLmbKiQyaAaGtbTE1Hd74UAqJnzAdvwK1b8Q+Q",
-	"gmgWQS0eniZh+MK0o1Yh4klMf08gdTA4R2Us4ZqJRBnLygzKPmZKJS4yNIZZygFqwI0TwoWhwxA3ujJv",
-	"oRbmzPt+8W4vpknAAuN98VFKDDjagqnVRNqpTZivxpaX+1xVGmILNbXTr0PlLDEtB7ZiAnJvt8axbc4l",
-	"i9lRFOv5L7YQQV1qTOZhxRUwqb8pwS7zAPfl1oHdDCmPoD4hnZuH6Q55a2YfjRiK91mR1YxnE3AQqdlp",
-	"D3QbzmrT3CFjU2xqJm9eLc19jQiDIUDF824zqQvFD8yU2gUXFuN+mAQQbGVuTzqBpnEZ+680Lidw7aXW",
-	"y3K5bbGwLIu7V5dwcGt5r4Xl2Ee5vyp1qJrfXSP5T9zip2zyrYj53hojK5fq+Nq1g7OCmVOjB3gWwazQ",
-	"1NQzXBOsFvnKxBZjUZeQkefVGreYjZUoU2ohdeYHAlSH5JE3pkg19XbA63JvyeG6MSnStgGp/oBfQaw9",
-	"48bs21gT6gsuztRPo0pqqzaAhNLAoumA2wTjmhiS0ZcuXZYU2l8J10b1ig5MSke5zQGPEqWNyA2YohMJ",
-	"QASvBF465NesZ0tHm5nlPPU223PAXbqny5lNyWNFWKm9YvzEUI2l576MU7gcdTkgECpYFnqxoQxiq0fU",
-	"Kz5quqbic44WKtLauBbwh/Gu2yw4a+argpmecv2BfTddJEK5ddq7ZG6yv7ubyT4LZrm8qCTRNakmuyvP",
-	"RlmkNzhnUjE3C/J5NvxNORfJCZ0HljGFDNAG69KmOqIO6NKP20Kuzlnc+lbEUXcNuZJVLjLya40uTu1d",
-	"QkWhst97us58VBLHQmoI3kDA6AVyspF+u2tIpHwFf4b5GSTq6xed7wzgGlRyl9TLVcKUahExfDJvEKFT",
-	"oKGe/rHMff+TeeUh3feVijY1e/sQbd2HCoIAiaXwQSmbB8SugbSze/21SHwbtw+opijCtuoDIhFoyXy1",
-	"jJJv3CsrSanho96JQ8oqRKyC/QKdXA8PQ6lTKSLQU0gUcZNN01FwvAQ+xkKZsBexplo9nSTQYL6U4c7w",
-	"jc/Lb2YIaAIao90GH7Wk4zHzO/eDjLsgwBLOTZnShFGB+lPrTuWB0aPnJGITY9/WrEW55XKa3vsPqEhY",
-	"j4VVkRIZunS8/s5Ob/f7TrfT7fT6P3R/6Brz0jWeVxVDjEGz2/3GTm8+3PxfAAAA//8=",
+	"7H1vc9s21u9XwejuTKQZWpFsp9vKL55REmfrp0nsazvtdqusDJFHEtYkwAKgZbXjO/dT3A94P8kzOAD/",
+	"ipRkR07T1G88lkSCwME5v/MXh7+3fBHFggPXqjX4vTUHGoDEf/+5dw6/JqD03klgPgegfMlizQRvDVon",
+	"AXDNpgwU0XMg0l5KGMePCuQNyGeKhGKmui2vpfw5RNQMo5cxtAYtpSXjs9bd3Z3XkqBiwRXgY1/SwD3X",
+	"fPIF18DxXxrHIfOpef7z/ygzid8Lw/5NwrQ1aP2v5/l6nttf1fNjKYW0jyov4uXw9fj8+H9/OL64HJAp",
+	"u8W5x3QZChocEQ43IIkELZdmCWtIU/dwd/nz0rU4h1eCT0Pm72596YCN63x1+v7N25NXlwNCiRQL4s8p",
+	"n0FAFOM+4KIhYPqZIhOqYHwDUjHBj0gEcgZue3UiOQTmbkUoD0icqDmhM8o4WTA9N1cxSdytaqf0eiPk",
+	"hAUB8MdniDen5y9PXr8+fj8gSov4CBfv0zAESeZUES6ImYCkvhZyp4v83v5yKcRbKmews6VWxm1c+ffH",
+	"w9fH5xfjy9PT8dvh+T+OB0QBD8gUFiCJkERFjgx2QNLO5ZxIoIEiVJNIKE0ufn7/avxu+M+xHXP88ufL",
+	"4wuPfHNIfmAvyWRJApjSJNSdnRLwJIAoFhq4v/wBlueQKAgen2FOXh+/Ozu9PH7/6ufxD8c/j8+PP1wc",
+	"vx4g31zDkiyoImYmVkgoF3oOkkxEsDwy3xNKOCzMlbulBdcgOQ0/w/rfXx6fvx++HVictMucUP9aTKc7",
+	"XdKZReWdy0fjys6GP789Hb4uCUQcMm11RKLmO13eOdXwlkVMfw6mPR9eHo/fnrw7uTSsajeOTjVIcm7+",
+	"3xvi/wp8wYMqlBeuKM/E6XXGNczAPNb7VJKAWnLffMvkDqlSHraZRscIY8Y6ODlPJdpPpBIWDVFzMkVE",
+	"GIAkek6t4aNFNFFacGcWOXy8BojVEQmkiAnTTn+GobGWpkkY7pSTPnCa6LmQ7LfPwUof3g8/XH5/en7y",
+	"L8tKUwlq7ihxDdySasbNStFY2PVSbygL6SSEz7LSH4cnb4cv3x5/uTLzgaskjoXUELyDgNFLfMDjk+bi",
+	"w9nZ6fnl8evxu+PXJ8Px5c9nqQFRfd4OOeAu9StwpFeUU7k8d76E+SaWIgapmXUscsOt+UnpUj8kLGjd",
+	"eS1xXdimiRAhUG6+t3J9ySLYNJK5Rmkaxea2RMHWD0e/KMW+X8xMsvu98lpK0/nopdMVk/+Ar1sFh8Nu",
+	"4Iord2nsf34DoYiBiCmh5LD33SDTc2QhhQZiTBfGZx6ZgE+N6aLnoMA6BM6fGPHcoSh6Es45MD6GIkpT",
+	"w55kKkXUJe/QxSg7FCNe8Cj8RErg+kc3Ei37KN0Rb3mr+4yrxQ9MQ6Q2qgSxyHyyu4x+VEq6bCGza8rC",
+	"7YdDMr/Gm+qGg3QXgCeR2drUOyvsXeode60IlKLW3ln5zXKnG2ZKQwX5CAVmdb65Zbyq+13DZXaC+aOL",
+	"I+TU8AqEbmA6x6KrokiDQILCf3kSOgDXMoEaAhgCU74cc2qFbfMNEqiGYEz1vWTTMpq/rKU0RGYzt3k6",
+	"2xpb0gWtDBHPBd9uqcaSSUWhXq5TCRTTXJ71nGoSUqWdZOs5U0aOjzL33VwuOBR8XSJ4uCQzKRYGv6dC",
+	"Roa8RnN9c9jyVhSZ10ri4P67UOFGZvgNyVRhg3RDUlp5GUcV9rHECaUJVQi3wr1e63ZvJvbcl8GkW+Dl",
+	"wm97LDKqFtmb6nlr0JoxPU8mXV9Ez80TYilul4X/ZsCfBxNDnds9bTe2gOSqLDU/SabBCQszO0rDs4IQ",
+	"obh7zXIV0du3wGdmWvu9Xs/bzExFXF1lptNY7zFOUpkn/hz8a6skisS0zGSQvgT0pN3Da0dcioUxmycQ",
+	"MriBwLi/nS45mRq7mCmjZeyYWkgbbnqmSEGNIAeP+MIQR6U6CfUH5WoBUhnd1SXDiQKuBymXMw1kwbiy",
+	"6mKFeyPGWWRAtFfHyVUAKlD2xVaELQNSxX+ecbPQI6JAk8my4DQYOds8dAG0KgNfnJLD/f7fiS8COEpD",
+	"LuTDxWszMNzSKEb+O/5wXvOgmGoN0ozz71+Ge//6+PvB3d9a3hpcvDdRWFDLY8jnR2QxB05iCWYXDWdE",
+	"idJkAoVw3DNFxIIXEYoFJWhKEoSPlQc3bWPEePq5760B5cJ9/a1Wuh6kHQOQNkWX0PI8iejSLNcwOwQY",
+	"TzGWD4pIpxaAG2bRCMg75MIKaCN9ayG1EfKUnghx/QZd6XV2+3h75fpAI2AX2psae9VNtcqNm5lFSD0W",
+	"0hGiuM0H+7V69q9gApQ5IDMJckqX6LZTvV9izd3rfjv8eIrj10jDQ4yAJz3epMcrONKAgQFIdpOuN4tk",
+	"baeOH0/T3x+Z7qvgdohb5ZW/drZHr4obCGkRvbWbtt8//PvhtwffHP69sJN72bffbqPk/mK6NkfDDQq3",
+	"GWdONER/rM4tkWcLp9cu4qGMuv1yIiqvk3gcg/Rd6DR7WAA+i2i43nDe+69fenvfffy97+337tqjUTf9",
+	"2O/ddf7rb+ts01Xxuk7+7AEBTW/TQP1qiCrhTG+1QHPh2PDzZ9mPx7ZgclYui4EjSHG5K/xomSKn6yOY",
+	"PYgNj2b02FhqBYqeDJ4ng8cOXVELZbd7K8f7j1MUlC9Pp63BL+vvf21R6yJ95FZXv0+iidnej9Uk3JA4",
+	"FCR2DR4RklDy3xen7wnHm1LMVzQCIimfAWlfQ6wJ3FJfh0tj9hiW08A7q1v0cMvSKa9yRPLPEzgpKK56",
+	"uxZBaQ1P1+i5eweRSnrvK2WvL9VqzhRVmUYrcxyWqGELvlxJ3H6POI5CyO/3yNQgs9ENAZsxrUgbbt2W",
+	"EBqGYgFBJ69ApQHRcymS2ZxQMg0F1SVezs0ftxrudjGbsmOCepvp02yk1xCChlcicRXEVUei4nrUVD14",
+	"VVLXXgNKs4hqGMNNWqzcfFHDz7FkPuOzsUzCpkuUhnhMm6+o8NLK+lYWU5zU6iqqc6pMoC6xagl+zLWs",
+	"CfsPOWEB0YIEeJWVUvzO8J0uOADmf3tROSXf8lqCwxb44tTf+otc3h4CO+vW3cdsBYUq77XGXqUuSyxU",
+	"vj4SgyQosEeEBaqcHyg4K4GwRheZ0xsgVMKIM4soXXJM/TkBQ05jx1litSv2l4dahJN+t9fJSWpEfMTr",
+	"qh3S6S2oQtwMICCCk3Y6JdLv7g+sKQoBCdk1jDhNtRbajp4tw7CZECzBrtZtd+qLH1blbauihSJX1RQt",
+	"rEroLkatkeldDruzAVdwYxeDVpHm08e8a0SL4CRQ9xS0kwC9fsvIrvA/k7YuuWB8FoIW3B4HKOR0jHg5",
+	"zZXenCovY9F1d8ezqQG+I2ZtGu6hXLppvE8f6WF82TTagxiyfrAvQEuyGSi9phoQS3nrY2RYPZvHyKZs",
+	"lkhARE4LgO0PKAqKUGVAfGoPhDQUae2shNA+c+Mt5ipLAlVf5FV4vJcSIxu9jqBZ8WCZjo9dHFc4otXy",
+	"SuXGLS8/rtPyWu9PL8dvTj+8N9+/O778/vT12Hw1fPv29Ce8eKWgH8erq1xteQ3nOlpeqXbeXOfOP9i5",
+	"pQXCf65Kvsbddtu0sudTBmFQuw7GA7itN6wlUFdtvHKXrgSGG5bkRqidrgOMGjkPGXA93r6Az92wfbnh",
+	"F1meEDIOq+qvRuC4cIpo40J55vauRmo01clm0XebdGGvNvclEy20Paf06MH8Lzs38llIoJkOt+Pqz7ct",
+	"D8qxeK0bGrJgnHDNKtM0KPCgiNBKjsbye0q1MjJ4ZWDJRKAkeal0FRjd7nVK3/IydpjByfBw19mb3Eor",
+	"oO7xjYt7/3FJ5Mxi3P5J2195zXi9uhM+FmCmsy0x4Z62ttVGUXPnzZvds9J9uc77K1Z+FbfZ7UtOwPJ+",
+	"PII0WT5/LJFKnZ2qYD2lRJ9Soq7a+nOAXDU1tSG59zkhsD799vvdGuJtC5dfZ2lYDVyuTXmtgaKLzMRP",
+	"PfNA0imCqQVF6vsQa7COpW+sIPMvlf7cSFKtR5yO/YRwO0S4ir97/9MqZf/3/vf/Rcpsyx52PTT98tE8",
+	"tOB9Nzx/1RuvHN/ahvC5f35PCM+99/pVoKDjqaGHSv7mUo9CIOArrW74cqpZvmIiZwGOe8PW185+j2Z3",
+	"PEYoxkHZVrYKWim1Xa62aXRw0C8n5Y121/Zood08zPwbghz2vnuGuU6b8T/s954p1xVGBNgKhsPCs8qd",
+	"WCVKZsBB0syswGmRCUyFhBHvd/fJNRcLZd1rdMztM7F2IQBVl+B/7HzLSh+wP38u4yyYXoDWjM9qCpSM",
+	"8uJ67IvQ0uGLivdPhdAgxxput6uOt41Str9ezcViHIqZaEhRfsERc4ji0CV8NmM7yGi7HMcuAlfVmFU2",
+	"Va/MbEXyl7euvPHp/HcY0MolYufRrDiYjlUqbWXhe1BHg4p4lvT6U1ODPygQ5po/piVAzxS5hmXnj/bd",
+	"KmhZNgG3YZYKfN5/gBKe1jtT5s7tasW/FIehgLT3LuHPkPcB/uxjRsqazcoV/LKFR+dJWFNcgL3NQI21",
+	"WNUun9lUAG4eHdQr8h2kupr7HUgmJNPLv2i/AnR/EvgMqfJ7nCt0iTE7M6/IpoX9ynlml5ZFQVx2blqU",
+	"agDLsvkg22K99D6ZDl9lDi3HyU9V0I+eW3toJ4cCIj91YnjMsJfF/a8yYrimFd/mPOIKUtc1Xd4mPNfv",
+	"dT97BKzS+fnPH/8qtjddMWGNlvsxF9MtzKRyR9b6bSypqyIUHJFedqRJ2qipICrx52R7O82dKql/ssGR",
+	"OTUKFXh2/qRd6SLLVOGQ1jMLLk34TsNw68NwK2LqZmQdZIN2RZ+ZGWxT5RZ2nS7yhljcrxbi0jYnN2tE",
+	"ChRk3CKsWSsze2DgdCokuUJZvToiRu7tlqTUEpJETKkUVfA3KRankQGLYHOxRdkoVDrAts/ndPEuY906",
+	"w9Bqu/R6ey7VWIrAfREwPrPdqu8sedxkVnngVemEnZle+Qgd3DKlFZkkGg/nhTDVRCS62NUYjTJl8ZOh",
+	"AUUkUN/oJLNfk6UGMhEJD0g7e9XF2fAfx+mLLkJ2DYSOONI9pjPoHJErKRZXju840rxLzszvWpAZaMK0",
+	"Z1+34hUaIVvzbJUxs3r5jUdA3huaVuFEu34hiOlF+V+R7VzWLE/WoYstDGk+aFN//mUV4erHhnhosIvN",
+	"/uDy0nXetSokF54qOJsD4RmdHsXzLPLKrj1Pd9rMx9FVhTOfqpeewtKfyePcFmmeCiUfGv5tkPSG8K9f",
+	"37TOMrLdnq8lMNzcmu6pY+3WcdmcK7yUeSqtax9LMT5KQLZ0CLsoKg/L9DaKy5O2bNSW9wGZpzjtI7XO",
+	"fWp++wU3v10BqSX3jee9zYuitg8yFt4Qsq4hyX07nFQakO+u10mpxWfdsFl7jJrGjFn4bXOnGmw88wk9",
+	"VMpH73bSTCU7G1sz2pyqd0I2NKlt6uRRKhnYdhbFosSddXYpZl/rGrw8rOVIxSbedjJFh3xX3WZyW2ZT",
+	"y5k1TU7STfZKku7toktNkRMam9akhKzQIJes2lAYwpaaP6xr2ikHgnQyRnK5lZOXdYbDBmppZ7UuMZb4",
+	"Yi5CwNfVEqZGHCu9sZ7ZFjETypfWzmFZMqnhlWxFRK2kslyPxHXvdnEm/D2h2Jqhj4fHm8d/OCg3jm23",
+	"Z8tGYSm37AqBG2f1cBhuHLJwtiqW4FPUOfXxjfR3QkNG0REs7wBp21qPjG/LP3fuwVtb7NCn6oPmgT9V",
+	"KTSO/OkQv2noB+J8w7B3671eY84a0Oq+FMHyk9xeq0GepwPik3MobrIgAwiSeLOJhCka1zn1voZVftuu",
+	"31EaK5D63pPfKqCDLnjhnaJtuAG5REeEpYGdufU/aDlv3DnKixkwN+bSkhCHdJk6r0wrUngN/N4P9rXq",
+	"GwM/G02HmywfllGnmBpLt7tObxfJtMnTWNMY98ton1sBtk9psFuAmh004f2CzLhGJrDt+OqYIOE1rvJb",
+	"dmPfrrttVUQ2/EpH4IQrNuMQkG8O9ybGt09bUStCK3VE3XI/6EKJ6uaKVLuQbCYbCKEeYMLaLr2Z6Zp3",
+	"XiRtGoYuXhyRyTJ932Gnu8kW3bKLYpMwPuT2rTRg5eYa8X3A3fe9ryrw97m1igT3uHcVIu5/8/2fe9fE",
+	"r+9dVDAtEPtC4SaP0OT6fAUNzt+8IgcHB9+RD5evbIv6iIUhc++t9wh0Z12y39t/sdfr7/VfXPb3B73e",
+	"oNfr9nq9f5WbzhcavJRnULbFFkxCN5/RpxhjZijcJ4zX1rzUY4US1fbj94OcYdbGG3v5r6QYSl2/XU1Z",
+	"KeVgAcmmFmhac3bDfLDhf0XR7mn3BoSmRpBLP6i0BKuQghjxrXIQZEMKosY/ryZY7pmHYA97pX1Wf9Sc",
+	"zMJX/IOfSKaXF2YsN1+gEuQwMUyTfnqTzvm/f7o0QoJXG4sYf82ZY6513Lq7w2al05qDWu+SULM9DZxy",
+	"TXwplNpze2a21uhOQc6E0jMJygZJ3LXtHBc62Ek+XNClGvE0v+K2yBqWebbFzs8mXY7IVSlrc5XFZoSe",
+	"gxxxe/OeWBhtjm1Yi+228UURODAlrji0O+IjfpxZ2W4ORpBIosCyJBYLEsXpNYx9qox3HCYRJ5xGgM60",
+	"satt2+8RzyTZPng9npD2VROWXHWORjwSHJYe+TWhXDPDjLhe9yIdOgP7jLKFYgYdtfr7B4fdF71R66qD",
+	"SyyU/fU9YmX8BogWpN/tDUZ8j5xRqRkN0aQakGKzfWIzFtk5/JQA6If4VEpmdnrICcXc3YiTlELXALEt",
+	"4nQSiTXhHqGcwG0cMp9pW1/ph0Cx9tIjlHBY4GNnoJUZLH9i9prmKdZdUnz3cQjU4IFIdJccc21mk6a6",
+	"r2FJGMd/bfaRIMGwkDDAX2QAskvelpONaEHZJ3rmKmQwc6UlirIrjCLjhulijsbQ8VwsspT7gFgHrpBQ",
+	"cvQiV0UgvPJKr55IYZHUp/aZPnL7k+GWufsqHSzzFXE+aWmz8oiwmWCzOikWlU2O6BIntyRXRcyxUzNz",
+	"Kc8Yd7U+WzxqnaQwnZUhuP4PoxbiNW4EXzqANo+rySC7J3kZUOcx1Ezss13N8Zu8On3/5u3Jq0srbrpc",
+	"+avsHoEGbvBsQLSIJkoL7mQpTpA16FQb+5/I9EJDNCaCo0KPc2mJwrgPVwRtG7NT3PJlAcmUZmHoOllk",
+	"8+z3zN2VUnrSxpJYxsk0CUOPBFLEJBS+k0rbbB2LZs2fkPrXqoPrufrH8SV5TmOGxsBz62BckRC09WAQ",
+	"nm9AsukS902CET6K97qTFHb5aasio40LZyUU0UI0H484clK6tGMgrhN8NXmaMHXQ5BgyiiUoheQ3JLZR",
+	"IiIMsf5Pn/zAXpqtnv3G4j3fXQtBoUrZIvczFMMhTnjv2NVA23cDKSci7kobn3eZXJyWfTEJMbJh9je7",
+	"fYBPJW3Dm6hRiBvWqCty2H/RybMBOGjIIoaA587KGUA1BA6gMHPFfgNLwMP+wQoc71fhuE/ac2GYBgjj",
+	"caI9IrGYer+DOO1K5pU7AdL7DomO9dYW0yZLg9W2yJpkNdYDElObRDDTxcu9kskmjDIzhBGJtkwiFqRt",
+	"67I5suNVXld+hTsuE+hk9HAtXcwDDf1xq4fpWRvG08M3DsiZKk7ZveOJqsxySI00S11hqGA7x+AgqEby",
+	"tdJMv7RTfk2BAhdj5cmJim3hf0VCrHMH6s9TZ9nlWQT3LXK6pjkl+rYPD/pkpQdM58jC8UQEhgkmYHgG",
+	"rQ1q5899KA1jFUyWvmkf7n9nKWkIFYak/aJ30PHIROh5xqznoOVyb2iQyQb7JNVgOZAsgM3mypHDPpgH",
+	"KRGOXOqIU7k0AxlEzm6FoIYhXQ4ltesRoB0cDyxm2N9znVG5CDU8BiPElFy54bqjpNc78JHa+C9cZW8U",
+	"MvNql98hdPX7qMWCUWtAut2uR0YlU9h8ze+uuuSnfIpe4dCKW2fxDUIldTcgbNrsKjhlxEmbmoGMJKSH",
+	"PxDvCYZykPHcK4eMLDmPJDtik47W63hmlA1qrKTDOI3wUu2taDE3oS4ZpsCO9kG6ZdZRotzCl7vCzMbo",
+	"6mz+xtziTkyzDt6DVuZKWlt+eHZSCO4OWv3ufreHIfUYOI1Za9A66Pa6B+4sCroeqIXc793/uDcazAC9",
+	"WONSUaNNT4LWoPUP0KcxcPuQVAvgGPu9XhqJSl8YGaPCMvc+Twe1vtM9DxXc3dUdDXLzIIHwkwi4xkNG",
+	"hwf9Jrctm+3zSmOtkkPWGvzy0WupJIqoXOKTWH6aCftmoYUQ2EIfg4gJC/H8kKYzhZH2WLU+miFz3W7F",
+	"eB1RX9krPpGma7N8+IQsvdNAVJurRglP9NyYUS4HyQNjHgrjqmhhdZADwm7W6Afn/M89l5/dO2n0oN3l",
+	"z0vX4owOe1vs3wduJick+w2wwu2wd7D5pjdCTlgQAKaRDve/23zHOdXw1sLtw1nLa72wm7j+vhOuQXIa",
+	"2hsOtqLBDWW2sgz5N+PYH109Q+EIgdk9NRcLspiLopVrsO26+II5wlSRlQ3zVnk5D8k7Xq4eVYviBDlG",
+	"owvnXjvkOStQJ9J4+VfWHr/qkqvU7k1DTUnkGR86SEJB9v/9zaFnbcwwzRzkLzCSSpNvrfr0nP40UDph",
+	"sz3gAaN8xLMkgQvseObui++He/svvmmzwJYFKtL/xmnh//9//1852EVV+ogRzwfuGEO1dOoxqD34WMX7",
+	"OVX2BB0EJImNIKWEMKacoZvKM4K47ILhPyDwa0LD9M1NIx6B0cKazEUYqMzEz7f3mbIEM7ufOrdWdazA",
+	"jwsXG5UgaQQaZfmXmr2N6J4CcxGqpWSiQOOG2JdGtVNXnxrLreW14DYORQBZKJKZYX5NAKHOnY10r2fy",
+	"Cji2fTLBngXEmtMTe9N3GNhzH/qVHDu+c/bXBNzPaRdTvURNOhUywvOujwbClRd4NYCwFQlDVxuJqOSF",
+	"dgy4W6DTSxoUim6eMPqTMfosL1SbYxiHLwsI1/TCT2MRWocq5xA9Byaxyq0k5htA3GBQI4T/5PzJDJva",
+	"ZmgXNOkM8ohGGqJRmmrwCBeFwEx3xNHKTwdJo2oYTrMV9l726k8hK6Y6oqW9szvib0QYikU+n8Xc+NlX",
+	"ruTRqg6ZgEFbO2IaN3DnwyEgesF88EbcxpR/AymIZhHU4uFZEoavcBy1CRFPY/prAml0yUWpYwk3TCQK",
+	"3WqclP2ZKZW4zO4UFikHqBHHCJQrIwlDI+gKrzJWmIvtDIrv5mOaBCxAb8c3WmLEfRFB6jKTdhoQyHej",
+	"4+UBd5WmyENN7fLrUDkrLM2BrXiAoL9fkzjHvgJicRzFevmjbSRSV9qWhdfNDmDpfkqwq7xA5apzZIUh",
+	"5RFjT0gX42O6S97j6qMJM+p9UWQ1DGuDmUQac7ANGZCz2jSPxtkSuZrF46WltW+RIUQCVNIu9iREoXkJ",
+	"LqldiF8y7odJAEEni3nTGTTNC53/0rycwsXWO711ZzFss78s5dWvKxi6t77XwnLsk97fVPpXPZ9Ro/lP",
+	"3eanbPJXUfP9LWZWbrXztVsH5wU3p8YO8CyCWaWpqYdcE2xW+QoTy7GoK6jK6+IxrGUTZQpbpaQhsECA",
+	"6pI87coUqZbOj3hd7TwZbpuQJG2bjRyM+DXE2sMY9sAmGo294JKMgzSlqDq12UOjDSyajrg9IFCTQER7",
+	"6cpVOV6lwUE9h+gIo6DlMUc8SpRGlRswRWcSgAheybrZwGYhd0lsZaVL09hq7RF35dppgNWRp429ruyX",
+	"HafQSqMXY5CGhiPO0mOcqwm4IwKhgnXhSxu5JKxQP1E1g9R8SzPowvirhvIYaDAfMNFia1qt068KTnsq",
+	"A0f22nTLsgCoO5pBDvf3M01ooS3XHpWS2CZDZX/jSUeL+4h6WFi9W8jPz7bclStFnAp6ZI1TqOdu8DVt",
+	"cY2xCN1hAsOHGyuQO38V5dTbQstkfchQm23xiDP7ZrCiijnsv9hmPSqJYyE1BO8gYPTScDLqwv0t9FO+",
+	"gz/A8hwS9fUr0g8Iv4hKruhNblKtVIuImV+WDQp1DjTU89/WBfO/x0seM5hf6U9VI9tD4/k+VkoESCyF",
+	"D0rZkjB2A6RtzANbDSIS3ya/AqqpUWGd+vRIBFoyX62j5Dt3yUZSarjVz+OQsgoRq2C/Qif3hMeh1JkU",
+	"Eeg5JIq4xaaVSWa+BG5joTAJRqzjVk8nCTRYrmW4c3PFH8tvOAXjEKILb1ORWtLplPndT4OMhyDAGs5N",
+	"mRIz6kD9uQ2u8gCt6iWJ2Ay93Zq9KI9crtj85aMxJGz8wppIiQxdZebg+fP+/t+7vW6v2x982/u2h86m",
+	"GzzvEWgwxjjh7rN56N3Hu/8JAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

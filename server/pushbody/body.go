@@ -14,6 +14,7 @@ package pushbody
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 
 	"github.com/google/uuid"
 )
@@ -55,6 +56,10 @@ type Row struct {
 type Delete struct {
 	Index int
 	ID    uuid.UUID
+	// Base is the delete's base_version, when it has one (HasBase, contract
+	// 1.2): the version of the row the delete was decided on.
+	Base    int64
+	HasBase bool
 }
 
 // Decoded says whether a body was read into b at all (an empty request body
@@ -115,6 +120,10 @@ func (b Body) MarshalJSON() ([]byte, error) {
 			for j, d := range t.Deletes {
 				if j > 0 {
 					buf.WriteByte(',')
+				}
+				if d.HasBase {
+					fmt.Fprintf(&buf, `{"id":"%s","base_version":%d}`, d.ID, d.Base)
+					continue
 				}
 				buf.WriteByte('"')
 				buf.WriteString(d.ID.String())

@@ -41,9 +41,20 @@ const (
 // Decoder decodes push bodies against the rules it compiled from the spec.
 type Decoder struct {
 	limits  Limits
-	tables  []tableRules          // by ordinal
-	props   map[string]*propRules // SyncPushRequest properties holding rows
-	deletes map[string]int        // DeleteRequest property -> table ordinal
+	tables  []tableRules            // by ordinal
+	props   map[string]*propRules   // SyncPushRequest properties holding rows
+	deletes map[string]*deleteRules // DeleteRequest property -> its entries' rules
+}
+
+// deleteRules are the rules of one table's entries in `deletes`: a plain id
+// (1.0), and/or an object with the id and the base_version the delete was
+// decided on (1.2), as the DeleteRequest schema says.
+type deleteRules struct {
+	table   int  // ordinal
+	plainID bool // an entry may be a uuid string
+	// object: an entry may be an object of these members (nil: it may not).
+	object   map[string]*column
+	required []*column
 }
 
 // propRules is one SyncPushRequest property that holds rows: a table's own
@@ -115,7 +126,7 @@ func Compile(spec *contract.Spec, limits Limits) (*Decoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pushbody: %w", err)
 	}
-	d := &Decoder{limits: limits, props: map[string]*propRules{}, deletes: map[string]int{}}
+	d := &Decoder{limits: limits, props: map[string]*propRules{}, deletes: map[string]*deleteRules{}}
 	byName := map[string]int{}
 	for _, t := range tables {
 		rules, err := compileTable(t)
@@ -135,14 +146,86 @@ func Compile(spec *contract.Spec, limits Limits) (*Decoder, error) {
 			return nil, fmt.Errorf("pushbody: %s.%s is neither a table nor the deletes", contract.PushRequestSchema, prop)
 		}
 	}
-	for _, name := range contract.PropertyNames(spec.Component(contract.DeleteRequestSchema)) {
+	deletes := spec.Component(contract.DeleteRequestSchema)
+	for _, name := range contract.PropertyNames(deletes) {
 		ordinal, ok := byName[name]
 		if !ok || tables[ordinal].Key != contract.Regular {
 			return nil, fmt.Errorf("pushbody: %s.%s is not a table whose rows have an id", contract.DeleteRequestSchema, name)
 		}
-		d.deletes[name] = ordinal
+		rules, err := compileDeletes(deletes.Properties[name].Value)
+		if err != nil {
+			return nil, fmt.Errorf("pushbody: %s.%s: %w", contract.DeleteRequestSchema, name, err)
+		}
+		rules.table = ordinal
+		d.deletes[name] = rules
 	}
 	return d, nil
+}
+
+// compileDeletes reads the schema of one table's entries in `deletes`: an
+// array whose items are a uuid string, an object with a uuid `id` (and
+// optionally an integer `base_version`), or a oneOf of the two.
+func compileDeletes(s *openapi3.Schema) (*deleteRules, error) {
+	if s == nil || !s.Type.Is("array") || s.Items == nil || s.Items.Value == nil {
+		return nil, fmt.Errorf("must be an array of ids (or of {id, base_version})")
+	}
+	rules := &deleteRules{}
+	items := s.Items.Value
+	alternatives := []*openapi3.Schema{items}
+	if len(items.OneOf) > 0 {
+		alternatives = alternatives[:0]
+		for _, alt := range items.OneOf {
+			alternatives = append(alternatives, alt.Value)
+		}
+	}
+	for _, alt := range alternatives {
+		switch {
+		case alt != nil && alt.Type.Is("string") && alt.Format == "uuid" && !rules.plainID:
+			rules.plainID = true
+		case alt != nil && alt.Type.Is("object") && rules.object == nil:
+			if err := compileDeleteObject(alt, rules); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("an entry must be a uuid string or an object {id, base_version}; the push decoder implements nothing else")
+		}
+	}
+	return rules, nil
+}
+
+func compileDeleteObject(s *openapi3.Schema, rules *deleteRules) error {
+	if s.AdditionalProperties.Has == nil || *s.AdditionalProperties.Has {
+		return fmt.Errorf("an object entry must say additionalProperties: false")
+	}
+	rules.object = map[string]*column{}
+	for _, name := range contract.PropertyNames(s) {
+		c, err := compileColumn(name, s.Properties[name].Value)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		c.key = name == "id"
+		c.base = name == "base_version"
+		switch {
+		case c.key && (c.kind != kindString || c.format != "uuid"):
+			return fmt.Errorf("id must be a uuid string")
+		case c.base && (c.kind != kindInteger || c.min < 0):
+			return fmt.Errorf("base_version must be an integer >= 0")
+		case !c.key && !c.base:
+			return fmt.Errorf("%s: an object entry carries only id and base_version", name)
+		}
+		rules.object[name] = c
+	}
+	for _, name := range s.Required {
+		c, ok := rules.object[name]
+		if !ok {
+			return fmt.Errorf("requires %s, which is not a property", name)
+		}
+		rules.required = append(rules.required, c)
+	}
+	if !contains(s.Required, "id") {
+		return fmt.Errorf("an object entry needs a required id")
+	}
+	return nil
 }
 
 func compileTable(t contract.Table) (tableRules, error) {

@@ -623,7 +623,7 @@ func (s *decodeState) deletes() error {
 			return err
 		}
 		name := string(s.unquote(&s.nameBuf, nameValue))
-		ordinal, known := s.d.deletes[name]
+		rules, known := s.d.deletes[name]
 		if !known {
 			s.problem("deletes", -1, name, "unknown table, or one whose rows cannot be deleted")
 			if err := s.dec.SkipValue(); err != nil {
@@ -631,7 +631,7 @@ func (s *decodeState) deletes() error {
 			}
 			continue
 		}
-		if err := s.deleteIDs(name, ordinal); err != nil {
+		if err := s.deleteIDs(name, rules); err != nil {
 			return err
 		}
 	}
@@ -639,7 +639,7 @@ func (s *decodeState) deletes() error {
 	return err
 }
 
-func (s *decodeState) deleteIDs(name string, ordinal int) error {
+func (s *decodeState) deleteIDs(name string, rules *deleteRules) error {
 	k, err := s.peek()
 	if err != nil {
 		return err
@@ -671,19 +671,75 @@ func (s *decodeState) deleteIDs(name string, ordinal int) error {
 			continue
 		}
 		field := name + "/" + strconv.Itoa(i)
-		if k != '"' {
+		switch {
+		case k == '"' && rules.plainID:
+			id, err := wire.CheckUUID(s.unquote(&s.valueBuf, v))
+			if err != nil {
+				s.problem("deletes", -1, field, err.Error())
+				continue
+			}
+			s.dels[rules.table] = append(s.dels[rules.table], Delete{Index: i, ID: id})
+		case k == '{' && rules.object != nil:
+			if d, ok, err := s.deleteObject(field, rules, v); err != nil {
+				return err
+			} else if ok {
+				d.Index = i
+				s.dels[rules.table] = append(s.dels[rules.table], d)
+			}
+		case rules.plainID && rules.object != nil:
+			s.problem("deletes", -1, field, "must be a uuid string or an object {id, base_version}")
+		case rules.plainID:
 			s.problem("deletes", -1, field, "must be a uuid string")
-			continue
+		default:
+			s.problem("deletes", -1, field, "must be an object {id, base_version}")
 		}
-		id, err := wire.CheckUUID(s.unquote(&s.valueBuf, v))
-		if err != nil {
-			s.problem("deletes", -1, field, err.Error())
-			continue
-		}
-		s.dels[ordinal] = append(s.dels[ordinal], Delete{Index: i, ID: id})
 	}
 	_, err = s.dec.ReadToken()
 	return err
+}
+
+// deleteObject decodes one `{"id": ..., "base_version": n}` entry of
+// deletes (v, a whole object already read); its problems name the entry
+// (field: "costbook_items/3") and the member.
+func (s *decodeState) deleteObject(field string, rules *deleteRules, v jsontext.Value) (Delete, bool, error) {
+	before := len(s.problems)
+	dec := jsontext.NewDecoder(bytes.NewReader(v))
+	if _, err := dec.ReadToken(); err != nil {
+		return Delete{}, false, err
+	}
+	seen := map[string]bool{}
+	var row Row
+	for dec.PeekKind() == '"' {
+		nameValue, err := dec.ReadValue()
+		if err != nil {
+			return Delete{}, false, err
+		}
+		name := string(s.unquote(&s.nameBuf, nameValue))
+		value, err := dec.ReadValue()
+		if err != nil {
+			return Delete{}, false, err
+		}
+		col := rules.object[name]
+		if col == nil {
+			s.problem("deletes", -1, field+"/"+name, "unknown member (an entry carries id and base_version)")
+			continue
+		}
+		seen[name] = true
+		at := len(s.problems)
+		s.value("deletes", -1, col, value, &row)
+		for j := at; j < len(s.problems); j++ {
+			s.problems[j].Field = field + "/" + s.problems[j].Field
+		}
+	}
+	for _, c := range rules.required {
+		if !seen[c.name] {
+			s.problem("deletes", -1, field+"/"+c.name, "required")
+		}
+	}
+	if len(s.problems) > before || s.truncated {
+		return Delete{}, false, nil
+	}
+	return Delete{ID: row.Key, Base: row.Base, HasBase: row.HasBase}, true, nil
 }
 
 // syntax turns a decoding error into the 400 for a body that is not JSON,

@@ -212,3 +212,67 @@ func (k *kinValidator) validate(body []byte) error {
 	return openapi3filter.ValidateRequest(context.Background(), &openapi3filter.RequestValidationInput{
 		Request: req, PathParams: params, Route: route, Options: k.opts})
 }
+
+// TestDecoder_DeleteEntries_AgreeWithKinOpenAPI holds the decoding of
+// `deletes` (contract 1.2: an id, or {id, base_version}) to the spec the
+// same way: every entry shape a client could send, one verdict from both.
+func TestDecoder_DeleteEntries_AgreeWithKinOpenAPI(t *testing.T) {
+	dec := compileSpec(t)
+	kin := newKinValidator(t)
+	id := uuid.NewString()
+	for name, tc := range map[string]struct {
+		entry any
+		valid bool
+		// kinLax: kin-openapi reads integers through float64 and accepts
+		// these; the decoder, like Postgres' bigint input, refuses them
+		// (as it does for a row's integer columns).
+		kinLax bool
+	}{
+		"id (1.0)":                 {entry: id, valid: true},
+		"id and base":              {entry: map[string]any{"id": id, "base_version": 7}, valid: true},
+		"base 0":                   {entry: map[string]any{"id": id, "base_version": 0}, valid: true},
+		"uppercase id":             {entry: strings.ToUpper(id), valid: true},
+		"not a uuid":               {entry: "nope", valid: false},
+		"object without base":      {entry: map[string]any{"id": id}, valid: false},
+		"object without id":        {entry: map[string]any{"base_version": 1}, valid: false},
+		"negative base":            {entry: map[string]any{"id": id, "base_version": -1}, valid: false},
+		"fractional base":          {entry: map[string]any{"id": id, "base_version": 1.5}, valid: false},
+		"base as string":           {entry: map[string]any{"id": id, "base_version": "1"}, valid: false},
+		"null base":                {entry: map[string]any{"id": id, "base_version": nil}, valid: false},
+		"unknown member":           {entry: map[string]any{"id": id, "base_version": 1, "x": 1}, valid: false},
+		"bad id in object":         {entry: map[string]any{"id": "nope", "base_version": 1}, valid: false},
+		"number":                   {entry: 42, valid: false},
+		"null":                     {entry: nil, valid: false},
+		"array":                    {entry: []any{id}, valid: false},
+		"base beyond int64":        {entry: map[string]any{"id": id, "base_version": json.Number("9223372036854775808")}, valid: false, kinLax: true},
+		"base at the int64 bound":  {entry: map[string]any{"id": id, "base_version": json.Number("9223372036854775807")}, valid: true},
+		"empty object":             {entry: map[string]any{}, valid: false},
+		"id as number in object":   {entry: map[string]any{"id": 5, "base_version": 1}, valid: false},
+		"boolean":                  {entry: true, valid: false},
+		"nested object as id":      {entry: map[string]any{"id": map[string]any{"id": id}, "base_version": 1}, valid: false},
+		"base with exponent":       {entry: map[string]any{"id": id, "base_version": json.Number("1e2")}, valid: false, kinLax: true},
+		"empty string":             {entry: "", valid: false},
+		"object with extra and ok": {entry: map[string]any{"id": id, "base_version": 1, "base": 1}, valid: false},
+	} {
+		body, err := json.Marshal(map[string]any{"deletes": map[string]any{"costbook_items": []any{tc.entry}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b pushbody.Body
+		decErr := dec.DecodeBytes(body, &b)
+		kinErr := kin.validate(body)
+		switch {
+		case (decErr == nil) != tc.valid:
+			t.Errorf("%s: decoder %v, want valid=%v\n  %s", name, decErr, tc.valid, body)
+		case (kinErr == nil) != tc.valid && !tc.kinLax:
+			t.Errorf("%s: kin-openapi %v, want valid=%v\n  %s", name, kinErr, tc.valid, body)
+		}
+		if tc.valid && decErr == nil {
+			dels := b.Tables()[2].Deletes
+			_, versioned := tc.entry.(map[string]any)
+			if len(dels) != 1 || dels[0].HasBase != versioned || !strings.EqualFold(dels[0].ID.String(), id) {
+				t.Errorf("%s: decoded %+v", name, dels)
+			}
+		}
+	}
+}

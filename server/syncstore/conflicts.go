@@ -82,10 +82,11 @@ func (e *Conflicts) Error() string {
 	return fmt.Sprintf("%d pushed rows changed since their base_version (%d rows omitted)", len(e.List), e.Omitted)
 }
 
-// checkBases compares, for every planned row that carries a base_version,
-// its base with the stored row's version, in one query per table. It runs
-// inside the push's transaction, after the contractor's clock row is locked,
-// so no other push of this contractor can change the rows until it commits.
+// checkBases compares, for every planned row and delete that carries a
+// base_version, its base with the stored row's version, in one query per
+// table and kind. It runs inside the push's transaction, after the
+// contractor's clock row is locked, so no other push of this contractor can
+// change the rows until it commits.
 //
 // What a 409 costs is bounded like a pull page (contract 1.2): the check
 // reads versions only, and the conflicting rows are then read and encoded
@@ -96,33 +97,20 @@ func checkBases(ctx context.Context, tx db.DBTX, contractorID uuid.UUID, plan pu
 	q := db.New(tx)
 	var conflicts []Conflict
 	for _, u := range plan.upserts {
-		if len(u.bases) == 0 {
-			continue
-		}
-		keys := make([]uuid.UUID, 0, len(u.bases))
-		for k := range u.bases {
-			keys = append(keys, k)
-		}
-		versions, err := u.table.versions(ctx, q, contractorID, keys)
+		found, err := conflictsOf(ctx, q, contractorID, u.table, u.order, u.bases)
 		if err != nil {
-			return fmt.Errorf("read %s for base_version: %w", u.table.name, err)
+			return err
 		}
-		byKey := make(map[uuid.UUID]rowKey, len(versions))
-		for _, v := range versions {
-			byKey[v.id] = v
+		conflicts = append(conflicts, found...)
+	}
+	// Deletes with a base (contract 1.2): a delete of a row edited (or
+	// deleted) since is refused like an edit, so the device learns of it.
+	for _, d := range plan.deletions {
+		found, err := conflictsOf(ctx, q, contractorID, d.table, d.ids, d.bases)
+		if err != nil {
+			return err
 		}
-		for _, k := range u.order {
-			base, ok := u.bases[k]
-			if !ok {
-				continue
-			}
-			cur := byKey[k] // missing: version 0
-			if base == cur.seq {
-				continue
-			}
-			conflicts = append(conflicts, Conflict{Table: u.table.name, ID: k, BaseVersion: base,
-				CurrentVersion: cur.seq, Deleted: cur.deleted})
-		}
+		conflicts = append(conflicts, found...)
 	}
 	if len(conflicts) == 0 {
 		return nil
@@ -182,6 +170,40 @@ func conflictRows(ctx context.Context, tx db.DBTX, contractorID uuid.UUID, confl
 		}
 	}
 	return omitted, nil
+}
+
+// conflictsOf reads the versions of the keys of t that carry a base and
+// returns those whose version is not their base, in the order of keys.
+func conflictsOf(ctx context.Context, q *db.Queries, contractorID uuid.UUID, t *table, order []uuid.UUID, bases map[uuid.UUID]int64) ([]Conflict, error) {
+	if len(bases) == 0 {
+		return nil, nil
+	}
+	keys := make([]uuid.UUID, 0, len(bases))
+	for k := range bases {
+		keys = append(keys, k)
+	}
+	versions, err := t.versions(ctx, q, contractorID, keys)
+	if err != nil {
+		return nil, fmt.Errorf("read %s for base_version: %w", t.name, err)
+	}
+	byKey := make(map[uuid.UUID]rowKey, len(versions))
+	for _, v := range versions {
+		byKey[v.id] = v
+	}
+	var conflicts []Conflict
+	for _, k := range order {
+		base, ok := bases[k]
+		if !ok {
+			continue
+		}
+		cur := byKey[k] // missing: version 0
+		if base == cur.seq {
+			continue
+		}
+		conflicts = append(conflicts, Conflict{Table: t.name, ID: k, BaseVersion: base,
+			CurrentVersion: cur.seq, Deleted: cur.deleted})
+	}
+	return conflicts, nil
 }
 
 // keyOf is the key a pushed row of t is stored under.

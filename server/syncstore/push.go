@@ -60,10 +60,12 @@ type upsert struct {
 	bases   map[uuid.UUID]int64 // key -> base_version, for rows that opt in to the check
 }
 
-// deletion is one table's ids to tombstone.
+// deletion is one table's ids to tombstone, and the base_version of each id
+// that carries one (contract 1.2: checked like a pushed row's).
 type deletion struct {
 	table *table
 	ids   []uuid.UUID
+	bases map[uuid.UUID]int64
 }
 
 // errReplay rolls back a transaction whose Idempotency-Key was already answered.
@@ -184,14 +186,40 @@ func planPush(contractorID uuid.UUID, body *pushbody.Body) (pushPlan, error) {
 			plan.upserts = append(plan.upserts, u)
 		}
 		if len(bt.Deletes) > 0 {
-			ids := make([]uuid.UUID, len(bt.Deletes))
-			for j, d := range bt.Deletes {
-				ids[j] = d.ID
+			d, err := planDeletion(t, bt.Deletes)
+			if err != nil {
+				return pushPlan{}, err
 			}
-			plan.deletions = append(plan.deletions, deletion{table: t, ids: ids})
+			plan.deletions = append(plan.deletions, d)
 		}
 	}
 	return plan, nil
+}
+
+// planDeletion collects a table's ids to delete and their bases. An id given
+// twice must say the same about its base_version, like entries of one row.
+func planDeletion(t *table, entries []pushbody.Delete) (deletion, error) {
+	d := deletion{table: t, ids: make([]uuid.UUID, 0, len(entries))}
+	first := map[uuid.UUID]pushbody.Delete{}
+	for _, e := range entries {
+		if f, seen := first[e.ID]; seen {
+			if f.HasBase != e.HasBase || f.Base != e.Base {
+				return deletion{}, &RejectedRow{Source: "deletes", Index: -1, Field: fmt.Sprintf("%s/%d/base_version", t.name, e.Index),
+					Reason:  fmt.Sprintf("entries of one row must carry the same base_version (entry %d carries another)", f.Index),
+					Message: "entries of one row in one push disagree on base_version"}
+			}
+			continue
+		}
+		first[e.ID] = e
+		d.ids = append(d.ids, e.ID)
+		if e.HasBase {
+			if d.bases == nil {
+				d.bases = map[uuid.UUID]int64{}
+			}
+			d.bases[e.ID] = e.Base
+		}
+	}
+	return d, nil
 }
 
 func planUpsert(t *table, contractorID uuid.UUID, rows []pushbody.Row) (upsert, error) {

@@ -59,7 +59,7 @@ final class EncodingTests: XCTestCase {
         let itemID = UUID()
         let request = SyncPushRequest(
             costbookItems: [CostbookItemWrite(id: itemID, name: "Nail", unitCost: Decimal(string: "0.05"))],
-            deletes: DeleteRequest(estimates: [itemID])
+            deletes: DeleteRequest(estimates: [.uuid(itemID)])
         )
         let object = try json(request)
         XCTAssertEqual(Set(object.keys), ["costbook_items", "deletes"])

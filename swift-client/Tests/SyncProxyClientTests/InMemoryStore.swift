@@ -36,7 +36,7 @@ actor InMemoryStore: LocalStore {
         guard !upserts.isEmpty || !deletes.isEmpty else { return nil }
         let request = SyncPushRequest(
             costbookItems: upserts.isEmpty ? nil : Array(upserts),
-            deletes: deletes.isEmpty ? nil : DeleteRequest(costbookItems: Array(deletes))
+            deletes: deletes.isEmpty ? nil : DeleteRequest(costbookItems: deletes.map { .uuid($0) })
         )
         let changes = PendingChanges(request: request)
         inFlight = changes
@@ -51,8 +51,8 @@ actor InMemoryStore: LocalStore {
         for item in changes.request.costbookItems ?? [] where pendingItems[item.id] == item {
             pendingItems[item.id] = nil
         }
-        for id in changes.request.deletes?.costbookItems ?? [] {
-            pendingDeletes.remove(id)
+        for entry in changes.request.deletes?.costbookItems ?? [] {
+            pendingDeletes.remove(entry.id)
         }
         acknowledged.append(changes)
         inFlight = nil

@@ -139,7 +139,7 @@ final class IntegrationTests: XCTestCase {
 
         // Delete some rows, then a delta pull from the full pull's cursor shows tombstones.
         let deletion = try await client.pushChanges(SyncPushRequest(
-            deletes: DeleteRequest(costbookItems: [item.id], estimateEvents: [event.id], stepARules: [stepRule.id])
+            deletes: DeleteRequest(costbookItems: [.uuid(item.id)], estimateEvents: [.uuid(event.id)], stepARules: [.uuid(stepRule.id)])
         ))
         XCTAssertEqual(deletion.deleted.costbookItems, 1)
         XCTAssertEqual(deletion.deleted.estimateEvents, 1)

@@ -315,7 +315,7 @@ final class ReplicaLiveTests: XCTestCase {
         try await engine.sync()
         let staleCursor = try XCTUnwrap(try replica.cursor())
         // Another device deletes a row; the server purges its tombstone (1 s retention).
-        _ = try await live.client.pushChanges(SyncPushRequest(deletes: DeleteRequest(costbookItems: [gone])))
+        _ = try await live.client.pushChanges(SyncPushRequest(deletes: DeleteRequest(costbookItems: [.uuid(gone)])))
         var purged = false
         for _ in 0..<120 where !purged {
             try await Task.sleep(nanoseconds: 500_000_000)

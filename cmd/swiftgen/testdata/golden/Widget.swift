@@ -41,6 +41,8 @@ public struct Widget: Codable, Sendable, Equatable {
     public var children: [Widget]?
     public var owner: Owner?
     public var empty: Empty?
+    /// Who made it, by id or in full (a oneOf becomes an enum).
+    public var madeBy: [OwnerRef]?
     public var `default`: String?
     public var `protocol`: Bool?
     /// - Note: Deprecated in the API.
@@ -77,6 +79,7 @@ public struct Widget: Codable, Sendable, Equatable {
         children: [Widget]? = nil,
         owner: Owner? = nil,
         empty: Empty? = nil,
+        madeBy: [OwnerRef]? = nil,
         `default`: String? = nil,
         `protocol`: Bool? = nil,
         `in`: String? = nil,
@@ -111,6 +114,7 @@ public struct Widget: Codable, Sendable, Equatable {
         self.children = children
         self.owner = owner
         self.empty = empty
+        self.madeBy = madeBy
         self.`default` = `default`
         self.`protocol` = `protocol`
         self.`in` = `in`
@@ -147,6 +151,7 @@ public struct Widget: Codable, Sendable, Equatable {
         case children
         case owner
         case empty
+        case madeBy = "made_by"
         case `default`
         case `protocol`
         case `in`
@@ -184,6 +189,7 @@ public struct Widget: Codable, Sendable, Equatable {
         self.children = try container.decodeIfPresent([Widget].self, forKey: .children)
         self.owner = try container.decodeIfPresent(Owner.self, forKey: .owner)
         self.empty = try container.decodeIfPresent(Empty.self, forKey: .empty)
+        self.madeBy = try container.decodeIfPresent([OwnerRef].self, forKey: .madeBy)
         self.`default` = try container.decodeIfPresent(String.self, forKey: .`default`)
         self.`protocol` = try container.decodeIfPresent(Bool.self, forKey: .`protocol`)
         self.`in` = try container.decodeIfPresent(String.self, forKey: .`in`)
@@ -221,6 +227,7 @@ public struct Widget: Codable, Sendable, Equatable {
         try container.encodeIfPresent(self.children, forKey: .children)
         try container.encodeIfPresent(self.owner, forKey: .owner)
         try container.encodeIfPresent(self.empty, forKey: .empty)
+        try container.encodeIfPresent(self.madeBy, forKey: .madeBy)
         try container.encodeIfPresent(self.`default`, forKey: .`default`)
         try container.encodeIfPresent(self.`protocol`, forKey: .`protocol`)
         try container.encodeIfPresent(self.`in`, forKey: .`in`)

@@ -2,22 +2,25 @@
 
 import Foundation
 
-/// Ids to delete per table; ids the caller's contractor does not have are ignored.
+/// Rows to delete per table; ids the caller's contractor does not have are
+/// ignored. Each entry is an id (last write wins, as in 1.0) or an id with
+/// the base_version the delete was decided on (contract 1.2: checked like
+/// a pushed row's, a 409 when the row changed since).
 public struct DeleteRequest: Codable, Sendable, Equatable {
-    public var costbookFolders: [UUID]?
-    public var costbookItems: [UUID]?
-    public var estimates: [UUID]?
-    public var estimateEvents: [UUID]?
-    public var pricingRules: [UUID]?
-    public var stepARules: [UUID]?
+    public var costbookFolders: [DeleteEntry]?
+    public var costbookItems: [DeleteEntry]?
+    public var estimates: [DeleteEntry]?
+    public var estimateEvents: [DeleteEntry]?
+    public var pricingRules: [DeleteEntry]?
+    public var stepARules: [DeleteEntry]?
 
     public init(
-        costbookFolders: [UUID]? = nil,
-        costbookItems: [UUID]? = nil,
-        estimates: [UUID]? = nil,
-        estimateEvents: [UUID]? = nil,
-        pricingRules: [UUID]? = nil,
-        stepARules: [UUID]? = nil
+        costbookFolders: [DeleteEntry]? = nil,
+        costbookItems: [DeleteEntry]? = nil,
+        estimates: [DeleteEntry]? = nil,
+        estimateEvents: [DeleteEntry]? = nil,
+        pricingRules: [DeleteEntry]? = nil,
+        stepARules: [DeleteEntry]? = nil
     ) {
         self.costbookFolders = costbookFolders
         self.costbookItems = costbookItems
@@ -38,21 +41,21 @@ public struct DeleteRequest: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.costbookFolders = try container.decodeIfPresent([UUIDString].self, forKey: .costbookFolders)?.map { $0.value }
-        self.costbookItems = try container.decodeIfPresent([UUIDString].self, forKey: .costbookItems)?.map { $0.value }
-        self.estimates = try container.decodeIfPresent([UUIDString].self, forKey: .estimates)?.map { $0.value }
-        self.estimateEvents = try container.decodeIfPresent([UUIDString].self, forKey: .estimateEvents)?.map { $0.value }
-        self.pricingRules = try container.decodeIfPresent([UUIDString].self, forKey: .pricingRules)?.map { $0.value }
-        self.stepARules = try container.decodeIfPresent([UUIDString].self, forKey: .stepARules)?.map { $0.value }
+        self.costbookFolders = try container.decodeIfPresent([DeleteEntry].self, forKey: .costbookFolders)
+        self.costbookItems = try container.decodeIfPresent([DeleteEntry].self, forKey: .costbookItems)
+        self.estimates = try container.decodeIfPresent([DeleteEntry].self, forKey: .estimates)
+        self.estimateEvents = try container.decodeIfPresent([DeleteEntry].self, forKey: .estimateEvents)
+        self.pricingRules = try container.decodeIfPresent([DeleteEntry].self, forKey: .pricingRules)
+        self.stepARules = try container.decodeIfPresent([DeleteEntry].self, forKey: .stepARules)
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encodeIfPresent(self.costbookFolders.map { $0.map { UUIDString($0) } }, forKey: .costbookFolders)
-        try container.encodeIfPresent(self.costbookItems.map { $0.map { UUIDString($0) } }, forKey: .costbookItems)
-        try container.encodeIfPresent(self.estimates.map { $0.map { UUIDString($0) } }, forKey: .estimates)
-        try container.encodeIfPresent(self.estimateEvents.map { $0.map { UUIDString($0) } }, forKey: .estimateEvents)
-        try container.encodeIfPresent(self.pricingRules.map { $0.map { UUIDString($0) } }, forKey: .pricingRules)
-        try container.encodeIfPresent(self.stepARules.map { $0.map { UUIDString($0) } }, forKey: .stepARules)
+        try container.encodeIfPresent(self.costbookFolders, forKey: .costbookFolders)
+        try container.encodeIfPresent(self.costbookItems, forKey: .costbookItems)
+        try container.encodeIfPresent(self.estimates, forKey: .estimates)
+        try container.encodeIfPresent(self.estimateEvents, forKey: .estimateEvents)
+        try container.encodeIfPresent(self.pricingRules, forKey: .pricingRules)
+        try container.encodeIfPresent(self.stepARules, forKey: .stepARules)
     }
 }

@@ -46,8 +46,8 @@ public protocol SyncAPIOperations: Sendable {
     /// kept, null: cleared, new row: defaults). Entries of one key within one
     /// array are merged in order and `deduped` counts them; entries of one key
     /// must not disagree on `base_version`. Within one push upserts are applied
-    /// before deletes. A row with `base_version` is written only if it is the
-    /// stored version; else nothing is written and the answer is 409.
+    /// before deletes. A row (or a delete) with `base_version` is written only
+    /// if it is the stored version; else nothing is written and the answer is 409.
     func pushChanges(_ body: SyncPushRequest, idempotencyKey: String?) async throws -> SyncPushResponse
 }
 
@@ -182,8 +182,8 @@ extension SyncAPIClient: SyncAPIOperations {
     /// kept, null: cleared, new row: defaults). Entries of one key within one
     /// array are merged in order and `deduped` counts them; entries of one key
     /// must not disagree on `base_version`. Within one push upserts are applied
-    /// before deletes. A row with `base_version` is written only if it is the
-    /// stored version; else nothing is written and the answer is 409.
+    /// before deletes. A row (or a delete) with `base_version` is written only
+    /// if it is the stored version; else nothing is written and the answer is 409.
     ///
     /// - Parameters:
     ///   - body: The request body.
