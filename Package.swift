@@ -31,9 +31,15 @@ let package = Package(
             path: "swift-client/Sources/SyncProxyClient",
             swiftSettings: strictConcurrency
         ),
+        // CryptoKit's SHA256 name and signature where CryptoKit does not exist
+        // (Linux), for the test that app code importing both can say SHA256.
+        .target(
+            name: "CryptoKitStandIn",
+            path: "swift-client/Tests/CryptoKitStandIn"
+        ),
         .testTarget(
             name: "SyncProxyClientTests",
-            dependencies: ["SyncProxyClient"],
+            dependencies: ["SyncProxyClient", .target(name: "CryptoKitStandIn", condition: .when(platforms: [.linux]))],
             path: "swift-client/Tests/SyncProxyClientTests",
             swiftSettings: strictConcurrency
         ),

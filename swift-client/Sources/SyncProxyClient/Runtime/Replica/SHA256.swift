@@ -2,8 +2,10 @@ import Foundation
 
 /// SHA-256 (FIPS 180-4), for the replica digest. CryptoKit does not exist on
 /// Linux and the package takes no third-party dependency; the digest hashes
-/// 24 bytes per row, so a small portable implementation is enough.
-public enum SHA256 {
+/// 24 bytes per row, so a small portable implementation is enough. Internal:
+/// as a public type its name collided with CryptoKit's `SHA256` in every app
+/// file that imports both.
+enum SHA256 {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -16,7 +18,7 @@ public enum SHA256 {
     ]
 
     /// The 32-byte digest of bytes.
-    public static func hash<Bytes: Sequence>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+    static func hash<Bytes: Sequence>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
         var message = Array(bytes)
         let bitLength = UInt64(message.count) &* 8
         message.append(0x80)
@@ -73,7 +75,7 @@ public enum SHA256 {
     }
 
     /// Lowercase hex of the digest.
-    public static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+    static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         hash(bytes).map { String(format: "%02x", $0) }.joined()
     }
 
