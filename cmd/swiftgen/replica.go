@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -44,6 +46,25 @@ type replicaColumn struct {
 	nullable   bool
 	role       string // key, serverOwned, required, optional
 	defaultLit string // JSON text of the server's default for a new row, "" when none is known
+	rules      columnRules
+}
+
+// columnRules are the write schema's constraints on a column, which the
+// replica checks when an edit is made: what the server would refuse is
+// refused on the device, naming the column, before anything is stored.
+type columnRules struct {
+	notNull              bool // the write schema does not allow null
+	minLength, maxLength int  // characters (Unicode scalars, as the server counts); maxLength < 0: none
+	pattern              string
+	allowed              []string // enum
+	minimum, maximum     *int64
+	integerDigits        int // decimals: digits before the point; 0: unbounded
+	fractionDigits       int // decimals: digits after it (the column's scale); < 0: unbounded
+}
+
+func (r columnRules) isZero() bool {
+	return !r.notNull && r.minLength == 0 && r.maxLength < 0 && r.pattern == "" && len(r.allowed) == 0 &&
+		r.minimum == nil && r.maximum == nil && r.integerDigits == 0 && r.fractionDigits < 0
 }
 
 // replicaModel reads the table model of the spec; nil when the spec has none.
@@ -99,14 +120,128 @@ func replicaModel(doc *openapi3.T, m *model, b *builder) ([]replicaTable, error)
 			default:
 				c.role = "optional"
 			}
+			c.rules = columnRules{maxLength: -1, fractionDigits: -1}
 			if writable && c.role != "key" && c.role != "serverOwned" {
 				c.defaultLit = defaultLiteral(wref, kind)
+				if c.rules, err = rulesOf(wref, kind); err != nil {
+					return nil, fmt.Errorf("%s.properties.%s: %w", t.Write.Name, prop, err)
+				}
 			}
 			rt.columns = append(rt.columns, c)
 		}
 		out = append(out, rt)
 	}
 	return out, nil
+}
+
+// decimalPattern is the shape of a decimal string's pattern, which gives the
+// column's precision: `^-?[0-9]{1,20}(\.[0-9]{1,10})?$` is 20 integer and
+// 10 fraction digits.
+var decimalPattern = regexp.MustCompile(`^\^-\?\[0-9\]\{1,(\d+)\}\(\\\.\[0-9\]\{1,(\d+)\}\)\?\$$`)
+
+// rulesOf reads the constraints of a write property (kind is how the
+// replica stores it). A keyword the replica cannot check is an error, so an
+// edit the server refuses can never pass on the device unnoticed.
+func rulesOf(ref *openapi3.SchemaRef, kind string) (columnRules, error) {
+	r := columnRules{maxLength: -1, fractionDigits: -1}
+	if ref == nil || ref.Value == nil {
+		return r, nil
+	}
+	s := ref.Value
+	r.notNull = !s.Nullable
+	if kind == "decimal" {
+		dec := s
+		for _, alt := range s.AnyOf {
+			if alt.Value != nil && alt.Value.Type.Is("string") {
+				dec = alt.Value
+			}
+		}
+		if dec.Pattern != "" {
+			m := decimalPattern.FindStringSubmatch(dec.Pattern)
+			if m == nil {
+				return r, fmt.Errorf("decimal pattern %q does not say the precision as ^-?[0-9]{1,N}(\\.[0-9]{1,M})?$", dec.Pattern)
+			}
+			r.integerDigits, _ = strconv.Atoi(m[1])
+			r.fractionDigits, _ = strconv.Atoi(m[2])
+		}
+		return r, nil
+	}
+	switch {
+	case s.Type.Is("string"):
+		r.minLength = int(s.MinLength)
+		if s.MaxLength != nil {
+			r.maxLength = int(*s.MaxLength)
+		}
+		if s.Pattern != "" {
+			if _, err := regexp.Compile(s.Pattern); err != nil {
+				return r, fmt.Errorf("pattern %q: %w", s.Pattern, err)
+			}
+			r.pattern = s.Pattern
+		}
+		for _, v := range s.Enum {
+			if str, ok := v.(string); ok {
+				r.allowed = append(r.allowed, str)
+			}
+		}
+	case s.Type.Is("integer"):
+		lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+		if s.Format == "int32" {
+			lo, hi = math.MinInt32, math.MaxInt32
+		}
+		if s.Min != nil {
+			lo = max(lo, int64(math.Ceil(*s.Min)))
+		}
+		if s.Max != nil {
+			hi = min(hi, int64(math.Floor(*s.Max)))
+		}
+		if lo != math.MinInt64 {
+			r.minimum = &lo
+		}
+		if hi != math.MaxInt64 {
+			r.maximum = &hi
+		}
+	}
+	return r, nil
+}
+
+// swiftRules is the Swift initializer of r, "" when r constrains nothing.
+func (r columnRules) swiftRules() string {
+	if r.isZero() {
+		return ""
+	}
+	var args []string
+	if r.notNull {
+		args = append(args, "notNull: true")
+	}
+	if r.minLength > 0 {
+		args = append(args, fmt.Sprintf("minLength: %d", r.minLength))
+	}
+	if r.maxLength >= 0 {
+		args = append(args, fmt.Sprintf("maxLength: %d", r.maxLength))
+	}
+	if r.pattern != "" {
+		args = append(args, "pattern: "+swiftString(r.pattern))
+	}
+	if len(r.allowed) > 0 {
+		quoted := make([]string, len(r.allowed))
+		for i, v := range r.allowed {
+			quoted[i] = swiftString(v)
+		}
+		args = append(args, "allowed: ["+strings.Join(quoted, ", ")+"]")
+	}
+	if r.minimum != nil {
+		args = append(args, fmt.Sprintf("minimum: %d", *r.minimum))
+	}
+	if r.maximum != nil {
+		args = append(args, fmt.Sprintf("maximum: %d", *r.maximum))
+	}
+	if r.integerDigits > 0 {
+		args = append(args, fmt.Sprintf("integerDigits: %d", r.integerDigits))
+	}
+	if r.fractionDigits >= 0 {
+		args = append(args, fmt.Sprintf("fractionDigits: %d", r.fractionDigits))
+	}
+	return "ReplicaColumnRules(" + strings.Join(args, ", ") + ")"
 }
 
 // columnKind is how a pull row property is stored in SQLite.
@@ -183,6 +318,10 @@ func defaultLiteral(ref *openapi3.SchemaRef, kind string) string {
 	return string(data)
 }
 
+// decimalCollation is the SQLite collation of decimal columns, registered by
+// the Swift runtime on each connection (Runtime/Replica/DecimalCollation.swift).
+const decimalCollation = "DECIMAL"
+
 var sqlTypes = map[string]string{
 	"uuid": "TEXT", "text": "TEXT", "decimal": "TEXT", "integer": "INTEGER",
 	"bool": "INTEGER", "timestamp": "TEXT", "date": "TEXT", "json": "TEXT",
@@ -197,6 +336,11 @@ func (t replicaTable) createSQL() string {
 	parts := make([]string, 0, len(t.columns)+1)
 	for _, c := range t.columns {
 		p := quoteSQL(c.name) + " " + sqlTypes[c.kind]
+		if c.kind == "decimal" {
+			// Exact numeric order and comparison (the runtime registers the
+			// collation on every connection): as TEXT, "9.5" > "10".
+			p += " COLLATE " + decimalCollation
+		}
 		if c.role == "key" {
 			p += " NOT NULL PRIMARY KEY"
 		}
@@ -215,9 +359,11 @@ var bookkeepingSQL = []string{
 	// Unsent local changes, oldest first. One entry per row and batch: edits
 	// coalesce into the entry with batch_id NULL; an entry in a batch is frozen
 	// until the server acknowledged it. columns holds the changed columns,
-	// base_values their values before the first edit (the base of a merge).
+	// base_values their values before the first edit (the base of a merge;
+	// for a delete, the row as it was). txn groups the entries of one
+	// `replica.write { }` transaction, which are pushed together.
 	`CREATE TABLE IF NOT EXISTS "_outbox" ("seq" INTEGER PRIMARY KEY AUTOINCREMENT, "tbl" TEXT NOT NULL, "row_id" TEXT NOT NULL, ` +
-		`"op" TEXT NOT NULL, "columns" TEXT NOT NULL, "base_values" TEXT NOT NULL, "base_version" INTEGER, "batch_id" INTEGER)`,
+		`"op" TEXT NOT NULL, "columns" TEXT NOT NULL, "base_values" TEXT NOT NULL, "base_version" INTEGER, "batch_id" INTEGER, "txn" INTEGER)`,
 	`CREATE INDEX IF NOT EXISTS "_outbox_row" ON "_outbox" ("tbl", "row_id")`,
 	// A push as sent: its exact body and Idempotency-Key, kept until acknowledged
 	// so a restarted app replays the same bytes under the same key.
@@ -229,6 +375,10 @@ var bookkeepingSQL = []string{
 		`"server_row" TEXT, "created_at" TEXT NOT NULL)`,
 	// Keys seen during a full pull, to remove local rows the server no longer has.
 	`CREATE TABLE IF NOT EXISTS "_resync_seen" ("tbl" TEXT NOT NULL, "row_id" TEXT NOT NULL, PRIMARY KEY ("tbl", "row_id"))`,
+	// A change counter per table (and for the outbox and quarantine), raised
+	// by triggers on every row written, whichever connection or process
+	// wrote it: observers compare it to tell which tables a commit touched.
+	`CREATE TABLE IF NOT EXISTS "_table_versions" ("tbl" TEXT NOT NULL PRIMARY KEY, "version" INTEGER NOT NULL)`,
 }
 
 // fingerprint identifies the local schema: it changes when a table or column
@@ -270,8 +420,12 @@ func renderReplica(tables []replicaTable) string {
 			if c.defaultLit != "" {
 				def = swiftString(c.defaultLit)
 			}
-			w.line("ReplicaColumn(name: %s, kind: .%s, nullable: %t, role: .%s, defaultJSON: %s),",
-				swiftString(c.name), c.kind, c.nullable, c.role, def)
+			rules := ""
+			if r := c.rules.swiftRules(); r != "" {
+				rules = ", rules: " + r
+			}
+			w.line("ReplicaColumn(name: %s, kind: .%s, nullable: %t, role: .%s, defaultJSON: %s%s),",
+				swiftString(c.name), c.kind, c.nullable, c.role, def, rules)
 		}
 		w.close("]")
 		w.close("),")
@@ -301,6 +455,16 @@ func renderReplica(tables []replicaTable) string {
 		}
 		w.line("/// Rows of `%s`.", t.name)
 		w.line("public var %s: ReplicaTable<%s> { ReplicaTable(replica: self) }", ident(memberName(t.name)), t.pullStruct)
+	}
+	w.close("}")
+	w.line("")
+	w.open("extension ReplicaTransaction {")
+	for i, t := range tables {
+		if i > 0 {
+			w.line("")
+		}
+		w.line("/// Rows of `%s`, inside `replica.write { tx in … }`.", t.name)
+		w.line("public var %s: ReplicaTransactionTable<%s> { ReplicaTransactionTable(transaction: self) }", ident(memberName(t.name)), t.pullStruct)
 	}
 	w.close("}")
 	return w.b.String()

@@ -174,6 +174,10 @@ func TestGenerate_UnsupportedSpecs_FailWithTheirPath(t *testing.T) {
 			schemas: "    A:\n      type: object\n      properties:\n        x:\n          oneOf:\n            - type: string\n            - type: integer\n",
 			want:    "components.schemas.A.properties.x: oneOf, anyOf and not are not supported",
 		},
+		"oneOf of an inline schema": {
+			schemas: "    A:\n      oneOf:\n        - type: string\n        - type: integer\n",
+			want:    "components.schemas.A.oneOf[0]: an alternative must be a reference to a component schema",
+		},
 		"value cycle": {
 			schemas: "    A:\n      type: object\n      properties:\n        b:\n          $ref: \"#/components/schemas/B\"\n    B:\n      type: object\n      properties:\n        a:\n          $ref: \"#/components/schemas/A\"\n",
 			want:    "recursive reference A.b -> B.a -> A",
@@ -228,9 +232,15 @@ func TestGenerate_RealSpec_ReplicaSchemaHasEveryTable(t *testing.T) {
 	replica := string(files[replicaFile])
 	for _, want := range []string{
 		`name: "contractors",`, `key: .tenantRow,`, `name: "pdf_settings",`, `key: .singleton,`,
-		`ReplicaColumn(name: "unit_cost", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil)`,
+		// Precision and scale come from the DecimalString pattern; lengths,
+		// patterns, enums and integer ranges from the write schemas.
+		`ReplicaColumn(name: "unit_cost", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(integerDigits: 20, fractionDigits: 10))`,
+		`"unit_cost\" TEXT COLLATE DECIMAL`,
 		`ReplicaColumn(name: "show_logo", kind: .bool, nullable: false, role: .optional, defaultJSON: "true")`,
-		`ReplicaColumn(name: "currency", kind: .text, nullable: false, role: .optional, defaultJSON: "\"USD\"")`,
+		`ReplicaColumn(name: "currency", kind: .text, nullable: false, role: .optional, defaultJSON: "\"USD\"", rules: ReplicaColumnRules(pattern: "^[A-Z]{3}$"))`,
+		`ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil, rules: ReplicaColumnRules(notNull: true, minLength: 1, maxLength: 500))`,
+		`ReplicaColumn(name: "status", kind: .text, nullable: false, role: .optional, defaultJSON: "\"draft\"", rules: ReplicaColumnRules(allowed: ["draft", "sent", "accepted", "declined", "archived"]))`,
+		`ReplicaColumn(name: "sort_order", kind: .integer, nullable: false, role: .optional, defaultJSON: "0", rules: ReplicaColumnRules(minimum: -2147483648, maximum: 2147483647))`,
 		`ReplicaColumn(name: "created_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil)`,
 		"extension PdfSettings: ReplicaRow, Identifiable {",
 		"public var stepARules: ReplicaTable<StepARule>",
@@ -241,6 +251,28 @@ func TestGenerate_RealSpec_ReplicaSchemaHasEveryTable(t *testing.T) {
 	}
 	if n := strings.Count(replica, "ReplicaTableSchema("); n != 9 {
 		t.Errorf("%d tables in %s, want 9", n, replicaFile)
+	}
+}
+
+func TestRulesOf_DecimalPrecisionFromThePattern(t *testing.T) {
+	for _, tc := range []struct {
+		pattern           string
+		integer, fraction int
+		err               bool
+	}{
+		{`^-?[0-9]{1,20}(\.[0-9]{1,10})?$`, 20, 10, false},
+		{`^-?[0-9]{1,12}(\.[0-9]{1,2})?$`, 12, 2, false},
+		{`^[0-9]+$`, 0, 0, true}, // a precision the replica cannot read is an error, never unchecked
+	} {
+		s := &openapi3.Schema{Type: &openapi3.Types{"string"}, Format: "decimal", Pattern: tc.pattern}
+		r, err := rulesOf(&openapi3.SchemaRef{Value: s}, "decimal")
+		if (err != nil) != tc.err {
+			t.Errorf("%s: error %v", tc.pattern, err)
+			continue
+		}
+		if !tc.err && (r.integerDigits != tc.integer || r.fractionDigits != tc.fraction) {
+			t.Errorf("%s: %d integer and %d fraction digits, want %d and %d", tc.pattern, r.integerDigits, r.fractionDigits, tc.integer, tc.fraction)
+		}
 	}
 }
 

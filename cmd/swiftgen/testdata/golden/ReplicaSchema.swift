@@ -5,26 +5,27 @@ import Foundation
 extension ReplicaSchema {
     /// The synced tables of this SDK version, as openapi.yaml describes them.
     public static let current = ReplicaSchema(
-        fingerprint: "561cd7cd40596a84",
+        fingerprint: "c8172348bef63a71",
         bookkeepingSQL: [
             "CREATE TABLE IF NOT EXISTS \"_sync_state\" (\"key\" TEXT NOT NULL PRIMARY KEY, \"value\" TEXT)",
-            "CREATE TABLE IF NOT EXISTS \"_outbox\" (\"seq\" INTEGER PRIMARY KEY AUTOINCREMENT, \"tbl\" TEXT NOT NULL, \"row_id\" TEXT NOT NULL, \"op\" TEXT NOT NULL, \"columns\" TEXT NOT NULL, \"base_values\" TEXT NOT NULL, \"base_version\" INTEGER, \"batch_id\" INTEGER)",
+            "CREATE TABLE IF NOT EXISTS \"_outbox\" (\"seq\" INTEGER PRIMARY KEY AUTOINCREMENT, \"tbl\" TEXT NOT NULL, \"row_id\" TEXT NOT NULL, \"op\" TEXT NOT NULL, \"columns\" TEXT NOT NULL, \"base_values\" TEXT NOT NULL, \"base_version\" INTEGER, \"batch_id\" INTEGER, \"txn\" INTEGER)",
             "CREATE INDEX IF NOT EXISTS \"_outbox_row\" ON \"_outbox\" (\"tbl\", \"row_id\")",
             "CREATE TABLE IF NOT EXISTS \"_batches\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT, \"idempotency_key\" TEXT NOT NULL, \"body\" BLOB NOT NULL, \"created_at\" TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS \"_quarantine\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT, \"tbl\" TEXT NOT NULL, \"row_id\" TEXT NOT NULL, \"reason\" TEXT NOT NULL, \"message\" TEXT NOT NULL, \"op\" TEXT, \"columns\" TEXT, \"base_values\" TEXT, \"base_version\" INTEGER, \"server_row\" TEXT, \"created_at\" TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS \"_resync_seen\" (\"tbl\" TEXT NOT NULL, \"row_id\" TEXT NOT NULL, PRIMARY KEY (\"tbl\", \"row_id\"))",
+            "CREATE TABLE IF NOT EXISTS \"_table_versions\" (\"tbl\" TEXT NOT NULL PRIMARY KEY, \"version\" INTEGER NOT NULL)",
         ],
         tables: [
             ReplicaTableSchema(
                 name: "gadgets",
                 key: .regular,
                 deletable: true,
-                createSQL: "CREATE TABLE IF NOT EXISTS \"gadgets\" (\"id\" TEXT NOT NULL PRIMARY KEY, \"contractor_id\" TEXT, \"name\" TEXT, \"price\" TEXT, \"labels\" TEXT, \"active\" INTEGER, \"payload\" TEXT, \"made_on\" TEXT, \"created_at\" TEXT, \"sync_version\" INTEGER)",
+                createSQL: "CREATE TABLE IF NOT EXISTS \"gadgets\" (\"id\" TEXT NOT NULL PRIMARY KEY, \"contractor_id\" TEXT, \"name\" TEXT, \"price\" TEXT COLLATE DECIMAL, \"labels\" TEXT, \"active\" INTEGER, \"payload\" TEXT, \"made_on\" TEXT, \"created_at\" TEXT, \"sync_version\" INTEGER)",
                 columns: [
                     ReplicaColumn(name: "id", kind: .uuid, nullable: false, role: .key, defaultJSON: nil),
                     ReplicaColumn(name: "contractor_id", kind: .uuid, nullable: false, role: .serverOwned, defaultJSON: nil),
-                    ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil),
-                    ReplicaColumn(name: "price", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil),
+                    ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil, rules: ReplicaColumnRules(notNull: true)),
+                    ReplicaColumn(name: "price", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(integerDigits: 20, fractionDigits: 10)),
                     ReplicaColumn(name: "labels", kind: .json, nullable: false, role: .optional, defaultJSON: "[]"),
                     ReplicaColumn(name: "active", kind: .bool, nullable: false, role: .optional, defaultJSON: "true"),
                     ReplicaColumn(name: "payload", kind: .json, nullable: true, role: .optional, defaultJSON: nil),
@@ -70,4 +71,12 @@ extension SQLiteReplica {
 
     /// Rows of `gadget_settings`.
     public var gadgetSettings: ReplicaTable<GadgetSettings> { ReplicaTable(replica: self) }
+}
+
+extension ReplicaTransaction {
+    /// Rows of `gadgets`, inside `replica.write { tx in … }`.
+    public var gadgets: ReplicaTransactionTable<Gadget> { ReplicaTransactionTable(transaction: self) }
+
+    /// Rows of `gadget_settings`, inside `replica.write { tx in … }`.
+    public var gadgetSettings: ReplicaTransactionTable<GadgetSettings> { ReplicaTransactionTable(transaction: self) }
 }

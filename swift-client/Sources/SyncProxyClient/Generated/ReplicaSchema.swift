@@ -5,14 +5,15 @@ import Foundation
 extension ReplicaSchema {
     /// The synced tables of this SDK version, as openapi.yaml describes them.
     public static let current = ReplicaSchema(
-        fingerprint: "61ff89026de91124",
+        fingerprint: "118e04a9a9336878",
         bookkeepingSQL: [
             "CREATE TABLE IF NOT EXISTS \"_sync_state\" (\"key\" TEXT NOT NULL PRIMARY KEY, \"value\" TEXT)",
-            "CREATE TABLE IF NOT EXISTS \"_outbox\" (\"seq\" INTEGER PRIMARY KEY AUTOINCREMENT, \"tbl\" TEXT NOT NULL, \"row_id\" TEXT NOT NULL, \"op\" TEXT NOT NULL, \"columns\" TEXT NOT NULL, \"base_values\" TEXT NOT NULL, \"base_version\" INTEGER, \"batch_id\" INTEGER)",
+            "CREATE TABLE IF NOT EXISTS \"_outbox\" (\"seq\" INTEGER PRIMARY KEY AUTOINCREMENT, \"tbl\" TEXT NOT NULL, \"row_id\" TEXT NOT NULL, \"op\" TEXT NOT NULL, \"columns\" TEXT NOT NULL, \"base_values\" TEXT NOT NULL, \"base_version\" INTEGER, \"batch_id\" INTEGER, \"txn\" INTEGER)",
             "CREATE INDEX IF NOT EXISTS \"_outbox_row\" ON \"_outbox\" (\"tbl\", \"row_id\")",
             "CREATE TABLE IF NOT EXISTS \"_batches\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT, \"idempotency_key\" TEXT NOT NULL, \"body\" BLOB NOT NULL, \"created_at\" TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS \"_quarantine\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT, \"tbl\" TEXT NOT NULL, \"row_id\" TEXT NOT NULL, \"reason\" TEXT NOT NULL, \"message\" TEXT NOT NULL, \"op\" TEXT, \"columns\" TEXT, \"base_values\" TEXT, \"base_version\" INTEGER, \"server_row\" TEXT, \"created_at\" TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS \"_resync_seen\" (\"tbl\" TEXT NOT NULL, \"row_id\" TEXT NOT NULL, PRIMARY KEY (\"tbl\", \"row_id\"))",
+            "CREATE TABLE IF NOT EXISTS \"_table_versions\" (\"tbl\" TEXT NOT NULL PRIMARY KEY, \"version\" INTEGER NOT NULL)",
         ],
         tables: [
             ReplicaTableSchema(
@@ -22,12 +23,12 @@ extension ReplicaSchema {
                 createSQL: "CREATE TABLE IF NOT EXISTS \"contractors\" (\"id\" TEXT NOT NULL PRIMARY KEY, \"name\" TEXT, \"company_name\" TEXT, \"email\" TEXT, \"phone\" TEXT, \"address\" TEXT, \"currency\" TEXT, \"created_at\" TEXT, \"updated_at\" TEXT, \"sync_version\" INTEGER)",
                 columns: [
                     ReplicaColumn(name: "id", kind: .uuid, nullable: false, role: .key, defaultJSON: nil),
-                    ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil),
-                    ReplicaColumn(name: "company_name", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "email", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "phone", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "address", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "currency", kind: .text, nullable: false, role: .optional, defaultJSON: "\"USD\""),
+                    ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil, rules: ReplicaColumnRules(notNull: true, minLength: 1, maxLength: 500)),
+                    ReplicaColumn(name: "company_name", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 500)),
+                    ReplicaColumn(name: "email", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 500)),
+                    ReplicaColumn(name: "phone", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 100)),
+                    ReplicaColumn(name: "address", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 2000)),
+                    ReplicaColumn(name: "currency", kind: .text, nullable: false, role: .optional, defaultJSON: "\"USD\"", rules: ReplicaColumnRules(pattern: "^[A-Z]{3}$")),
                     ReplicaColumn(name: "created_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
                     ReplicaColumn(name: "updated_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
                 ]
@@ -40,9 +41,9 @@ extension ReplicaSchema {
                 columns: [
                     ReplicaColumn(name: "id", kind: .uuid, nullable: false, role: .key, defaultJSON: nil),
                     ReplicaColumn(name: "contractor_id", kind: .uuid, nullable: false, role: .serverOwned, defaultJSON: nil),
-                    ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil),
+                    ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil, rules: ReplicaColumnRules(notNull: true, minLength: 1, maxLength: 500)),
                     ReplicaColumn(name: "parent_id", kind: .uuid, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "sort_order", kind: .integer, nullable: false, role: .optional, defaultJSON: "0"),
+                    ReplicaColumn(name: "sort_order", kind: .integer, nullable: false, role: .optional, defaultJSON: "0", rules: ReplicaColumnRules(minimum: -2147483648, maximum: 2147483647)),
                     ReplicaColumn(name: "created_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
                     ReplicaColumn(name: "updated_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
                 ]
@@ -51,17 +52,17 @@ extension ReplicaSchema {
                 name: "costbook_items",
                 key: .regular,
                 deletable: true,
-                createSQL: "CREATE TABLE IF NOT EXISTS \"costbook_items\" (\"id\" TEXT NOT NULL PRIMARY KEY, \"contractor_id\" TEXT, \"name\" TEXT, \"folder_id\" TEXT, \"description\" TEXT, \"unit\" TEXT, \"unit_cost\" TEXT, \"markup_percent\" TEXT, \"sku\" TEXT, \"taxable\" INTEGER, \"created_at\" TEXT, \"updated_at\" TEXT, \"sync_version\" INTEGER)",
+                createSQL: "CREATE TABLE IF NOT EXISTS \"costbook_items\" (\"id\" TEXT NOT NULL PRIMARY KEY, \"contractor_id\" TEXT, \"name\" TEXT, \"folder_id\" TEXT, \"description\" TEXT, \"unit\" TEXT, \"unit_cost\" TEXT COLLATE DECIMAL, \"markup_percent\" TEXT COLLATE DECIMAL, \"sku\" TEXT, \"taxable\" INTEGER, \"created_at\" TEXT, \"updated_at\" TEXT, \"sync_version\" INTEGER)",
                 columns: [
                     ReplicaColumn(name: "id", kind: .uuid, nullable: false, role: .key, defaultJSON: nil),
                     ReplicaColumn(name: "contractor_id", kind: .uuid, nullable: false, role: .serverOwned, defaultJSON: nil),
-                    ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil),
+                    ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil, rules: ReplicaColumnRules(notNull: true, minLength: 1, maxLength: 500)),
                     ReplicaColumn(name: "folder_id", kind: .uuid, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "description", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "unit", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "unit_cost", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "markup_percent", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "sku", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
+                    ReplicaColumn(name: "description", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 10000)),
+                    ReplicaColumn(name: "unit", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 100)),
+                    ReplicaColumn(name: "unit_cost", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(integerDigits: 20, fractionDigits: 10)),
+                    ReplicaColumn(name: "markup_percent", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(integerDigits: 20, fractionDigits: 10)),
+                    ReplicaColumn(name: "sku", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 200)),
                     ReplicaColumn(name: "taxable", kind: .bool, nullable: false, role: .optional, defaultJSON: "false"),
                     ReplicaColumn(name: "created_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
                     ReplicaColumn(name: "updated_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
@@ -71,20 +72,20 @@ extension ReplicaSchema {
                 name: "estimates",
                 key: .regular,
                 deletable: true,
-                createSQL: "CREATE TABLE IF NOT EXISTS \"estimates\" (\"id\" TEXT NOT NULL PRIMARY KEY, \"contractor_id\" TEXT, \"number\" TEXT, \"title\" TEXT, \"client_name\" TEXT, \"client_email\" TEXT, \"status\" TEXT, \"line_items\" TEXT, \"notes\" TEXT, \"subtotal\" TEXT, \"tax\" TEXT, \"total\" TEXT, \"valid_until\" TEXT, \"created_at\" TEXT, \"updated_at\" TEXT, \"sync_version\" INTEGER)",
+                createSQL: "CREATE TABLE IF NOT EXISTS \"estimates\" (\"id\" TEXT NOT NULL PRIMARY KEY, \"contractor_id\" TEXT, \"number\" TEXT, \"title\" TEXT, \"client_name\" TEXT, \"client_email\" TEXT, \"status\" TEXT, \"line_items\" TEXT, \"notes\" TEXT, \"subtotal\" TEXT COLLATE DECIMAL, \"tax\" TEXT COLLATE DECIMAL, \"total\" TEXT COLLATE DECIMAL, \"valid_until\" TEXT, \"created_at\" TEXT, \"updated_at\" TEXT, \"sync_version\" INTEGER)",
                 columns: [
                     ReplicaColumn(name: "id", kind: .uuid, nullable: false, role: .key, defaultJSON: nil),
                     ReplicaColumn(name: "contractor_id", kind: .uuid, nullable: false, role: .serverOwned, defaultJSON: nil),
-                    ReplicaColumn(name: "number", kind: .text, nullable: false, role: .required, defaultJSON: nil),
-                    ReplicaColumn(name: "title", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "client_name", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "client_email", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "status", kind: .text, nullable: false, role: .optional, defaultJSON: "\"draft\""),
+                    ReplicaColumn(name: "number", kind: .text, nullable: false, role: .required, defaultJSON: nil, rules: ReplicaColumnRules(notNull: true, minLength: 1, maxLength: 100)),
+                    ReplicaColumn(name: "title", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 500)),
+                    ReplicaColumn(name: "client_name", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 500)),
+                    ReplicaColumn(name: "client_email", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 500)),
+                    ReplicaColumn(name: "status", kind: .text, nullable: false, role: .optional, defaultJSON: "\"draft\"", rules: ReplicaColumnRules(allowed: ["draft", "sent", "accepted", "declined", "archived"])),
                     ReplicaColumn(name: "line_items", kind: .json, nullable: false, role: .optional, defaultJSON: "[]"),
-                    ReplicaColumn(name: "notes", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "subtotal", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "tax", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "total", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil),
+                    ReplicaColumn(name: "notes", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 20000)),
+                    ReplicaColumn(name: "subtotal", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(integerDigits: 20, fractionDigits: 10)),
+                    ReplicaColumn(name: "tax", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(integerDigits: 20, fractionDigits: 10)),
+                    ReplicaColumn(name: "total", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(integerDigits: 20, fractionDigits: 10)),
                     ReplicaColumn(name: "valid_until", kind: .date, nullable: true, role: .optional, defaultJSON: nil),
                     ReplicaColumn(name: "created_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
                     ReplicaColumn(name: "updated_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
@@ -98,8 +99,8 @@ extension ReplicaSchema {
                 columns: [
                     ReplicaColumn(name: "id", kind: .uuid, nullable: false, role: .key, defaultJSON: nil),
                     ReplicaColumn(name: "contractor_id", kind: .uuid, nullable: false, role: .serverOwned, defaultJSON: nil),
-                    ReplicaColumn(name: "estimate_id", kind: .uuid, nullable: false, role: .required, defaultJSON: nil),
-                    ReplicaColumn(name: "kind", kind: .text, nullable: false, role: .required, defaultJSON: nil),
+                    ReplicaColumn(name: "estimate_id", kind: .uuid, nullable: false, role: .required, defaultJSON: nil, rules: ReplicaColumnRules(notNull: true)),
+                    ReplicaColumn(name: "kind", kind: .text, nullable: false, role: .required, defaultJSON: nil, rules: ReplicaColumnRules(notNull: true, minLength: 1, maxLength: 100)),
                     ReplicaColumn(name: "payload", kind: .json, nullable: false, role: .optional, defaultJSON: "{}"),
                     ReplicaColumn(name: "occurred_at", kind: .timestamp, nullable: true, role: .optional, defaultJSON: nil),
                     ReplicaColumn(name: "created_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
@@ -113,12 +114,12 @@ extension ReplicaSchema {
                 createSQL: "CREATE TABLE IF NOT EXISTS \"pdf_settings\" (\"contractor_id\" TEXT NOT NULL PRIMARY KEY, \"template\" TEXT, \"accent_color\" TEXT, \"show_logo\" INTEGER, \"header_text\" TEXT, \"footer_text\" TEXT, \"terms\" TEXT, \"created_at\" TEXT, \"updated_at\" TEXT, \"sync_version\" INTEGER)",
                 columns: [
                     ReplicaColumn(name: "contractor_id", kind: .uuid, nullable: false, role: .key, defaultJSON: nil),
-                    ReplicaColumn(name: "template", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "accent_color", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
+                    ReplicaColumn(name: "template", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 200)),
+                    ReplicaColumn(name: "accent_color", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 50)),
                     ReplicaColumn(name: "show_logo", kind: .bool, nullable: false, role: .optional, defaultJSON: "true"),
-                    ReplicaColumn(name: "header_text", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "footer_text", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "terms", kind: .text, nullable: true, role: .optional, defaultJSON: nil),
+                    ReplicaColumn(name: "header_text", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 5000)),
+                    ReplicaColumn(name: "footer_text", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 5000)),
+                    ReplicaColumn(name: "terms", kind: .text, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(maxLength: 20000)),
                     ReplicaColumn(name: "created_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
                     ReplicaColumn(name: "updated_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
                 ]
@@ -127,15 +128,15 @@ extension ReplicaSchema {
                 name: "pricing_rules",
                 key: .regular,
                 deletable: true,
-                createSQL: "CREATE TABLE IF NOT EXISTS \"pricing_rules\" (\"id\" TEXT NOT NULL PRIMARY KEY, \"contractor_id\" TEXT, \"name\" TEXT, \"kind\" TEXT, \"value\" TEXT, \"applies_to\" TEXT, \"priority\" INTEGER, \"enabled\" INTEGER, \"created_at\" TEXT, \"updated_at\" TEXT, \"sync_version\" INTEGER)",
+                createSQL: "CREATE TABLE IF NOT EXISTS \"pricing_rules\" (\"id\" TEXT NOT NULL PRIMARY KEY, \"contractor_id\" TEXT, \"name\" TEXT, \"kind\" TEXT, \"value\" TEXT COLLATE DECIMAL, \"applies_to\" TEXT, \"priority\" INTEGER, \"enabled\" INTEGER, \"created_at\" TEXT, \"updated_at\" TEXT, \"sync_version\" INTEGER)",
                 columns: [
                     ReplicaColumn(name: "id", kind: .uuid, nullable: false, role: .key, defaultJSON: nil),
                     ReplicaColumn(name: "contractor_id", kind: .uuid, nullable: false, role: .serverOwned, defaultJSON: nil),
-                    ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil),
-                    ReplicaColumn(name: "kind", kind: .text, nullable: false, role: .required, defaultJSON: nil),
-                    ReplicaColumn(name: "value", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil),
+                    ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil, rules: ReplicaColumnRules(notNull: true, minLength: 1, maxLength: 500)),
+                    ReplicaColumn(name: "kind", kind: .text, nullable: false, role: .required, defaultJSON: nil, rules: ReplicaColumnRules(notNull: true, minLength: 1, maxLength: 100)),
+                    ReplicaColumn(name: "value", kind: .decimal, nullable: true, role: .optional, defaultJSON: nil, rules: ReplicaColumnRules(integerDigits: 20, fractionDigits: 10)),
                     ReplicaColumn(name: "applies_to", kind: .json, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "priority", kind: .integer, nullable: false, role: .optional, defaultJSON: "0"),
+                    ReplicaColumn(name: "priority", kind: .integer, nullable: false, role: .optional, defaultJSON: "0", rules: ReplicaColumnRules(minimum: -2147483648, maximum: 2147483647)),
                     ReplicaColumn(name: "enabled", kind: .bool, nullable: false, role: .optional, defaultJSON: "true"),
                     ReplicaColumn(name: "created_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
                     ReplicaColumn(name: "updated_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
@@ -162,10 +163,10 @@ extension ReplicaSchema {
                 columns: [
                     ReplicaColumn(name: "id", kind: .uuid, nullable: false, role: .key, defaultJSON: nil),
                     ReplicaColumn(name: "contractor_id", kind: .uuid, nullable: false, role: .serverOwned, defaultJSON: nil),
-                    ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil),
+                    ReplicaColumn(name: "name", kind: .text, nullable: false, role: .required, defaultJSON: nil, rules: ReplicaColumnRules(notNull: true, minLength: 1, maxLength: 500)),
                     ReplicaColumn(name: "condition", kind: .json, nullable: true, role: .optional, defaultJSON: nil),
                     ReplicaColumn(name: "action", kind: .json, nullable: true, role: .optional, defaultJSON: nil),
-                    ReplicaColumn(name: "sort_order", kind: .integer, nullable: false, role: .optional, defaultJSON: "0"),
+                    ReplicaColumn(name: "sort_order", kind: .integer, nullable: false, role: .optional, defaultJSON: "0", rules: ReplicaColumnRules(minimum: -2147483648, maximum: 2147483647)),
                     ReplicaColumn(name: "enabled", kind: .bool, nullable: false, role: .optional, defaultJSON: "true"),
                     ReplicaColumn(name: "created_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
                     ReplicaColumn(name: "updated_at", kind: .timestamp, nullable: false, role: .serverOwned, defaultJSON: nil),
@@ -278,4 +279,33 @@ extension SQLiteReplica {
 
     /// Rows of `step_a_rules`.
     public var stepARules: ReplicaTable<StepARule> { ReplicaTable(replica: self) }
+}
+
+extension ReplicaTransaction {
+    /// Rows of `contractors`, inside `replica.write { tx in … }`.
+    public var contractors: ReplicaTransactionTable<Contractor> { ReplicaTransactionTable(transaction: self) }
+
+    /// Rows of `costbook_folders`, inside `replica.write { tx in … }`.
+    public var costbookFolders: ReplicaTransactionTable<CostbookFolder> { ReplicaTransactionTable(transaction: self) }
+
+    /// Rows of `costbook_items`, inside `replica.write { tx in … }`.
+    public var costbookItems: ReplicaTransactionTable<CostbookItem> { ReplicaTransactionTable(transaction: self) }
+
+    /// Rows of `estimates`, inside `replica.write { tx in … }`.
+    public var estimates: ReplicaTransactionTable<Estimate> { ReplicaTransactionTable(transaction: self) }
+
+    /// Rows of `estimate_events`, inside `replica.write { tx in … }`.
+    public var estimateEvents: ReplicaTransactionTable<EstimateEvent> { ReplicaTransactionTable(transaction: self) }
+
+    /// Rows of `pdf_settings`, inside `replica.write { tx in … }`.
+    public var pdfSettings: ReplicaTransactionTable<PdfSettings> { ReplicaTransactionTable(transaction: self) }
+
+    /// Rows of `pricing_rules`, inside `replica.write { tx in … }`.
+    public var pricingRules: ReplicaTransactionTable<PricingRule> { ReplicaTransactionTable(transaction: self) }
+
+    /// Rows of `step_a_configs`, inside `replica.write { tx in … }`.
+    public var stepAConfigs: ReplicaTransactionTable<StepAConfig> { ReplicaTransactionTable(transaction: self) }
+
+    /// Rows of `step_a_rules`, inside `replica.write { tx in … }`.
+    public var stepARules: ReplicaTransactionTable<StepARule> { ReplicaTransactionTable(transaction: self) }
 }

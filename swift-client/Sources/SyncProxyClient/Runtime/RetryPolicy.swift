@@ -32,7 +32,11 @@ public struct RetryPolicy: Sendable, Equatable {
         status == 429 || (500...599).contains(status)
     }
 
-    /// Timeouts and failures to reach the server; not TLS or malformed URLs.
+    /// Timeouts and failures to reach the server; not TLS or malformed URLs,
+    /// and not "the device has no network at all" (`notConnectedToInternet`):
+    /// retrying within the call cannot help there, and the call would keep
+    /// the app waiting for seconds before it says it is offline. Sync again
+    /// when the network path is back (NWPathMonitor).
     public static func isRetryable(error: any Error) -> Bool {
         let code: Int
         if let urlError = error as? URLError {
@@ -58,7 +62,6 @@ public struct RetryPolicy: Sendable, Equatable {
         URLError.cannotConnectToHost.rawValue,
         URLError.networkConnectionLost.rawValue,
         URLError.dnsLookupFailed.rawValue,
-        URLError.notConnectedToInternet.rawValue,
     ]
 
     /// The wait before retry number `retry` (1 for the first retry): the

@@ -17,6 +17,7 @@ public final class SyncAPIClient: Sendable {
     private let logger: HTTPLogger?
     private let logsBodies: Bool
     private let sleep: @Sendable (TimeInterval) async throws -> Void
+    private let reachability = ReachabilityObservers()
 
     /// - Parameters:
     ///   - baseURL: The server, e.g. `https://sync.example.com`; operation paths are appended.
@@ -126,6 +127,10 @@ public final class SyncAPIClient: Sendable {
             } catch {
                 log(urlRequest, attempt: attempt, started: started, error: error)
                 if Task.isCancelled { throw CancellationError() }
+                if RetryPolicy.isNetworkError(error) && (error as? URLError)?.code != .cancelled {
+                    // Said at once, while retries may go on for seconds.
+                    reachability.report(false)
+                }
                 guard RetryPolicy.isRetryable(error: error), attempt < retryPolicy.maxAttempts else {
                     throw SyncClientError.transport(error)
                 }
@@ -133,6 +138,7 @@ public final class SyncAPIClient: Sendable {
                 continue
             }
             log(urlRequest, attempt: attempt, started: started, response: response, data: data)
+            reachability.report(true)
 
             let status = response.statusCode
             if (200...299).contains(status) || passing.contains(status) {
@@ -159,6 +165,13 @@ public final class SyncAPIClient: Sendable {
     }
 
     private let idempotencyHeader = "Idempotency-Key"
+
+    /// Calls handler with false when an attempt fails because the server
+    /// cannot be reached, and with true when a response arrives (any
+    /// status), until the subscription is released.
+    func observeReachability(_ handler: @escaping @Sendable (Bool) -> Void) -> ChangeSubscription {
+        reachability.add(handler)
+    }
 
     private func currentToken() async throws -> String? {
         guard let tokens else { return nil }
@@ -270,5 +283,32 @@ private final class DataTaskHandle: @unchecked Sendable {
         let task = self.task
         lock.unlock()
         task?.cancel()
+    }
+}
+
+/// The observers of whether the server answered the last attempt.
+private final class ReachabilityObservers: @unchecked Sendable {
+    // @unchecked: behind lock.
+    private let lock = NSLock()
+    private var handlers: [UUID: @Sendable (Bool) -> Void] = [:]
+
+    func add(_ handler: @escaping @Sendable (Bool) -> Void) -> ChangeSubscription {
+        let id = UUID()
+        lock.lock()
+        handlers[id] = handler
+        lock.unlock()
+        return ChangeSubscription { [weak self] in
+            guard let self else { return }
+            self.lock.lock()
+            self.handlers[id] = nil
+            self.lock.unlock()
+        }
+    }
+
+    func report(_ reachable: Bool) {
+        lock.lock()
+        let targets = Array(handlers.values)
+        lock.unlock()
+        for handler in targets { handler(reachable) }
     }
 }

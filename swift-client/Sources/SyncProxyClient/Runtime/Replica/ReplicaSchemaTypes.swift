@@ -67,7 +67,7 @@ public struct ReplicaTableSchema: Sendable {
     func removing(column: String) -> ReplicaTableSchema {
         let kept = columns.filter { $0.name != column }
         let defs = kept.map { c -> String in
-            quoteIdentifier(c.name) + " " + c.kind.sqlType + (c.role == .key ? " NOT NULL PRIMARY KEY" : "")
+            quoteIdentifier(c.name) + " " + c.sqlDefinition + (c.role == .key ? " NOT NULL PRIMARY KEY" : "")
         } + [quoteIdentifier("sync_version") + " INTEGER"]
         let sql = "CREATE TABLE IF NOT EXISTS " + quoteIdentifier(name) + " (" + defs.joined(separator: ", ") + ")"
         return ReplicaTableSchema(name: name, key: key, deletable: deletable, createSQL: sql, columns: kept)
@@ -104,13 +104,22 @@ public struct ReplicaColumn: Sendable, Hashable {
     /// The server's default for a new row that leaves the column out, as JSON
     /// text; the replica shows it until the server's row arrives.
     public let defaultJSON: String?
+    /// What the server accepts in the column (its write schema's
+    /// constraints): checked on every edit.
+    public let rules: ReplicaColumnRules
 
-    public init(name: String, kind: Kind, nullable: Bool, role: Role, defaultJSON: String?) {
+    public init(name: String, kind: Kind, nullable: Bool, role: Role, defaultJSON: String?, rules: ReplicaColumnRules = ReplicaColumnRules()) {
         self.name = name
         self.kind = kind
         self.nullable = nullable
         self.role = role
         self.defaultJSON = defaultJSON
+        self.rules = rules
+    }
+
+    /// The column's type in SQLite: decimals are text compared as numbers.
+    var sqlDefinition: String {
+        kind == .decimal ? kind.sqlType + " COLLATE " + DecimalCollation.name : kind.sqlType
     }
 
     /// The wire value `value` as stored in SQLite: validated, canonical where
@@ -179,6 +188,14 @@ public enum ReplicaError: Error, LocalizedError, Equatable {
     case readOnlyColumn(table: String, column: String)
     /// Contractors and singleton rows are never deleted through sync.
     case notDeletable(String)
+    /// An edit the server would refuse: column's value breaks its rules in
+    /// openapi.yaml (too long, off the enum, more fraction digits than the
+    /// column's scale, a required column missing, ...). Nothing was stored.
+    case invalidColumn(table: String, column: String, ColumnViolation)
+    /// An edit through the replica inside `replica.write { }` (use its `tx`).
+    case nestedWrite
+    /// A `ReplicaTransaction` used after its `write { }` returned.
+    case transactionEnded
     /// The replica file belongs to another contractor or auth user than the token.
     case wrongAccount(expected: String, got: String)
     case closed
@@ -190,6 +207,9 @@ public enum ReplicaError: Error, LocalizedError, Equatable {
         case .rowNotFound(let table, let id): return "No row \(id.uuidString.lowercased()) in \(table)."
         case .readOnlyColumn(let table, let column): return "\(table).\(column) is set by the server and cannot be edited."
         case .notDeletable(let table): return "Rows of \(table) cannot be deleted through sync."
+        case .invalidColumn(let table, let column, let violation): return "\(table).\(column) \(violation)."
+        case .nestedWrite: return "An edit inside replica.write { tx in … } must go through tx: the replica waits for that transaction."
+        case .transactionEnded: return "This transaction has ended: use it only inside its write { } block."
         case .wrongAccount(let expected, let got):
             return "This replica belongs to \(expected), but the signed-in account is \(got); open the replica of that account."
         case .closed: return "The replica is closed."

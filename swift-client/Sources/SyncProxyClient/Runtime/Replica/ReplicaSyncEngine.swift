@@ -14,7 +14,8 @@ public struct SyncStatus: Sendable, Equatable {
     }
 
     public var phase: Phase = .idle
-    /// Local edits not yet acknowledged.
+    /// Local edits not yet acknowledged: follows every local edit (also an
+    /// app extension's on the same file), not only syncs.
     public var pendingChanges = 0
     /// Batches pushed and rows (and tombstones) pulled by the sync in progress (or the last one).
     public var pushedBatches = 0
@@ -22,8 +23,10 @@ public struct SyncStatus: Sendable, Equatable {
     /// Changes set aside (400 rejected, unmerged conflicts, undecodable rows).
     public var quarantined = 0
     public var lastSyncedAt: Date?
-    /// The last sync failed because the server could not be reached: the
-    /// edits are safe here; sync again when the network is back.
+    /// The server cannot be reached: set by the first attempt that fails for
+    /// a network reason (while the client may still be retrying), cleared by
+    /// the next response. The edits are safe here; sync again when the
+    /// network is back.
     public var isOffline = false
     /// The last sync's error, for display (no customer data).
     public var lastError: String?
@@ -100,6 +103,8 @@ public actor ReplicaSyncEngine {
     private let broadcaster = StatusBroadcaster()
 
     private var running: Task<ReplicaSyncReport, any Error>?
+    /// Keep the status current between syncs (released with the engine).
+    private let subscriptions: [ChangeSubscription]
     /// Calls that joined a running sync instead of starting one (for tests).
     private(set) var joinedCalls = 0
     private var accountChecked = false
@@ -119,6 +124,22 @@ public actor ReplicaSyncEngine {
         self.configuration = configuration
         self.resolver = resolver
         self.onQuarantine = onQuarantine
+        let broadcaster = self.broadcaster
+        let counts: @Sendable () -> Void = { [weak replica] in
+            guard let replica, let counts = try? replica.outboxCounts() else { return }
+            broadcaster.update {
+                $0.pendingChanges = counts.pending
+                $0.quarantined = counts.quarantined
+            }
+        }
+        counts()
+        subscriptions = [
+            // Every commit that changes the outbox or the quarantine, whoever made it.
+            replica.hub.subscribe(tables: [ChangeHub.outbox, ChangeHub.quarantine]) { _ in counts() },
+            client.observeReachability { reachable in
+                broadcaster.update { $0.isOffline = !reachable }
+            },
+        ]
     }
 
     func setAfterPushResponse(_ hook: (@Sendable () async throws -> Void)?) { afterPushResponse = hook }
@@ -200,7 +221,13 @@ public actor ReplicaSyncEngine {
         let spec = try await client.getOpenAPI()
         let version = spec["info"]?["version"]?.stringValue ?? "1.0.0"
         let parts = version.split(separator: ".").compactMap { Int($0) }
-        let detected: PushShape = (parts.first ?? 1) > 1 || (parts.count > 1 && parts[0] == 1 && parts[1] >= 1) ? .partialRows : .fullRows
+        let major = parts.first ?? 1, minor = parts.count > 1 ? parts[1] : 0
+        let detected: PushShape
+        switch (major, minor) {
+        case (2..., _), (1, 2...): detected = .versionedDeletes
+        case (1, 1): detected = .partialRows
+        default: detected = .fullRows
+        }
         shape = detected
         return detected
     }
@@ -236,9 +263,14 @@ public actor ReplicaSyncEngine {
                 var decisions: [(OutboxEntry, ReplicaConflict, ConflictResolution)] = []
                 for item in wire {
                     guard let (entry, conflict) = replica.conflict(for: item, in: batch) else { continue }
-                    let resolution = conflictRounds > configuration.maxConflictRounds
-                        ? .quarantine("still conflicting after \(configuration.maxConflictRounds) merges")
-                        : await resolver(conflict)
+                    let resolution: ConflictResolution
+                    if conflict.isDelete && conflict.deleted {
+                        resolution = .acceptServer // deleted there too: nothing to decide
+                    } else if conflictRounds > configuration.maxConflictRounds {
+                        resolution = .quarantine("still conflicting after \(configuration.maxConflictRounds) merges")
+                    } else {
+                        resolution = await resolver(conflict)
+                    }
                     decisions.append((entry, conflict, resolution))
                 }
                 guard !decisions.isEmpty else {
@@ -266,10 +298,11 @@ public actor ReplicaSyncEngine {
                     quarantine(try replica.quarantineRejected(batch, rejected), &report)
                 }
             case 413:
-                if batch.entries.count > 1 {
+                if batch.entries.count > 1 && maxRows > 1 {
                     try replica.unbatch(batch.id)
-                    maxRows = max(1, batch.entries.count / 2)
+                    maxRows = max(1, min(maxRows, batch.entries.count) / 2)
                 } else if let entry = batch.entries.first {
+                    // One change, or one write { } transaction, which is never split.
                     quarantine(try replica.quarantineRejected(batch, [(entry, "too large for one push")]), &report)
                 }
             case 422:

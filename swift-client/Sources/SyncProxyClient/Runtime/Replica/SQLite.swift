@@ -34,17 +34,26 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
 // SQLITE_TRANSIENT is a macro Swift cannot import: it tells SQLite to copy the bound bytes.
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-/// One SQLite connection. Not thread-safe by itself: `SQLiteReplica` owns it
-/// behind a lock, so every call here happens on one thread at a time.
+/// One SQLite connection. Not thread-safe by itself: `ReplicaConnections`
+/// hands each one to one thread at a time.
 final class SQLiteConnection {
+    /// What a connection is for: the replica has one writer and a few readers.
+    enum Role {
+        /// Opens (or creates) the file and puts it in WAL mode.
+        case writer
+        /// Only reads (`query_only`): in WAL mode it reads the last committed
+        /// state and never waits for the writer's transaction.
+        case reader
+    }
+
     private var handle: OpaquePointer?
     let path: String
 
-    init(path: String) throws {
+    init(path: String, role: Role = .writer) throws {
         self.path = path
         var db: OpaquePointer?
         // NOMUTEX: the replica serialises access itself; SQLite's own mutex would be a second lock.
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags = (role == .writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
@@ -52,11 +61,25 @@ final class SQLiteConnection {
             throw SQLiteError(code: rc, message: message)
         }
         handle = db
-        // WAL: a reader (the UI) never waits for the engine's write transaction.
-        try execute("PRAGMA journal_mode = WAL")
-        try execute("PRAGMA synchronous = NORMAL")
-        try execute("PRAGMA foreign_keys = OFF")
         sqlite3_busy_timeout(db, 5000)
+        do {
+            switch role {
+            case .writer:
+                // WAL (kept in the file): readers on their own connections never
+                // wait for a write transaction, and a write never waits for them.
+                try execute("PRAGMA journal_mode = WAL")
+                try execute("PRAGMA synchronous = NORMAL")
+            case .reader:
+                try execute("PRAGMA query_only = 1")
+            }
+            try execute("PRAGMA foreign_keys = OFF")
+            // Decimal columns are declared COLLATE DECIMAL: every connection
+            // that reads them must know the collation.
+            try DecimalCollation.register(on: db)
+        } catch {
+            close()
+            throw error
+        }
     }
 
     deinit { close() }
@@ -148,6 +171,19 @@ final class SQLiteConnection {
     }
 
     var changes: Int { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
+
+    /// `PRAGMA data_version`: changes whenever another connection (of this
+    /// process or another) commits to the file.
+    func dataVersion() throws -> Int64 {
+        try query("PRAGMA data_version").first?.first?.integerValue ?? 0
+    }
+
+    /// body in one read transaction: a consistent snapshot across several statements.
+    func snapshot<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN DEFERRED")
+        defer { try? execute("COMMIT") }
+        return try body()
+    }
 
     /// body in one transaction: committed when it returns, rolled back when it throws.
     func transaction<T>(_ body: () throws -> T) throws -> T {

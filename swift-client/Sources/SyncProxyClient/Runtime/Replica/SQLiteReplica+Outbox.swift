@@ -9,6 +9,10 @@ public enum PushShape: String, Sendable {
     /// `base_version`, so an edit never overwrites what it did not touch and
     /// a concurrent change is a 409 instead of a silent overwrite.
     case partialRows
+    /// Contract 1.2: partial rows, and deletes carry the version of the row
+    /// they were decided on (`{"id": ..., "base_version": n}`), so a delete
+    /// of a row edited elsewhere since is a 409 instead of a silent win.
+    case versionedDeletes
 }
 
 /// One queued local change as it sits in the outbox.
@@ -20,6 +24,8 @@ struct OutboxEntry: Sendable, Equatable {
     var columns: [String: JSONValue]
     var baseValues: [String: JSONValue]
     var baseVersion: Int64?
+    /// The `write { }` transaction the entry belongs to (pushed together).
+    var txn: Int64?
 }
 
 /// A push as it is (or was) sent: the same bytes under the same key until acknowledged.
@@ -77,18 +83,20 @@ extension SQLiteReplica {
                 op: row[3].textValue ?? "",
                 columns: try JSONValue(json: row[4].textValue ?? "{}").objectValue ?? [:],
                 baseValues: try JSONValue(json: row[5].textValue ?? "{}").objectValue ?? [:],
-                baseVersion: row[6].integerValue
+                baseVersion: row[6].integerValue,
+                txn: row[7].integerValue
             )
         }
     }
 
-    private static let entryColumns = "seq, tbl, row_id, op, columns, base_values, base_version"
+    private static let entryColumns = "seq, tbl, row_id, op, columns, base_values, base_version, txn"
 
     /// The batch sent before and not yet acknowledged (after a crash, a lost
-    /// response, a cancelled sync), else a new one of at most maxRows changes,
-    /// persisted with its key before it is sent.
+    /// response, a cancelled sync), else a new one of at most maxRows changes
+    /// (more when a `write { }` transaction would otherwise be split: its
+    /// changes always go in one push), persisted with its key before it is sent.
     func nextBatch(maxRows: Int, shape: PushShape) throws -> PendingBatch? {
-        try write(tables: []) { db in
+        try writeTransaction { db in
             if let row = try db.query("SELECT id, idempotency_key, body FROM _batches ORDER BY id LIMIT 1").first,
                let id = row[0].integerValue
             {
@@ -101,9 +109,18 @@ extension SQLiteReplica {
                 }
                 return PendingBatch(id: id, idempotencyKey: row[1].textValue ?? "", body: body, entries: entries)
             }
-            let entries = try Self.entries(db, "SELECT \(Self.entryColumns) FROM _outbox WHERE batch_id IS NULL ORDER BY seq LIMIT ?",
+            var entries = try Self.entries(db, "SELECT \(Self.entryColumns) FROM _outbox WHERE batch_id IS NULL ORDER BY seq LIMIT ?",
                                            [.integer(Int64(max(1, maxRows)))])
             guard !entries.isEmpty else { return nil }
+            var taken = Set(entries.map(\.seq))
+            for txn in Set(entries.compactMap(\.txn)) {
+                for entry in try Self.entries(db, "SELECT \(Self.entryColumns) FROM _outbox WHERE batch_id IS NULL AND txn = ? ORDER BY seq",
+                                              [.integer(txn)]) where !taken.contains(entry.seq) {
+                    taken.insert(entry.seq)
+                    entries.append(entry)
+                }
+            }
+            entries.sort { $0.seq < $1.seq }
             let body = try pushBody(db, entries, shape: shape)
             let key = UUID().uuidString.lowercased()
             try db.query("INSERT INTO _batches (idempotency_key, body, created_at) VALUES (?, ?, ?)",
@@ -123,7 +140,11 @@ extension SQLiteReplica {
         for entry in entries {
             let table = try table(for: entry.table)
             if entry.op == "delete" {
-                deletes[entry.table, default: []].append(.string(entry.rowID))
+                if shape == .versionedDeletes, let base = entry.baseVersion {
+                    deletes[entry.table, default: []].append(["id": .string(entry.rowID), "base_version": .integer(base)])
+                } else {
+                    deletes[entry.table, default: []].append(.string(entry.rowID))
+                }
                 continue
             }
             let current = try storedObject(db, table, key: entry.rowID)?.object ?? [:]
@@ -137,14 +158,16 @@ extension SQLiteReplica {
                     if let value = current[column.name] ?? entry.columns[column.name] { row[column.name] = value }
                 }
                 for (name, value) in entry.columns where current[name] == nil { row[name] = value }
-            case .partialRows:
+            case .partialRows, .versionedDeletes:
                 // Required columns stay required on partial rows (contract 1.1).
                 for column in table.writableColumns where column.role == .required {
                     if let value = current[column.name], value != .null { row[column.name] = value }
                 }
                 for (name, value) in entry.columns { row[name] = value }
                 if entry.op == "insert" {
-                    row["base_version"] = .integer(0)
+                    // 0: "new"; a row created again over a tombstone carries
+                    // the tombstone's version.
+                    row["base_version"] = .integer(entry.baseVersion ?? 0)
                 } else if let base = entry.baseVersion {
                     row["base_version"] = .integer(base)
                 }
@@ -161,14 +184,20 @@ extension SQLiteReplica {
     /// The server committed batch as `version` (nil from a 1.0 server): its
     /// rows now stand at that version here too, and later edits of them build on it.
     func acknowledge(_ batch: PendingBatch, version: Int64?) throws {
-        let tables = Set(batch.entries.map(\.table))
-        try write(tables: tables) { db in
+        try writeTransaction { db in
             if let version {
-                for entry in batch.entries where entry.op != "delete" {
+                for entry in batch.entries {
                     let table = try table(for: entry.table)
+                    if entry.op == "delete" {
+                        // Created again here while the delete was in flight: it
+                        // goes over the tombstone this push wrote.
+                        try db.query("UPDATE _outbox SET base_version = ? WHERE tbl = ? AND row_id = ? AND batch_id IS NULL AND op = 'insert'",
+                                     [.integer(version), .text(entry.table), .text(entry.rowID)])
+                        continue
+                    }
                     try db.query("UPDATE \(quoteIdentifier(table.name)) SET sync_version = ? WHERE \(quoteIdentifier(table.keyColumn)) = ?",
                                  [.integer(version), .text(entry.rowID)])
-                    try db.query("UPDATE _outbox SET base_version = ? WHERE tbl = ? AND row_id = ? AND batch_id IS NULL AND op = 'update'",
+                    try db.query("UPDATE _outbox SET base_version = ? WHERE tbl = ? AND row_id = ? AND batch_id IS NULL AND op IN ('update', 'delete')",
                                  [.integer(version), .text(entry.table), .text(entry.rowID)])
                 }
             }
@@ -181,7 +210,7 @@ extension SQLiteReplica {
     /// new batch under a new key, since the body will differ). An entry whose
     /// row was edited again meanwhile merges with that newer entry.
     func unbatch(_ batchID: Int64) throws {
-        try write(tables: []) { db in try unbatch(db, batchID) }
+        try writeTransaction { db in try unbatch(db, batchID) }
     }
 
     func unbatch(_ db: SQLiteConnection, _ batchID: Int64) throws {
@@ -198,24 +227,29 @@ extension SQLiteReplica {
             var merged = older
             switch (older.op, newer.op) {
             case (_, "delete"):
-                merged.op = older.op == "insert" ? "drop" : "delete"
+                merged.op = older.op == "insert" && (older.baseVersion ?? 0) == 0 ? "drop" : "delete"
                 merged.columns = [:]
-                merged.baseValues = [:]
+                merged.baseValues = newer.baseValues
             case ("delete", _):
                 merged = newer
                 merged.seq = older.seq
+                merged.txn = older.txn ?? newer.txn
             default:
                 for (name, value) in newer.columns { merged.columns[name] = value }
                 for (name, value) in newer.baseValues where merged.baseValues[name] == nil { merged.baseValues[name] = value }
             }
             try db.query("DELETE FROM _outbox WHERE seq = ?", [.integer(newer.seq)])
+            if let a = older.txn, let b = newer.txn, a != b {
+                try joinTransactions(db, b, into: a)
+            }
+            merged.txn = older.txn ?? newer.txn
             if merged.op == "drop" {
                 try db.query("DELETE FROM _outbox WHERE seq = ?", [.integer(older.seq)])
             } else {
-                try db.query("UPDATE _outbox SET op = ?, columns = ?, base_values = ?, base_version = ?, batch_id = NULL WHERE seq = ?",
+                try db.query("UPDATE _outbox SET op = ?, columns = ?, base_values = ?, base_version = ?, txn = ?, batch_id = NULL WHERE seq = ?",
                              [.text(merged.op), .text(try JSONValue.object(merged.columns).jsonString()),
                               .text(try JSONValue.object(merged.baseValues).jsonString()),
-                              merged.baseVersion.map { .integer($0) } ?? .null, .integer(older.seq)])
+                              merged.baseVersion.map { .integer($0) } ?? .null, merged.txn.map { .integer($0) } ?? .null, .integer(older.seq)])
             }
         }
         try db.query("DELETE FROM _batches WHERE id = ?", [.integer(batchID)])
@@ -233,7 +267,7 @@ extension SQLiteReplica {
     /// A 422 (key reused with another body): the same body under a fresh key.
     func rekey(_ batch: PendingBatch) throws -> PendingBatch {
         let key = UUID().uuidString.lowercased()
-        try write(tables: []) { db in
+        try writeTransaction { db in
             try db.query("UPDATE _batches SET idempotency_key = ? WHERE id = ?", [.text(key), .integer(batch.id)])
         }
         var copy = batch
@@ -245,13 +279,14 @@ extension SQLiteReplica {
 
     /// The conflicting entry of batch as the resolver sees it.
     func conflict(for wire: WireConflict, in batch: PendingBatch) -> (OutboxEntry, ReplicaConflict)? {
-        guard let entry = batch.entries.first(where: { $0.table == wire.table && $0.rowID == wire.id && $0.op != "delete" }),
+        guard let entry = batch.entries.first(where: { $0.table == wire.table && $0.rowID == wire.id }),
               let id = UUID(uuidString: wire.id)
         else { return nil }
+        let decimals = Set(schema.table(wire.table)?.columns.filter { $0.kind == .decimal }.map(\.name) ?? [])
         let conflict = ReplicaConflict(
             table: wire.table, id: id, baseVersion: wire.baseVersion, currentVersion: wire.currentVersion,
-            deleted: wire.deleted, isInsert: entry.op == "insert",
-            localChanges: entry.columns, baseValues: entry.baseValues, serverRow: wire.row
+            deleted: wire.deleted, isInsert: entry.op == "insert", isDelete: entry.op == "delete",
+            localChanges: entry.columns, baseValues: entry.baseValues, serverRow: wire.row, decimalColumns: decimals
         )
         return (entry, conflict)
     }
@@ -260,10 +295,17 @@ extension SQLiteReplica {
     /// 409, then returns every entry of it to the outbox (nothing was written).
     func resolve(_ batch: PendingBatch, _ decisions: [(OutboxEntry, ReplicaConflict, ConflictResolution)]) throws -> [QuarantinedChange] {
         var quarantined: [QuarantinedChange] = []
-        try write(tables: Set(decisions.map { $0.1.table })) { db in
+        try writeTransaction { db in
             for (entry, conflict, resolution) in decisions {
                 let table = try table(for: entry.table)
                 switch resolution {
+                case .push where entry.op == "delete":
+                    // Delete anyway, on the version the server has now.
+                    try db.query("UPDATE _outbox SET base_version = ? WHERE seq = ?", [.integer(conflict.currentVersion), .integer(entry.seq)])
+                case .push(let columns) where conflict.serverRow == nil:
+                    // Deleted (or missing) on the server: pushing brings the row
+                    // back, on the tombstone's version, as this device has it.
+                    try revive(db, table, entry, columns: columns, version: conflict.currentVersion)
                 case .push(let columns):
                     var kept: [String: JSONValue] = [:]
                     for (name, value) in columns where table.column(name).map({ $0.role == .required || $0.role == .optional }) ?? false {
@@ -271,11 +313,9 @@ extension SQLiteReplica {
                     }
                     var bases: [String: JSONValue] = [:]
                     for name in kept.keys { bases[name] = conflict.serverRow?[name] ?? .null }
-                    // A row deleted on the server is created again by this push.
-                    let op = conflict.serverRow == nil ? "insert" : "update"
-                    try db.query("UPDATE _outbox SET op = ?, columns = ?, base_values = ?, base_version = ? WHERE seq = ?",
-                                 [.text(op), .text(try JSONValue.object(kept).jsonString()), .text(try JSONValue.object(bases).jsonString()),
-                                  conflict.serverRow == nil ? .integer(0) : .integer(conflict.currentVersion), .integer(entry.seq)])
+                    try db.query("UPDATE _outbox SET op = 'update', columns = ?, base_values = ?, base_version = ? WHERE seq = ?",
+                                 [.text(try JSONValue.object(kept).jsonString()), .text(try JSONValue.object(bases).jsonString()),
+                                  .integer(conflict.currentVersion), .integer(entry.seq)])
                     if let server = conflict.serverRow {
                         try storeServerRow(db, table, server, overlayPending: true)
                     }
@@ -283,7 +323,7 @@ extension SQLiteReplica {
                     try db.query("DELETE FROM _outbox WHERE seq = ?", [.integer(entry.seq)])
                     try takeServerState(db, table, rowID: entry.rowID, serverRow: conflict.serverRow)
                 case .quarantine(let message):
-                    let reason: QuarantineReason = conflict.deleted ? .deletedOnServer : .conflict
+                    let reason: QuarantineReason = conflict.deleted && entry.op != "delete" ? .deletedOnServer : .conflict
                     quarantined.append(try moveToQuarantine(db, entry, reason: reason, message: message, serverRow: conflict.serverRow))
                     try takeServerState(db, table, rowID: entry.rowID, serverRow: conflict.serverRow)
                 }
@@ -291,6 +331,29 @@ extension SQLiteReplica {
             try unbatch(db, batch.id)
         }
         return quarantined
+    }
+
+    /// Turns entry into the insert that brings a row deleted on the server
+    /// back: every column the row has here (the server gives a revived row
+    /// its defaults for what a push leaves out), the resolver's on top.
+    private func revive(_ db: SQLiteConnection, _ table: ReplicaTableSchema, _ entry: OutboxEntry,
+                        columns: [String: JSONValue], version: Int64) throws {
+        var row: [String: JSONValue] = [:]
+        if let local = try storedObject(db, table, key: entry.rowID)?.object {
+            for column in table.writableColumns {
+                if let value = local[column.name] { row[column.name] = value }
+            }
+        }
+        for (name, value) in columns where table.column(name).map({ $0.role == .required || $0.role == .optional }) ?? false {
+            row[name] = value
+        }
+        if try storedObject(db, table, key: entry.rowID) == nil {
+            try insertLocal(db, table, key: entry.rowID, values: row)
+        } else {
+            try setColumns(db, table, key: entry.rowID, row)
+        }
+        try db.query("UPDATE _outbox SET op = 'insert', columns = ?, base_values = '{}', base_version = ? WHERE seq = ?",
+                     [.text(try JSONValue.object(row).jsonString()), .integer(version), .integer(entry.seq)])
     }
 
     /// The row as the server has it, with the row's other pending edits on top.
@@ -324,25 +387,26 @@ extension SQLiteReplica {
                                  operation: entry.op, columns: entry.columns, serverRow: serverRow, createdAt: now)
     }
 
-    /// Sets rejected entries of batch aside (a 400 named them), undoes them
-    /// locally, and returns the rest of the batch to the outbox.
+    /// Sets rejected entries of batch aside (a 400 named them), and the other
+    /// entries of their `write { }` transactions with them (a transaction
+    /// reaches the server whole or not at all); returns the rest of the batch
+    /// to the outbox. A rejected edit is undone locally; a rejected new row
+    /// stays, held for the app to fix and `retryQuarantined`.
     func quarantineRejected(_ batch: PendingBatch, _ rejected: [(OutboxEntry, String)]) throws -> [QuarantinedChange] {
         var out: [QuarantinedChange] = []
-        try write(tables: Set(rejected.map { $0.0.table })) { db in
-            for (entry, message) in rejected {
+        var all = rejected
+        for (entry, message) in rejected {
+            guard let txn = entry.txn else { continue }
+            for other in batch.entries where other.txn == txn && !all.contains(where: { $0.0.seq == other.seq }) {
+                all.append((other, "not sent: \(entry.table) \(entry.rowID) of the same transaction was rejected (\(message))"))
+            }
+        }
+        try writeTransaction { db in
+            for (entry, message) in all {
                 let table = try table(for: entry.table)
                 out.append(try moveToQuarantine(db, entry, reason: .rejected, message: message, serverRow: nil))
-                switch entry.op {
-                case "insert":
-                    let version = try db.query("SELECT sync_version FROM \(quoteIdentifier(table.name)) WHERE \(quoteIdentifier(table.keyColumn)) = ?",
-                                               [.text(entry.rowID)]).first?.first?.integerValue
-                    if version == nil {
-                        try db.query("DELETE FROM \(quoteIdentifier(table.name)) WHERE \(quoteIdentifier(table.keyColumn)) = ?", [.text(entry.rowID)])
-                    }
-                case "update":
+                if entry.op == "update" {
                     try setColumns(db, table, key: entry.rowID, entry.baseValues)
-                default:
-                    break
                 }
             }
             try unbatch(db, batch.id)
@@ -352,7 +416,7 @@ extension SQLiteReplica {
 
     /// Everything set aside, oldest first.
     public func quarantine() throws -> [QuarantinedChange] {
-        try withConnection { db in
+        try read { db in
             try db.query("SELECT id, tbl, row_id, reason, message, op, columns, server_row, created_at FROM _quarantine ORDER BY id").map { row in
                 QuarantinedChange(
                     id: row[0].integerValue ?? 0, table: row[1].textValue ?? "", rowID: row[2].textValue ?? "",
@@ -365,36 +429,64 @@ extension SQLiteReplica {
         }
     }
 
-    /// Forgets a quarantined change.
+    /// Forgets a quarantined change. A rejected new row held here goes too
+    /// (the server never had it).
     public func discardQuarantined(_ id: Int64) throws {
-        try write(tables: []) { db in try db.query("DELETE FROM _quarantine WHERE id = ?", [.integer(id)]) }
+        try writeTransaction { db in
+            guard let row = try db.query("SELECT tbl, row_id, op, reason FROM _quarantine WHERE id = ?", [.integer(id)]).first,
+                  let tableName = row[0].textValue, let key = row[1].textValue
+            else { return }
+            try db.query("DELETE FROM _quarantine WHERE id = ?", [.integer(id)])
+            guard row[2].textValue == "insert", row[3].textValue == QuarantineReason.rejected.rawValue, let table = schema.table(tableName),
+                  try storedObject(db, table, key: key)?.version == nil, try openEntry(db, tableName, key) == nil,
+                  try !hasEntryInFlight(db, tableName, key)
+            else { return }
+            try db.query("DELETE FROM \(quoteIdentifier(table.name)) WHERE \(quoteIdentifier(table.keyColumn)) = ?", [.text(key)])
+        }
     }
 
-    /// Queues a quarantined local change again (after the app fixed what the
-    /// server rejected, e.g. by editing the row): its columns go on top of the row.
+    /// Queues a quarantined local change again, under the edits made since
+    /// (they are newer): fix the row with an ordinary edit (a rejected new
+    /// row is still in the replica; a rejected edit was undone), then retry.
+    /// A retried delete deletes the row as it is now.
     public func retryQuarantined(_ id: Int64) throws {
         guard let change = try quarantine().first(where: { $0.id == id }), let op = change.operation else { return }
         let table = try table(for: change.table)
-        try write(tables: [table.name]) { db in
+        try writeTransaction { db in
             try db.query("DELETE FROM _quarantine WHERE id = ?", [.integer(id)])
             if op == "delete" {
-                try db.query("DELETE FROM \(quoteIdentifier(table.name)) WHERE id = ?", [.text(change.rowID)])
-                try db.query("INSERT INTO _outbox (tbl, row_id, op, columns, base_values, base_version) VALUES (?, ?, 'delete', '{}', '{}', NULL)",
-                             [.text(table.name), .text(change.rowID)])
+                try deleteRow(db, table, key: change.rowID, txn: nil)
                 return
             }
-            let stored = try storedObject(db, table, key: change.rowID)
-            if stored == nil {
-                try db.query("INSERT INTO \(quoteIdentifier(table.name)) (\(quoteIdentifier(table.keyColumn))) VALUES (?)", [.text(change.rowID)])
+            guard let stored = try storedObject(db, table, key: change.rowID) else {
+                // Gone here meanwhile (or set aside by an older SDK version, which
+                // removed rejected new rows): created again as it was.
+                try insertLocal(db, table, key: change.rowID, values: change.columns)
+                try enqueue(db, table.name, change.rowID, op: "insert", columns: change.columns, baseValues: [:], baseVersion: 0, txn: nil)
+                return
             }
-            try setColumns(db, table, key: change.rowID, change.columns)
-            var bases: [String: JSONValue] = [:]
-            for name in change.columns.keys { bases[name] = stored?.object[name] ?? .null }
-            let isNew = stored?.version == nil
-            try db.query("INSERT INTO _outbox (tbl, row_id, op, columns, base_values, base_version) VALUES (?, ?, ?, ?, ?, ?)",
-                         [.text(table.name), .text(change.rowID), .text(isNew ? "insert" : "update"),
-                          .text(try JSONValue.object(change.columns).jsonString()), .text(try JSONValue.object(bases).jsonString()),
-                          isNew ? .integer(0) : (stored?.version.map { .integer($0) } ?? .null)])
+            if let open = try openEntry(db, table.name, change.rowID), open.op != "delete" {
+                // Edits made since win over the retried values.
+                var columns = open.columns
+                var bases = open.baseValues
+                var applied: [String: JSONValue] = [:]
+                for (name, value) in change.columns where columns[name] == nil {
+                    columns[name] = value
+                    if open.op == "update", bases[name] == nil { bases[name] = stored.object[name] ?? .null }
+                    applied[name] = value
+                }
+                try setColumns(db, table, key: change.rowID, applied)
+                try db.query("UPDATE _outbox SET columns = ?, base_values = ? WHERE seq = ?",
+                             [.text(try JSONValue.object(columns).jsonString()), .text(try JSONValue.object(bases).jsonString()), .integer(open.seq)])
+                return
+            }
+            if op == "insert" && stored.version == nil {
+                // The held new row, with the fixes made to it since.
+                try setColumns(db, table, key: change.rowID, change.columns)
+                try enqueue(db, table.name, change.rowID, op: "insert", columns: change.columns, baseValues: [:], baseVersion: 0, txn: nil)
+                return
+            }
+            try recordUpdate(db, table, key: change.rowID, old: stored.object, version: stored.version, changes: change.columns, txn: nil)
         }
     }
 }

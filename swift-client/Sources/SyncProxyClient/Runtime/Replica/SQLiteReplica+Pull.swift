@@ -52,12 +52,12 @@ extension SQLiteReplica {
     /// or a 410): its pages record the keys they deliver, and the last page
     /// removes local rows the server no longer has.
     func isFullPull() throws -> Bool {
-        try withConnection { try Self.state($0, "full_pull") == "1" }
+        try read { try Self.state($0, "full_pull") == "1" }
     }
 
     /// Drops the cursor and starts a full pull (410 RESYNC_REQUIRED, or no cursor yet).
     func beginFullPull() throws {
-        try write(tables: []) { db in
+        try writeTransaction { db in
             try Self.setState(db, "cursor", nil)
             try Self.setState(db, "full_pull", "1")
             try db.query("DELETE FROM _resync_seen")
@@ -68,8 +68,7 @@ extension SQLiteReplica {
     /// saved cursor never points past rows that are not stored.
     func apply(_ page: PulledPage) throws -> AppliedPage {
         var result = AppliedPage()
-        let changed = Set(page.rows.filter { !$0.value.isEmpty }.keys).union(page.deleted.filter { !$0.value.isEmpty }.keys)
-        try write(tables: changed) { db in
+        try writeTransaction { db in
             let full = try Self.state(db, "full_pull") == "1"
             for table in schema.tables {
                 for row in page.rows[table.name] ?? [] {
@@ -91,21 +90,33 @@ extension SQLiteReplica {
                         }
                     } catch let error as ReplicaError {
                         let key = (try? keyOf(table, row.objectValue ?? [:])) ?? "?"
-                        let entry = OutboxEntry(seq: -1, table: table.name, rowID: key, op: "", columns: [:], baseValues: [:], baseVersion: nil)
+                        let entry = OutboxEntry(seq: -1, table: table.name, rowID: key, op: "", columns: [:], baseValues: [:], baseVersion: nil, txn: nil)
                         result.quarantined.append(try quarantinePulled(db, entry, message: error.errorDescription ?? "\(error)", serverRow: row.objectValue))
                     }
                 }
                 for id in page.deleted[table.name] ?? [] {
                     guard let uuid = UUID(uuidString: id) else { continue }
                     let key = uuid.uuidString.lowercased()
-                    // An edit of a row someone deleted: set aside, not pushed
-                    // (it would bring the row back, or conflict).
-                    let open = try Self.openEntries(db, table.name, key)
-                    for entry in open where entry.op != "delete" {
-                        result.quarantined.append(try moveToQuarantine(db, entry, reason: .deletedOnServer,
-                                                                       message: "deleted on the server while edited on this device", serverRow: nil))
+                    var createdAgain = false
+                    for entry in try Self.openEntries(db, table.name, key) {
+                        switch entry.op {
+                        case "insert":
+                            // Created (again) here after that delete: kept, and
+                            // pushed over the tombstone.
+                            createdAgain = true
+                        case "delete":
+                            // Deleted here too: nothing left to send.
+                            try db.query("DELETE FROM _outbox WHERE seq = ?", [.integer(entry.seq)])
+                        default:
+                            // An edit of a row someone deleted: set aside, not
+                            // pushed (it would bring the row back, or conflict).
+                            result.quarantined.append(try moveToQuarantine(db, entry, reason: .deletedOnServer,
+                                                                           message: "deleted on the server while edited on this device", serverRow: nil))
+                        }
                     }
-                    try db.query("DELETE FROM \(quoteIdentifier(table.name)) WHERE \(quoteIdentifier(table.keyColumn)) = ?", [.text(key)])
+                    if !createdAgain {
+                        try db.query("DELETE FROM \(quoteIdentifier(table.name)) WHERE \(quoteIdentifier(table.keyColumn)) = ?", [.text(key)])
+                    }
                 }
             }
             try Self.setState(db, "cursor", page.cursor)
@@ -118,11 +129,12 @@ extension SQLiteReplica {
     }
 
     private static func openEntries(_ db: SQLiteConnection, _ table: String, _ key: String) throws -> [OutboxEntry] {
-        try db.query("SELECT seq, op, columns, base_values, base_version FROM _outbox WHERE tbl = ? AND row_id = ? AND batch_id IS NULL ORDER BY seq",
+        try db.query("SELECT seq, op, columns, base_values, base_version, txn FROM _outbox WHERE tbl = ? AND row_id = ? AND batch_id IS NULL ORDER BY seq",
                      [.text(table), .text(key)]).map { row in
             OutboxEntry(seq: row[0].integerValue ?? 0, table: table, rowID: key, op: row[1].textValue ?? "",
                         columns: try JSONValue(json: row[2].textValue ?? "{}").objectValue ?? [:],
-                        baseValues: try JSONValue(json: row[3].textValue ?? "{}").objectValue ?? [:], baseVersion: row[4].integerValue)
+                        baseValues: try JSONValue(json: row[3].textValue ?? "{}").objectValue ?? [:], baseVersion: row[4].integerValue,
+                        txn: row[5].integerValue)
         }
     }
 
@@ -188,7 +200,8 @@ extension SQLiteReplica {
                 DELETE FROM \(quoteIdentifier(table.name))
                 WHERE \(quoteIdentifier(table.keyColumn)) NOT IN (SELECT row_id FROM _resync_seen WHERE tbl = ?)
                   AND \(quoteIdentifier(table.keyColumn)) NOT IN (SELECT row_id FROM _outbox WHERE tbl = ?)
-                """, [.text(table.name), .text(table.name)])
+                  AND \(quoteIdentifier(table.keyColumn)) NOT IN (SELECT row_id FROM _quarantine WHERE tbl = ? AND op = 'insert' AND reason = 'rejected')
+                """, [.text(table.name), .text(table.name), .text(table.name)])
             removed += db.changes
         }
         try db.query("DELETE FROM _resync_seen")
@@ -203,7 +216,7 @@ extension SQLiteReplica {
     /// SHA-256(id's 16 bytes ‖ sync_version as 8 bytes big-endian).
     /// Rows created here and not yet pushed have no version and are left out.
     public func localDigest() throws -> [String: (count: Int64, digest: UInt64)] {
-        try withConnection { db in
+        try read { db in try db.snapshot {
             var out: [String: (count: Int64, digest: UInt64)] = [:]
             for table in schema.tables {
                 var count: Int64 = 0
@@ -216,7 +229,7 @@ extension SQLiteReplica {
                 out[table.name] = (count, sum)
             }
             return out
-        }
+        } }
     }
 
     static func rowDigest(_ id: UUID, _ version: Int64) -> UInt64 {
