@@ -5,13 +5,13 @@ import FoundationNetworking
 import XCTest
 @testable import SyncProxyClient
 
-/// The main example of swift-client/README.md, compiled and run against the
-/// scripted server. `testReadmeShowsThisExample` fails when the README's code
-/// block and the code between the markers below differ, so the README cannot
+/// The examples of swift-client/README.md, compiled and run against the
+/// scripted server. `testReadmeShowsTheseExamples` fails when a README code
+/// block and the code between its markers below differ, so the README cannot
 /// drift from code that compiles.
 final class ReadmeExampleTests: XCTestCase {
     private func readmeExample(tokens: any TokenProvider, appSupport: URL, session: URLSession) async throws -> (SQLiteReplica, ReplicaSyncReport) {
-        // README example begins
+        // README example sync begins
         let client = SyncAPIClient(baseURL: URL(string: "https://sync.example.com")!,
                                    tokenProvider: tokens, // your TokenProvider (e.g. the Supabase session)
                                    session: session) // optional: defaults to an ephemeral session
@@ -31,8 +31,32 @@ final class ReadmeExampleTests: XCTestCase {
 
         // Push the outbox, then pull every page.
         let report = try await engine.sync()
-        // README example ends
+        // README example sync ends
         return (replica, report)
+    }
+
+    private func readmeTransactionExample(replica: SQLiteReplica, estimateID: UUID,
+                                          show: @escaping @Sendable ([CostbookItem]) -> Void) throws -> (UUID, Task<Void, any Error>) {
+        // README example transactions begins
+        // Several edits as one: one SQLite transaction, and one push.
+        let copyID = try replica.write { tx in
+            let copy = try tx.insert(EstimateWrite(id: UUID(), number: "E-1002", title: "Kitchen (copy)",
+                                                   total: try EstimateWrite.rounded(Decimal(1234) / 3, toScaleOf: "total")))
+            for event in try tx.estimateEvents.all(where: "estimate_id = ?", [.uuid(estimateID)]) {
+                try tx.insert(EstimateEventWrite(id: UUID(), estimateId: copy, kind: event.kind, payload: event.payload))
+            }
+            return copy
+        }
+
+        // A screen that follows a query: its rows now, then after every commit
+        // that touches the table (edits, syncs, an app extension's writes).
+        let screen = Task {
+            for await items in try replica.costbookItems.observe(where: "unit_cost > ?", [9], orderBy: "unit_cost") {
+                show(items) // decimals compare and sort as numbers: 9.5 before 10
+            }
+        }
+        // README example transactions ends
+        return (copyID, screen)
     }
 
     func testReadmeExample_Runs() async throws {
@@ -56,22 +80,50 @@ final class ReadmeExampleTests: XCTestCase {
         XCTAssertEqual(push["costbook_items"]?[0]?["sku"], "DW-12")
     }
 
-    func testReadmeShowsThisExample() throws {
+    func testReadmeTransactionsExample_Runs() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let replica = try SQLiteReplica.open(directory: directory, contractorID: UUID(), userID: UUID())
+        let estimateID = UUID()
+        try replica.write { tx in
+            try tx.insert(EstimateWrite(id: estimateID, number: "E-1001", title: "Kitchen"))
+            try tx.insert(EstimateEventWrite(id: UUID(), estimateId: estimateID, kind: "sent"))
+            try tx.insert(EstimateEventWrite(id: UUID(), estimateId: estimateID, kind: "viewed"))
+        }
+        let shown = Box<[[String]]>([])
+        let (copyID, screen) = try readmeTransactionExample(replica: replica, estimateID: estimateID) { items in
+            shown.value.append(items.map(\.name))
+        }
+        defer { screen.cancel() }
+        XCTAssertEqual(try replica.estimateEvents.count(where: "estimate_id = ?", [.uuid(copyID)]), 2)
+        XCTAssertEqual(try replica.estimates.find(copyID)?.total, Decimal(string: "411.3333333333"))
+        try replica.insert(CostbookItemWrite(id: UUID(), name: "ten", unitCost: 10))
+        try replica.insert(CostbookItemWrite(id: UUID(), name: "nine and a half", unitCost: Decimal(string: "9.5")))
+        let deadline = Date().addingTimeInterval(5)
+        while shown.value.last != ["nine and a half", "ten"] && Date() < deadline {
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+        XCTAssertEqual(shown.value.last, ["nine and a half", "ten"])
+    }
+
+    func testReadmeShowsTheseExamples() throws {
         let here = URL(fileURLWithPath: #filePath)
         let readme = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("README.md")
         let markdown = try String(contentsOf: readme, encoding: .utf8)
         let source = try String(contentsOf: here, encoding: .utf8)
-        guard let start = markdown.range(of: "<!-- readme-example: ReadmeExampleTests.swift -->\n```swift\n"),
-              let end = markdown.range(of: "```", range: start.upperBound..<markdown.endIndex)
-        else { return XCTFail("swift-client/README.md lost its example block marker") }
-        let shown = markdown[start.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard let begin = lines.firstIndex(where: { $0.hasSuffix("// README example begins") }),
-              let finish = lines.firstIndex(where: { $0.hasSuffix("// README example ends") })
-        else { return XCTFail("markers missing") }
-        let compiled = lines[(begin + 1)..<finish].map { $0.hasPrefix("        ") ? String($0.dropFirst(8)) : $0 }
-        XCTAssertEqual(shown.dropLast().joined(separator: "\n"), compiled.joined(separator: "\n"),
-                       "the README example differs from the code compiled in ReadmeExampleTests.swift: update one to match the other")
+        for name in ["sync", "transactions"] {
+            guard let start = markdown.range(of: "<!-- readme-example: ReadmeExampleTests.swift \(name) -->\n```swift\n"),
+                  let end = markdown.range(of: "```", range: start.upperBound..<markdown.endIndex)
+            else { return XCTFail("swift-client/README.md lost its \(name) example block marker") }
+            let shown = markdown[start.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            guard let begin = lines.firstIndex(where: { $0.hasSuffix("// README example \(name) begins") }),
+                  let finish = lines.firstIndex(where: { $0.hasSuffix("// README example \(name) ends") })
+            else { return XCTFail("\(name) markers missing") }
+            let compiled = lines[(begin + 1)..<finish].map { $0.hasPrefix("        ") ? String($0.dropFirst(8)) : $0 }
+            XCTAssertEqual(shown.dropLast().joined(separator: "\n"), compiled.joined(separator: "\n"),
+                           "the README's \(name) example differs from the code compiled in ReadmeExampleTests.swift: update one to match the other")
+        }
     }
 }
