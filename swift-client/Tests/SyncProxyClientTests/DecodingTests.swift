@@ -11,6 +11,24 @@ final class DecodingTests: XCTestCase {
         try XCTUnwrap(RFC3339.parse(string), string)
     }
 
+    /// The replica decodes rows from JSONValue directly (JSONValueDecoder):
+    /// the same result as JSONDecoder from the text, and the same refusals.
+    func testJSONValueDecoder_AgreesWithJSONDecoder() throws {
+        let fromText = try decode(SyncPullResponse.self, Fixtures.pullPage)
+        let fromValue = try JSONValue(json: Fixtures.pullPage).decode(SyncPullResponse.self)
+        XCTAssertEqual(fromValue, fromText)
+        let row = try XCTUnwrap(JSONValue(json: Fixtures.pullPage)["costbook_items"]?[0]?.objectValue)
+        for (name, bad) in [("name", JSONValue.null), ("taxable", "yes"), ("unit_cost", 3.75), ("sync_version", 1.5), ("id", "nope")] {
+            var broken = row
+            broken[name] = bad
+            XCTAssertThrowsError(try JSONValue.object(broken).decode(CostbookItem.self), name)
+            XCTAssertThrowsError(try JSONDecoder().decode(CostbookItem.self, from: JSONValue.object(broken).jsonData()), name)
+        }
+        var missing = row
+        missing["sku"] = nil
+        XCTAssertThrowsError(try JSONValue.object(missing).decode(CostbookItem.self), "a required nullable key must be present")
+    }
+
     func testPullResponse_AllNineTables() throws {
         let page = try decode(SyncPullResponse.self, Fixtures.pullPage)
         XCTAssertTrue(page.ok)

@@ -154,8 +154,9 @@ extension JSONValue {
         try self.init(json: try encoder.encode(value))
     }
 
-    /// Decodes a Decodable (a generated row) from this JSON value.
+    /// Decodes a Decodable (a generated row) from this JSON value, as
+    /// JSONDecoder would from its text (without writing the text).
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: try jsonData())
+        try JSONValueDecoder().decode(T.self, from: self)
     }
 }
