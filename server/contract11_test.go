@@ -178,6 +178,45 @@ func TestConflicts_DeletedSinceAndBaseZeroAndDisagreeingEntries(t *testing.T) {
 	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": fresh, "name": "lww"}}})
 }
 
+// TestConflicts_RetriedPushThatSucceeded_ReplaysNot409: a device whose
+// push with a base_version succeeded, but whose response was lost, retries
+// it with the same Idempotency-Key. Its base is now stale, against its own
+// write; the retry must get the first response (the replay), not a 409.
+func TestConflicts_RetriedPushThatSucceeded_ReplaysNot409(t *testing.T) {
+	t.Parallel()
+	d := newTenant(t)
+	id := uuid.New()
+	base := d.mustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1"}}}).Version
+	body := map[string]any{
+		"estimates":    []any{map[string]any{"id": id, "number": "E-1", "title": "edited", "base_version": base}},
+		"pdf_settings": []any{map[string]any{"terms": "net 30", "base_version": 0}},
+	}
+	headers := map[string]string{"Idempotency-Key": "edit-with-base"}
+	first := d.push(body, headers)
+	if first.status != http.StatusOK {
+		t.Fatalf("first push = %d: %s", first.status, truncate(first.body))
+	}
+	var applied api.SyncPushResponse
+	first.decode(t, &applied)
+	state := d.stateOf()
+
+	retry := d.push(body, headers)
+	if retry.status != http.StatusOK || retry.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry = %d (replayed %q), want the first response replayed: %s",
+			retry.status, retry.header.Get("Idempotent-Replayed"), truncate(retry.body))
+	}
+	var replayed api.SyncPushResponse
+	retry.decode(t, &replayed)
+	if replayed.Version != applied.Version || replayed.Upserted != applied.Upserted {
+		t.Errorf("replay = version %d %+v, want the first response's %d %+v", replayed.Version, replayed.Upserted, applied.Version, applied.Upserted)
+	}
+	if d.stateOf() != state {
+		t.Error("the replay wrote")
+	}
+	// Without the key the same body is a new push, and its base is stale.
+	conflictOf(t, d.push(body))
+}
+
 // rowConflict is one entry of a 409's conflicts.
 type rowConflict struct {
 	Table          string          `json:"table"`
@@ -200,41 +239,152 @@ func conflictOf(t *testing.T, r response) []rowConflict {
 
 // TestResync_AfterTombstonesArePurged runs a server whose retention is one
 // second on a database of its own (its purge would otherwise retire the
-// tombstones of every other test): a cursor or since from before a purged
-// tombstone answers 410, a full pull still works, and a cursor taken after
-// the deletion is still good.
+// tombstones of every other test), with a tenant per table that has
+// tombstones (each table raises the contractor's low-water marks with its
+// own statement). Once the purge has run:
+//   - a cursor or since from before the purged deletion answers 410, and so
+//     does a since exactly at it (since T delivers the changes at T too);
+//   - a cursor or since from after the deletion is still good, also after
+//     later pushes: the marks rise to the newest purged deletion, not to now;
+//   - a full pull works and holds the live rows.
 func TestResync_AfterTombstonesArePurged(t *testing.T) {
 	t.Parallel()
 	base, pool := isolatedServer(t, map[string]string{
 		"SYNC_TOMBSTONE_RETENTION": "1s", "SYNC_TOMBSTONE_PURGE_INTERVAL": "1s", "SYNC_REQUEST_TIMEOUT": "2s",
 	})
-	d := tenantOn(t, base, pool)
-	kept, doomed := uuid.New(), uuid.New()
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": kept, "name": "kept"}, map[string]any{"id": doomed, "name": "doomed"}}})
-	old := d.mustPull(nil)
+	// One purge serves every table: the scenarios are set up side by side.
+	type scenario struct {
+		tb                     syncstore.Table
+		d                      *device
+		kept, doomed, later    uuid.UUID
+		old                    api.SyncPullResponse
+		afterCursor, afterTime string
+	}
+	var all []*scenario
+	for _, tb := range syncstore.Tables() {
+		if tb.Deletable {
+			s := &scenario{tb: tb, d: tenantOn(t, base, pool), kept: uuid.New(), doomed: uuid.New(), later: uuid.New()}
+			s.d.mustPush(map[string]any{tb.Name: []any{sampleRow(t, tb, s.kept, 1), sampleRow(t, tb, s.doomed, 1)}})
+			s.old = s.d.mustPull(url.Values{"tables": {tb.Name}})
+			all = append(all, s)
+		}
+	}
 	time.Sleep(5 * time.Millisecond)
-	d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{doomed}}})
-	afterDelete := d.mustPull(url.Values{"cursor": {old.Cursor}})
-	if len(afterDelete.Deleted.CostbookItems) != 1 {
-		t.Fatalf("the delta before the purge lacks the tombstone: %+v", afterDelete.Deleted)
+	for _, s := range all {
+		s.d.mustPush(map[string]any{"deletes": map[string]any{s.tb.Name: []uuid.UUID{s.doomed}}})
+	}
+	time.Sleep(5 * time.Millisecond)
+	for _, s := range all {
+		after := s.d.pullRaw(url.Values{"tables": {s.tb.Name}, "cursor": {s.old.Cursor}})
+		if _, gone := tableRows(t, s.tb, after); len(gone) != 1 || gone[0] != s.doomed {
+			t.Fatalf("%s: the delta before the purge: tombstones %v, want %s", s.tb.Name, gone, s.doomed)
+		}
+		if json.Unmarshal(after["cursor"], &s.afterCursor) != nil || json.Unmarshal(after["serverTime"], &s.afterTime) != nil {
+			t.Fatalf("%s: page without cursor or serverTime", s.tb.Name)
+		}
+		s.d.mustPush(map[string]any{s.tb.Name: []any{sampleRow(t, s.tb, s.later, 1)}})
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, s := range all {
+		for sqlCountOn(t, pool, fmt.Sprintf(`SELECT count(*) FROM %s WHERE contractor_id = $1 AND id = $2`, s.tb.Name), s.d.contractorID, s.doomed) > 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the tombstone was not purged within 30s (retention 1s, every 1s)", s.tb.Name)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 
-	deadline := time.Now().Add(30 * time.Second)
-	for sqlCountOn(t, pool, `SELECT count(*) FROM costbook_items WHERE deleted_at IS NOT NULL`) > 0 {
+	for _, s := range all {
+		t.Run(s.tb.Name, func(t *testing.T) {
+			tb, d := s.tb, s.d.as(t)
+			pullOf := func(q url.Values) url.Values {
+				q.Set("tables", tb.Name)
+				return q
+			}
+			d.pull(pullOf(url.Values{"cursor": {s.old.Cursor}})).envelope(t, http.StatusGone, "RESYNC_REQUIRED")
+			d.pull(pullOf(url.Values{"since": {s.old.ServerTime.String()}})).envelope(t, http.StatusGone, "RESYNC_REQUIRED")
+
+			// The time mark is the purged deletion's time, to the microsecond.
+			var mark time.Time
+			if err := pool.QueryRow(context.Background(), `SELECT purged_at FROM sync_clock WHERE contractor_id = $1`, d.contractorID).Scan(&mark); err != nil {
+				t.Fatal(err)
+			}
+			d.pull(pullOf(url.Values{"since": {mark.UTC().Format(time.RFC3339Nano)}})).envelope(t, http.StatusGone, "RESYNC_REQUIRED")
+			if r := d.pull(pullOf(url.Values{"since": {mark.Add(time.Microsecond).UTC().Format(time.RFC3339Nano)}})); r.status != http.StatusOK {
+				t.Errorf("since one microsecond after the purged deletion = %d: %s", r.status, truncate(r.body))
+			}
+
+			// From after the deletion, with a push since: nothing was lost.
+			for _, q := range []url.Values{{"cursor": {s.afterCursor}}, {"since": {s.afterTime}}} {
+				r := d.pull(pullOf(q))
+				if r.status != http.StatusOK {
+					t.Errorf("%v, from after the purged deletion = %d: %s", q, r.status, truncate(r.body))
+					continue
+				}
+				var page map[string]json.RawMessage
+				r.decode(t, &page)
+				if live, gone := tableRows(t, tb, page); len(live) != 1 || keyOf(t, tb, live[0]) != s.later || len(gone) != 0 {
+					t.Errorf("%v: %d rows, tombstones %v; want only the later row %s", q, len(live), gone, s.later)
+				}
+			}
+			live, gone, _, _ := walkTable(t, d, tb, url.Values{"limit": {"5000"}})
+			if len(live) != 2 || live[s.kept] == nil || live[s.later] == nil || len(gone) != 0 {
+				t.Errorf("full pull after the purge: %d rows, tombstones %v; want %s and %s", len(live), gone, s.kept, s.later)
+			}
+		})
+	}
+}
+
+// TestPurge_WaitsGraceBetweenMarkAndDelete: a purge first raises the
+// low-water marks, then waits the grace (the longest a request may run) and
+// only then deletes, so a pull that read the old marks and is still walking
+// the tables finds every tombstone it must deliver. Watched on a database
+// of its own: once the mark is up, a cursor from before the deletion gets
+// 410 at once, while the tombstone stays for the grace.
+func TestPurge_WaitsGraceBetweenMarkAndDelete(t *testing.T) {
+	t.Parallel()
+	pool, _ := isolatedPool(t)
+	base, _ := limServer(t, limConfig(t, nil), pool, nil)
+	d := tenantOn(t, base, pool)
+	doomed := uuid.New()
+	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": doomed, "name": "doomed"}}})
+	old := d.mustPull(nil)
+	deleted := d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{doomed}}})
+	tombstones := func() int {
+		return sqlCountOn(t, pool, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1 AND id = $2`, d.contractorID, doomed)
+	}
+	time.Sleep(10 * time.Millisecond) // the purge's cutoff (now, retention 0) is after the deletion
+
+	const grace = 2 * time.Second
+	type outcome struct {
+		purged  syncstore.Purged
+		err     error
+		elapsed time.Duration
+	}
+	done := make(chan outcome, 1)
+	start := time.Now()
+	go func() {
+		p, err := syncstore.New(pool, syncstore.Options{}).PurgeTombstones(context.Background(), 0, grace)
+		done <- outcome{p, err, time.Since(start)}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for sqlCountOn(t, pool, `SELECT count(*) FROM sync_clock WHERE contractor_id = $1 AND purged_seq >= $2`, d.contractorID, deleted.Version) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the tombstone was not purged within 30s (retention 1s, every 1s)")
+			t.Fatal("the purge did not raise the mark within 10s")
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	d.pull(url.Values{"cursor": {old.Cursor}}).envelope(t, http.StatusGone, "RESYNC_REQUIRED")
-	d.pull(url.Values{"since": {old.ServerTime.String()}}).envelope(t, http.StatusGone, "RESYNC_REQUIRED")
-	full := d.mustPull(nil)
-	if len(full.CostbookItems) != 1 || full.CostbookItems[0].ID != kept {
-		t.Errorf("full pull after the purge: %+v", full.CostbookItems)
+	time.Sleep(grace / 2)
+	if tombstones() != 1 {
+		t.Fatalf("the tombstone was deleted within %s of the mark rising; the grace is %s", time.Since(start), grace)
 	}
-	// A cursor from after the deletion lost nothing.
-	if r := d.pull(url.Values{"cursor": {afterDelete.Cursor}}); r.status != http.StatusOK {
-		t.Errorf("a cursor from after the deletion = %d: %s", r.status, truncate(r.body))
+	o := <-done
+	if o.err != nil || o.purged.Deleted != 1 || o.elapsed < grace {
+		t.Fatalf("purge = %+v, %v after %s; want 1 deleted, after at least the grace %s", o.purged, o.err, o.elapsed, grace)
+	}
+	if tombstones() != 0 {
+		t.Fatal("the tombstone is still there after the purge")
 	}
 }
 
@@ -243,24 +393,13 @@ func TestResync_AfterTombstonesArePurged(t *testing.T) {
 func isolatedServer(t *testing.T, vars map[string]string) (string, *pgtx.Pool) {
 	t.Helper()
 	ctx := context.Background()
-	name := "iso_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-	if err := env.cluster.CreateDatabase(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	all := map[string]string{"DATABASE_URL": env.cluster.URL(name)}
+	pool, url := isolatedPool(t)
+	all := map[string]string{"DATABASE_URL": url}
 	for k, v := range vars {
 		all[k] = v
 	}
 	cfg := limConfig(t, all)
-	pool, err := server.OpenPool(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
 	logs := &testenv.LogBuffer{}
-	if err := migrations.Apply(ctx, pool, logs.Logger(slog.LevelWarn)); err != nil {
-		t.Fatal(err)
-	}
 	srvCtx, stop := context.WithCancel(ctx)
 	addr, done := make(chan string, 1), make(chan error, 1)
 	go func() {
@@ -279,6 +418,28 @@ func isolatedServer(t *testing.T, vars map[string]string) (string, *pgtx.Pool) {
 		t.Fatalf("Serve: %v", err)
 		return "", nil
 	}
+}
+
+// isolatedPool is a pool on a fresh, migrated database of the harness
+// cluster, and its URL: for what acts on every contractor of a database
+// (the purges).
+func isolatedPool(t *testing.T) (*pgtx.Pool, string) {
+	t.Helper()
+	ctx := context.Background()
+	name := "iso_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	if err := env.cluster.CreateDatabase(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	url := env.cluster.URL(name)
+	pool, err := server.OpenPool(ctx, limConfig(t, map[string]string{"DATABASE_URL": url}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := migrations.Apply(ctx, pool, (&testenv.LogBuffer{}).Logger(slog.LevelWarn)); err != nil {
+		t.Fatal(err)
+	}
+	return pool, url
 }
 
 // tenantOn provisions a tenant on pool and returns its device on base.
@@ -320,36 +481,19 @@ func TestDigest_EqualsOneComputedFromAFullPull(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("digest = %d: %s", r.status, truncate(r.body))
 	}
-	var got struct {
-		Cursor string `json:"cursor"`
-		Tables map[string]struct {
-			Count  int64  `json:"count"`
-			Digest string `json:"digest"`
-		} `json:"tables"`
+	var all struct {
+		Tables map[string]tableDigest `json:"tables"`
 	}
-	r.decode(t, &got)
+	r.decode(t, &all)
 	page := d.pullRaw(url.Values{"limit": {"5000"}})
 	for _, tb := range syncstore.Tables() {
 		var rows []map[string]json.RawMessage
 		if err := json.Unmarshal(page[tb.Name], &rows); err != nil {
 			t.Fatal(err)
 		}
-		var sum uint64
-		for _, row := range rows {
-			id := keyOf(t, tb, row)
-			var v int64
-			if err := json.Unmarshal(row["sync_version"], &v); err != nil {
-				t.Fatal(err)
-			}
-			var buf [24]byte
-			copy(buf[:16], id[:])
-			binary.BigEndian.PutUint64(buf[16:], uint64(v))
-			h := sha256.Sum256(buf[:])
-			sum += binary.BigEndian.Uint64(h[:8]) // wraps: the sum is mod 2^64
-		}
-		fig := got.Tables[tb.Name]
-		if fig.Count != int64(len(rows)) || fig.Digest != fmt.Sprint(sum) {
-			t.Errorf("%s: server count %d digest %s; client %d rows digest %d", tb.Name, fig.Count, fig.Digest, len(rows), sum)
+		count, digest := clientDigest(t, tb, rows)
+		if fig := all.Tables[tb.Name]; fig.Count != count || fig.Digest != digest {
+			t.Errorf("%s: server count %d digest %s; client %d rows digest %s", tb.Name, fig.Count, fig.Digest, count, digest)
 		}
 	}
 	// Filtered, and at a horizon a delta from its cursor continues.
@@ -368,6 +512,51 @@ func TestDigest_EqualsOneComputedFromAFullPull(t *testing.T) {
 	if len(next.Estimates) != 1 || next.Estimates[0].ID != later {
 		t.Errorf("delta from the digest's cursor: %+v", next.Estimates)
 	}
+}
+
+// tableDigest is one table's figures in a digest response.
+type tableDigest struct {
+	Count  int64  `json:"count"`
+	Digest string `json:"digest"`
+}
+
+// serverDigest asks the server for table's figures.
+func serverDigest(t *testing.T, d *device, table string) tableDigest {
+	t.Helper()
+	r := d.do(http.MethodGet, "/api/sync/digest?tables="+table, nil, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("digest = %d: %s", r.status, truncate(r.body))
+	}
+	var got struct {
+		Tables map[string]tableDigest `json:"tables"`
+	}
+	r.decode(t, &got)
+	fig, ok := got.Tables[table]
+	if !ok {
+		t.Fatalf("digest lacks %s: %s", table, truncate(r.body))
+	}
+	return fig
+}
+
+// clientDigest computes the contract's figures over pulled rows of tb, as a
+// device does over its replica: the count, and the sum mod 2^64 of the
+// first 8 bytes of SHA-256(id ‖ sync_version), as a decimal string.
+func clientDigest(t *testing.T, tb syncstore.Table, rows []map[string]json.RawMessage) (int64, string) {
+	t.Helper()
+	var sum uint64
+	for _, row := range rows {
+		id := keyOf(t, tb, row)
+		var v int64
+		if err := json.Unmarshal(row["sync_version"], &v); err != nil {
+			t.Fatal(err)
+		}
+		var buf [24]byte
+		copy(buf[:16], id[:])
+		binary.BigEndian.PutUint64(buf[16:], uint64(v))
+		h := sha256.Sum256(buf[:])
+		sum += binary.BigEndian.Uint64(h[:8]) // wraps: the sum is mod 2^64
+	}
+	return int64(len(rows)), fmt.Sprint(sum)
 }
 
 // TestSeedClient_EmptySinceAndDecimalNumbers: the seed's iPad client sends

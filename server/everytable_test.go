@@ -465,3 +465,178 @@ func TestEveryTable_Deletes_TombstoneCountAndRevive(t *testing.T) {
 		assertPulled(t, tb, live[ids[0]][0], revived)
 	})
 }
+
+// TestEveryTable_NullClearsEveryOptionalColumn: an explicit null clears a
+// column (contract 1.1), on every table and every column the write schema
+// lets a push set to null. A cleared column reads as a new row's does (null,
+// or the column default where the column is NOT NULL), and the sample value
+// it replaced differs from that, so a null the server ignored shows.
+func TestEveryTable_NullClearsEveryOptionalColumn(t *testing.T) {
+	samples, err := testenv.Samples()
+	if err != nil {
+		t.Fatal(err)
+	}
+	everyTable(t, func(t *testing.T, tb syncstore.Table) {
+		cols, err := samples.Nullable(tb.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cols) == 0 {
+			t.Skipf("%s has no column a push may set to null", tb.Name)
+		}
+		// The reference: a new row with only the required columns, on a
+		// tenant of its own (singletons hold one row per contractor).
+		fresh := newTenant(t)
+		freshID := uuid.New()
+		bare, err := samples.Required(tb.Name, freshID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh.mustPush(map[string]any{tb.Name: []any{bare}})
+		want := onlyRow(t, fresh, tb, rowKey(fresh, tb, freshID))
+
+		// A full row whose every nullable column holds a value a new row
+		// does not get (of two sample variants, one differs: a boolean's
+		// default is one of them), so a null the server ignored shows.
+		d := newTenant(t)
+		id := uuid.New()
+		full, other := sampleRow(t, tb, id, 1), sampleRow(t, tb, id, 2)
+		for _, col := range cols {
+			if testenv.SameValue(full[col], want[col]) {
+				full[col] = other[col]
+			}
+			if testenv.SameValue(full[col], want[col]) {
+				t.Fatalf("%s.%s: both sample values are what a new row gets: give the column an example in the spec", tb.Name, col)
+			}
+		}
+		d.mustPush(map[string]any{tb.Name: []any{full}})
+		cleared, err := samples.Required(tb.Name, id, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, col := range cols {
+			cleared[col] = nil
+		}
+		d.mustPush(map[string]any{tb.Name: []any{cleared}})
+		got := onlyRow(t, d, tb, rowKey(d, tb, id))
+		for _, col := range cols {
+			if !testenv.JSONEqual(got[col], want[col]) {
+				t.Errorf("%s.%s = %s after an explicit null over %s, want %s (a new row's value)",
+					tb.Name, col, got[col], mustJSON(t, full[col]), want[col])
+			}
+		}
+	})
+}
+
+// TestEveryTable_BaseVersionNotTheStoredVersion_409: a base_version is
+// accepted only when it is the stored row's version. One newer than the
+// stored version, or any base but 0 for a row the server never stored
+// (version 0), describes an edit of a row the server never had: 409, nothing
+// written.
+func TestEveryTable_BaseVersionNotTheStoredVersion_409(t *testing.T) {
+	everyTable(t, func(t *testing.T, tb syncstore.Table) {
+		d := newTenant(t)
+		id := uuid.New()
+		key := rowKey(d, tb, id)
+		withBase := func(variant int, base int64) map[string]any {
+			row := sampleRow(t, tb, id, variant)
+			row["base_version"] = base
+			return map[string]any{tb.Name: []any{row}}
+		}
+		expectConflict := func(body map[string]any, base, current int64) {
+			t.Helper()
+			before := d.stateOf()
+			c := conflictOf(t, d.push(body))
+			if len(c) != 1 || c[0].Table != tb.Name || c[0].ID != key || c[0].BaseVersion != base || c[0].CurrentVersion != current {
+				t.Errorf("base %d on a row at version %d: conflicts %+v, want one naming %s %s", base, current, c, tb.Name, key)
+			}
+			if d.stateOf() != before {
+				t.Errorf("base %d on a row at version %d: the 409 push wrote", base, current)
+			}
+		}
+		// Never pushed (the contractors row was provisioned: version 0).
+		expectConflict(withBase(1, 1), 1, 0)
+
+		stored := d.mustPush(map[string]any{tb.Name: []any{sampleRow(t, tb, id, 1)}}).Version
+		expectConflict(withBase(2, stored+1), stored+1, stored)
+		expectConflict(withBase(2, stored+97), stored+97, stored)
+		if stored > 1 {
+			expectConflict(withBase(2, stored-1), stored-1, stored)
+		}
+		edited := d.mustPush(withBase(2, stored))
+		if v, ok := versionOf(t, d, tb.Name, key); !ok || v != edited.Version {
+			t.Errorf("the edit with the right base: row at version %d, want %d", v, edited.Version)
+		}
+	})
+}
+
+// TestEveryTable_PageEndingAtTheLimit_NoExtraPage: when a table's changes
+// fill a page exactly, that page says hasMore: false; an extra empty page
+// would cost every device a round trip.
+func TestEveryTable_PageEndingAtTheLimit_NoExtraPage(t *testing.T) {
+	everyTable(t, func(t *testing.T, tb syncstore.Table) {
+		d := newTenant(t)
+		rows := pushRows(t, d, tb, 3, 1)
+		n := len(rows)
+		live, _, pages, start := walkTable(t, d, tb, url.Values{"limit": {fmt.Sprint(n)}})
+		if pages != 1 || len(live) != n {
+			t.Errorf("full pull of %d rows with limit %d: %d rows in %d pages, want one page", n, n, len(live), pages)
+		}
+		if n > 1 {
+			if _, _, pages, _ := walkTable(t, d, tb, url.Values{"limit": {"1"}}); pages != n {
+				t.Errorf("full pull of %d rows with limit 1: %d pages, want %d", n, pages, n)
+			}
+		}
+		// A delta that fills its page exactly: every row changed, or deleted.
+		body := map[string]any{}
+		if tb.Deletable {
+			var ids []uuid.UUID
+			for id := range rows {
+				ids = append(ids, id)
+			}
+			body["deletes"] = map[string]any{tb.Name: ids}
+		} else {
+			var list []any
+			for id := range rows {
+				list = append(list, sampleRow(t, tb, id, 2))
+			}
+			body[tb.Name] = list
+		}
+		d.mustPush(body)
+		live, gone, pages, _ := walkTable(t, d, tb, url.Values{"limit": {fmt.Sprint(n)}, "cursor": {start}})
+		if pages != 1 || len(live)+len(gone) != n {
+			t.Errorf("delta of %d changes with limit %d: %d rows and %d tombstones in %d pages, want one page",
+				n, n, len(live), len(gone), pages)
+		}
+	})
+}
+
+// TestEveryTable_Digest_LiveRowsOnly: the digest counts and sums the live
+// rows only, on every table: the contract's figures computed by a client
+// from a full pull (which holds no tombstones) equal the server's, after
+// deletions where the table has them.
+func TestEveryTable_Digest_LiveRowsOnly(t *testing.T) {
+	everyTable(t, func(t *testing.T, tb syncstore.Table) {
+		d := newTenant(t)
+		rows := pushRows(t, d, tb, 4, 1)
+		if tb.Deletable {
+			var doomed []uuid.UUID
+			for id := range rows {
+				if len(doomed) < 2 {
+					doomed = append(doomed, id)
+				}
+			}
+			d.mustPush(map[string]any{"deletes": map[string]any{tb.Name: doomed}})
+		}
+		live, _, _, _ := walkTable(t, d, tb, url.Values{"limit": {"5000"}})
+		var pulled []map[string]json.RawMessage
+		for _, r := range live {
+			pulled = append(pulled, r...)
+		}
+		count, digest := clientDigest(t, tb, pulled)
+		got := serverDigest(t, d, tb.Name)
+		if got.Count != count || got.Digest != digest {
+			t.Errorf("server count %d digest %s; a client's from the full pull: %d rows, digest %s", got.Count, got.Digest, count, digest)
+		}
+	})
+}

@@ -32,6 +32,7 @@ import (
 	"github.com/syncproxy/syncproxy/server/config"
 	"github.com/syncproxy/syncproxy/server/middleware"
 	"github.com/syncproxy/syncproxy/server/pgtx"
+	"github.com/syncproxy/syncproxy/server/tenant"
 )
 
 // limConfig is the harness configuration with vars on top.
@@ -127,6 +128,32 @@ func TestLimits_RateLimitPerContractor_429WithRetryAfter(t *testing.T) {
 	if !strings.Contains(metrics, `syncproxy_http_errors_total{code="RATE_LIMITED",status="429"} 3`) {
 		t.Fatalf("429s not counted:\n%s", limGrep(metrics, "syncproxy_http_errors_total"))
 	}
+}
+
+// TestLimits_RateLimit_SharedByTheContractorsUsers: the budget is the
+// contractor's, whichever of its users' devices spends it: two members of
+// one team together get one contractor's burst, not one each.
+func TestLimits_RateLimit_SharedByTheContractorsUsers(t *testing.T) {
+	t.Parallel()
+	base, _ := limServer(t, limConfig(t, map[string]string{"SYNC_RATE_LIMIT": "0.1", "SYNC_RATE_BURST": "2"}), env.pool, nil)
+	owner, member := uuid.New(), uuid.New()
+	c, err := tenant.Create(context.Background(), env.pool, tenant.NewContractor{
+		Name:    "Team " + t.Name(),
+		Members: []tenant.Member{{AuthUserID: owner, Role: "owner"}, {AuthUserID: member, Role: "member"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, m := deviceFor(t, owner, c.ID).onServer(base), deviceFor(t, member, c.ID).onServer(base)
+	if r := o.pull(nil); r.status != http.StatusOK {
+		t.Fatalf("owner's pull = %d %s", r.status, r.body)
+	}
+	if r := m.pull(nil); r.status != http.StatusOK {
+		t.Fatalf("member's pull = %d %s", r.status, r.body)
+	}
+	// The burst of two is spent, one request by each user.
+	m.pull(nil).envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
+	o.pull(nil).envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
 }
 
 func TestLimits_RateLimitZero_Disables(t *testing.T) {

@@ -301,6 +301,42 @@ func TestPush_DuplicateIDs_LastWinsAndCounted(t *testing.T) {
 	}
 }
 
+// TestPush_DuplicateMemberNames_400NamingTheField: one object naming a
+// member twice (`{"number":"a","number":"b"}`) has no single meaning: JSON
+// parsers disagree on which wins, so the decoder, the merge of entries and
+// Postgres could each pick another. A 400 naming where, nothing written;
+// entries of one row in an array (TestPush_DuplicateIDs_*) are another thing.
+func TestPush_DuplicateMemberNames_400NamingTheField(t *testing.T) {
+	t.Parallel()
+	d := newTenant(t)
+	id := uuid.New()
+	before := d.stateOf()
+	for _, tc := range []struct {
+		name string
+		body string
+		want wantDetail
+	}{
+		{"a column of a row", fmt.Sprintf(`{"estimates":[{"id":%q,"number":"a","number":"b"}]}`, id),
+			wantDetail{"estimates", 0, "number"}},
+		{"the key of a row", fmt.Sprintf(`{"estimates":[{"id":%q,"number":"a","id":%q}]}`, id, uuid.New()),
+			wantDetail{"estimates", 0, "id"}},
+		{"a singleton's column", `{"pdf_settings":[{"terms":"a","terms":null}]}`,
+			wantDetail{"pdf_settings", 0, "terms"}},
+		{"a table", fmt.Sprintf(`{"estimates":[{"id":%q,"number":"a"}],"estimates":[]}`, id),
+			wantDetail{"estimates", -1, ""}},
+	} {
+		r := d.push(tc.body)
+		e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+		assertDetails(t, e, tc.want)
+		if !strings.Contains(e.Details[0].Reason, "twice") {
+			t.Errorf("%s: reason %q does not say the name is given twice", tc.name, e.Details[0].Reason)
+		}
+	}
+	if d.stateOf() != before {
+		t.Fatal("a push with a member named twice wrote")
+	}
+}
+
 func TestPush_Singletons_TwiceInOnePushAndAgain_OneRowLastValues(t *testing.T) {
 	t.Parallel()
 	d := newTenant(t)

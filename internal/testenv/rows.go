@@ -98,6 +98,28 @@ func (s *SampleRows) row(table string, id uuid.UUID, variant int, requiredOnly b
 	return row, nil
 }
 
+// Nullable names the client columns of table a push may set to null (not
+// the key, not required, not server-owned), sorted: the columns an explicit
+// null clears (contract 1.1).
+func (s *SampleRows) Nullable(table string) ([]string, error) {
+	t, ok := s.tables[table]
+	if !ok {
+		return nil, fmt.Errorf("samples: no table %q in the spec", table)
+	}
+	required := map[string]bool{}
+	for _, r := range t.Write.Schema.Required {
+		required[r] = true
+	}
+	var cols []string
+	for name, ref := range t.Write.Schema.Properties {
+		if ref.Value != nil && ref.Value.Nullable && !required[name] && !serverOwned[name] && !isBookkeeping(name) && name != "id" {
+			cols = append(cols, name)
+		}
+	}
+	sort.Strings(cols)
+	return cols, nil
+}
+
 // FreeText names the client columns of table that take any string of up to
 // n characters (no format, enum or pattern, no smaller maxLength), sorted: a
 // value only the database refuses fits them and passes the contract's checks.
