@@ -8,6 +8,7 @@ SPEC := openapi.yaml
 SWIFT_OUT := swift-client/Sources/SyncProxyClient/Generated
 REGISTRY := server/syncstore/tables.gen.go
 FUZZTIME ?= 20s
+MUTATE_FLAGS ?=
 # The suites that run a second time behind PgBouncer (make test-pooler).
 POOLER_PKGS := ./server/ ./server/proof/ ./server/pgtx/ ./internal/pgcluster/
 GOTESTFLAGS ?=
@@ -41,6 +42,10 @@ test-swift: ## only the Swift SDK: build, then XCTest against a live syncproxy
 .PHONY: fuzz
 fuzz: ## fuzz the push decoding and validation path (FUZZTIME=20s)
 	$(GO) test -run='^$$' -fuzz=FuzzPushDecodeValidate -fuzztime=$(FUZZTIME) ./server/proof
+
+.PHONY: mutate
+mutate: ## put each mutant of mutants.yaml into the code (go test -overlay), one at a time; the suite must fail on every one ("N of N caught"); MUTATE_FLAGS=-only REGEXP, -skip-baseline, -list
+	$(GO) run ./cmd/mutate $(MUTATE_FLAGS)
 
 .PHONY: bench
 bench: ## measure push/pull/200 devices against raw Postgres, and devices before/after (BENCH_BASELINE rev), one run; writes bench/results.json (BENCH_ARGS=-quick: a smoke run)
