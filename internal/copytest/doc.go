@@ -1,12 +1,10 @@
-// Package copytest holds tests that change a copy of the repository and run
-// the real tooling and test suite there:
+// Package copytest holds a test that changes a copy of the repository and
+// runs the real tooling and test suite there: a synced table is added
+// through a migration, a queries file and the spec only (no Go file edited
+// by hand), and after `make generate` it round-trips over real HTTP like
+// every other table.
 //
-//   - a synced table is added through a migration, a queries file and the
-//     spec only (no Go file edited by hand), and after `make generate` it
-//     round-trips over real HTTP like every other table;
-//   - small semantic mutations of one table's queries, and a push that is not
-//     one transaction, make the suite fail.
-//
-// They take a few minutes (each copy compiles the server and starts a
-// Postgres cluster), so they skip under -short.
+// It takes a few minutes (the copy compiles the server and starts a Postgres
+// cluster), so it skips under -short. The mutations the suite must catch,
+// which once lived here too, are data now: mutants.yaml and `make mutate`.
 package copytest

@@ -2,8 +2,8 @@
 // changing a copy of it: copy the files git knows (tracked and untracked, not
 // ignored) to a scratch directory, edit them, and run commands there. The
 // contract checks prove each check fires this way (cmd/contractcheck), and
-// internal/copytest proves the test suite catches semantic mutations and that
-// a table is added without a Go edit.
+// internal/copytest that a table is added without a Go edit. (Mutants of the
+// code need no copy: `make mutate` builds them with go test -overlay.)
 package repocopy
 
 import (
