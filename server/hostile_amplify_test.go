@@ -355,12 +355,30 @@ func TestHostile_TablesParameter_BoundedBeforePerItemWork(t *testing.T) {
 	many := strings.Repeat("x,", 30_000) + "x"
 	repeated := strings.TrimSuffix(strings.Repeat("estimates,", 41), ",")
 	tooMany := strings.Join(append(slicesOf(tableArrays), "estimates"), ",")
+	// Distinct items: no repeat gives the list away, only its length.
+	distinct := make([]string, 5000)
+	for i := range distinct {
+		distinct[i] = fmt.Sprintf("x%d", i)
+	}
+	oneUnknown := strings.Join(append(slicesOf(tableArrays), "site_visits"), ",")
 	for _, path := range []string{"/api/sync/pull", "/api/sync/digest"} {
-		for name, value := range map[string]string{"30,001 unknown items": many, "estimates 41 times": repeated, "every table and one more": tooMany} {
+		for name, tc := range map[string]struct{ value, reason string }{
+			"30,001 unknown items":               {many, ""},
+			"estimates 41 times":                 {repeated, ""},
+			"every table and one more":           {tooMany, ""},
+			"5,000 distinct unknown items":       {strings.Join(distinct, ","), "at most"},
+			"every table and an unknown one too": {oneUnknown, "at most"},
+		} {
+			value := tc.value
 			var r response
 			alloc := allocatedDuring(func() { r = d.do(http.MethodGet, path+"?tables="+value, nil, nil) })
 			e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 			assertDetails(t, e, wantDetail{"", -1, "tables"})
+			// A list longer than there are tables is refused for its length,
+			// before any item is looked at.
+			if tc.reason != "" && !strings.Contains(e.Details[0].Reason, tc.reason) {
+				t.Errorf("%s %s: reason %q, want it to say %q", path, name, e.Details[0].Reason, tc.reason)
+			}
 			if alloc > 8<<20 {
 				t.Errorf("%s %s: the process allocated %d MiB answering it", path, name, alloc>>20)
 			}
