@@ -47,14 +47,13 @@ func TestMutants_TextStillMatches(t *testing.T) {
 // query): each replaces exactly the files the mutant changes.
 func TestOverlay_GoAndSQL(t *testing.T) {
 	root := repoRoot(t)
+	goMutant := firstGoMutant(t, root) // from the data, so the text is current
 	for _, tc := range []struct {
 		m        Mutant
 		replaced string // the one repository file the overlay replaces
 		contains string // in its mutated copy
 	}{
-		{Mutant{Name: "go", File: "server/syncstore/conflicts.go",
-			Edits: []Edit{{Find: "if base == cur.version {", Replace: "if base >= cur.version {"}}},
-			"server/syncstore/conflicts.go", "if base >= cur.version {"},
+		{goMutant, goMutant.File, goMutant.Edits[0].Replace},
 		{Mutant{Name: "sql", File: "queries/estimates.sql",
 			Edits: []Edit{{Find: "(sync_seq, id) > (", Replace: "(sync_seq, id) >= ("}}},
 			"gen/db/estimates.sql.go", "(sync_seq, id) >= ("},
@@ -85,6 +84,24 @@ func TestOverlay_GoAndSQL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// firstGoMutant is the first mutant of mutants.yaml that makes one edit to
+// one Go file.
+func firstGoMutant(t *testing.T, root string) Mutant {
+	t.Helper()
+	set, err := Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range set.Mutants {
+		if strings.HasSuffix(m.File, ".go") && len(m.Edits) == 1 {
+			m.Name = "go"
+			return m
+		}
+	}
+	t.Fatal("no mutant of mutants.yaml edits a Go file once")
+	return Mutant{}
 }
 
 func TestLoad_RejectsAmbiguousOrMissingText(t *testing.T) {
