@@ -45,15 +45,16 @@ func TestBinary_LinksNoTestOrBenchCode(t *testing.T) {
 
 func TestLinkedForTests(t *testing.T) {
 	for pkg, want := range map[string]bool{
-		module + "/internal/bench":    true,
-		module + "/internal/testenv":  true,
-		module + "/internal/copytest": true,
-		"net/http/httptest":           true,
-		"testing/fstest":              true,
-		"internal/synctest":           false,
-		module + "/server":            false,
-		module + "/internal/contract": false,
-		"testing":                     false, // a dependency of prometheus/common's expfmt (through go-abnf)
+		module + "/internal/bench":      true,
+		module + "/internal/testenv":    true,
+		module + "/internal/copytest":   true,
+		module + "/internal/devicetest": true,
+		"net/http/httptest":             true,
+		"testing/fstest":                true,
+		"internal/synctest":             false,
+		module + "/server":              false,
+		module + "/internal/contract":   false,
+		"testing":                       false, // a dependency of prometheus/common's expfmt (through go-abnf)
 	} {
 		if got := linkedForTests(pkg); got != want {
 			t.Errorf("linkedForTests(%s) = %t, want %t", pkg, got, want)

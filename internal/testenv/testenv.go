@@ -1,7 +1,8 @@
-// Package testenv is the setup the end-to-end test harnesses share: a
-// throwaway PostgreSQL cluster, a configuration from environment variables,
-// the real handler, a log to inspect, tenants and their tokens. It is for
-// tests and benchmarks only; it lives outside _test files because test
+// Package testenv holds the pieces the device harness (internal/devicetest)
+// and the bench build on: a throwaway PostgreSQL cluster, a configuration
+// from environment variables, the real handler, a log to inspect, tenants
+// and their tokens, the generated client checked against the spec. It is
+// for tests and benchmarks only; it lives outside _test files because test
 // binaries of several packages import it.
 package testenv
 
