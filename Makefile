@@ -10,7 +10,7 @@ REGISTRY := server/syncstore/tables.gen.go
 FUZZTIME ?= 20s
 MUTATE_FLAGS ?=
 # The suites that run a second time behind PgBouncer (make test-pooler).
-POOLER_PKGS := ./server/ ./server/proof/ ./server/pgtx/ ./internal/pgcluster/
+POOLER_PKGS := ./server/blackbox/ ./server/proof/ ./server/pgtx/ ./internal/pgcluster/
 GOTESTFLAGS ?=
 
 .PHONY: help

@@ -14,7 +14,7 @@ echo "test: go vet ./..."
 go vet ./... || exit 1
 
 echo "test: go test ./... (verbose log: each test's PASS/FAIL line)"
-go test -count=1 -v ./... 2>&1 | tee "$logs/go.log" | grep -E '^(ok|FAIL|---|panic:)|^\s+--- FAIL|^\s+[a-z_]+_test\.go:[0-9]+:'
+go test -count=1 -v ./... 2>&1 | tee "$logs/go.log" | grep -E '^(ok|FAIL|---|panic:)|^\s+--- FAIL|^\s+[a-z_]+_test\.go:[0-9]+:|^devicetest:'
 go_status=${PIPESTATUS[0]}
 go_pass=$(grep -cE '^\s*--- PASS' "$logs/go.log" || true)
 go_fail=$(grep -cE '^\s*--- FAIL' "$logs/go.log" || true)
@@ -25,7 +25,7 @@ if [ "$go_status" -ne 0 ] && [ "$go_fail" -eq 0 ]; then
 fi
 
 echo "test: make test-pooler (the black-box suites behind PgBouncer in transaction mode)"
-make --no-print-directory test-pooler GOTESTFLAGS=-v 2>&1 | tee "$logs/pooler.log" | grep -E '^(ok|FAIL|---|panic:|test-pooler:)|^\s+--- FAIL|^\s+[a-z_]+_test\.go:[0-9]+:|^harness:'
+make --no-print-directory test-pooler GOTESTFLAGS=-v 2>&1 | tee "$logs/pooler.log" | grep -E '^(ok|FAIL|---|panic:|test-pooler:)|^\s+--- FAIL|^\s+[a-z_]+_test\.go:[0-9]+:|^devicetest:'
 pooler_status=${PIPESTATUS[0]}
 pooler_pass=$(grep -cE '^\s*--- PASS' "$logs/pooler.log" || true)
 pooler_fail=$(grep -cE '^\s*--- FAIL' "$logs/pooler.log" || true)

@@ -10,7 +10,7 @@ import (
 	"github.com/syncproxy/syncproxy/internal/repocopy"
 )
 
-// suite is the part of the server's black-box suite the copy runs: every
+// suite is the part of the black-box suite (server/blackbox) the copy runs: every
 // per-table behaviour on every table.
 const suite = `^TestEveryTable_`
 
@@ -30,7 +30,7 @@ func copyRepo(t *testing.T) string {
 // whether it passed.
 func runSuite(t *testing.T, dir string) (string, bool) {
 	t.Helper()
-	out, code := repocopy.Run(t, dir, nil, "go", "test", "-count=1", "-v", "-run", suite, "./server/")
+	out, code := repocopy.Run(t, dir, nil, "go", "test", "-count=1", "-v", "-run", suite, "./server/blackbox/")
 	return out, code == 0
 }
 

@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 // Hostile input (CONTRACT.md, "Hostile input costs little and breaks
 // nothing"): each test performs one attack of issue 11 over real HTTP, raw
@@ -7,11 +7,9 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -21,50 +19,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/internal/testenv"
-	"github.com/syncproxy/syncproxy/server"
 	"github.com/syncproxy/syncproxy/server/config"
 )
 
-// serveReal runs the production server.Serve (its http.Server with the
-// configured timeouts, its listener) with the harness configuration and vars
-// on top, and returns its address and log.
-func serveReal(t *testing.T, vars map[string]string) (string, *testenv.LogBuffer) {
-	t.Helper()
-	cfg := limConfig(t, vars)
-	logs := &testenv.LogBuffer{}
-	ctx, stop := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- server.Serve(ctx, cfg, env.pool, logs.Logger(slog.LevelInfo), func(a string) { addr <- a })
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	select {
-	case a := <-addr:
-		return a, logs
-	case err := <-done:
-		t.Fatalf("Serve returned before listening: %v", err)
-		return "", nil
-	}
-}
-
-// rawResponse is an answer read off a raw connection.
-type rawResponse struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 // readRaw reads one response from conn, waiting at most a generous while (a
 // server that never answers fails the test instead of stalling it).
-func readRaw(t *testing.T, conn net.Conn) rawResponse {
+func readRaw(t *testing.T, conn net.Conn) devicetest.Response {
 	t.Helper()
 	if err := conn.SetReadDeadline(time.Now().Add(60 * time.Second)); err != nil {
 		t.Fatal(err)
@@ -78,13 +40,7 @@ func readRaw(t *testing.T, conn net.Conn) rawResponse {
 	if err != nil {
 		t.Fatalf("read response body: %v", err)
 	}
-	return rawResponse{status: res.StatusCode, header: res.Header, body: body}
-}
-
-// envelope asserts the contract's error envelope on a raw answer.
-func (r rawResponse) envelope(t *testing.T, status int, code string) api.Error {
-	t.Helper()
-	return response{status: r.status, header: r.header, body: r.body}.envelope(t, status, code)
+	return devicetest.Response{Status: res.StatusCode, Header: res.Header, Body: body}
 }
 
 func dial(t *testing.T, addr string) *net.TCPConn {
@@ -145,13 +101,13 @@ var labelMethod = regexp.MustCompile(`method="([^"]*)"`)
 // server by 800 MiB until restart.
 func TestHostile_OddMethods_CreateNoSeriesAndLogNoMethodText(t *testing.T) {
 	t.Parallel()
-	base, logs := limServer(t, limConfig(t, nil), env.pool, nil)
+	base, logs := env.Listen(t, env.DefaultConfig(t, nil), env.Pool, nil)
 	scrape := func() string {
 		r := limDo(t, base, http.MethodGet, "/metrics", "", nil)
-		if r.status != http.StatusOK {
-			t.Fatalf("/metrics = %d", r.status)
+		if r.Status != http.StatusOK {
+			t.Fatalf("/metrics = %d", r.Status)
 		}
-		return string(r.body)
+		return string(r.Body)
 	}
 	scrape() // the scrape's own series exist before the baseline
 	before := scrape()
@@ -173,7 +129,7 @@ func TestHostile_OddMethods_CreateNoSeriesAndLogNoMethodText(t *testing.T) {
 			raw, _ := io.ReadAll(res.Body)
 			res.Body.Close()
 			if res.StatusCode < 400 || res.StatusCode >= 500 {
-				t.Fatalf("method %.20q %s = %d %s, want a 4xx", method, path, res.StatusCode, truncate(raw))
+				t.Fatalf("method %.20q %s = %d %s, want a 4xx", method, path, res.StatusCode, devicetest.Truncate(raw))
 			}
 			entry := limLogEntry(t, logs, id)
 			line, _ := json.Marshal(entry)
@@ -210,10 +166,10 @@ func TestHostile_OddMethods_CreateNoSeriesAndLogNoMethodText(t *testing.T) {
 // "database unavailable", logged at ERROR and counted as a server error.
 func TestHostile_BodyBreaksOff_400AtWarn_NotADatabaseOutage(t *testing.T) {
 	t.Parallel()
-	addr, logs := serveReal(t, map[string]string{"SYNC_READ_TIMEOUT": "1s", "SYNC_RATE_LIMIT": "0"})
-	d := newTenant(t)
+	addr, logs := env.Serve(t, env.DefaultConfig(t, map[string]string{"SYNC_READ_TIMEOUT": "1s", "SYNC_RATE_LIMIT": "0"}), nil)
+	d := env.NewTenant(t)
 	head := func(requestID string) string {
-		return "POST /api/sync/push HTTP/1.1\r\nHost: syncproxy\r\nAuthorization: Bearer " + d.token +
+		return "POST /api/sync/push HTTP/1.1\r\nHost: syncproxy\r\nAuthorization: Bearer " + d.Token +
 			"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nX-Request-Id: " + requestID + "\r\n\r\n" +
 			`{"costbook_items":[{"id":"` + uuid.NewString() + `",`
 	}
@@ -221,9 +177,9 @@ func TestHostile_BodyBreaksOff_400AtWarn_NotADatabaseOutage(t *testing.T) {
 		name string
 		// breakOff sends a request whose body breaks off and returns the
 		// answer, if the client can still read one.
-		breakOff func(t *testing.T, requestID string) *rawResponse
+		breakOff func(t *testing.T, requestID string) *devicetest.Response
 	}{
-		{"Content-Length not reached, client half-closes", func(t *testing.T, requestID string) *rawResponse {
+		{"Content-Length not reached, client half-closes", func(t *testing.T, requestID string) *devicetest.Response {
 			conn := dial(t, addr)
 			write(t, conn, head(requestID))
 			if err := conn.CloseWrite(); err != nil {
@@ -232,13 +188,13 @@ func TestHostile_BodyBreaksOff_400AtWarn_NotADatabaseOutage(t *testing.T) {
 			r := readRaw(t, conn)
 			return &r
 		}},
-		{"Content-Length not reached, client closes", func(t *testing.T, requestID string) *rawResponse {
+		{"Content-Length not reached, client closes", func(t *testing.T, requestID string) *devicetest.Response {
 			conn := dial(t, addr)
 			write(t, conn, head(requestID))
 			conn.Close()
 			return nil
 		}},
-		{"body slower than SYNC_READ_TIMEOUT", func(t *testing.T, requestID string) *rawResponse {
+		{"body slower than SYNC_READ_TIMEOUT", func(t *testing.T, requestID string) *devicetest.Response {
 			conn := dial(t, addr)
 			write(t, conn, head(requestID)) // and nothing more: the read timeout ends it
 			r := readRaw(t, conn)
@@ -249,7 +205,7 @@ func TestHostile_BodyBreaksOff_400AtWarn_NotADatabaseOutage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			requestID := "broken-body-" + uuid.NewString()[:8]
 			if r := tc.breakOff(t, requestID); r != nil {
-				e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+				e := r.Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 				if e.RequestId != requestID {
 					t.Fatalf("requestId = %q, want %q", e.RequestId, requestID)
 				}
@@ -271,12 +227,12 @@ func TestHostile_BodyBreaksOff_400AtWarn_NotADatabaseOutage(t *testing.T) {
 			}
 		})
 	}
-	metrics := string(limDo(t, "http://"+addr, http.MethodGet, "/metrics", "", nil).body)
+	metrics := string(limDo(t, "http://"+addr, http.MethodGet, "/metrics", "", nil).Body)
 	if errs := limGrep(metrics, `syncproxy_http_errors_total{`); strings.Contains(errs, `status="5`) ||
 		!strings.Contains(errs, `syncproxy_http_errors_total{code="BAD_REQUEST",status="400"} 3`) {
 		t.Fatalf("errors counted as:\n%s\nwant three 400s and no 5xx", errs)
 	}
-	if n := sqlCount(t, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1`, d.contractorID); n != 0 {
+	if n := sqlCount(t, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1`, d.ContractorID); n != 0 {
 		t.Fatalf("%d rows written from broken bodies", n)
 	}
 }
@@ -287,7 +243,7 @@ func TestHostile_BodyBreaksOff_400AtWarn_NotADatabaseOutage(t *testing.T) {
 // resolved by picking one.
 func TestHostile_MalformedQuery_400NamesParameter(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	cases := []struct {
 		name, query, field string
 	}{
@@ -306,8 +262,8 @@ func TestHostile_MalformedQuery_400NamesParameter(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := d.as(t).do(http.MethodGet, "/api/sync/pull?"+tc.query, nil, nil)
-			e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			r := d.As(t).Do(http.MethodGet, "/api/sync/pull?"+tc.query, nil, nil)
+			e := r.Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 			assertDetails(t, e, wantDetail{"", -1, tc.field})
 		})
 	}
@@ -315,12 +271,12 @@ func TestHostile_MalformedQuery_400NamesParameter(t *testing.T) {
 	// row is not in the page): escapes, and names the contract does not know
 	// (ignored, as they always were).
 	for _, q := range []string{"tables=estimates%2Cpdf_settings", "tables=estimates,pdf_settings&contractor_id=x&contractor_id=y"} {
-		r := d.do(http.MethodGet, "/api/sync/pull?"+q, nil, nil)
-		if r.status != http.StatusOK {
-			t.Fatalf("?%s = %d %s", q, r.status, truncate(r.body))
+		r := d.Do(http.MethodGet, "/api/sync/pull?"+q, nil, nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("?%s = %d %s", q, r.Status, devicetest.Truncate(r.Body))
 		}
 		var page map[string]json.RawMessage
-		r.decode(t, &page)
+		r.Decode(t, &page)
 		assertOnlyTables(t, page)
 	}
 }
@@ -341,44 +297,48 @@ func TestHostile_ErrorBodies_CarryNoDatabaseOrGoText(t *testing.T) {
 	id := uuid.NewString()
 	cases := []struct {
 		name  string
-		send  func(d *device) response
+		send  func(d *devicetest.Device) devicetest.Response
 		field string // the detail's field, if the request names one
 	}{
 		// Found by the decoder since contract 1.2 (a number is bounded in
 		// digits as stored), before the database could say "overflows".
-		{"number beyond numeric in a JSON column", func(d *device) response {
-			return d.push(`{"estimates":[{"id":"` + id + `","number":"1","line_items":[1e999999]}]}`)
+		{"number beyond numeric in a JSON column", func(d *devicetest.Device) devicetest.Response {
+			return d.Push(`{"estimates":[{"id":"` + id + `","number":"1","line_items":[1e999999]}]}`)
 		}, "line_items/0"},
-		{"number beyond numeric deep in a JSON object", func(d *device) response {
-			return d.push(`{"estimate_events":[{"id":"` + id + `","estimate_id":"` + id + `","kind":"k","payload":{"a":1e999999}}]}`)
+		{"number beyond numeric deep in a JSON object", func(d *devicetest.Device) devicetest.Response {
+			return d.Push(`{"estimate_events":[{"id":"` + id + `","estimate_id":"` + id + `","kind":"k","payload":{"a":1e999999}}]}`)
 		}, "payload/a"},
-		{"time zone offset Postgres refuses", func(d *device) response {
-			return d.push(`{"estimate_events":[{"id":"` + id + `","estimate_id":"` + id + `","kind":"k","occurred_at":"9999-12-31T23:59:59-23:59"}]}`)
+		{"time zone offset Postgres refuses", func(d *devicetest.Device) devicetest.Response {
+			return d.Push(`{"estimate_events":[{"id":"` + id + `","estimate_id":"` + id + `","kind":"k","occurred_at":"9999-12-31T23:59:59-23:59"}]}`)
 		}, ""},
-		{"integer beyond float64", func(d *device) response {
-			return d.push(`{"costbook_folders":[{"id":"` + id + `","name":"x","sort_order":1e400}]}`)
+		{"integer beyond float64", func(d *devicetest.Device) devicetest.Response {
+			return d.Push(`{"costbook_folders":[{"id":"` + id + `","name":"x","sort_order":1e400}]}`)
 		}, "sort_order"},
-		{"body beyond float64", func(d *device) response { return d.push(`1e999`) }, ""},
-		{"integer in exponent form", func(d *device) response {
-			return d.push(`{"costbook_folders":[{"id":"` + id + `","name":"x","sort_order":1e2}]}`)
+		{"body beyond float64", func(d *devicetest.Device) devicetest.Response { return d.Push(`1e999`) }, ""},
+		{"integer in exponent form", func(d *devicetest.Device) devicetest.Response {
+			return d.Push(`{"costbook_folders":[{"id":"` + id + `","name":"x","sort_order":1e2}]}`)
 		}, "sort_order"},
-		{"limit in hex", func(d *device) response { return d.do(http.MethodGet, "/api/sync/pull?limit=0x10", nil, nil) }, "limit"},
-		{"limit in exponent form", func(d *device) response { return d.do(http.MethodGet, "/api/sync/pull?limit=1e3", nil, nil) }, "limit"},
-		{"limit beyond int64", func(d *device) response {
-			return d.do(http.MethodGet, "/api/sync/pull?limit=99999999999999999999", nil, nil)
+		{"limit in hex", func(d *devicetest.Device) devicetest.Response {
+			return d.Do(http.MethodGet, "/api/sync/pull?limit=0x10", nil, nil)
 		}, "limit"},
-		{"Idempotency-Key not UTF-8", func(d *device) response {
-			return d.push(`{}`, map[string]string{"Idempotency-Key": "k-\xff\xfe"})
+		{"limit in exponent form", func(d *devicetest.Device) devicetest.Response {
+			return d.Do(http.MethodGet, "/api/sync/pull?limit=1e3", nil, nil)
+		}, "limit"},
+		{"limit beyond int64", func(d *devicetest.Device) devicetest.Response {
+			return d.Do(http.MethodGet, "/api/sync/pull?limit=99999999999999999999", nil, nil)
+		}, "limit"},
+		{"Idempotency-Key not UTF-8", func(d *devicetest.Device) devicetest.Response {
+			return d.Push(`{}`, map[string]string{"Idempotency-Key": "k-\xff\xfe"})
 		}, "Idempotency-Key"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			d := newTenant(t).as(t)
+			d := env.NewTenant(t).As(t)
 			r := tc.send(d)
-			e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
-			if leak, ok := hasAny(string(r.body), leakMarkers...); ok {
-				t.Fatalf("the body carries %q: %s", leak, r.body)
+			e := r.Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			if leak, ok := hasAny(string(r.Body), leakMarkers...); ok {
+				t.Fatalf("the body carries %q: %s", leak, r.Body)
 			}
 			if tc.field != "" {
 				found := false
@@ -398,7 +358,7 @@ func TestHostile_ErrorBodies_CarryNoDatabaseOrGoText(t *testing.T) {
 // control character was stored as part of the key.
 func TestHostile_IdempotencyKeyNotText_400NamesHeader(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	body := map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "x"}}}
 	for name, keys := range map[string][]string{
 		"not UTF-8":      {"k-\xff"},
@@ -408,23 +368,23 @@ func TestHostile_IdempotencyKeyNotText_400NamesHeader(t *testing.T) {
 		"UTF-8 overlong": {"k-\xc0\xaf"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodPost, env.server.URL+"/api/sync/push", strings.NewReader(string(mustJSON(t, body))))
+			req, err := http.NewRequest(http.MethodPost, env.URL+"/api/sync/push", strings.NewReader(string(mustJSON(t, body))))
 			if err != nil {
 				t.Fatal(err)
 			}
-			req.Header.Set("Authorization", "Bearer "+d.token)
+			req.Header.Set("Authorization", "Bearer "+d.Token)
 			req.Header.Set("Content-Type", "application/json")
 			for _, k := range keys {
 				req.Header.Add("Idempotency-Key", k)
 			}
-			e := d.as(t).send(req).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			e := d.As(t).Send(req).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 			assertDetails(t, e, wantDetail{"", -1, "Idempotency-Key"})
 		})
 	}
-	if n := sqlCount(t, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1`, d.contractorID); n != 0 {
+	if n := sqlCount(t, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1`, d.ContractorID); n != 0 {
 		t.Fatalf("%d rows written by rejected pushes", n)
 	}
-	if n := sqlCount(t, `SELECT count(*) FROM idempotency_keys WHERE contractor_id = $1`, d.contractorID); n != 0 {
+	if n := sqlCount(t, `SELECT count(*) FROM idempotency_keys WHERE contractor_id = $1`, d.ContractorID); n != 0 {
 		t.Fatalf("%d keys stored by rejected pushes", n)
 	}
 }
@@ -433,8 +393,8 @@ func TestHostile_IdempotencyKeyNotText_400NamesHeader(t *testing.T) {
 // before any handler runs, was plain text without X-Request-Id.
 func TestHostile_NetHTTPReplies_AreTheEnvelope(t *testing.T) {
 	t.Parallel()
-	addr, logs := serveReal(t, nil)
-	d := newTenant(t)
+	addr, logs := env.Serve(t, env.DefaultConfig(t, nil), nil)
+	d := env.NewTenant(t)
 	// net/http reads at most MaxHeaderBytes plus 4096 bytes of slop before
 	// it answers 431. Sending exactly that much, without the blank line that
 	// ends the headers, leaves nothing unread, so the server's close cannot
@@ -449,7 +409,7 @@ func TestHostile_NetHTTPReplies_AreTheEnvelope(t *testing.T) {
 	}{
 		{"headers over MaxHeaderBytes", bigHead + strings.Repeat("a", headerLimit-len(bigHead)), http.StatusRequestHeaderFieldsTooLarge, "HEADERS_TOO_LARGE"},
 		{"header line without a colon", "GET /healthz HTTP/1.1\r\nHost: syncproxy\r\nno colon here\r\n\r\n", http.StatusBadRequest, "BAD_REQUEST"},
-		{"control character in Idempotency-Key", "POST /api/sync/push HTTP/1.1\r\nHost: syncproxy\r\nAuthorization: Bearer " + d.token +
+		{"control character in Idempotency-Key", "POST /api/sync/push HTTP/1.1\r\nHost: syncproxy\r\nAuthorization: Bearer " + d.Token +
 			"\r\nContent-Type: application/json\r\nIdempotency-Key: k-\x01\r\nContent-Length: 2\r\n\r\n{}", http.StatusBadRequest, "BAD_REQUEST"},
 		{"no Host header", "GET /healthz HTTP/1.1\r\n\r\n", http.StatusBadRequest, "BAD_REQUEST"},
 		{"malformed request line", "GET\r\n\r\n", http.StatusBadRequest, "BAD_REQUEST"},
@@ -460,12 +420,12 @@ func TestHostile_NetHTTPReplies_AreTheEnvelope(t *testing.T) {
 			conn := dial(t, addr)
 			write(t, conn, tc.request)
 			r := readRaw(t, conn)
-			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-				t.Fatalf("Content-Type = %q, body %q", ct, truncate(r.body))
+			if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Fatalf("Content-Type = %q, body %q", ct, devicetest.Truncate(r.Body))
 			}
-			e := r.envelope(t, tc.status, tc.code)
-			if leak, ok := hasAny(string(r.body), "Bad Request", "Too Large", "invalid header"); ok {
-				t.Fatalf("the envelope carries net/http's text %q: %s", leak, r.body)
+			e := r.Envelope(t, tc.status, tc.code)
+			if leak, ok := hasAny(string(r.Body), "Bad Request", "Too Large", "invalid header"); ok {
+				t.Fatalf("the envelope carries net/http's text %q: %s", leak, r.Body)
 			}
 			warned := false
 			for _, l := range logLines(t, logs, e.RequestId) {
@@ -477,7 +437,7 @@ func TestHostile_NetHTTPReplies_AreTheEnvelope(t *testing.T) {
 		})
 	}
 	// And the server still answers as ever.
-	if r := limDo(t, "http://"+addr, http.MethodGet, "/api/sync/canary", d.token, nil); r.status != http.StatusOK {
-		t.Fatalf("canary after the attacks = %d %s", r.status, r.body)
+	if r := limDo(t, "http://"+addr, http.MethodGet, "/api/sync/canary", d.Token, nil); r.Status != http.StatusOK {
+		t.Fatalf("canary after the attacks = %d %s", r.Status, r.Body)
 	}
 }

@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 // Hostile input, round 2: what the server accepts in a query (since, a
 // cursor) only if it could have issued it, and what it says back.
@@ -21,7 +21,7 @@ import (
 // within ±18:00, else a 400 naming since.
 func TestHostile_Since_ValidatedLikePushedTimestamps(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	for _, since := range []string{
 		"0000-01-01T00:00:00Z",
 		"2025-01-01T00:00:00+18:01",
@@ -29,12 +29,12 @@ func TestHostile_Since_ValidatedLikePushedTimestamps(t *testing.T) {
 		"9999-12-31T23:30:00-01:00", // year 10000 in UTC
 		"0001-01-01T00:00:00+01:00", // year 0 in UTC
 	} {
-		e := d.pull(url.Values{"since": {since}}).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+		e := d.Pull(url.Values{"since": {since}}).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 		assertDetails(t, e, wantDetail{"", -1, "since"})
 	}
 	for _, since := range []string{"2025-01-01T00:00:00+18:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z"} {
-		if r := d.pull(url.Values{"since": {since}}); r.status != http.StatusOK {
-			t.Fatalf("since=%s = %d %s", since, r.status, r.body)
+		if r := d.Pull(url.Values{"since": {since}}); r.Status != http.StatusOK {
+			t.Fatalf("since=%s = %d %s", since, r.Status, r.Body)
 		}
 	}
 }
@@ -50,9 +50,9 @@ func forgedCursor(json string) string { return base64.RawURLEncoding.EncodeToStr
 // checked against the purged tombstones.
 func TestHostile_ForgedCursors_400AndNoneSkipsA410(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "x"}}})
-	version := d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "y"}}}).Version
+	d := env.NewTenant(t)
+	d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "x"}}})
+	version := d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "y"}}}).Version
 	now := time.Now().UnixMicro()
 	end := `"k":"ffffffff-ffff-ffff-ffff-ffffffffffff"`
 	for name, c := range map[string]string{
@@ -67,32 +67,32 @@ func TestHostile_ForgedCursors_400AndNoneSkipsA410(t *testing.T) {
 		"position behind its base":              fmt.Sprintf(`{"v":2,"b":1,"p":true,"h":2,"t":%d,"ts":"08","ws":"08","i":3,"s":0,%s}`, now, end),
 		"resting cursor with paging fields":     fmt.Sprintf(`{"v":2,"b":1,"ts":"08","ws":"08","h":2,"t":%d}`, now),
 	} {
-		r := d.pull(url.Values{"cursor": {forgedCursor(c)}})
-		if r.status != http.StatusBadRequest {
-			t.Errorf("%s: %d, want 400", name, r.status)
+		r := d.Pull(url.Values{"cursor": {forgedCursor(c)}})
+		if r.Status != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", name, r.Status)
 			continue
 		}
-		assertDetails(t, r.envelope(t, http.StatusBadRequest, "BAD_REQUEST"), wantDetail{"", -1, "cursor"})
+		assertDetails(t, r.Envelope(t, http.StatusBadRequest, "BAD_REQUEST"), wantDetail{"", -1, "cursor"})
 	}
 
 	// Tombstones of this contractor purged up to its current version: any
 	// delta from before must answer 410, whatever shape its cursor has.
-	sqlExec(t, `UPDATE sync_clock SET purged_seq = seq, purged_at = clock_timestamp() WHERE contractor_id = $1`, d.contractorID)
-	d.pull(url.Values{"cursor": {forgedCursor(`{"v":2,"b":0,"ts":"ff01"}`)}}).envelope(t, http.StatusGone, "RESYNC_REQUIRED")
+	sqlExec(t, `UPDATE sync_clock SET purged_seq = seq, purged_at = clock_timestamp() WHERE contractor_id = $1`, d.ContractorID)
+	d.Pull(url.Values{"cursor": {forgedCursor(`{"v":2,"b":0,"ts":"ff01"}`)}}).Envelope(t, http.StatusGone, "RESYNC_REQUIRED")
 	for name, c := range map[string]string{
 		"resting, base -1 (never issued: a resting cursor has a version)": `{"v":2,"b":-1,"ts":"ff01"}`,
 		"version 1, resting, base -1":                                     `{"v":1,"b":-1,"m":511}`,
 		"paging from -1 without since and not in full":                    fmt.Sprintf(`{"v":2,"b":-1,"p":true,"h":%d,"t":%d,"ts":"ff01","ws":"ff01","s":-1,%s}`, version, now, end),
 	} {
-		r := d.pull(url.Values{"cursor": {forgedCursor(c)}})
-		if r.status != http.StatusBadRequest && r.status != http.StatusGone {
-			t.Errorf("%s: %d, want 400 (or 410), never a delta that lacks purged deletions", name, r.status)
+		r := d.Pull(url.Values{"cursor": {forgedCursor(c)}})
+		if r.Status != http.StatusBadRequest && r.Status != http.StatusGone {
+			t.Errorf("%s: %d, want 400 (or 410), never a delta that lacks purged deletions", name, r.Status)
 		}
 	}
 	// What the server issues still works.
-	page := d.mustPull(nil)
-	if r := d.pull(url.Values{"cursor": {page.Cursor}}); r.status != http.StatusOK {
-		t.Fatalf("a cursor the server issued = %d %s", r.status, r.body)
+	page := d.MustPull(nil)
+	if r := d.Pull(url.Values{"cursor": {page.Cursor}}); r.Status != http.StatusOK {
+		t.Fatalf("a cursor the server issued = %d %s", r.Status, r.Body)
 	}
 }
 
@@ -102,11 +102,11 @@ func TestHostile_ForgedCursors_400AndNoneSkipsA410(t *testing.T) {
 // 501 whose code said BAD_REQUEST.
 func TestHostile_Messages_ForTheClient_CodesMatchStatuses(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	key := map[string]string{"Idempotency-Key": "k-" + uuid.NewString()}
-	d.push(limItem(), key)
-	r := d.push(limItem(), key)
-	e := r.envelope(t, http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED")
+	d.Push(limItem(), key)
+	r := d.Push(limItem(), key)
+	e := r.Envelope(t, http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED")
 	if leak, ok := hasAny(e.Message, "push:", "transaction:", ": "); ok {
 		t.Errorf("422 message %q carries %q", e.Message, leak)
 	}
@@ -120,7 +120,7 @@ func TestHostile_Messages_ForTheClient_CodesMatchStatuses(t *testing.T) {
 		{"currency not ISO 4217", map[string]any{"contractors": []any{map[string]any{"name": "n", "currency": "usd"}}}, wantDetail{"contractors", 0, "currency"}},
 		{"decimal string not a decimal", map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "n", "unit_cost": "12,50"}}}, wantDetail{"costbook_items", 0, "unit_cost"}},
 	} {
-		e := d.push(tc.body).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+		e := d.Push(tc.body).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 		assertDetails(t, e, tc.want)
 		for _, detail := range e.Details {
 			if leak, ok := hasAny(detail.Reason, "^", "$", "[0-9]", "[A-Z]", "{1,"); ok {
@@ -129,14 +129,14 @@ func TestHostile_Messages_ForTheClient_CodesMatchStatuses(t *testing.T) {
 		}
 	}
 
-	addr, _ := serveReal(t, nil)
+	addr, _ := env.Serve(t, env.DefaultConfig(t, nil), nil)
 	conn := dial(t, addr)
 	write(t, conn, "POST /api/sync/push HTTP/1.1\r\nHost: syncproxy\r\nTransfer-Encoding: bogus\r\n\r\n")
 	raw := readRaw(t, conn)
-	if code := string(raw.envelope(t, raw.status, "BAD_REQUEST").Error); raw.status != http.StatusBadRequest {
-		t.Errorf("unsupported Transfer-Encoding = %d %s, want the code's status 400", raw.status, code)
+	if code := string(raw.Envelope(t, raw.Status, "BAD_REQUEST").Error); raw.Status != http.StatusBadRequest {
+		t.Errorf("unsupported Transfer-Encoding = %d %s, want the code's status 400", raw.Status, code)
 	}
-	if strings.Contains(string(raw.body), "Not Implemented") {
-		t.Errorf("net/http's words reached the body: %s", raw.body)
+	if strings.Contains(string(raw.Body), "Not Implemented") {
+		t.Errorf("net/http's words reached the body: %s", raw.Body)
 	}
 }

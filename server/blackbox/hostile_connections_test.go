@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 // Hostile input, round 2: what a client can hold open on the server, with
 // or without a token: header bytes, connections, push bodies in flight, and
@@ -18,7 +18,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
+
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 )
 
 // TestHostile_HeadersOver64KiB_431HeadersTooLarge: a 200 KiB header was a
@@ -28,25 +29,25 @@ import (
 // the answer's code is HEADERS_TOO_LARGE.
 func TestHostile_HeadersOver64KiB_431HeadersTooLarge(t *testing.T) {
 	t.Parallel()
-	addr, _ := serveReal(t, nil)
-	d := newTenant(t)
+	addr, _ := env.Serve(t, env.DefaultConfig(t, nil), nil)
+	d := env.NewTenant(t)
 	// 200 KiB: net/http answers once it has read the bound plus 4 KiB of
 	// slop; the rest of the header is never read. The client sends it all
 	// first (a reset is a client's problem, not the server's), so the
 	// request is written on a raw connection and the answer read after.
 	conn := dial(t, addr)
-	req := "GET /api/sync/canary HTTP/1.1\r\nHost: syncproxy\r\nAuthorization: Bearer " + d.token + "\r\nX-Big: "
+	req := "GET /api/sync/canary HTTP/1.1\r\nHost: syncproxy\r\nAuthorization: Bearer " + d.Token + "\r\nX-Big: "
 	go func() { io.WriteString(conn, req+strings.Repeat("a", 200<<10)+"\r\n\r\n") }() //nolint:errcheck // the server stops reading
 	r := readRaw(t, conn)
-	e := r.envelope(t, http.StatusRequestHeaderFieldsTooLarge, "HEADERS_TOO_LARGE")
+	e := r.Envelope(t, http.StatusRequestHeaderFieldsTooLarge, "HEADERS_TOO_LARGE")
 	if !strings.Contains(e.Message, "64") {
 		t.Errorf("message %q does not give the bound", e.Message)
 	}
 	// 60 KiB of headers is still served.
 	conn = dial(t, addr)
 	write(t, conn, req+strings.Repeat("a", 60<<10)+"\r\n\r\n")
-	if r := readRaw(t, conn); r.status != http.StatusOK {
-		t.Fatalf("a 60 KiB header = %d %s", r.status, r.body)
+	if r := readRaw(t, conn); r.Status != http.StatusOK {
+		t.Fatalf("a 60 KiB header = %d %s", r.Status, r.Body)
 	}
 }
 
@@ -55,7 +56,7 @@ func TestHostile_HeadersOver64KiB_431HeadersTooLarge(t *testing.T) {
 // waits (in the kernel's accept queue) until one closes, and is then served.
 func TestHostile_OpenConnections_Bounded(t *testing.T) {
 	t.Parallel()
-	addr, _ := serveReal(t, map[string]string{"SYNC_MAX_CONNECTIONS": "2"})
+	addr, _ := env.Serve(t, env.DefaultConfig(t, map[string]string{"SYNC_MAX_CONNECTIONS": "2"}), nil)
 	get := "GET /healthz HTTP/1.1\r\nHost: syncproxy\r\n\r\n"
 	// Two keep-alive connections, each served once and held open.
 	held := []net.Conn{dial(t, addr), dial(t, addr)}
@@ -86,8 +87,8 @@ func TestHostile_OpenConnections_Bounded(t *testing.T) {
 	if err := third.SetReadDeadline(time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if r := readRaw(t, third); r.status != http.StatusOK {
-		t.Fatalf("the waiting connection got %d once a slot freed", r.status)
+	if r := readRaw(t, third); r.Status != http.StatusOK {
+		t.Fatalf("the waiting connection got %d once a slot freed", r.Status)
 	}
 }
 
@@ -116,48 +117,48 @@ func readOn(t *testing.T, conn net.Conn, r *bufio.Reader) *http.Response {
 func TestHostile_PushBodiesInFlight_BoundedPerContractorAndInAll(t *testing.T) {
 	t.Parallel()
 	const bodyBytes = 64 << 10
-	base, _ := limServer(t, limConfig(t, map[string]string{
+	base, _ := env.Listen(t, env.DefaultConfig(t, map[string]string{
 		"SYNC_MAX_BODY_BYTES":                          fmt.Sprint(bodyBytes),
 		"SYNC_MAX_PUSH_BYTES_IN_FLIGHT_PER_CONTRACTOR": fmt.Sprint(bodyBytes),
 		"SYNC_MAX_PUSH_BYTES_IN_FLIGHT":                fmt.Sprint(2 * bodyBytes),
 		"SYNC_RATE_LIMIT":                              "0",
-	}), env.pool, nil)
-	a, b, c := newTenant(t).onServer(base), newTenant(t).onServer(base), newTenant(t).onServer(base)
+	}), env.Pool, nil)
+	a, b, c := env.NewTenant(t).On(base), env.NewTenant(t).On(base), env.NewTenant(t).On(base)
 	// hold sends a push of n bytes whose body stops after its first bytes:
 	// the server reserved n and waits for the rest.
-	hold := func(d *device, n int) net.Conn {
+	hold := func(d *devicetest.Device, n int) net.Conn {
 		conn := dial(t, strings.TrimPrefix(base, "http://"))
 		write(t, conn, fmt.Sprintf("POST /api/sync/push HTTP/1.1\r\nHost: syncproxy\r\nAuthorization: Bearer %s\r\n"+
-			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"costbook_items\":[", d.token, n))
+			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"costbook_items\":[", d.Token, n))
 		return conn
 	}
 	small := limItem()
 	heldA := hold(a, 65_500)
 	awaitGauge(t, base, "syncproxy_sync_push_bytes_in_flight", 65_500)
-	r := a.push(small)
-	r.envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
+	r := a.Push(small)
+	r.Envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
 	assertRetryAfter(t, r)
-	if r := b.push(small); r.status != http.StatusOK {
-		t.Fatalf("another contractor's push = %d %s", r.status, r.body)
+	if r := b.Push(small); r.Status != http.StatusOK {
+		t.Fatalf("another contractor's push = %d %s", r.Status, r.Body)
 	}
 	heldB := hold(b, 65_500)
 	awaitGauge(t, base, "syncproxy_sync_push_bytes_in_flight", 131_000)
-	r = c.push(map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": strings.Repeat("n", 20_000)}}})
-	r.envelope(t, http.StatusServiceUnavailable, "UNAVAILABLE")
+	r = c.Push(map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": strings.Repeat("n", 20_000)}}})
+	r.Envelope(t, http.StatusServiceUnavailable, "UNAVAILABLE")
 	assertRetryAfter(t, r)
 	// The held bodies end (the clients go away): their bytes are free again.
 	heldA.Close()
 	heldB.Close()
 	awaitGauge(t, base, "syncproxy_sync_push_bytes_in_flight", 0)
-	for _, d := range []*device{a, b, c} {
-		d.mustPush(small)
+	for _, d := range []*devicetest.Device{a, b, c} {
+		d.MustPush(small)
 	}
 }
 
-func assertRetryAfter(t *testing.T, r response) {
+func assertRetryAfter(t *testing.T, r devicetest.Response) {
 	t.Helper()
-	if secs, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || secs < 1 {
-		t.Fatalf("Retry-After = %q, want whole seconds", r.header.Get("Retry-After"))
+	if secs, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || secs < 1 {
+		t.Fatalf("Retry-After = %q, want whole seconds", r.Header.Get("Retry-After"))
 	}
 }
 
@@ -167,7 +168,7 @@ func awaitGauge(t *testing.T, base, name string, want float64) {
 	line := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`)
 	got := "absent"
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		m := line.FindStringSubmatch(string(limDo(t, base, http.MethodGet, "/metrics", "", nil).body))
+		m := line.FindStringSubmatch(string(limDo(t, base, http.MethodGet, "/metrics", "", nil).Body))
 		if m == nil {
 			continue
 		}
@@ -185,16 +186,16 @@ func awaitGauge(t *testing.T, base, name string, want float64) {
 // It is logged at info and counted as 499 CLIENT_CLOSED_REQUEST.
 func TestHostile_ClientGoneMidRequest_NotAServerError(t *testing.T) {
 	t.Parallel()
-	base, logs := limServer(t, limConfig(t, map[string]string{"SYNC_RATE_LIMIT": "0"}), env.pool, nil)
-	d := newTenant(t)
+	base, logs := env.Listen(t, env.DefaultConfig(t, map[string]string{"SYNC_RATE_LIMIT": "0"}), env.Pool, nil)
+	d := env.NewTenant(t)
 	// Another session holds the contractor's clock row: the push waits.
 	ctx := context.Background()
-	tx, err := env.pool.Begin(ctx)
+	tx, err := env.Pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // released at the end either way
-	if _, err := tx.Exec(ctx, `SELECT seq FROM sync_clock WHERE contractor_id = $1 FOR UPDATE`, d.contractorID); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT seq FROM sync_clock WHERE contractor_id = $1 FOR UPDATE`, d.ContractorID); err != nil {
 		t.Fatal(err)
 	}
 	requestID := "gone-" + uuid.NewString()[:8]
@@ -203,7 +204,7 @@ func TestHostile_ClientGoneMidRequest_NotAServerError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+d.token)
+	req.Header.Set("Authorization", "Bearer "+d.Token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Request-Id", requestID)
 	done := make(chan error, 1)
@@ -214,8 +215,8 @@ func TestHostile_ClientGoneMidRequest_NotAServerError(t *testing.T) {
 		}
 		done <- err
 	}()
-	awaitLockWaiter(t, d.contractorID)
-	cancel() // the device hangs up
+	env.AwaitLockWaiters(t, 1, "name: AdvanceClock") // the push, on the clock row held above
+	cancel()                                         // the device hangs up
 	<-done
 	lines := waitForAccessLog(t, logs, requestID)
 	for _, l := range lines {
@@ -227,28 +228,9 @@ func TestHostile_ClientGoneMidRequest_NotAServerError(t *testing.T) {
 		}
 	}
 	tx.Rollback(ctx) //nolint:errcheck // let the clock go
-	metrics := string(limDo(t, base, http.MethodGet, "/metrics", "", nil).body)
+	metrics := string(limDo(t, base, http.MethodGet, "/metrics", "", nil).Body)
 	errs := limGrep(metrics, `syncproxy_http_errors_total{`)
 	if strings.Contains(errs, `status="5`) || !strings.Contains(errs, `code="CLIENT_CLOSED_REQUEST",status="499"} 1`) {
 		t.Fatalf("errors counted as:\n%s\nwant one 499 CLIENT_CLOSED_REQUEST and no 5xx", errs)
 	}
-}
-
-// awaitLockWaiter waits until a session waits for a lock on the contractor's
-// clock row (the push under test).
-func awaitLockWaiter(t *testing.T, contractorID uuid.UUID) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		var n int
-		err := env.pool.QueryRow(context.Background(),
-			`SELECT count(*) FROM pg_stat_activity
-			 WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%name: AdvanceClock%'`).Scan(&n)
-		if err != nil && err != pgx.ErrNoRows {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			return
-		}
-	}
-	t.Fatalf("no push of %s waited on the clock lock", contractorID)
 }

@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 // Hostile pushes and pulls (issue 11, attacks 2, 3, 4 and 6): what one
 // tenant's device can make the server spend, and what it can store that
@@ -16,15 +16,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 )
-
-// onServer returns a copy of d talking to the server at base.
-func (d *device) onServer(base string) *device {
-	c := *d
-	c.baseURL = base
-	return &c
-}
 
 // allocatedDuring is the memory the process allocated while fn ran. The
 // tests using it are not parallel, so the figure is the request's.
@@ -43,9 +37,9 @@ func allocatedDuring(fn func()) uint64 {
 // the limit the answer is 413 at once, and a body full of invalid rows stops
 // being validated after the first problems.
 func TestHostile_HugePushes_FoundByCounting(t *testing.T) {
-	base, _ := limServer(t, limConfig(t, map[string]string{"SYNC_MAX_BODY_BYTES": "8388608", "SYNC_MAX_PUSH_ROWS": "10000"}), env.pool, nil)
-	d := newTenant(t).onServer(base)
-	before := d.stateOf()
+	base, _ := env.Listen(t, env.DefaultConfig(t, map[string]string{"SYNC_MAX_BODY_BYTES": "8388608", "SYNC_MAX_PUSH_ROWS": "10000"}), env.Pool, nil)
+	d := env.NewTenant(t).On(base)
+	before := d.State()
 
 	emptyRows := `{"costbook_items":[` + strings.Repeat(`{},`, 2_600_000-1) + `{}]}`
 	var valid strings.Builder
@@ -80,10 +74,10 @@ func TestHostile_HugePushes_FoundByCounting(t *testing.T) {
 		{"9,000 invalid rows under the limit", invalid.String(), http.StatusBadRequest, 64 << 20},
 	}
 	for _, tc := range cases {
-		var r response
-		alloc := allocatedDuring(func() { r = d.push(tc.body) })
+		var r devicetest.Response
+		alloc := allocatedDuring(func() { r = d.Push(tc.body) })
 		code := map[int]string{http.StatusRequestEntityTooLarge: "PAYLOAD_TOO_LARGE", http.StatusBadRequest: "BAD_REQUEST"}[tc.status]
-		e := r.envelope(t, tc.status, code)
+		e := r.Envelope(t, tc.status, code)
 		if alloc > tc.maxAlloc {
 			t.Errorf("%s (%d bytes): the process allocated %d MiB answering it, want at most %d MiB",
 				tc.name, len(tc.body), alloc>>20, tc.maxAlloc>>20)
@@ -99,7 +93,7 @@ func TestHostile_HugePushes_FoundByCounting(t *testing.T) {
 			t.Errorf("%s: message %q does not give the limit", tc.name, e.Message)
 		}
 	}
-	if d.stateOf() != before {
+	if d.State() != before {
 		t.Fatal("a rejected push wrote")
 	}
 }
@@ -110,13 +104,13 @@ func TestHostile_HugePushes_FoundByCounting(t *testing.T) {
 // pages of 105 MB. A JSON column value is at most 32 levels deep and
 // SYNC_MAX_JSON_VALUE_BYTES encoded.
 func TestHostile_DeepOrHugeJSONColumn_400NamingTheField(t *testing.T) {
-	base, _ := limServer(t, limConfig(t, map[string]string{"SYNC_MAX_BODY_BYTES": "4194304", "SYNC_MAX_JSON_VALUE_BYTES": "1048576"}), env.pool, nil)
-	d := newTenant(t).onServer(base)
+	base, _ := env.Listen(t, env.DefaultConfig(t, map[string]string{"SYNC_MAX_BODY_BYTES": "4194304", "SYNC_MAX_JSON_VALUE_BYTES": "1048576"}), env.Pool, nil)
+	d := env.NewTenant(t).On(base)
 	nested := func(depth int) string { return strings.Repeat("[", depth) + strings.Repeat("]", depth) }
 	estimate := func(lineItems string) string {
 		return fmt.Sprintf(`{"estimates":[{"id":%q,"number":"E-1","line_items":%s}]}`, uuid.New(), lineItems)
 	}
-	before := d.stateOf()
+	before := d.State()
 	for _, tc := range []struct {
 		name      string
 		lineItems string
@@ -126,15 +120,15 @@ func TestHostile_DeepOrHugeJSONColumn_400NamingTheField(t *testing.T) {
 		{"deep inside an object", `[{"a":` + strings.Repeat(`{"b":`, 40) + `1` + strings.Repeat(`}`, 40) + `}]`},
 		{"1.5 MiB", `["` + strings.Repeat("x", 1536<<10) + `"]`},
 	} {
-		e := d.push(estimate(tc.lineItems)).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+		e := d.Push(estimate(tc.lineItems)).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 		assertDetails(t, e, wantDetail{"estimates", 0, "line_items"})
 	}
-	if d.stateOf() != before {
+	if d.State() != before {
 		t.Fatal("a rejected push wrote")
 	}
 	// The bounds themselves are accepted and come back intact.
-	d.mustPush(estimate(nested(32)))
-	d.mustPush(estimate(`["` + strings.Repeat("y", (1<<20)-8) + `"]`))
+	d.MustPush(estimate(nested(32)))
+	d.MustPush(estimate(`["` + strings.Repeat("y", (1<<20)-8) + `"]`))
 }
 
 // TestHostile_LargeRows_PagesBoundedInBytes: 15 rows with 7 MB each in
@@ -143,10 +137,10 @@ func TestHostile_DeepOrHugeJSONColumn_400NamingTheField(t *testing.T) {
 // page), and following the cursor still delivers every row exactly once.
 func TestHostile_LargeRows_PagesBoundedInBytes(t *testing.T) {
 	const pageBytes = 1 << 20
-	base, _ := limServer(t, limConfig(t, map[string]string{
+	base, _ := env.Listen(t, env.DefaultConfig(t, map[string]string{
 		"SYNC_MAX_BODY_BYTES": "4194304", "SYNC_MAX_PAGE_BYTES": fmt.Sprint(pageBytes),
-	}), env.pool, nil)
-	d := newTenant(t).onServer(base)
+	}), env.Pool, nil)
+	d := env.NewTenant(t).On(base)
 	big := strings.Repeat("z", 300<<10)
 	want := map[uuid.UUID]bool{}
 	for range 3 {
@@ -156,31 +150,31 @@ func TestHostile_LargeRows_PagesBoundedInBytes(t *testing.T) {
 			want[id] = true
 			rows = append(rows, map[string]any{"id": id, "number": "E", "line_items": []any{big}})
 		}
-		d.mustPush(map[string]any{"estimates": rows})
+		d.MustPush(map[string]any{"estimates": rows})
 	}
 	seen := map[uuid.UUID]int{}
 	q := url.Values{"limit": {"5000"}, "tables": {"estimates"}}
 	pages := 0
 	for {
 		pages++
-		r := d.pull(q)
-		if r.status != http.StatusOK {
-			t.Fatalf("pull = %d: %s", r.status, truncate(r.body))
+		r := d.Pull(q)
+		if r.Status != http.StatusOK {
+			t.Fatalf("pull = %d: %s", r.Status, devicetest.Truncate(r.Body))
 		}
 		var page struct {
 			HasMore   bool              `json:"hasMore"`
 			Cursor    string            `json:"cursor"`
 			Estimates []json.RawMessage `json:"estimates"`
 		}
-		r.decode(t, &page)
+		r.Decode(t, &page)
 		if len(page.Estimates) == 0 {
 			t.Fatalf("page %d holds no row", pages)
 		}
 		// The rows are within the bound; the envelope (nine empty arrays,
 		// cursor, serverTime) adds well under 4 KiB. Only a page of one
 		// row may be larger.
-		if len(page.Estimates) > 1 && len(r.body) > pageBytes+4<<10 {
-			t.Fatalf("page %d is %d bytes with %d rows, bound %d", pages, len(r.body), len(page.Estimates), pageBytes)
+		if len(page.Estimates) > 1 && len(r.Body) > pageBytes+4<<10 {
+			t.Fatalf("page %d is %d bytes with %d rows, bound %d", pages, len(r.Body), len(page.Estimates), pageBytes)
 		}
 		for _, raw := range page.Estimates {
 			var row struct {
@@ -216,9 +210,9 @@ func TestHostile_LargeRows_PagesBoundedInBytes(t *testing.T) {
 // delta: the byte bound, not the database's row sizes, ends the pages.
 func TestHostile_PageBytes_NeverOverTheBudget(t *testing.T) {
 	const pageBytes = 2048
-	base, _ := limServer(t, limConfig(t, map[string]string{"SYNC_MAX_PAGE_BYTES": fmt.Sprint(pageBytes)}), env.pool, nil)
+	base, _ := env.Listen(t, env.DefaultConfig(t, map[string]string{"SYNC_MAX_PAGE_BYTES": fmt.Sprint(pageBytes)}), env.Pool, nil)
 	everyTable(t, func(t *testing.T, tb syncstore.Table) {
-		d := newTenant(t).onServer(base)
+		d := env.NewTenant(t).On(base)
 		rows := pushRows(t, d, tb, 16, 1)
 		_, _, _, start := walkTable(t, d, tb, url.Values{"limit": {"5000"}})
 		if tb.Keyed {
@@ -230,9 +224,9 @@ func TestHostile_PageBytes_NeverOverTheBudget(t *testing.T) {
 					doomed = append(doomed, id)
 				}
 			}
-			d.mustPush(map[string]any{tb.Name: list})
+			d.MustPush(map[string]any{tb.Name: list})
 			if len(doomed) > 0 {
-				d.mustPush(map[string]any{"deletes": map[string]any{tb.Name: doomed}})
+				d.MustPush(map[string]any{"deletes": map[string]any{tb.Name: doomed}})
 			}
 		}
 		for _, walk := range []url.Values{{}, {"cursor": {start}}} {
@@ -242,7 +236,7 @@ func TestHostile_PageBytes_NeverOverTheBudget(t *testing.T) {
 			}
 			seen := map[uuid.UUID]int{}
 			for pages := 1; ; pages++ {
-				page := d.pullRaw(q)
+				page := d.PullRaw(q)
 				live, deleted := tableRows(t, tb, page)
 				var raw []json.RawMessage // the rows byte for byte
 				if err := json.Unmarshal(page[tb.Name], &raw); err != nil {
@@ -289,7 +283,7 @@ func TestHostile_PageBytes_NeverOverTheBudget(t *testing.T) {
 // cannot parse failed in the database with no field named.
 func TestHostile_Timestamps_AcceptedOnlyIfTheyComeBackAcceptable(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	event := func(id uuid.UUID, at string) map[string]any {
 		return map[string]any{"estimate_events": []any{map[string]any{"id": id, "estimate_id": uuid.New(), "kind": "k", "occurred_at": at}}}
 	}
@@ -304,7 +298,7 @@ func TestHostile_Timestamps_AcceptedOnlyIfTheyComeBackAcceptable(t *testing.T) {
 		"10000-01-01T00:00:00Z",        // five-digit year
 		"2025-01-01T00:00:00.123+1:00", // malformed offset
 	} {
-		e := d.push(event(uuid.New(), at)).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+		e := d.Push(event(uuid.New(), at)).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 		assertDetails(t, e, wantDetail{"estimate_events", 0, "occurred_at"})
 	}
 	// Whatever is accepted comes back in a form that is accepted again.
@@ -316,9 +310,9 @@ func TestHostile_Timestamps_AcceptedOnlyIfTheyComeBackAcceptable(t *testing.T) {
 		"2025-06-01T12:00:00.1234567+02:00": "2025-06-01T10:00:00.123Z",
 	} {
 		id := uuid.New()
-		d.mustPush(event(id, at))
+		d.MustPush(event(id, at))
 		var pulled map[string]json.RawMessage
-		for _, row := range d.pullRows("estimate_events") {
+		for _, row := range d.PullRows("estimate_events") {
 			var rid uuid.UUID
 			if json.Unmarshal(row["id"], &rid) == nil && rid == id {
 				pulled = row
@@ -339,8 +333,8 @@ func TestHostile_Timestamps_AcceptedOnlyIfTheyComeBackAcceptable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r := d.push(body); r.status != http.StatusOK {
-			t.Errorf("%s: re-pushing the pulled row = %d: %s", at, r.status, bytes.TrimSpace(r.body))
+		if r := d.Push(body); r.Status != http.StatusOK {
+			t.Errorf("%s: re-pushing the pulled row = %d: %s", at, r.Status, bytes.TrimSpace(r.Body))
 		}
 	}
 }

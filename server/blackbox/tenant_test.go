@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 import (
 	"context"
@@ -12,14 +12,15 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/server/tenant"
 )
 
 func TestAuth_BadTokens_401(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t) // every token below names a real, provisioned user
-	sub := d.userID.String()
-	secret := []byte(testSecret)
+	d := env.NewTenant(t) // every token below names a real, provisioned user
+	sub := d.UserID.String()
+	secret := []byte(devicetest.Secret)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -63,12 +64,12 @@ func TestAuth_BadTokens_401(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			dev := d.as(t).withToken("")
+			dev := d.As(t).WithToken("")
 			for _, route := range routes {
-				r := dev.do(route.method, route.path, map[string]any{}, map[string]string{"Authorization": tc.authorization})
-				e := r.envelope(t, http.StatusUnauthorized, "UNAUTHORIZED")
-				if token := strings.TrimPrefix(tc.authorization, "Bearer "); len(token) > 8 && strings.Contains(string(r.body), token) {
-					t.Fatalf("the 401 body echoes the token: %s", r.body)
+				r := dev.Do(route.method, route.path, map[string]any{}, map[string]string{"Authorization": tc.authorization})
+				e := r.Envelope(t, http.StatusUnauthorized, "UNAUTHORIZED")
+				if token := strings.TrimPrefix(tc.authorization, "Bearer "); len(token) > 8 && strings.Contains(string(r.Body), token) {
+					t.Fatalf("the 401 body echoes the token: %s", r.Body)
 				}
 				if e.Message == "" {
 					t.Fatal("no message")
@@ -89,23 +90,23 @@ func tamper(t *testing.T, token, sub string) string {
 
 func TestAuth_ClockSkewWithinLeeway_Accepted(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	c := goTrueClaims(d.userID.String())
+	d := env.NewTenant(t)
+	c := goTrueClaims(d.UserID.String())
 	c["nbf"] = time.Now().Add(10 * time.Second).Unix()
-	tok := signToken(t, jwt.SigningMethodHS256, []byte(testSecret), c)
-	if got := d.withToken(tok).mustCanary(); got.ContractorId != d.contractorID {
+	tok := signToken(t, jwt.SigningMethodHS256, []byte(devicetest.Secret), c)
+	if got := d.WithToken(tok).MustCanary(); got.ContractorId != d.ContractorID {
 		t.Fatalf("canary = %+v", got)
 	}
 }
 
 func TestTenant_AuthUserWithoutContractor_403(t *testing.T) {
 	t.Parallel()
-	stranger := deviceFor(t, uuid.New(), uuid.Nil)
-	stranger.canary().envelope(t, http.StatusForbidden, "FORBIDDEN")
-	stranger.pull(nil).envelope(t, http.StatusForbidden, "FORBIDDEN")
-	stranger.push(map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "x"}}}).
-		envelope(t, http.StatusForbidden, "FORBIDDEN")
-	if n := sqlCount(t, `SELECT count(*) FROM contractors WHERE id = $1`, stranger.userID); n != 0 {
+	stranger := env.DeviceFor(t, uuid.New(), uuid.Nil)
+	stranger.Canary().Envelope(t, http.StatusForbidden, "FORBIDDEN")
+	stranger.Pull(nil).Envelope(t, http.StatusForbidden, "FORBIDDEN")
+	stranger.Push(map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "x"}}}).
+		Envelope(t, http.StatusForbidden, "FORBIDDEN")
+	if n := sqlCount(t, `SELECT count(*) FROM contractors WHERE id = $1`, stranger.UserID); n != 0 {
 		t.Fatal("a push by a user without contractor created one")
 	}
 }
@@ -114,18 +115,18 @@ func TestTenant_SoloContractor_IsItsOwnTenant(t *testing.T) {
 	t.Parallel()
 	sub := uuid.New()
 	sqlExec(t, `INSERT INTO contractors (id, name) VALUES ($1, 'Solo Sam')`, sub)
-	d := deviceFor(t, sub, sub)
-	c := d.mustCanary()
+	d := env.DeviceFor(t, sub, sub)
+	c := d.MustCanary()
 	if c.UserId != sub || c.ContractorId != sub {
 		t.Fatalf("canary = %+v, want user and contractor %s", c, sub)
 	}
-	page := d.mustPull(nil)
+	page := d.MustPull(nil)
 	if len(page.Contractors) != 1 || page.Contractors[0].ID != sub || page.Contractors[0].Name != "Solo Sam" {
 		t.Fatalf("contractors = %+v", page.Contractors)
 	}
 	id := uuid.New()
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "Solo item"}}})
-	items := d.mustPull(nil).CostbookItems
+	d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "Solo item"}}})
+	items := d.MustPull(nil).CostbookItems
 	if len(items) != 1 || items[0].ID != id || items[0].ContractorID != sub {
 		t.Fatalf("items = %+v", items)
 	}
@@ -134,7 +135,7 @@ func TestTenant_SoloContractor_IsItsOwnTenant(t *testing.T) {
 func TestTenant_TeamMember_WorksInItsContractor(t *testing.T) {
 	t.Parallel()
 	owner, member := uuid.New(), uuid.New()
-	c, err := tenant.Create(context.Background(), env.pool, tenant.NewContractor{
+	c, err := tenant.Create(context.Background(), env.Pool, tenant.NewContractor{
 		Name: "Team " + t.Name(),
 		Members: []tenant.Member{
 			{AuthUserID: owner, Role: "owner"},
@@ -144,14 +145,14 @@ func TestTenant_TeamMember_WorksInItsContractor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := deviceFor(t, member, c.ID)
-	if got := m.mustCanary(); got.UserId != member || got.ContractorId != c.ID {
+	m := env.DeviceFor(t, member, c.ID)
+	if got := m.MustCanary(); got.UserId != member || got.ContractorId != c.ID {
 		t.Fatalf("member canary = %+v, want contractor %s", got, c.ID)
 	}
 	id := uuid.New()
-	m.mustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "M-1"}}})
-	o := deviceFor(t, owner, c.ID)
-	got := o.mustPull(nil).Estimates
+	m.MustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "M-1"}}})
+	o := env.DeviceFor(t, owner, c.ID)
+	got := o.MustPull(nil).Estimates
 	if len(got) != 1 || got[0].ID != id || got[0].ContractorID != c.ID {
 		t.Fatalf("owner sees %+v, want the member's estimate", got)
 	}
@@ -163,22 +164,22 @@ func TestTenant_UsersRowWinsOverContractorWithSameID(t *testing.T) {
 	// another contractor: the users row decides.
 	sub := uuid.New()
 	sqlExec(t, `INSERT INTO contractors (id, name) VALUES ($1, 'Former solo')`, sub)
-	team, err := tenant.Create(context.Background(), env.pool, tenant.NewContractor{
+	team, err := tenant.Create(context.Background(), env.Pool, tenant.NewContractor{
 		Name: "Team " + t.Name(), Members: []tenant.Member{{AuthUserID: sub, Role: "admin"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := deviceFor(t, sub, team.ID).mustCanary(); got.ContractorId != team.ID {
+	if got := env.DeviceFor(t, sub, team.ID).MustCanary(); got.ContractorId != team.ID {
 		t.Fatalf("contractor = %s, want the users row's %s", got.ContractorId, team.ID)
 	}
 }
 
 func TestTenant_RemovedMember_LosesAccess(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	d.mustCanary()
-	sqlExec(t, `DELETE FROM users WHERE auth_user_id = $1`, d.userID)
+	d := env.NewTenant(t)
+	d.MustCanary()
+	sqlExec(t, `DELETE FROM users WHERE auth_user_id = $1`, d.UserID)
 	// Same still-valid token: the tenant is derived per request, not cached in it.
-	d.canary().envelope(t, http.StatusForbidden, "FORBIDDEN")
+	d.Canary().Envelope(t, http.StatusForbidden, "FORBIDDEN")
 }

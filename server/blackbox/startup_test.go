@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
@@ -23,15 +24,15 @@ import (
 func freshDatabase(t *testing.T) (serverURL, directURL string) {
 	t.Helper()
 	name := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-	if err := env.cluster.CreateDatabase(context.Background(), name); err != nil {
+	if err := env.Cluster.CreateDatabase(context.Background(), name); err != nil {
 		t.Fatal(err)
 	}
-	u, err := url.Parse(env.cfg.DatabaseURL)
+	u, err := url.Parse(env.Config.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.Path = "/" + name
-	return u.String(), env.cluster.URL(name)
+	return u.String(), env.Cluster.URL(name)
 }
 
 // TestStart_InstancesAtOnce_FreshDatabase_AllMigrateAndServe starts two
@@ -47,7 +48,7 @@ func TestStart_InstancesAtOnce_FreshDatabase_AllMigrateAndServe(t *testing.T) {
 	cfg, err := testenv.Config(map[string]string{
 		"DATABASE_URL":    dbURL,
 		"SYNC_ADDR":       "127.0.0.1:0",
-		"SYNC_JWT_SECRET": testSecret,
+		"SYNC_JWT_SECRET": devicetest.Secret,
 	})
 	if err != nil {
 		t.Fatal(err)

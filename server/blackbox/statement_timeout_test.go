@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
@@ -36,7 +37,7 @@ func TestStatementTimeout_CancelsAStatementThatWaits(t *testing.T) {
 	serverURL, directURL := freshDatabase(t)
 	cfg, err := testenv.Config(map[string]string{
 		"DATABASE_URL":           serverURL,
-		"SYNC_JWT_SECRET":        testSecret,
+		"SYNC_JWT_SECRET":        devicetest.Secret,
 		"SYNC_RATE_LIMIT":        "0",
 		"SYNC_STATEMENT_TIMEOUT": "1s",
 		// Far above the statement timeout: what cancels is Postgres, not
@@ -66,8 +67,8 @@ func TestStatementTimeout_CancelsAStatementThatWaits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := deviceFor(t, owner, contractor)
-	d.baseURL = srv.URL
+	d := env.DeviceFor(t, owner, contractor)
+	d.URL = srv.URL
 
 	// block holds a lock in an open transaction of its own, straight to
 	// Postgres, until release (or 30 s).
@@ -102,20 +103,20 @@ func TestStatementTimeout_CancelsAStatementThatWaits(t *testing.T) {
 		name string
 		lock string
 		args []any
-		send func() response
+		send func() devicetest.Response
 	}{
-		{"tenant lookup (canary)", `LOCK TABLE users IN ACCESS EXCLUSIVE MODE`, nil, func() response { return d.canary() }},
-		{"pull (clock read)", clockRow, []any{contractor}, func() response { return d.pull(nil) }},
-		{"push (transaction)", clockRow, []any{contractor}, func() response { return d.push(limItem()) }},
+		{"tenant lookup (canary)", `LOCK TABLE users IN ACCESS EXCLUSIVE MODE`, nil, func() devicetest.Response { return d.Canary() }},
+		{"pull (clock read)", clockRow, []any{contractor}, func() devicetest.Response { return d.Pull(nil) }},
+		{"push (transaction)", clockRow, []any{contractor}, func() devicetest.Response { return d.Push(limItem()) }},
 	} {
 		release := block(c.lock, c.args...)
 		r := c.send()
 		release()
-		if r.status == http.StatusOK {
+		if r.Status == http.StatusOK {
 			t.Errorf("%s answered 200 once the lock was let go after 30 s: the statement waited instead of timing out", c.name)
 			continue
 		}
-		e := r.envelope(t, http.StatusServiceUnavailable, "UNAVAILABLE")
+		e := r.Envelope(t, http.StatusServiceUnavailable, "UNAVAILABLE")
 		if line := logLineOf(logs, e.RequestId, "request failed"); !strings.Contains(line, "canceling statement due to statement timeout") {
 			t.Errorf("%s: 503 for another reason than the statement timeout: %s", c.name, line)
 		}

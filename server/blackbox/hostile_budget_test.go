@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 // Hostile input, round 2: the request budget. One tenant's cheap-looking
 // requests (a full pull in a loop, the canary, /readyz) must not cost the
@@ -30,37 +30,37 @@ import (
 // another tenant's pull is served.
 func TestHostile_RateLimit_WeighsBytes(t *testing.T) {
 	t.Parallel()
-	heavy, other := newTenant(t), newTenant(t)
+	heavy, other := env.NewTenant(t), env.NewTenant(t)
 	// The data goes in through the harness's server, which has no limit.
 	for range 4 {
 		var rows []any
 		for range 500 {
 			rows = append(rows, map[string]any{"id": uuid.New(), "name": "item", "description": strings.Repeat("d", 1000)})
 		}
-		heavy.mustPush(map[string]any{"costbook_items": rows})
+		heavy.MustPush(map[string]any{"costbook_items": rows})
 	}
-	base, _ := limServer(t, limConfig(t, map[string]string{
+	base, _ := env.Listen(t, env.DefaultConfig(t, map[string]string{
 		"SYNC_RATE_LIMIT": "5", "SYNC_RATE_BURST": "20", "SYNC_RATE_LIMIT_BYTES_PER_TOKEN": "262144",
-	}), env.pool, nil)
+	}), env.Pool, nil)
 	full := "/api/sync/pull?limit=5000&tables=costbook_items"
 	limited := -1
 	for i := range 10 {
-		r := limDo(t, base, http.MethodGet, full, heavy.token, nil)
-		if r.status == http.StatusTooManyRequests {
-			r.envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
+		r := limDo(t, base, http.MethodGet, full, heavy.Token, nil)
+		if r.Status == http.StatusTooManyRequests {
+			r.Envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
 			assertRetryAfter(t, r)
 			limited = i
 			break
 		}
-		if r.status != http.StatusOK || len(r.body) < 2_000_000 {
-			t.Fatalf("full pull %d = %d, %d bytes", i, r.status, len(r.body))
+		if r.Status != http.StatusOK || len(r.Body) < 2_000_000 {
+			t.Fatalf("full pull %d = %d, %d bytes", i, r.Status, len(r.Body))
 		}
 	}
 	if limited < 0 {
 		t.Fatal("10 full pulls of 2 MB each (9 tokens each against a burst of 20) were never limited")
 	}
-	if r := limDo(t, base, http.MethodGet, full, other.token, nil); r.status != http.StatusOK {
-		t.Fatalf("another tenant's pull = %d %s", r.status, r.body)
+	if r := limDo(t, base, http.MethodGet, full, other.Token, nil); r.Status != http.StatusOK {
+		t.Fatalf("another tenant's pull = %d %s", r.Status, r.Body)
 	}
 }
 
@@ -72,15 +72,15 @@ func TestHostile_RateLimit_WeighsBytes(t *testing.T) {
 func TestHostile_Canary_RateLimitedBeforeTheTenantLookup(t *testing.T) {
 	t.Parallel()
 	rec := &queryRecorder{ran: map[string]int{}}
-	cfg := limConfig(t, map[string]string{"SYNC_RATE_LIMIT": "0.01", "SYNC_RATE_BURST": "2"})
-	base, _ := limServer(t, cfg, tracedPool(t, cfg, rec), nil)
-	d := newTenant(t)
+	cfg := env.DefaultConfig(t, map[string]string{"SYNC_RATE_LIMIT": "0.01", "SYNC_RATE_BURST": "2"})
+	base, _ := env.Listen(t, cfg, tracedPool(t, cfg, rec), nil)
+	d := env.NewTenant(t)
 	statuses := []int{}
 	for range 20 {
-		r := limDo(t, base, http.MethodGet, "/api/sync/canary", d.token, nil)
-		statuses = append(statuses, r.status)
-		if r.status == http.StatusTooManyRequests {
-			r.envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
+		r := limDo(t, base, http.MethodGet, "/api/sync/canary", d.Token, nil)
+		statuses = append(statuses, r.Status)
+		if r.Status == http.StatusTooManyRequests {
+			r.Envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
 			assertRetryAfter(t, r)
 		}
 	}
@@ -98,16 +98,16 @@ func TestHostile_Canary_RateLimitedBeforeTheTenantLookup(t *testing.T) {
 func TestHostile_Readyz_AnswersFromARecentResult(t *testing.T) {
 	t.Parallel()
 	rec := &statementCounter{match: "schema_migrations"}
-	cfg := limConfig(t, nil)
+	cfg := env.DefaultConfig(t, nil)
 	pool := tracedPool(t, cfg, rec)
-	base, _ := limServer(t, cfg, pool, nil)
+	base, _ := env.Listen(t, cfg, pool, nil)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
 			for range 25 {
-				if r := limDo(t, base, http.MethodGet, "/readyz", "", nil); r.status != http.StatusOK {
-					t.Errorf("/readyz = %d %s", r.status, r.body)
+				if r := limDo(t, base, http.MethodGet, "/readyz", "", nil); r.Status != http.StatusOK {
+					t.Errorf("/readyz = %d %s", r.Status, r.Body)
 				}
 			}
 		})

@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 import (
 	"context"
@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
@@ -73,9 +74,9 @@ func TestExecModes_EveryQueryWorksAndRoundTrips(t *testing.T) {
 func execModeServer(t *testing.T, mode string, rec *queryRecorder) (base string, pool *pgtx.Pool, stop func()) {
 	t.Helper()
 	cfg, err := testenv.Config(map[string]string{
-		"DATABASE_URL":      env.cfg.DatabaseURL,
+		"DATABASE_URL":      env.Config.DatabaseURL,
 		"SYNC_ADDR":         "127.0.0.1:0",
-		"SYNC_JWT_SECRET":   testSecret,
+		"SYNC_JWT_SECRET":   devicetest.Secret,
 		"SYNC_RATE_LIMIT":   "0",
 		"SYNC_DB_EXEC_MODE": mode,
 	})
@@ -140,21 +141,21 @@ func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 	if err != nil {
 		t.Fatalf("provision: %v", err)
 	}
-	d := deviceFor(t, owner, contractor)
-	d.baseURL = base
-	if c := d.mustCanary(); c.ContractorId != contractor {
+	d := env.DeviceFor(t, owner, contractor)
+	d.URL = base
+	if c := d.MustCanary(); c.ContractorId != contractor {
 		t.Fatalf("canary contractor = %s, want %s", c.ContractorId, contractor)
 	}
 
 	ids := newRowIDs()
 	rows := fullRows(ids, mode)
 	key := map[string]string{"Idempotency-Key": "exec-mode-" + uuid.NewString()}
-	first := d.push(pushBodyOf(rows), key)
-	replay := d.push(pushBodyOf(rows), key)
-	if first.status != http.StatusOK || replay.status != http.StatusOK || replay.header.Get("Idempotent-Replayed") != "true" {
-		t.Fatalf("push = %d, replay = %d (replayed %q): %s", first.status, replay.status, replay.header.Get("Idempotent-Replayed"), truncate(replay.body))
+	first := d.Push(pushBodyOf(rows), key)
+	replay := d.Push(pushBodyOf(rows), key)
+	if first.Status != http.StatusOK || replay.Status != http.StatusOK || replay.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("push = %d, replay = %d (replayed %q): %s", first.Status, replay.Status, replay.Header.Get("Idempotent-Replayed"), devicetest.Truncate(replay.Body))
 	}
-	page := d.pullRaw(nil)
+	page := d.PullRaw(nil)
 	for table, pushed := range rows {
 		var got []map[string]json.RawMessage
 		if err := json.Unmarshal(page[table], &got); err != nil || len(got) != 1 {
@@ -174,35 +175,35 @@ func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 		stale[table] = maps.Clone(row)
 		stale[table]["base_version"] = 0
 	}
-	if r := d.push(pushBodyOf(stale)); r.status != http.StatusConflict {
-		t.Fatalf("push with stale base_versions = %d, want 409: %s", r.status, truncate(r.body))
-	} else if n := strings.Count(string(r.body), `"currentVersion"`); n != len(rows) {
-		t.Fatalf("conflicts for %d rows, want %d (one per table): %s", n, len(rows), truncate(r.body))
+	if r := d.Push(pushBodyOf(stale)); r.Status != http.StatusConflict {
+		t.Fatalf("push with stale base_versions = %d, want 409: %s", r.Status, devicetest.Truncate(r.Body))
+	} else if n := strings.Count(string(r.Body), `"currentVersion"`); n != len(rows) {
+		t.Fatalf("conflicts for %d rows, want %d (one per table): %s", n, len(rows), devicetest.Truncate(r.Body))
 	}
-	if r := d.do(http.MethodGet, "/api/sync/digest", nil, nil); r.status != http.StatusOK {
-		t.Fatalf("digest = %d: %s", r.status, truncate(r.body))
+	if r := d.Do(http.MethodGet, "/api/sync/digest", nil, nil); r.Status != http.StatusOK {
+		t.Fatalf("digest = %d: %s", r.Status, devicetest.Truncate(r.Body))
 	}
 	// One row per page: the later pages re-read the purge marks.
-	if pages := d.pullAll(url.Values{"limit": {"1"}}); len(pages) < len(rows) {
+	if pages := d.PullAll(url.Values{"limit": {"1"}}); len(pages) < len(rows) {
 		t.Fatalf("pull with limit 1 took %d pages, want at least %d", len(pages), len(rows))
 	}
 
-	deleted := d.mustPush(map[string]any{"deletes": ids.deletesOf()})
+	deleted := d.MustPush(map[string]any{"deletes": ids.deletesOf()})
 	if deleted.Deleted.CostbookItems != 1 || deleted.Deleted.StepARules != 1 {
 		t.Fatalf("deleted = %+v, want one per table", deleted.Deleted)
 	}
-	delta := d.mustPull(url.Values{"cursor": {cursor}})
+	delta := d.MustPull(url.Values{"cursor": {cursor}})
 	if !slices.Contains(delta.Deleted.CostbookItems, ids["costbook_items"]) || !slices.Contains(delta.Deleted.PricingRules, ids["pricing_rules"]) {
 		t.Fatalf("delta pull lacks the tombstones: %+v", delta.Deleted)
 	}
 
-	since := d.mustPull(url.Values{"since": {"2000-01-01T00:00:00.000Z"}})
+	since := d.MustPull(url.Values{"since": {"2000-01-01T00:00:00.000Z"}})
 	if len(since.CostbookFolders) != 0 || len(since.Contractors) != 1 {
 		t.Fatalf("pull since 2000: %d contractors, %d live folders; want the contractor row and no deleted rows", len(since.Contractors), len(since.CostbookFolders))
 	}
 
-	if r := d.do(http.MethodGet, "/readyz", nil, nil); r.status != http.StatusOK {
-		t.Fatalf("readyz = %d: %s", r.status, truncate(r.body))
+	if r := d.Do(http.MethodGet, "/readyz", nil, nil); r.Status != http.StatusOK {
+		t.Fatalf("readyz = %d: %s", r.Status, devicetest.Truncate(r.Body))
 	}
 	// The server purges tombstones on a timer, across contractors; here the
 	// purge runs once with a retention no tombstone is older than, so that
@@ -225,9 +226,9 @@ func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 // queryNames are the names of every query in queries/ (sqlc's "-- name:").
 func queryNames(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob("../queries/*.sql")
+	files, err := filepath.Glob("../../queries/*.sql")
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no queries under ../queries (%v)", err)
+		t.Fatalf("no queries under ../../queries (%v)", err)
 	}
 	var names []string
 	for _, f := range files {
@@ -331,7 +332,7 @@ func TestPoolConfig_StartupParametersAndExecMode(t *testing.T) {
 		{"host=db port=6543 dbname=app default_query_exec_mode=cache_describe", "", pgx.QueryExecModeCacheDescribe},
 	}
 	for _, c := range cases {
-		cfg, err := testenv.Config(map[string]string{"DATABASE_URL": c.url, "SYNC_JWT_SECRET": testSecret, "SYNC_DB_EXEC_MODE": c.mode})
+		cfg, err := testenv.Config(map[string]string{"DATABASE_URL": c.url, "SYNC_JWT_SECRET": devicetest.Secret, "SYNC_DB_EXEC_MODE": c.mode})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 import (
 	"bytes"

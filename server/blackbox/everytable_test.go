@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 // Every per-table behaviour, on every synced table: the tables come from the
 // generated registry and the rows from the spec's write schemas
@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 )
@@ -64,16 +65,16 @@ func keyOf(t *testing.T, tb syncstore.Table, row map[string]json.RawMessage) uui
 }
 
 // rowKey is the key a pushed row of tb gets on d's tenant.
-func rowKey(d *device, tb syncstore.Table, id uuid.UUID) uuid.UUID {
+func rowKey(d *devicetest.Device, tb syncstore.Table, id uuid.UUID) uuid.UUID {
 	if tb.Keyed {
 		return id
 	}
-	return d.contractorID
+	return d.ContractorID
 }
 
 // pushRows pushes rows of tb (n of them for keyed tables, else one) and
 // returns them by key.
-func pushRows(t *testing.T, d *device, tb syncstore.Table, n, variant int) map[uuid.UUID]map[string]any {
+func pushRows(t *testing.T, d *devicetest.Device, tb syncstore.Table, n, variant int) map[uuid.UUID]map[string]any {
 	t.Helper()
 	if !tb.Keyed {
 		n = 1
@@ -86,7 +87,7 @@ func pushRows(t *testing.T, d *device, tb syncstore.Table, n, variant int) map[u
 		rows[rowKey(d, tb, id)] = row
 		list = append(list, row)
 	}
-	d.mustPush(map[string]any{tb.Name: list})
+	d.MustPush(map[string]any{tb.Name: list})
 	return rows
 }
 
@@ -106,7 +107,7 @@ func tableRows(t *testing.T, tb syncstore.Table, page map[string]json.RawMessage
 
 // walkTable follows cursors over tb alone from q and returns every row (by
 // key, counting deliveries) and tombstone delivered, and the pages walked.
-func walkTable(t *testing.T, d *device, tb syncstore.Table, q url.Values) (live map[uuid.UUID][]map[string]json.RawMessage, gone map[uuid.UUID]int, pages int, cursor string) {
+func walkTable(t *testing.T, d *devicetest.Device, tb syncstore.Table, q url.Values) (live map[uuid.UUID][]map[string]json.RawMessage, gone map[uuid.UUID]int, pages int, cursor string) {
 	t.Helper()
 	live, gone = map[uuid.UUID][]map[string]json.RawMessage{}, map[uuid.UUID]int{}
 	q2 := url.Values{"tables": {tb.Name}}
@@ -118,7 +119,7 @@ func walkTable(t *testing.T, d *device, tb syncstore.Table, q url.Values) (live 
 		if pages > 200 {
 			t.Fatalf("%s: the walk did not end after %d pages (a page that does not advance?)", tb.Name, pages)
 		}
-		page := d.pullRaw(q2)
+		page := d.PullRaw(q2)
 		rows, deleted := tableRows(t, tb, page)
 		for _, r := range rows {
 			k := keyOf(t, tb, r)
@@ -159,7 +160,7 @@ func assertPulled(t *testing.T, tb syncstore.Table, got map[string]json.RawMessa
 
 func TestEveryTable_FullPull_LiveRowsNoTombstones(t *testing.T) {
 	everyTable(t, func(t *testing.T, tb syncstore.Table) {
-		d := newTenant(t)
+		d := env.NewTenant(t)
 		rows := pushRows(t, d, tb, 3, 1)
 		var doomed uuid.UUID
 		if tb.Deletable {
@@ -167,7 +168,7 @@ func TestEveryTable_FullPull_LiveRowsNoTombstones(t *testing.T) {
 				doomed = id
 				break
 			}
-			d.mustPush(map[string]any{"deletes": map[string]any{tb.Name: []uuid.UUID{doomed}}})
+			d.MustPush(map[string]any{"deletes": map[string]any{tb.Name: []uuid.UUID{doomed}}})
 			delete(rows, doomed)
 		}
 		live, gone, _, _ := walkTable(t, d, tb, url.Values{"limit": {"5000"}})
@@ -192,7 +193,7 @@ func TestEveryTable_FullPull_LiveRowsNoTombstones(t *testing.T) {
 
 func TestEveryTable_Delta_ChangesAndTombstonesOnly(t *testing.T) {
 	everyTable(t, func(t *testing.T, tb syncstore.Table) {
-		d := newTenant(t)
+		d := env.NewTenant(t)
 		rows := pushRows(t, d, tb, 3, 1)
 		_, _, _, cursor := walkTable(t, d, tb, nil)
 
@@ -209,7 +210,7 @@ func TestEveryTable_Delta_ChangesAndTombstonesOnly(t *testing.T) {
 		if tb.Deletable {
 			body["deletes"] = map[string]any{tb.Name: []uuid.UUID{doomed}}
 		}
-		d.mustPush(body)
+		d.MustPush(body)
 
 		live, gone, _, next := walkTable(t, d, tb, url.Values{"cursor": {cursor}})
 		if len(live) != 1 || len(live[changed]) != 1 {
@@ -231,7 +232,7 @@ func TestEveryTable_Delta_ChangesAndTombstonesOnly(t *testing.T) {
 
 func TestEveryTable_Paging_EveryRowExactlyOnce(t *testing.T) {
 	everyTable(t, func(t *testing.T, tb syncstore.Table) {
-		d := newTenant(t)
+		d := env.NewTenant(t)
 		// Two pushes: rows that share one sync_seq page by id.
 		rows := pushRows(t, d, tb, 5, 1)
 		for k, v := range pushRows(t, d, tb, 2, 1) {
@@ -256,7 +257,7 @@ func TestEveryTable_Paging_EveryRowExactlyOnce(t *testing.T) {
 		for id := range rows {
 			list = append(list, sampleRow(t, tb, id, 3))
 		}
-		d.mustPush(map[string]any{tb.Name: list})
+		d.MustPush(map[string]any{tb.Name: list})
 		var doomed []uuid.UUID
 		if tb.Deletable {
 			for id := range rows {
@@ -264,7 +265,7 @@ func TestEveryTable_Paging_EveryRowExactlyOnce(t *testing.T) {
 					doomed = append(doomed, id)
 				}
 			}
-			d.mustPush(map[string]any{"deletes": map[string]any{tb.Name: doomed}})
+			d.MustPush(map[string]any{"deletes": map[string]any{tb.Name: doomed}})
 		}
 		for _, limit := range []int{1, 2} {
 			live, gone, _, _ := walkTable(t, d, tb, url.Values{"limit": {fmt.Sprint(limit)}, "cursor": {start}})
@@ -303,7 +304,7 @@ func assertEachOnce(t *testing.T, what string, live map[uuid.UUID][]map[string]j
 
 func TestEveryTable_ServerOwnedFields_IgnoredAndSetByServer(t *testing.T) {
 	everyTable(t, func(t *testing.T, tb syncstore.Table) {
-		d := newTenant(t)
+		d := env.NewTenant(t)
 		id := uuid.New()
 		row := sampleRow(t, tb, id, 1)
 		forged := map[string]any{"created_at": "1999-01-01T00:00:00.000Z", "updated_at": "1999-01-01T00:00:00.000Z"}
@@ -314,14 +315,14 @@ func TestEveryTable_ServerOwnedFields_IgnoredAndSetByServer(t *testing.T) {
 			row[k] = v
 		}
 		before := time.Now().Add(-time.Minute)
-		d.mustPush(map[string]any{tb.Name: []any{row}})
+		d.MustPush(map[string]any{tb.Name: []any{row}})
 		first := onlyRow(t, d, tb, rowKey(d, tb, id))
 		checkOwned := func(got map[string]json.RawMessage) (created, updated time.Time) {
 			t.Helper()
 			if tb.Name != "contractors" {
 				var c uuid.UUID
-				if err := json.Unmarshal(got["contractor_id"], &c); err != nil || c != d.contractorID {
-					t.Errorf("contractor_id = %s, want the caller's %s", got["contractor_id"], d.contractorID)
+				if err := json.Unmarshal(got["contractor_id"], &c); err != nil || c != d.ContractorID {
+					t.Errorf("contractor_id = %s, want the caller's %s", got["contractor_id"], d.ContractorID)
 				}
 			}
 			for _, col := range []string{"created_at", "updated_at"} {
@@ -346,7 +347,7 @@ func TestEveryTable_ServerOwnedFields_IgnoredAndSetByServer(t *testing.T) {
 		for k, v := range forged {
 			again[k] = v
 		}
-		d.mustPush(map[string]any{tb.Name: []any{again}})
+		d.MustPush(map[string]any{tb.Name: []any{again}})
 		created2, updated2 := checkOwned(onlyRow(t, d, tb, rowKey(d, tb, id)))
 		if tb.Name != "contractors" && !created2.Equal(created) {
 			t.Errorf("created_at moved on an update: %s -> %s", created, created2)
@@ -358,7 +359,7 @@ func TestEveryTable_ServerOwnedFields_IgnoredAndSetByServer(t *testing.T) {
 }
 
 // onlyRow is the row with key of a full pull of tb.
-func onlyRow(t *testing.T, d *device, tb syncstore.Table, key uuid.UUID) map[string]json.RawMessage {
+func onlyRow(t *testing.T, d *devicetest.Device, tb syncstore.Table, key uuid.UUID) map[string]json.RawMessage {
 	t.Helper()
 	live, _, _, _ := walkTable(t, d, tb, url.Values{"limit": {"5000"}})
 	got := live[key]
@@ -370,25 +371,25 @@ func onlyRow(t *testing.T, d *device, tb syncstore.Table, key uuid.UUID) map[str
 
 func TestEveryTable_OtherTenantsIDs_ReachNothing(t *testing.T) {
 	everyTable(t, func(t *testing.T, tb syncstore.Table) {
-		a, b := newTenant(t), newTenant(t)
+		a, b := env.NewTenant(t), env.NewTenant(t)
 		id := uuid.New()
 		mine := sampleRow(t, tb, id, 1)
-		a.mustPush(map[string]any{tb.Name: []any{mine}})
-		before := a.stateOf()
+		a.MustPush(map[string]any{tb.Name: []any{mine}})
+		before := a.State()
 
 		theirs := sampleRow(t, tb, id, 2)
 		if tb.Name == "contractors" {
 			// The contractors row a push writes is the caller's own: naming
 			// another contractor's id is refused and writes nothing.
-			theirs["id"] = a.contractorID.String()
-			b.push(map[string]any{tb.Name: []any{theirs}}).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			theirs["id"] = a.ContractorID.String()
+			b.Push(map[string]any{tb.Name: []any{theirs}}).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 		} else {
-			b.mustPush(map[string]any{tb.Name: []any{theirs}})
+			b.MustPush(map[string]any{tb.Name: []any{theirs}})
 			if tb.Deletable {
-				b.mustPush(map[string]any{"deletes": map[string]any{tb.Name: []uuid.UUID{id}}})
+				b.MustPush(map[string]any{"deletes": map[string]any{tb.Name: []uuid.UUID{id}}})
 			}
 		}
-		if after := a.stateOf(); after != before {
+		if after := a.State(); after != before {
 			t.Fatalf("another tenant's push with the same id changed this tenant:\nbefore %s\nafter  %s", before, after)
 		}
 		assertPulled(t, tb, onlyRow(t, a, tb, rowKey(a, tb, id)), mine)
@@ -397,18 +398,18 @@ func TestEveryTable_OtherTenantsIDs_ReachNothing(t *testing.T) {
 
 func TestEveryTable_DuplicateKeysInOnePush_OneRowCounted(t *testing.T) {
 	everyTable(t, func(t *testing.T, tb syncstore.Table) {
-		d := newTenant(t)
+		d := env.NewTenant(t)
 		id := uuid.New()
 		first, last := sampleRow(t, tb, id, 1), sampleRow(t, tb, id, 2)
-		r := d.push(map[string]any{tb.Name: []any{first, last}})
-		if r.status != http.StatusOK {
-			t.Fatalf("push = %d: %s", r.status, truncate(r.body))
+		r := d.Push(map[string]any{tb.Name: []any{first, last}})
+		if r.Status != http.StatusOK {
+			t.Fatalf("push = %d: %s", r.Status, devicetest.Truncate(r.Body))
 		}
 		var counts struct {
 			Upserted map[string]int `json:"upserted"`
 			Deduped  map[string]int `json:"deduped"`
 		}
-		r.decode(t, &counts)
+		r.Decode(t, &counts)
 		if counts.Upserted[tb.Name] != 1 || counts.Deduped[tb.Name] != 1 {
 			t.Errorf("upserted %d, deduped %d; want 1 and 1", counts.Upserted[tb.Name], counts.Deduped[tb.Name])
 		}
@@ -418,11 +419,11 @@ func TestEveryTable_DuplicateKeysInOnePush_OneRowCounted(t *testing.T) {
 
 func TestEveryTable_Deletes_TombstoneCountAndRevive(t *testing.T) {
 	everyTable(t, func(t *testing.T, tb syncstore.Table) {
-		d := newTenant(t)
+		d := env.NewTenant(t)
 		if !tb.Deletable {
 			// Tables whose rows cannot be deleted refuse deletes outright.
-			r := d.push(map[string]any{"deletes": map[string]any{tb.Name: []uuid.UUID{uuid.New()}}})
-			r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			r := d.Push(map[string]any{"deletes": map[string]any{tb.Name: []uuid.UUID{uuid.New()}}})
+			r.Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 			return
 		}
 		rows := pushRows(t, d, tb, 2, 1)
@@ -433,14 +434,14 @@ func TestEveryTable_Deletes_TombstoneCountAndRevive(t *testing.T) {
 		_, _, _, cursor := walkTable(t, d, tb, nil)
 		deleted := func(ids ...uuid.UUID) int {
 			t.Helper()
-			r := d.push(map[string]any{"deletes": map[string]any{tb.Name: ids}})
-			if r.status != http.StatusOK {
-				t.Fatalf("delete = %d: %s", r.status, truncate(r.body))
+			r := d.Push(map[string]any{"deletes": map[string]any{tb.Name: ids}})
+			if r.Status != http.StatusOK {
+				t.Fatalf("delete = %d: %s", r.Status, devicetest.Truncate(r.Body))
 			}
 			var counts struct {
 				Deleted map[string]int `json:"deleted"`
 			}
-			r.decode(t, &counts)
+			r.Decode(t, &counts)
 			return counts.Deleted[tb.Name]
 		}
 		if n := deleted(ids[0], ids[1], uuid.New()); n != 2 {
@@ -457,7 +458,7 @@ func TestEveryTable_Deletes_TombstoneCountAndRevive(t *testing.T) {
 			t.Errorf("deleted rows in a full pull: %v", slices.Collect(maps.Keys(full)))
 		}
 		revived := sampleRow(t, tb, ids[0], 3)
-		d.mustPush(map[string]any{tb.Name: []any{revived}})
+		d.MustPush(map[string]any{tb.Name: []any{revived}})
 		live, gone, _, _ = walkTable(t, d, tb, url.Values{"cursor": {next}})
 		if len(live[ids[0]]) != 1 || len(gone) != 0 {
 			t.Fatalf("after an upsert of a deleted id: rows %v, tombstones %v; want the row back", slices.Collect(maps.Keys(live)), gone)
@@ -486,19 +487,19 @@ func TestEveryTable_NullClearsEveryOptionalColumn(t *testing.T) {
 		}
 		// The reference: a new row with only the required columns, on a
 		// tenant of its own (singletons hold one row per contractor).
-		fresh := newTenant(t)
+		fresh := env.NewTenant(t)
 		freshID := uuid.New()
 		bare, err := samples.Required(tb.Name, freshID, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fresh.mustPush(map[string]any{tb.Name: []any{bare}})
+		fresh.MustPush(map[string]any{tb.Name: []any{bare}})
 		want := onlyRow(t, fresh, tb, rowKey(fresh, tb, freshID))
 
 		// A full row whose every nullable column holds a value a new row
 		// does not get (of two sample variants, one differs: a boolean's
 		// default is one of them), so a null the server ignored shows.
-		d := newTenant(t)
+		d := env.NewTenant(t)
 		id := uuid.New()
 		full, other := sampleRow(t, tb, id, 1), sampleRow(t, tb, id, 2)
 		for _, col := range cols {
@@ -509,7 +510,7 @@ func TestEveryTable_NullClearsEveryOptionalColumn(t *testing.T) {
 				t.Fatalf("%s.%s: both sample values are what a new row gets: give the column an example in the spec", tb.Name, col)
 			}
 		}
-		d.mustPush(map[string]any{tb.Name: []any{full}})
+		d.MustPush(map[string]any{tb.Name: []any{full}})
 		cleared, err := samples.Required(tb.Name, id, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -517,7 +518,7 @@ func TestEveryTable_NullClearsEveryOptionalColumn(t *testing.T) {
 		for _, col := range cols {
 			cleared[col] = nil
 		}
-		d.mustPush(map[string]any{tb.Name: []any{cleared}})
+		d.MustPush(map[string]any{tb.Name: []any{cleared}})
 		got := onlyRow(t, d, tb, rowKey(d, tb, id))
 		for _, col := range cols {
 			if !testenv.JSONEqual(got[col], want[col]) {
@@ -535,7 +536,7 @@ func TestEveryTable_NullClearsEveryOptionalColumn(t *testing.T) {
 // written.
 func TestEveryTable_BaseVersionNotTheStoredVersion_409(t *testing.T) {
 	everyTable(t, func(t *testing.T, tb syncstore.Table) {
-		d := newTenant(t)
+		d := env.NewTenant(t)
 		id := uuid.New()
 		key := rowKey(d, tb, id)
 		withBase := func(variant int, base int64) map[string]any {
@@ -545,25 +546,25 @@ func TestEveryTable_BaseVersionNotTheStoredVersion_409(t *testing.T) {
 		}
 		expectConflict := func(body map[string]any, base, current int64) {
 			t.Helper()
-			before := d.stateOf()
-			c := conflictOf(t, d.push(body))
+			before := d.State()
+			c := conflictOf(t, d.Push(body))
 			if len(c) != 1 || c[0].Table != tb.Name || c[0].ID != key || c[0].BaseVersion != base || c[0].CurrentVersion != current {
 				t.Errorf("base %d on a row at version %d: conflicts %+v, want one naming %s %s", base, current, c, tb.Name, key)
 			}
-			if d.stateOf() != before {
+			if d.State() != before {
 				t.Errorf("base %d on a row at version %d: the 409 push wrote", base, current)
 			}
 		}
 		// Never pushed (the contractors row was provisioned: version 0).
 		expectConflict(withBase(1, 1), 1, 0)
 
-		stored := d.mustPush(map[string]any{tb.Name: []any{sampleRow(t, tb, id, 1)}}).Version
+		stored := d.MustPush(map[string]any{tb.Name: []any{sampleRow(t, tb, id, 1)}}).Version
 		expectConflict(withBase(2, stored+1), stored+1, stored)
 		expectConflict(withBase(2, stored+97), stored+97, stored)
 		if stored > 1 {
 			expectConflict(withBase(2, stored-1), stored-1, stored)
 		}
-		edited := d.mustPush(withBase(2, stored))
+		edited := d.MustPush(withBase(2, stored))
 		if v, ok := versionOf(t, d, tb.Name, key); !ok || v != edited.Version {
 			t.Errorf("the edit with the right base: row at version %d, want %d", v, edited.Version)
 		}
@@ -575,7 +576,7 @@ func TestEveryTable_BaseVersionNotTheStoredVersion_409(t *testing.T) {
 // would cost every device a round trip.
 func TestEveryTable_PageEndingAtTheLimit_NoExtraPage(t *testing.T) {
 	everyTable(t, func(t *testing.T, tb syncstore.Table) {
-		d := newTenant(t)
+		d := env.NewTenant(t)
 		rows := pushRows(t, d, tb, 3, 1)
 		n := len(rows)
 		live, _, pages, start := walkTable(t, d, tb, url.Values{"limit": {fmt.Sprint(n)}})
@@ -602,7 +603,7 @@ func TestEveryTable_PageEndingAtTheLimit_NoExtraPage(t *testing.T) {
 			}
 			body[tb.Name] = list
 		}
-		d.mustPush(body)
+		d.MustPush(body)
 		live, gone, pages, _ := walkTable(t, d, tb, url.Values{"limit": {fmt.Sprint(n)}, "cursor": {start}})
 		if pages != 1 || len(live)+len(gone) != n {
 			t.Errorf("delta of %d changes with limit %d: %d rows and %d tombstones in %d pages, want one page",
@@ -617,7 +618,7 @@ func TestEveryTable_PageEndingAtTheLimit_NoExtraPage(t *testing.T) {
 // deletions where the table has them.
 func TestEveryTable_Digest_LiveRowsOnly(t *testing.T) {
 	everyTable(t, func(t *testing.T, tb syncstore.Table) {
-		d := newTenant(t)
+		d := env.NewTenant(t)
 		rows := pushRows(t, d, tb, 4, 1)
 		if tb.Deletable {
 			var doomed []uuid.UUID
@@ -626,7 +627,7 @@ func TestEveryTable_Digest_LiveRowsOnly(t *testing.T) {
 					doomed = append(doomed, id)
 				}
 			}
-			d.mustPush(map[string]any{"deletes": map[string]any{tb.Name: doomed}})
+			d.MustPush(map[string]any{"deletes": map[string]any{tb.Name: doomed}})
 		}
 		live, _, _, _ := walkTable(t, d, tb, url.Values{"limit": {"5000"}})
 		var pulled []map[string]json.RawMessage

@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 // Compression both ways (contract 1.1, "Clients that already exist"):
 // URLSession sends Accept-Encoding: gzip on every request and a 1,000-row
@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 )
 
@@ -35,51 +36,48 @@ var wireClient = &http.Client{Transport: &http.Transport{DisableCompression: tru
 // reads it (body: gunzipped when Content-Encoding is gzip, and checked
 // against the spec).
 type wireResponse struct {
-	response
+	devicetest.Response
 	sent    []byte
 	gzipped bool
 }
 
-// onWire sends a request through the generated client like do, over
+// onWire sends a request of d through the generated client like Do, over
 // wireClient. A body is sent as application/json; a reader that is not a
 // *bytes.Reader goes out chunked. Every response must say Vary:
 // Accept-Encoding, and a Content-Length must count the bytes sent.
-func (d *device) onWire(method, path string, body io.Reader, headers map[string]string) wireResponse {
-	d.t.Helper()
-	base := d.baseURL
-	if base == "" {
-		base = env.server.URL
-	}
+func onWire(t *testing.T, d *devicetest.Device, method, path string, body io.Reader, headers map[string]string) wireResponse {
+	t.Helper()
+	base := d.URL
 	contentType := ""
 	if body != nil {
 		contentType = "application/json"
 	}
-	res, err := testenv.Do(context.Background(), testenv.NewClient(base, d.token, wireClient),
+	res, err := testenv.Do(context.Background(), testenv.NewClient(base, d.Token, wireClient),
 		method, path, contentType, body, testenv.Headers(headers))
 	if err != nil {
-		d.t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer res.Body.Close()
 	sent, err := io.ReadAll(res.Body)
 	if err != nil {
-		d.t.Fatalf("%s %s: read body: %v", method, path, err)
+		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
-	r := wireResponse{response: response{status: res.StatusCode, header: res.Header, body: sent}, sent: sent}
+	r := wireResponse{Response: devicetest.Response{Status: res.StatusCode, Header: res.Header, Body: sent}, sent: sent}
 	switch ce := res.Header.Get("Content-Encoding"); ce {
 	case "":
 	case "gzip":
 		r.gzipped = true
-		r.body = gunzip(d.t, sent)
+		r.Body = gunzip(t, sent)
 	default:
-		d.t.Fatalf("%s %s: Content-Encoding %q", method, path, ce)
+		t.Fatalf("%s %s: Content-Encoding %q", method, path, ce)
 	}
 	if cl := res.Header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(sent)) {
-		d.t.Fatalf("%s %s: Content-Length %s, but %d bytes were sent", method, path, cl, len(sent))
+		t.Fatalf("%s %s: Content-Length %s, but %d bytes were sent", method, path, cl, len(sent))
 	}
 	if !varies(res.Header) {
-		d.t.Fatalf("%s %s → %d: Vary %q does not list Accept-Encoding", method, path, res.StatusCode, res.Header.Values("Vary"))
+		t.Fatalf("%s %s → %d: Vary %q does not list Accept-Encoding", method, path, res.StatusCode, res.Header.Values("Vary"))
 	}
-	checkAgainstSpec(d.t, res.Request, r.response)
+	env.CheckResponse(t, res.Request, r.Response)
 	return r
 }
 
@@ -156,35 +154,35 @@ func withoutServerTime(t *testing.T, body []byte) map[string]string {
 // asks for it, at a fraction of the size.
 func TestCompression_PullWithAcceptEncodingGzip_SameJSONGzipped(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	d.mustPush(map[string]any{"costbook_items": itemRows(500)})
+	d := env.NewTenant(t)
+	d.MustPush(map[string]any{"costbook_items": itemRows(500)})
 	const pull = "/api/sync/pull?limit=1000"
 
-	plain := d.onWire(http.MethodGet, pull, nil, nil)
-	if plain.status != http.StatusOK || plain.gzipped {
-		t.Fatalf("plain pull = %d, gzipped %v", plain.status, plain.gzipped)
+	plain := onWire(t, d, http.MethodGet, pull, nil, nil)
+	if plain.Status != http.StatusOK || plain.gzipped {
+		t.Fatalf("plain pull = %d, gzipped %v", plain.Status, plain.gzipped)
 	}
-	want := withoutServerTime(t, plain.body)
+	want := withoutServerTime(t, plain.Body)
 	for _, ae := range []string{"gzip", "gzip, deflate, br"} { // the second is URLSession's
-		z := d.onWire(http.MethodGet, pull, nil, map[string]string{"Accept-Encoding": ae})
-		if z.status != http.StatusOK || !z.gzipped {
-			t.Fatalf("Accept-Encoding %q: pull = %d, gzipped %v", ae, z.status, z.gzipped)
+		z := onWire(t, d, http.MethodGet, pull, nil, map[string]string{"Accept-Encoding": ae})
+		if z.Status != http.StatusOK || !z.gzipped {
+			t.Fatalf("Accept-Encoding %q: pull = %d, gzipped %v", ae, z.Status, z.gzipped)
 		}
-		if len(z.sent)*3 > len(z.body) {
-			t.Errorf("Accept-Encoding %q: %d bytes sent for a %d-byte page", ae, len(z.sent), len(z.body))
+		if len(z.sent)*3 > len(z.Body) {
+			t.Errorf("Accept-Encoding %q: %d bytes sent for a %d-byte page", ae, len(z.sent), len(z.Body))
 		}
-		if got := withoutServerTime(t, z.body); fmt.Sprint(got) != fmt.Sprint(want) {
+		if got := withoutServerTime(t, z.Body); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("Accept-Encoding %q: the gzipped page differs from the plain one", ae)
 		}
 	}
 
 	// The rest of the suite talks through Go's default transport, which asks
 	// for gzip on its own and decodes it: its spec checks see decoded JSON.
-	req, err := http.NewRequest(http.MethodGet, env.server.URL+pull, nil)
+	req, err := http.NewRequest(http.MethodGet, env.URL+pull, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+d.token)
+	req.Header.Set("Authorization", "Bearer "+d.Token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -206,8 +204,8 @@ func TestCompression_PullWithAcceptEncodingGzip_SameJSONGzipped(t *testing.T) {
 // the page.
 func TestCompression_AcceptEncoding_Negotiated(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	d.mustPush(map[string]any{"costbook_items": itemRows(50)})
+	d := env.NewTenant(t)
+	d.MustPush(map[string]any{"costbook_items": itemRows(50)})
 	cases := []struct {
 		acceptEncoding string // "" sends none
 		gzip           bool
@@ -229,14 +227,14 @@ func TestCompression_AcceptEncoding_Negotiated(t *testing.T) {
 	}
 	var want map[string]string
 	for _, tc := range cases {
-		r := d.onWire(http.MethodGet, "/api/sync/pull", nil, map[string]string{"Accept-Encoding": tc.acceptEncoding})
-		if r.status != http.StatusOK {
-			t.Fatalf("Accept-Encoding %q: pull = %d: %s", tc.acceptEncoding, r.status, truncate(r.body))
+		r := onWire(t, d, http.MethodGet, "/api/sync/pull", nil, map[string]string{"Accept-Encoding": tc.acceptEncoding})
+		if r.Status != http.StatusOK {
+			t.Fatalf("Accept-Encoding %q: pull = %d: %s", tc.acceptEncoding, r.Status, devicetest.Truncate(r.Body))
 		}
 		if r.gzipped != tc.gzip {
 			t.Errorf("Accept-Encoding %q: gzipped = %v, want %v", tc.acceptEncoding, r.gzipped, tc.gzip)
 		}
-		got := withoutServerTime(t, r.body)
+		got := withoutServerTime(t, r.Body)
 		if want == nil {
 			want = got
 		} else if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -250,28 +248,28 @@ func TestCompression_AcceptEncoding_Negotiated(t *testing.T) {
 // like any other, so a 400 with fifty details is compressed.
 func TestCompression_SmallBodiesPlain_LargeErrorsGzipped(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	ask := map[string]string{"Accept-Encoding": "gzip"}
 
-	canary := d.onWire(http.MethodGet, "/api/sync/canary", nil, ask)
-	if canary.status != http.StatusOK || canary.gzipped {
-		t.Fatalf("canary = %d (%d bytes), gzipped %v", canary.status, len(canary.body), canary.gzipped)
+	canary := onWire(t, d, http.MethodGet, "/api/sync/canary", nil, ask)
+	if canary.Status != http.StatusOK || canary.gzipped {
+		t.Fatalf("canary = %d (%d bytes), gzipped %v", canary.Status, len(canary.Body), canary.gzipped)
 	}
-	unauthorized := d.withToken("").onWire(http.MethodGet, "/api/sync/pull", nil, ask)
-	unauthorized.envelope(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	unauthorized := onWire(t, d.WithToken(""), http.MethodGet, "/api/sync/pull", nil, ask)
+	unauthorized.Envelope(t, http.StatusUnauthorized, "UNAUTHORIZED")
 	if unauthorized.gzipped {
-		t.Fatalf("a %d-byte envelope was gzipped", len(unauthorized.body))
+		t.Fatalf("a %d-byte envelope was gzipped", len(unauthorized.Body))
 	}
-	empty := d.onWire(http.MethodGet, "/api/sync/pull", nil, ask)
-	if empty.status != http.StatusOK || len(empty.body) >= 1024 || empty.gzipped {
-		t.Fatalf("empty pull = %d (%d bytes), gzipped %v", empty.status, len(empty.body), empty.gzipped)
+	empty := onWire(t, d, http.MethodGet, "/api/sync/pull", nil, ask)
+	if empty.Status != http.StatusOK || len(empty.Body) >= 1024 || empty.gzipped {
+		t.Fatalf("empty pull = %d (%d bytes), gzipped %v", empty.Status, len(empty.Body), empty.gzipped)
 	}
 
 	invalid := `{"costbook_items":[` + strings.Repeat(`{"name":42},`, 99) + `{"name":42}]}`
-	r := d.onWire(http.MethodPost, "/api/sync/push", strings.NewReader(invalid), ask)
-	e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
-	if !r.gzipped || len(r.body) < 1024 {
-		t.Fatalf("a %d-byte envelope with %d details: gzipped %v", len(r.body), len(e.Details), r.gzipped)
+	r := onWire(t, d, http.MethodPost, "/api/sync/push", strings.NewReader(invalid), ask)
+	e := r.Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	if !r.gzipped || len(r.Body) < 1024 {
+		t.Fatalf("a %d-byte envelope with %d details: gzipped %v", len(r.Body), len(e.Details), r.gzipped)
 	}
 }
 
@@ -284,28 +282,28 @@ func TestCompression_GzipPush_AppliedLikePlain(t *testing.T) {
 	body := mustJSON(t, map[string]any{"costbook_items": rows})
 	key := uuid.NewString()
 
-	zipped := newTenant(t)
-	first := zipped.onWire(http.MethodPost, "/api/sync/push", bytes.NewReader(gzipped(t, body)),
+	zipped := env.NewTenant(t)
+	first := onWire(t, zipped, http.MethodPost, "/api/sync/push", bytes.NewReader(gzipped(t, body)),
 		map[string]string{"Content-Encoding": "gzip", "Idempotency-Key": key, "Accept-Encoding": "gzip"})
-	if first.status != http.StatusOK {
-		t.Fatalf("gzip push = %d: %s", first.status, truncate(first.body))
+	if first.Status != http.StatusOK {
+		t.Fatalf("gzip push = %d: %s", first.Status, devicetest.Truncate(first.Body))
 	}
 	var res api.SyncPushResponse
-	first.decode(t, &res)
+	first.Decode(t, &res)
 	if n := res.Upserted.CostbookItems; n != len(rows) {
 		t.Fatalf("upserted %d costbook_items, want %d", n, len(rows))
 	}
 	// The same key with the same JSON, uncompressed: a replay, so the server
 	// stored the push under the bytes it decompressed (another body is a 422).
-	replay := zipped.onWire(http.MethodPost, "/api/sync/push", bytes.NewReader(body), map[string]string{"Idempotency-Key": key})
-	if replay.status != http.StatusOK || !testenv.JSONEqual(replay.body, first.body) {
-		t.Fatalf("plain replay of the gzip push = %d: %s\nfirst: %s", replay.status, truncate(replay.body), truncate(first.body))
+	replay := onWire(t, zipped, http.MethodPost, "/api/sync/push", bytes.NewReader(body), map[string]string{"Idempotency-Key": key})
+	if replay.Status != http.StatusOK || !testenv.JSONEqual(replay.Body, first.Body) {
+		t.Fatalf("plain replay of the gzip push = %d: %s\nfirst: %s", replay.Status, devicetest.Truncate(replay.Body), devicetest.Truncate(first.Body))
 	}
 
-	plain := newTenant(t)
-	plain.mustPush(json.RawMessage(body))
-	if got, want := storedItems(zipped), storedItems(plain); got != want {
-		t.Fatalf("the gzip push stored\n%s\nthe plain one\n%s", truncate([]byte(got)), truncate([]byte(want)))
+	plain := env.NewTenant(t)
+	plain.MustPush(json.RawMessage(body))
+	if got, want := storedItems(t, zipped), storedItems(t, plain); got != want {
+		t.Fatalf("the gzip push stored\n%s\nthe plain one\n%s", devicetest.Truncate([]byte(got)), devicetest.Truncate([]byte(want)))
 	}
 
 	// x-gzip is gzip's old name (RFC 9110 8.4.1.3); identity is no coding.
@@ -314,24 +312,24 @@ func TestCompression_GzipPush_AppliedLikePlain(t *testing.T) {
 		if coding != "identity" {
 			more = gzipped(t, more)
 		}
-		r := zipped.onWire(http.MethodPost, "/api/sync/push", bytes.NewReader(more), map[string]string{"Content-Encoding": coding})
-		if r.status != http.StatusOK {
-			t.Fatalf("Content-Encoding %s: push = %d: %s", coding, r.status, truncate(r.body))
+		r := onWire(t, zipped, http.MethodPost, "/api/sync/push", bytes.NewReader(more), map[string]string{"Content-Encoding": coding})
+		if r.Status != http.StatusOK {
+			t.Fatalf("Content-Encoding %s: push = %d: %s", coding, r.Status, devicetest.Truncate(r.Body))
 		}
 	}
 }
 
 // storedItems is d's costbook_items as a pull returns them, without what
 // the server sets per tenant and per write, sorted by id.
-func storedItems(d *device) string {
-	d.t.Helper()
-	rows := d.pullRows("costbook_items")
+func storedItems(t *testing.T, d *devicetest.Device) string {
+	t.Helper()
+	rows := d.PullRows("costbook_items")
 	out := make([]string, len(rows))
 	for i, row := range rows {
 		for _, k := range []string{"contractor_id", "created_at", "updated_at", "sync_version"} {
 			delete(row, k)
 		}
-		out[i] = string(mustJSON(d.t, row))
+		out[i] = string(mustJSON(t, row))
 	}
 	sort.Strings(out)
 	return strings.Join(out, "\n")
@@ -343,9 +341,9 @@ func storedItems(d *device) string {
 // memory of reading 1 MiB, not 64. Not parallel: the allocation figure is
 // the process's.
 func TestCompression_GzipBomb_413AfterTheLimit(t *testing.T) {
-	d := newTenant(t)
-	limit := int(env.cfg.MaxBodyBytes)
-	before := d.stateOf()
+	d := env.NewTenant(t)
+	limit := int(env.Config.MaxBodyBytes)
+	before := d.State()
 
 	bomb := func(prefix string, fill byte, size int, suffix string) []byte {
 		var buf bytes.Buffer
@@ -377,10 +375,10 @@ func TestCompression_GzipBomb_413AfterTheLimit(t *testing.T) {
 		}
 		var r wireResponse
 		alloc := allocatedDuring(func() {
-			r = d.onWire(http.MethodPost, "/api/sync/push", bytes.NewReader(tc.body), map[string]string{"Content-Encoding": "gzip"})
+			r = onWire(t, d, http.MethodPost, "/api/sync/push", bytes.NewReader(tc.body), map[string]string{"Content-Encoding": "gzip"})
 		})
 		t.Logf("%s: %d bytes gzipped, %d KiB allocated answering it", tc.name, len(tc.body), alloc>>10)
-		e := r.envelope(t, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+		e := r.Envelope(t, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
 		if !strings.Contains(e.Message, "decompressed") || !strings.Contains(e.Message, strconv.Itoa(limit)) {
 			t.Errorf("%s: message %q does not say the decompressed body is over %d bytes", tc.name, e.Message, limit)
 		}
@@ -397,16 +395,16 @@ func TestCompression_GzipBomb_413AfterTheLimit(t *testing.T) {
 	// decompressed is taken, one byte more is not.
 	push := fmt.Sprintf(`{"costbook_items":[{"id":%q,"name":"At the limit"}]}`, uuid.New())
 	atLimit := []byte(strings.Repeat(" ", limit-len(push)) + push)
-	if r := d.onWire(http.MethodPost, "/api/sync/push", bytes.NewReader(gzipped(t, append([]byte(" "), atLimit...))),
-		map[string]string{"Content-Encoding": "gzip"}); r.status != http.StatusRequestEntityTooLarge {
-		t.Fatalf("limit + 1 byte decompressed: push = %d: %s", r.status, truncate(r.body))
+	if r := onWire(t, d, http.MethodPost, "/api/sync/push", bytes.NewReader(gzipped(t, append([]byte(" "), atLimit...))),
+		map[string]string{"Content-Encoding": "gzip"}); r.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("limit + 1 byte decompressed: push = %d: %s", r.Status, devicetest.Truncate(r.Body))
 	}
-	if d.stateOf() != before {
+	if d.State() != before {
 		t.Fatal("a refused push wrote")
 	}
-	if r := d.onWire(http.MethodPost, "/api/sync/push", bytes.NewReader(gzipped(t, atLimit)),
-		map[string]string{"Content-Encoding": "gzip"}); r.status != http.StatusOK {
-		t.Fatalf("exactly the limit decompressed: push = %d: %s", r.status, truncate(r.body))
+	if r := onWire(t, d, http.MethodPost, "/api/sync/push", bytes.NewReader(gzipped(t, atLimit)),
+		map[string]string{"Content-Encoding": "gzip"}); r.Status != http.StatusOK {
+		t.Fatalf("exactly the limit decompressed: push = %d: %s", r.Status, devicetest.Truncate(r.Body))
 	}
 
 	// Compressed bytes over the limit are refused as before, by their
@@ -419,8 +417,8 @@ func TestCompression_GzipBomb_413AfterTheLimit(t *testing.T) {
 		"chunked":             io.MultiReader(bytes.NewReader(zippedNoise)),
 	} {
 		t.Run("compressed over the limit "+name, func(t *testing.T) {
-			r := d.as(t).onWire(http.MethodPost, "/api/sync/push", body, map[string]string{"Content-Encoding": "gzip"})
-			r.envelope(t, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+			r := onWire(t, d.As(t), http.MethodPost, "/api/sync/push", body, map[string]string{"Content-Encoding": "gzip"})
+			r.Envelope(t, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
 		})
 	}
 }
@@ -430,7 +428,7 @@ func TestCompression_GzipBomb_413AfterTheLimit(t *testing.T) {
 // whole) is the client's 400, in the client's words, and writes nothing.
 func TestCompression_CorruptGzip_400NamingTheBody(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	body := mustJSON(t, map[string]any{"costbook_items": itemRows(20)})
 	good := gzipped(t, body)
 	flip := func(at int) []byte {
@@ -452,16 +450,16 @@ func TestCompression_CorruptGzip_400NamingTheBody(t *testing.T) {
 		{"garbage after the stream", append(bytes.Clone(good), "{}"...)},
 	}
 	for _, tc := range cases {
-		r := d.onWire(http.MethodPost, "/api/sync/push", bytes.NewReader(tc.body), map[string]string{"Content-Encoding": "gzip"})
-		e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+		r := onWire(t, d, http.MethodPost, "/api/sync/push", bytes.NewReader(tc.body), map[string]string{"Content-Encoding": "gzip"})
+		e := r.Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 		if !strings.Contains(e.Message, "gzip") {
 			t.Errorf("%s: message %q does not say the gzip body is at fault", tc.name, e.Message)
 		}
-		if word, ok := hasAny(strings.ToLower(string(r.body)), "flate", "checksum", "invalid header", "eof", "gzip: "); ok {
-			t.Errorf("%s: the envelope speaks Go (%q): %s", tc.name, word, r.body)
+		if word, ok := hasAny(strings.ToLower(string(r.Body)), "flate", "checksum", "invalid header", "eof", "gzip: "); ok {
+			t.Errorf("%s: the envelope speaks Go (%q): %s", tc.name, word, r.Body)
 		}
 	}
-	if n := sqlCount(t, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1`, d.contractorID); n != 0 {
+	if n := sqlCount(t, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1`, d.ContractorID); n != 0 {
 		t.Fatalf("%d rows written from corrupt bodies", n)
 	}
 }
@@ -471,17 +469,17 @@ func TestCompression_CorruptGzip_400NamingTheBody(t *testing.T) {
 // 400 about malformed JSON.
 func TestCompression_UnknownContentEncoding_415(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	body := mustJSON(t, map[string]any{"costbook_items": itemRows(1)})
 	for _, coding := range []string{"br", "deflate", "zstd", "compress", "gzip, gzip", "gzip, br", "x-custom"} {
-		r := d.onWire(http.MethodPost, "/api/sync/push", bytes.NewReader(body), map[string]string{"Content-Encoding": coding})
-		e := r.envelope(t, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
+		r := onWire(t, d, http.MethodPost, "/api/sync/push", bytes.NewReader(body), map[string]string{"Content-Encoding": coding})
+		e := r.Envelope(t, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
 		assertDetails(t, e, wantDetail{"", -1, "Content-Encoding"})
-		if got := r.header.Get("Accept-Encoding"); got != "gzip" {
+		if got := r.Header.Get("Accept-Encoding"); got != "gzip" {
 			t.Errorf("Content-Encoding %q: Accept-Encoding = %q, want gzip", coding, got)
 		}
 	}
-	if n := sqlCount(t, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1`, d.contractorID); n != 0 {
+	if n := sqlCount(t, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1`, d.ContractorID); n != 0 {
 		t.Fatalf("%d rows written from bodies in unknown codings", n)
 	}
 }
@@ -492,19 +490,19 @@ func TestCompression_UnknownContentEncoding_415(t *testing.T) {
 // database outage.
 func TestCompression_BodyBreaksOffMidGzip_400AtWarn(t *testing.T) {
 	t.Parallel()
-	addr, logs := serveReal(t, map[string]string{"SYNC_RATE_LIMIT": "0"})
-	d := newTenant(t)
+	addr, logs := env.Serve(t, env.DefaultConfig(t, map[string]string{"SYNC_RATE_LIMIT": "0"}), nil)
+	d := env.NewTenant(t)
 	zipped := gzipped(t, mustJSON(t, map[string]any{"costbook_items": itemRows(200)}))
 	requestID := "broken-gzip-" + uuid.NewString()[:8]
 	conn := dial(t, addr)
-	write(t, conn, "POST /api/sync/push HTTP/1.1\r\nHost: syncproxy\r\nAuthorization: Bearer "+d.token+
+	write(t, conn, "POST /api/sync/push HTTP/1.1\r\nHost: syncproxy\r\nAuthorization: Bearer "+d.Token+
 		"\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: "+strconv.Itoa(len(zipped))+
 		"\r\nX-Request-Id: "+requestID+"\r\n\r\n"+string(zipped[:len(zipped)/2]))
 	if err := conn.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
 	r := readRaw(t, conn)
-	e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	e := r.Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 	if !strings.Contains(e.Message, "ended early") {
 		t.Errorf("message %q does not say the body ended early", e.Message)
 	}
@@ -520,7 +518,7 @@ func TestCompression_BodyBreaksOffMidGzip_400AtWarn(t *testing.T) {
 	if !warned {
 		t.Fatal("no warn line for the broken body")
 	}
-	if n := sqlCount(t, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1`, d.contractorID); n != 0 {
+	if n := sqlCount(t, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1`, d.ContractorID); n != 0 {
 		t.Fatalf("%d rows written from a broken body", n)
 	}
 }

@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 // Hostile input, round 2 (CONTRACT.md "Hostile input, round 2", issue 17):
 // requests of one signed-in tenant that made the server answer, store or
@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 )
@@ -34,10 +35,10 @@ var htmlEscapes = []string{`\u003c`, `\u003e`, `\u0026`}
 // the message tells the client to pull them.
 func TestHostile_Conflict409_BoundedInBytes(t *testing.T) {
 	const pageBytes = 1 << 20
-	base, _ := limServer(t, limConfig(t, map[string]string{
+	base, _ := env.Listen(t, env.DefaultConfig(t, map[string]string{
 		"SYNC_MAX_BODY_BYTES": "4194304", "SYNC_MAX_PAGE_BYTES": fmt.Sprint(pageBytes), "SYNC_RATE_LIMIT": "0",
-	}), env.pool, nil)
-	d := newTenant(t).onServer(base)
+	}), env.Pool, nil)
+	d := env.NewTenant(t).On(base)
 	lt := strings.Repeat("<", 300<<10)
 	ids := uuids(8)
 	for i := 0; i < len(ids); i += 4 {
@@ -45,20 +46,20 @@ func TestHostile_Conflict409_BoundedInBytes(t *testing.T) {
 		for _, id := range ids[i : i+4] {
 			rows = append(rows, fmt.Sprintf(`{"id":%q,"number":"E","line_items":[%q]}`, id, lt))
 		}
-		d.mustPush(`{"estimates":[` + strings.Join(rows, ",") + `]}`)
+		d.MustPush(`{"estimates":[` + strings.Join(rows, ",") + `]}`)
 	}
 	var stale []any
 	for _, id := range ids {
 		stale = append(stale, map[string]any{"id": id, "number": "E", "base_version": 999999})
 	}
-	r := d.push(map[string]any{"estimates": stale})
-	e := r.envelope(t, http.StatusConflict, "CONFLICT")
+	r := d.Push(map[string]any{"estimates": stale})
+	e := r.Envelope(t, http.StatusConflict, "CONFLICT")
 	// 8 rows of 300 KiB are 2.4 MiB (14 MiB escaped); the bound is 1 MiB of
 	// rows, plus the envelope and the eight conflicts' own fields.
-	if len(r.body) > pageBytes+16<<10 {
-		t.Fatalf("the 409 is %d bytes; its rows are bounded to %d", len(r.body), pageBytes)
+	if len(r.Body) > pageBytes+16<<10 {
+		t.Fatalf("the 409 is %d bytes; its rows are bounded to %d", len(r.Body), pageBytes)
 	}
-	if leak, ok := hasAny(string(r.body), htmlEscapes...); ok {
+	if leak, ok := hasAny(string(r.Body), htmlEscapes...); ok {
 		t.Fatalf("the 409 escapes stored text as %s", leak)
 	}
 	var body struct {
@@ -70,7 +71,7 @@ func TestHostile_Conflict409_BoundedInBytes(t *testing.T) {
 			RowOmitted     *bool           `json:"rowOmitted"`
 		} `json:"conflicts"`
 	}
-	r.decode(t, &body)
+	r.Decode(t, &body)
 	if len(body.Conflicts) != len(ids) {
 		t.Fatalf("%d conflicts, want one per pushed row (%d)", len(body.Conflicts), len(ids))
 	}
@@ -101,7 +102,7 @@ func TestHostile_Conflict409_BoundedInBytes(t *testing.T) {
 		t.Errorf("message %q does not tell the client to pull the omitted rows", e.Message)
 	}
 	// What held: nothing of the refused push was written.
-	for _, row := range d.pullRows("estimates") {
+	for _, row := range d.PullRows("estimates") {
 		if !strings.Contains(string(row["line_items"]), "<<<") {
 			t.Fatal("a refused push wrote")
 		}
@@ -114,26 +115,26 @@ func TestHostile_Conflict409_BoundedInBytes(t *testing.T) {
 // the client's text as it was stored.
 func TestHostile_JSONOutput_NotHTMLEscaped(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	text := `<b>Kitchen & Bath</b>`
 	id := uuid.New()
-	d.mustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1", "title": text, "line_items": []any{text}}}})
-	pull := d.pull(url.Values{"tables": {"estimates"}})
-	conflict := d.push(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1", "base_version": 999}}})
-	unknown := d.push(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1", "<notes>&": "x"}}})
-	for name, r := range map[string]response{"pull": pull, "409": conflict, "400 naming an unknown column": unknown} {
-		if leak, ok := hasAny(string(r.body), htmlEscapes...); ok {
-			t.Errorf("%s (%d) carries %s: %s", name, r.status, leak, truncate(r.body))
+	d.MustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1", "title": text, "line_items": []any{text}}}})
+	pull := d.Pull(url.Values{"tables": {"estimates"}})
+	conflict := d.Push(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1", "base_version": 999}}})
+	unknown := d.Push(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1", "<notes>&": "x"}}})
+	for name, r := range map[string]devicetest.Response{"pull": pull, "409": conflict, "400 naming an unknown column": unknown} {
+		if leak, ok := hasAny(string(r.Body), htmlEscapes...); ok {
+			t.Errorf("%s (%d) carries %s: %s", name, r.Status, leak, devicetest.Truncate(r.Body))
 		}
 	}
-	if pull.status != http.StatusOK || strings.Count(string(pull.body), text) != 2 {
-		t.Fatalf("the pull (%d) does not carry %q twice, as stored: %s", pull.status, text, truncate(pull.body))
+	if pull.Status != http.StatusOK || strings.Count(string(pull.Body), text) != 2 {
+		t.Fatalf("the pull (%d) does not carry %q twice, as stored: %s", pull.Status, text, devicetest.Truncate(pull.Body))
 	}
-	conflict.envelope(t, http.StatusConflict, "CONFLICT")
-	if !strings.Contains(string(conflict.body), text) {
-		t.Fatalf("the 409 does not carry %q as stored: %s", text, truncate(conflict.body))
+	conflict.Envelope(t, http.StatusConflict, "CONFLICT")
+	if !strings.Contains(string(conflict.Body), text) {
+		t.Fatalf("the 409 does not carry %q as stored: %s", text, devicetest.Truncate(conflict.Body))
 	}
-	e := unknown.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	e := unknown.Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 	assertDetails(t, e, wantDetail{"estimates", 0, "<notes>&"})
 }
 
@@ -146,8 +147,8 @@ func TestHostile_JSONOutput_NotHTMLEscaped(t *testing.T) {
 // either, a 400 names table, index and the field inside the value.
 func TestHostile_JSONNumbers_BoundedInDigitsAsStored(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	before := d.stateOf()
+	d := env.NewTenant(t)
+	before := d.State()
 	estimate := func(lineItems string) string {
 		return fmt.Sprintf(`{"estimates":[{"id":%q,"number":"E-1","line_items":%s}]}`, uuid.New(), lineItems)
 	}
@@ -170,20 +171,20 @@ func TestHostile_JSONNumbers_BoundedInDigitsAsStored(t *testing.T) {
 		// 4,000 × 301 digits: over SYNC_MAX_JSON_VALUE_BYTES as stored.
 		{"4,000 × 1e300", estimate(many(4000, "1e300")), wantDetail{"estimates", 0, "line_items"}},
 	} {
-		r := d.push(tc.body)
-		e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+		r := d.Push(tc.body)
+		e := r.Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 		assertDetails(t, e, tc.want)
 	}
-	if d.stateOf() != before {
+	if d.State() != before {
 		t.Fatal("a rejected push wrote")
 	}
 	// Every float64 a JSON encoder writes, in any notation, is accepted and
 	// comes back with the same value.
 	for _, n := range []string{"1.7976931348623157e308", "-1.7976931348623157E+308", "5e-324", "2.2250738585072014e-308", "12.50", "-0.0", "1e300"} {
 		id := uuid.New()
-		d.mustPush(fmt.Sprintf(`{"estimates":[{"id":%q,"number":"E-2","line_items":[%s]}]}`, id, n))
+		d.MustPush(fmt.Sprintf(`{"estimates":[{"id":%q,"number":"E-2","line_items":[%s]}]}`, id, n))
 		found := false
-		for _, row := range d.pullRows("estimates") {
+		for _, row := range d.PullRows("estimates") {
 			if string(row["id"]) == `"`+id.String()+`"` {
 				found = true
 				if !testenv.JSONEqual(row["line_items"], []byte("["+n+"]")) {
@@ -205,7 +206,7 @@ func TestHostile_JSONNumbers_BoundedInDigitsAsStored(t *testing.T) {
 // string.
 func TestHostile_Tombstones_KeepNoPayload(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	samples, err := testenv.Samples()
 	if err != nil {
 		t.Fatal(err)
@@ -220,9 +221,9 @@ func TestHostile_Tombstones_KeepNoPayload(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d.as(t).mustPush(map[string]any{table.Name: []any{row}})
-			d.as(t).mustPush(map[string]any{"deletes": map[string]any{table.Name: []uuid.UUID{id}}})
-			assertBlankTombstone(t, env.pool, table.Name, d.contractorID, id)
+			d.As(t).MustPush(map[string]any{table.Name: []any{row}})
+			d.As(t).MustPush(map[string]any{"deletes": map[string]any{table.Name: []uuid.UUID{id}}})
+			assertBlankTombstone(t, env.Pool, table.Name, d.ContractorID, id)
 		})
 	}
 }
@@ -234,11 +235,11 @@ func TestHostile_Tombstones_KeepNoPayload(t *testing.T) {
 // kept).
 func TestMigration0004_BlanksTombstonesWrittenBefore(t *testing.T) {
 	t.Parallel()
-	migration, err := os.ReadFile("../migrations/0004_tombstones_keep_no_payload.sql")
+	migration, err := os.ReadFile("../../migrations/0004_tombstones_keep_no_payload.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	samples, err := testenv.Samples()
 	if err != nil {
 		t.Fatal(err)
@@ -251,17 +252,17 @@ func TestMigration0004_BlanksTombstonesWrittenBefore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d.mustPush(map[string]any{table.Name: []any{row}})
+			d.MustPush(map[string]any{table.Name: []any{row}})
 		}
 	}
 	ctx := context.Background()
-	tx, err := env.pool.Begin(ctx)
+	tx, err := env.Pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // the check only reads what the migration did
 	for table := range ids {
-		if _, err := tx.Exec(ctx, `UPDATE `+table+` SET deleted_at = clock_timestamp() WHERE contractor_id = $1`, d.contractorID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE `+table+` SET deleted_at = clock_timestamp() WHERE contractor_id = $1`, d.ContractorID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -269,7 +270,7 @@ func TestMigration0004_BlanksTombstonesWrittenBefore(t *testing.T) {
 		t.Fatalf("migration: %v", err)
 	}
 	for table, id := range ids {
-		assertBlankTombstone(t, tx, table, d.contractorID, id)
+		assertBlankTombstone(t, tx, table, d.ContractorID, id)
 	}
 }
 
@@ -322,7 +323,7 @@ func assertBlankTombstone(t *testing.T, q querier, table string, contractorID, i
 // ('draft'::text is draft, 0 is 0, true is true).
 func columnDefaults(t *testing.T, table string) map[string]string {
 	t.Helper()
-	rows, err := env.pool.Query(context.Background(), `
+	rows, err := env.Pool.Query(context.Background(), `
 		SELECT column_name, regexp_replace(regexp_replace(column_default, '::[a-z ]+$', ''), '^''(.*)''$', '\1')
 		FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = $1 AND column_default IS NOT NULL`, table)
@@ -351,7 +352,7 @@ func columnDefaults(t *testing.T, table string) map[string]string {
 // (uniqueItems), checked on the raw query before anything else, even before
 // the token.
 func TestHostile_TablesParameter_BoundedBeforePerItemWork(t *testing.T) {
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	many := strings.Repeat("x,", 30_000) + "x"
 	repeated := strings.TrimSuffix(strings.Repeat("estimates,", 41), ",")
 	tooMany := strings.Join(append(slicesOf(tableArrays), "estimates"), ",")
@@ -370,9 +371,9 @@ func TestHostile_TablesParameter_BoundedBeforePerItemWork(t *testing.T) {
 			"every table and an unknown one too": {oneUnknown, "at most"},
 		} {
 			value := tc.value
-			var r response
-			alloc := allocatedDuring(func() { r = d.do(http.MethodGet, path+"?tables="+value, nil, nil) })
-			e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			var r devicetest.Response
+			alloc := allocatedDuring(func() { r = d.Do(http.MethodGet, path+"?tables="+value, nil, nil) })
+			e := r.Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 			assertDetails(t, e, wantDetail{"", -1, "tables"})
 			// A list longer than there are tables is refused for its length,
 			// before any item is looked at.
@@ -383,12 +384,12 @@ func TestHostile_TablesParameter_BoundedBeforePerItemWork(t *testing.T) {
 				t.Errorf("%s %s: the process allocated %d MiB answering it", path, name, alloc>>20)
 			}
 			// Found before any per-item work, and before the token.
-			anon := d.withToken("")
-			anon.do(http.MethodGet, path+"?tables="+value, nil, nil).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			anon := d.WithToken("")
+			anon.Do(http.MethodGet, path+"?tables="+value, nil, nil).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 		}
 		// Every table once is still a valid list.
-		if r := d.do(http.MethodGet, path+"?tables="+strings.Join(slicesOf(tableArrays), ","), nil, nil); r.status != http.StatusOK {
-			t.Fatalf("%s with every table once = %d %s", path, r.status, truncate(r.body))
+		if r := d.Do(http.MethodGet, path+"?tables="+strings.Join(slicesOf(tableArrays), ","), nil, nil); r.Status != http.StatusOK {
+			t.Fatalf("%s with every table once = %d %s", path, r.Status, devicetest.Truncate(r.Body))
 		}
 	}
 }

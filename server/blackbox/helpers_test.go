@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 // Small helpers shared by the black-box tests: tokens crafted by hand, raw JSON
 // views of responses, and assertions on the error envelope's details.
@@ -8,8 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"reflect"
 	"sort"
 	"strings"
@@ -20,83 +18,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 )
-
-// as returns a copy of d that reports to t (for subtests and goroutines).
-func (d *device) as(t *testing.T) *device {
-	c := *d
-	c.t = t
-	return &c
-}
-
-// withToken returns a copy of d that sends token instead of its own.
-func (d *device) withToken(token string) *device {
-	c := *d
-	c.token = token
-	return &c
-}
-
-func (d *device) canary() response {
-	d.t.Helper()
-	return d.do(http.MethodGet, "/api/sync/canary", nil, nil)
-}
-
-// mustCanary expects 200 and returns the identity the server derived.
-func (d *device) mustCanary() api.CanaryResponse {
-	d.t.Helper()
-	r := d.canary()
-	if r.status != http.StatusOK {
-		d.t.Fatalf("canary = %d: %s", r.status, truncate(r.body))
-	}
-	var c api.CanaryResponse
-	r.decode(d.t, &c)
-	return c
-}
-
-// pullRaw pulls one page and returns its top-level members byte for byte.
-func (d *device) pullRaw(q url.Values) map[string]json.RawMessage {
-	d.t.Helper()
-	r := d.pull(q)
-	if r.status != http.StatusOK {
-		d.t.Fatalf("pull = %d: %s", r.status, truncate(r.body))
-	}
-	var m map[string]json.RawMessage
-	r.decode(d.t, &m)
-	return m
-}
-
-// pullRows returns the rows of one table of a full pull as generic objects.
-func (d *device) pullRows(table string) []map[string]json.RawMessage {
-	d.t.Helper()
-	page := d.pullRaw(url.Values{"tables": {table}, "limit": {"5000"}})
-	var rows []map[string]json.RawMessage
-	if err := json.Unmarshal(page[table], &rows); err != nil {
-		d.t.Fatalf("decode %s: %v", table, err)
-	}
-	return rows
-}
-
-// stateOf is a full pull without serverTime (the only member that must move
-// when nothing changed): two equal states are byte-for-byte the same data.
-func (d *device) stateOf() string {
-	d.t.Helper()
-	page := d.pullRaw(url.Values{"limit": {"5000"}})
-	if string(page["hasMore"]) != "false" {
-		d.t.Fatalf("state does not fit in one page")
-	}
-	delete(page, "serverTime")
-	b, err := json.Marshal(page) // map keys sorted; RawMessage members kept verbatim
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	return string(b)
-}
 
 // sqlExec runs provisioning SQL directly (tenants live outside sync).
 func sqlExec(t *testing.T, sql string, args ...any) {
 	t.Helper()
-	if _, err := env.pool.Exec(context.Background(), sql, args...); err != nil {
+	if _, err := env.Pool.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("sql %q: %v", sql, err)
 	}
 }
@@ -105,7 +34,7 @@ func sqlExec(t *testing.T, sql string, args ...any) {
 func sqlCount(t *testing.T, sql string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := env.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+	if err := env.Pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
 		t.Fatalf("sql %q: %v", sql, err)
 	}
 	return n
@@ -239,7 +168,7 @@ func assertOnlyTables(t *testing.T, page map[string]json.RawMessage, nonEmpty ..
 		}
 		want := contains(nonEmpty, k)
 		if got := string(raw) != "[]"; got != want {
-			t.Errorf("%s = %s, want non-empty %v", k, truncate(raw), want)
+			t.Errorf("%s = %s, want non-empty %v", k, devicetest.Truncate(raw), want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 // Contract 1.1 (CONTRACT.md): no silent data loss. Row versions, opt-in
 // conflicts, retention with resync, the replica digest, and what the seed's
@@ -20,9 +20,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/syncproxy/syncproxy/server/pgtx"
 
 	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/migrations"
 	"github.com/syncproxy/syncproxy/server"
@@ -30,9 +32,9 @@ import (
 )
 
 // versionOf is the sync_version of the row with id in a full pull of table.
-func versionOf(t *testing.T, d *device, table string, id uuid.UUID) (int64, bool) {
+func versionOf(t *testing.T, d *devicetest.Device, table string, id uuid.UUID) (int64, bool) {
 	t.Helper()
-	for _, row := range d.pullRows(table) {
+	for _, row := range d.PullRows(table) {
 		var rid uuid.UUID
 		field := "id"
 		if table == "pdf_settings" || table == "step_a_configs" {
@@ -51,41 +53,41 @@ func versionOf(t *testing.T, d *device, table string, id uuid.UUID) (int64, bool
 
 func TestVersions_GrowAndMatchPushReplayAndPull(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	item := uuid.New()
 	body := map[string]any{
 		"costbook_items": []any{map[string]any{"id": item, "name": "v1"}},
 		"pdf_settings":   []any{map[string]any{"template": "t"}},
 	}
-	first := d.push(body, map[string]string{"Idempotency-Key": "versions-1"})
+	first := d.Push(body, map[string]string{"Idempotency-Key": "versions-1"})
 	var res api.SyncPushResponse
-	first.decode(t, &res)
-	if first.status != http.StatusOK || res.Version <= 0 {
-		t.Fatalf("push = %d, version %d", first.status, res.Version)
+	first.Decode(t, &res)
+	if first.Status != http.StatusOK || res.Version <= 0 {
+		t.Fatalf("push = %d, version %d", first.Status, res.Version)
 	}
 	// Every row the push wrote carries its version, singletons too.
 	if v, _ := versionOf(t, d, "costbook_items", item); v != res.Version {
 		t.Errorf("costbook_items sync_version = %d, want the push's %d", v, res.Version)
 	}
-	if v, _ := versionOf(t, d, "pdf_settings", d.contractorID); v != res.Version {
+	if v, _ := versionOf(t, d, "pdf_settings", d.ContractorID); v != res.Version {
 		t.Errorf("pdf_settings sync_version = %d, want the push's %d", v, res.Version)
 	}
 	// A replay answers the same version and writes nothing.
-	replay := d.push(body, map[string]string{"Idempotency-Key": "versions-1"})
+	replay := d.Push(body, map[string]string{"Idempotency-Key": "versions-1"})
 	var again api.SyncPushResponse
-	replay.decode(t, &again)
-	if replay.header.Get("Idempotent-Replayed") != "true" || again.Version != res.Version {
-		t.Errorf("replay: version %d (replayed %q), want %d", again.Version, replay.header.Get("Idempotent-Replayed"), res.Version)
+	replay.Decode(t, &again)
+	if replay.Header.Get("Idempotent-Replayed") != "true" || again.Version != res.Version {
+		t.Errorf("replay: version %d (replayed %q), want %d", again.Version, replay.Header.Get("Idempotent-Replayed"), res.Version)
 	}
 	// Versions only grow; an untouched row keeps its own.
-	second := d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": item, "name": "v2"}}})
+	second := d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": item, "name": "v2"}}})
 	if second.Version <= res.Version {
 		t.Errorf("second push version %d, not after %d", second.Version, res.Version)
 	}
 	if v, _ := versionOf(t, d, "costbook_items", item); v != second.Version {
 		t.Errorf("edited row sync_version = %d, want %d", v, second.Version)
 	}
-	if v, _ := versionOf(t, d, "pdf_settings", d.contractorID); v != res.Version {
+	if v, _ := versionOf(t, d, "pdf_settings", d.ContractorID); v != res.Version {
 		t.Errorf("untouched singleton moved to version %d, want %d", v, res.Version)
 	}
 }
@@ -96,19 +98,19 @@ func TestVersions_GrowAndMatchPushReplayAndPull(t *testing.T) {
 // the new base (200).
 func TestConflicts_TwoDevices(t *testing.T) {
 	t.Parallel()
-	a := newTenant(t)
-	b := a.withToken(a.token) // a second device of the same account
+	a := env.NewTenant(t)
+	b := a.WithToken(a.Token) // a second device of the same account
 	id := uuid.New()
-	created := a.mustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1", "title": "start"}}})
+	created := a.MustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1", "title": "start"}}})
 	base, _ := versionOf(t, a, "estimates", id)
 	if base != created.Version {
 		t.Fatalf("base %d != push version %d", base, created.Version)
 	}
 
-	editA := a.mustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1", "title": "A's", "base_version": base}}})
+	editA := a.MustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1", "title": "A's", "base_version": base}}})
 	other := uuid.New()
-	before := b.stateOf()
-	r := b.push(map[string]any{
+	before := b.State()
+	r := b.Push(map[string]any{
 		"costbook_items": []any{map[string]any{"id": other, "name": "written only if the whole push is"}},
 		"estimates":      []any{map[string]any{"id": id, "number": "E-1", "notes": "B's", "base_version": base}},
 	}, map[string]string{"Idempotency-Key": "b-edit"})
@@ -124,18 +126,18 @@ func TestConflicts_TwoDevices(t *testing.T) {
 	if err := json.Unmarshal(c.Row, &row); err != nil || string(row["title"]) != `"A's"` || string(row["sync_version"]) != fmt.Sprint(editA.Version) {
 		t.Errorf("conflict row = %s, want A's row as a pull delivers it", c.Row)
 	}
-	if after := b.stateOf(); after != before {
+	if after := b.State(); after != before {
 		t.Fatalf("a 409 push wrote:\nbefore %s\nafter  %s", before, after)
 	}
 	// The 409 is not stored under the key: the merged push may reuse it.
-	merged := b.push(map[string]any{
+	merged := b.Push(map[string]any{
 		"costbook_items": []any{map[string]any{"id": other, "name": "written only if the whole push is"}},
 		"estimates":      []any{map[string]any{"id": id, "number": "E-1", "notes": "B's", "base_version": c.CurrentVersion}},
 	}, map[string]string{"Idempotency-Key": "b-edit"})
-	if merged.status != http.StatusOK || merged.header.Get("Idempotent-Replayed") != "" {
-		t.Fatalf("merged push = %d (replayed %q): %s", merged.status, merged.header.Get("Idempotent-Replayed"), truncate(merged.body))
+	if merged.Status != http.StatusOK || merged.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("merged push = %d (replayed %q): %s", merged.Status, merged.Header.Get("Idempotent-Replayed"), devicetest.Truncate(merged.Body))
 	}
-	got := b.pullRows("estimates")[0]
+	got := b.PullRows("estimates")[0]
 	if string(got["title"]) != `"A's"` || string(got["notes"]) != `"B's"` {
 		t.Errorf("after the merge: title %s, notes %s; want A's title and B's notes", got["title"], got["notes"])
 	}
@@ -143,39 +145,39 @@ func TestConflicts_TwoDevices(t *testing.T) {
 
 func TestConflicts_DeletedSinceAndBaseZeroAndDisagreeingEntries(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	id := uuid.New()
-	created := d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "x"}}})
+	created := d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "x"}}})
 
 	// base_version 0 says "new", but the row exists.
-	c := conflictOf(t, d.push(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "y", "base_version": 0}}}))
+	c := conflictOf(t, d.Push(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "y", "base_version": 0}}}))
 	if len(c) != 1 || c[0].CurrentVersion != created.Version || c[0].Deleted || c[0].Row == nil {
 		t.Errorf("base 0 on an existing row: %+v", c)
 	}
 	// A row missing on the server is version 0: base 0 creates it.
 	fresh := uuid.New()
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": fresh, "name": "new", "base_version": 0}}})
+	d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": fresh, "name": "new", "base_version": 0}}})
 
 	// Deleted since the base: a conflict whose row is null.
-	del := d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{id}}})
-	c = conflictOf(t, d.push(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "z", "base_version": created.Version}}}))
+	del := d.MustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{id}}})
+	c = conflictOf(t, d.Push(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "z", "base_version": created.Version}}}))
 	if len(c) != 1 || !c[0].Deleted || c[0].CurrentVersion != del.Version || string(c[0].Row) != "null" {
 		t.Errorf("edit of a row deleted since: %+v", c)
 	}
 	// A singleton's key is the contractor.
-	d.mustPush(map[string]any{"pdf_settings": []any{map[string]any{"template": "a"}}})
-	c = conflictOf(t, d.push(map[string]any{"pdf_settings": []any{map[string]any{"template": "b", "base_version": 0}}}))
-	if len(c) != 1 || c[0].Table != "pdf_settings" || c[0].ID != d.contractorID {
+	d.MustPush(map[string]any{"pdf_settings": []any{map[string]any{"template": "a"}}})
+	c = conflictOf(t, d.Push(map[string]any{"pdf_settings": []any{map[string]any{"template": "b", "base_version": 0}}}))
+	if len(c) != 1 || c[0].Table != "pdf_settings" || c[0].ID != d.ContractorID {
 		t.Errorf("singleton conflict: %+v", c)
 	}
 	// Entries of one row that disagree on base_version describe no one edit.
-	e := d.push(map[string]any{"costbook_items": []any{
+	e := d.Push(map[string]any{"costbook_items": []any{
 		map[string]any{"id": fresh, "name": "a", "base_version": 1},
 		map[string]any{"id": fresh, "name": "b", "base_version": 2},
-	}}).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	}}).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 	assertDetails(t, e, wantDetail{"costbook_items", 1, "base_version"})
 	// Without base_version: last write wins, as in 1.0.
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": fresh, "name": "lww"}}})
+	d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": fresh, "name": "lww"}}})
 }
 
 // TestConflicts_RetriedPushThatSucceeded_ReplaysNot409: a device whose
@@ -184,37 +186,37 @@ func TestConflicts_DeletedSinceAndBaseZeroAndDisagreeingEntries(t *testing.T) {
 // write; the retry must get the first response (the replay), not a 409.
 func TestConflicts_RetriedPushThatSucceeded_ReplaysNot409(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	id := uuid.New()
-	base := d.mustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1"}}}).Version
+	base := d.MustPush(map[string]any{"estimates": []any{map[string]any{"id": id, "number": "E-1"}}}).Version
 	body := map[string]any{
 		"estimates":    []any{map[string]any{"id": id, "number": "E-1", "title": "edited", "base_version": base}},
 		"pdf_settings": []any{map[string]any{"terms": "net 30", "base_version": 0}},
 	}
 	headers := map[string]string{"Idempotency-Key": "edit-with-base"}
-	first := d.push(body, headers)
-	if first.status != http.StatusOK {
-		t.Fatalf("first push = %d: %s", first.status, truncate(first.body))
+	first := d.Push(body, headers)
+	if first.Status != http.StatusOK {
+		t.Fatalf("first push = %d: %s", first.Status, devicetest.Truncate(first.Body))
 	}
 	var applied api.SyncPushResponse
-	first.decode(t, &applied)
-	state := d.stateOf()
+	first.Decode(t, &applied)
+	state := d.State()
 
-	retry := d.push(body, headers)
-	if retry.status != http.StatusOK || retry.header.Get("Idempotent-Replayed") != "true" {
+	retry := d.Push(body, headers)
+	if retry.Status != http.StatusOK || retry.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("retry = %d (replayed %q), want the first response replayed: %s",
-			retry.status, retry.header.Get("Idempotent-Replayed"), truncate(retry.body))
+			retry.Status, retry.Header.Get("Idempotent-Replayed"), devicetest.Truncate(retry.Body))
 	}
 	var replayed api.SyncPushResponse
-	retry.decode(t, &replayed)
+	retry.Decode(t, &replayed)
 	if replayed.Version != applied.Version || replayed.Upserted != applied.Upserted {
 		t.Errorf("replay = version %d %+v, want the first response's %d %+v", replayed.Version, replayed.Upserted, applied.Version, applied.Upserted)
 	}
-	if d.stateOf() != state {
+	if d.State() != state {
 		t.Error("the replay wrote")
 	}
 	// Without the key the same body is a new push, and its base is stale.
-	conflictOf(t, d.push(body))
+	conflictOf(t, d.Push(body))
 }
 
 // rowConflict is one entry of a 409's conflicts.
@@ -227,13 +229,13 @@ type rowConflict struct {
 	Row            json.RawMessage `json:"row"`
 }
 
-func conflictOf(t *testing.T, r response) []rowConflict {
+func conflictOf(t *testing.T, r devicetest.Response) []rowConflict {
 	t.Helper()
-	r.envelope(t, http.StatusConflict, "CONFLICT")
+	r.Envelope(t, http.StatusConflict, "CONFLICT")
 	var body struct {
 		Conflicts []rowConflict `json:"conflicts"`
 	}
-	r.decode(t, &body)
+	r.Decode(t, &body)
 	return body.Conflicts
 }
 
@@ -255,7 +257,7 @@ func TestResync_AfterTombstonesArePurged(t *testing.T) {
 	// One purge serves every table: the scenarios are set up side by side.
 	type scenario struct {
 		tb                     syncstore.Table
-		d                      *device
+		d                      *devicetest.Device
 		kept, doomed, later    uuid.UUID
 		old                    api.SyncPullResponse
 		afterCursor, afterTime string
@@ -264,29 +266,29 @@ func TestResync_AfterTombstonesArePurged(t *testing.T) {
 	for _, tb := range syncstore.Tables() {
 		if tb.Deletable {
 			s := &scenario{tb: tb, d: tenantOn(t, base, pool), kept: uuid.New(), doomed: uuid.New(), later: uuid.New()}
-			s.d.mustPush(map[string]any{tb.Name: []any{sampleRow(t, tb, s.kept, 1), sampleRow(t, tb, s.doomed, 1)}})
-			s.old = s.d.mustPull(url.Values{"tables": {tb.Name}})
+			s.d.MustPush(map[string]any{tb.Name: []any{sampleRow(t, tb, s.kept, 1), sampleRow(t, tb, s.doomed, 1)}})
+			s.old = s.d.MustPull(url.Values{"tables": {tb.Name}})
 			all = append(all, s)
 		}
 	}
 	time.Sleep(5 * time.Millisecond)
 	for _, s := range all {
-		s.d.mustPush(map[string]any{"deletes": map[string]any{s.tb.Name: []uuid.UUID{s.doomed}}})
+		s.d.MustPush(map[string]any{"deletes": map[string]any{s.tb.Name: []uuid.UUID{s.doomed}}})
 	}
 	time.Sleep(5 * time.Millisecond)
 	for _, s := range all {
-		after := s.d.pullRaw(url.Values{"tables": {s.tb.Name}, "cursor": {s.old.Cursor}})
+		after := s.d.PullRaw(url.Values{"tables": {s.tb.Name}, "cursor": {s.old.Cursor}})
 		if _, gone := tableRows(t, s.tb, after); len(gone) != 1 || gone[0] != s.doomed {
 			t.Fatalf("%s: the delta before the purge: tombstones %v, want %s", s.tb.Name, gone, s.doomed)
 		}
 		if json.Unmarshal(after["cursor"], &s.afterCursor) != nil || json.Unmarshal(after["serverTime"], &s.afterTime) != nil {
 			t.Fatalf("%s: page without cursor or serverTime", s.tb.Name)
 		}
-		s.d.mustPush(map[string]any{s.tb.Name: []any{sampleRow(t, s.tb, s.later, 1)}})
+		s.d.MustPush(map[string]any{s.tb.Name: []any{sampleRow(t, s.tb, s.later, 1)}})
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, s := range all {
-		for sqlCountOn(t, pool, fmt.Sprintf(`SELECT count(*) FROM %s WHERE contractor_id = $1 AND id = $2`, s.tb.Name), s.d.contractorID, s.doomed) > 0 {
+		for sqlCountOn(t, pool, fmt.Sprintf(`SELECT count(*) FROM %s WHERE contractor_id = $1 AND id = $2`, s.tb.Name), s.d.ContractorID, s.doomed) > 0 {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: the tombstone was not purged within 30s (retention 1s, every 1s)", s.tb.Name)
 			}
@@ -296,33 +298,33 @@ func TestResync_AfterTombstonesArePurged(t *testing.T) {
 
 	for _, s := range all {
 		t.Run(s.tb.Name, func(t *testing.T) {
-			tb, d := s.tb, s.d.as(t)
+			tb, d := s.tb, s.d.As(t)
 			pullOf := func(q url.Values) url.Values {
 				q.Set("tables", tb.Name)
 				return q
 			}
-			d.pull(pullOf(url.Values{"cursor": {s.old.Cursor}})).envelope(t, http.StatusGone, "RESYNC_REQUIRED")
-			d.pull(pullOf(url.Values{"since": {s.old.ServerTime.String()}})).envelope(t, http.StatusGone, "RESYNC_REQUIRED")
+			d.Pull(pullOf(url.Values{"cursor": {s.old.Cursor}})).Envelope(t, http.StatusGone, "RESYNC_REQUIRED")
+			d.Pull(pullOf(url.Values{"since": {s.old.ServerTime.String()}})).Envelope(t, http.StatusGone, "RESYNC_REQUIRED")
 
 			// The time mark is the purged deletion's time, to the microsecond.
 			var mark time.Time
-			if err := pool.QueryRow(context.Background(), `SELECT purged_at FROM sync_clock WHERE contractor_id = $1`, d.contractorID).Scan(&mark); err != nil {
+			if err := pool.QueryRow(context.Background(), `SELECT purged_at FROM sync_clock WHERE contractor_id = $1`, d.ContractorID).Scan(&mark); err != nil {
 				t.Fatal(err)
 			}
-			d.pull(pullOf(url.Values{"since": {mark.UTC().Format(time.RFC3339Nano)}})).envelope(t, http.StatusGone, "RESYNC_REQUIRED")
-			if r := d.pull(pullOf(url.Values{"since": {mark.Add(time.Microsecond).UTC().Format(time.RFC3339Nano)}})); r.status != http.StatusOK {
-				t.Errorf("since one microsecond after the purged deletion = %d: %s", r.status, truncate(r.body))
+			d.Pull(pullOf(url.Values{"since": {mark.UTC().Format(time.RFC3339Nano)}})).Envelope(t, http.StatusGone, "RESYNC_REQUIRED")
+			if r := d.Pull(pullOf(url.Values{"since": {mark.Add(time.Microsecond).UTC().Format(time.RFC3339Nano)}})); r.Status != http.StatusOK {
+				t.Errorf("since one microsecond after the purged deletion = %d: %s", r.Status, devicetest.Truncate(r.Body))
 			}
 
 			// From after the deletion, with a push since: nothing was lost.
 			for _, q := range []url.Values{{"cursor": {s.afterCursor}}, {"since": {s.afterTime}}} {
-				r := d.pull(pullOf(q))
-				if r.status != http.StatusOK {
-					t.Errorf("%v, from after the purged deletion = %d: %s", q, r.status, truncate(r.body))
+				r := d.Pull(pullOf(q))
+				if r.Status != http.StatusOK {
+					t.Errorf("%v, from after the purged deletion = %d: %s", q, r.Status, devicetest.Truncate(r.Body))
 					continue
 				}
 				var page map[string]json.RawMessage
-				r.decode(t, &page)
+				r.Decode(t, &page)
 				if live, gone := tableRows(t, tb, page); len(live) != 1 || keyOf(t, tb, live[0]) != s.later || len(gone) != 0 {
 					t.Errorf("%v: %d rows, tombstones %v; want only the later row %s", q, len(live), gone, s.later)
 				}
@@ -344,14 +346,14 @@ func TestResync_AfterTombstonesArePurged(t *testing.T) {
 func TestPurge_WaitsGraceBetweenMarkAndDelete(t *testing.T) {
 	t.Parallel()
 	pool, _ := isolatedPool(t)
-	base, _ := limServer(t, limConfig(t, nil), pool, nil)
+	base, _ := env.Listen(t, env.DefaultConfig(t, nil), pool, nil)
 	d := tenantOn(t, base, pool)
 	doomed := uuid.New()
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": doomed, "name": "doomed"}}})
-	old := d.mustPull(nil)
-	deleted := d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{doomed}}})
+	d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": doomed, "name": "doomed"}}})
+	old := d.MustPull(nil)
+	deleted := d.MustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{doomed}}})
 	tombstones := func() int {
-		return sqlCountOn(t, pool, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1 AND id = $2`, d.contractorID, doomed)
+		return sqlCountOn(t, pool, `SELECT count(*) FROM costbook_items WHERE contractor_id = $1 AND id = $2`, d.ContractorID, doomed)
 	}
 	time.Sleep(10 * time.Millisecond) // the purge's cutoff (now, retention 0) is after the deletion
 
@@ -368,13 +370,13 @@ func TestPurge_WaitsGraceBetweenMarkAndDelete(t *testing.T) {
 		done <- outcome{p, err, time.Since(start)}
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for sqlCountOn(t, pool, `SELECT count(*) FROM sync_clock WHERE contractor_id = $1 AND purged_seq >= $2`, d.contractorID, deleted.Version) == 0 {
+	for sqlCountOn(t, pool, `SELECT count(*) FROM sync_clock WHERE contractor_id = $1 AND purged_seq >= $2`, d.ContractorID, deleted.Version) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the purge did not raise the mark within 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	d.pull(url.Values{"cursor": {old.Cursor}}).envelope(t, http.StatusGone, "RESYNC_REQUIRED")
+	d.Pull(url.Values{"cursor": {old.Cursor}}).Envelope(t, http.StatusGone, "RESYNC_REQUIRED")
 	time.Sleep(grace / 2)
 	if tombstones() != 1 {
 		t.Fatalf("the tombstone was deleted within %s of the mark rising; the grace is %s", time.Since(start), grace)
@@ -392,32 +394,13 @@ func TestPurge_WaitsGraceBetweenMarkAndDelete(t *testing.T) {
 // a fresh database of the harness cluster, and returns its URL and a pool.
 func isolatedServer(t *testing.T, vars map[string]string) (string, *pgtx.Pool) {
 	t.Helper()
-	ctx := context.Background()
 	pool, url := isolatedPool(t)
 	all := map[string]string{"DATABASE_URL": url}
 	for k, v := range vars {
 		all[k] = v
 	}
-	cfg := limConfig(t, all)
-	logs := &testenv.LogBuffer{}
-	srvCtx, stop := context.WithCancel(ctx)
-	addr, done := make(chan string, 1), make(chan error, 1)
-	go func() {
-		done <- server.Serve(srvCtx, cfg, pool, logs.Logger(slog.LevelInfo), func(a string) { addr <- a })
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	select {
-	case a := <-addr:
-		return "http://" + a, pool
-	case err := <-done:
-		t.Fatalf("Serve: %v", err)
-		return "", nil
-	}
+	addr, _ := env.Serve(t, env.DefaultConfig(t, all), pool)
+	return "http://" + addr, pool
 }
 
 // isolatedPool is a pool on a fresh, migrated database of the harness
@@ -427,11 +410,11 @@ func isolatedPool(t *testing.T) (*pgtx.Pool, string) {
 	t.Helper()
 	ctx := context.Background()
 	name := "iso_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-	if err := env.cluster.CreateDatabase(ctx, name); err != nil {
+	if err := env.Cluster.CreateDatabase(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	url := env.cluster.URL(name)
-	pool, err := server.OpenPool(ctx, limConfig(t, map[string]string{"DATABASE_URL": url}))
+	url := env.Cluster.URL(name)
+	pool, err := server.OpenPool(ctx, env.DefaultConfig(t, map[string]string{"DATABASE_URL": url}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,17 +426,13 @@ func isolatedPool(t *testing.T) (*pgtx.Pool, string) {
 }
 
 // tenantOn provisions a tenant on pool and returns its device on base.
-func tenantOn(t *testing.T, base string, pool *pgtx.Pool) *device {
+func tenantOn(t *testing.T, base string, pool *pgtx.Pool) *devicetest.Device {
 	t.Helper()
 	contractor, owner, err := testenv.NewTenant(context.Background(), pool, "Contractor "+t.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := testenv.Token(testSecret, owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &device{t: t, token: token, userID: owner, contractorID: contractor, baseURL: base}
+	return env.DeviceFor(t, owner, contractor).On(base)
 }
 
 func sqlCountOn(t *testing.T, pool *pgtx.Pool, sql string, args ...any) int {
@@ -469,23 +448,23 @@ func sqlCountOn(t *testing.T, pool *pgtx.Pool, sql string, args ...any) int {
 // on the client's side from a full pull and compares it with the server's.
 func TestDigest_EqualsOneComputedFromAFullPull(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	for _, tb := range syncstore.Tables() {
 		pushRows(t, d, tb, 3, 1)
 	}
 	gone := uuid.New()
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": gone, "name": "gone"}}})
-	d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{gone}}})
+	d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": gone, "name": "gone"}}})
+	d.MustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{gone}}})
 
-	r := d.do(http.MethodGet, "/api/sync/digest", nil, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("digest = %d: %s", r.status, truncate(r.body))
+	r := d.Do(http.MethodGet, "/api/sync/digest", nil, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("digest = %d: %s", r.Status, devicetest.Truncate(r.Body))
 	}
 	var all struct {
-		Tables map[string]tableDigest `json:"tables"`
+		Tables map[string]api.TableDigest `json:"tables"`
 	}
-	r.decode(t, &all)
-	page := d.pullRaw(url.Values{"limit": {"5000"}})
+	r.Decode(t, &all)
+	page := d.PullRaw(url.Values{"limit": {"5000"}})
 	for _, tb := range syncstore.Tables() {
 		var rows []map[string]json.RawMessage
 		if err := json.Unmarshal(page[tb.Name], &rows); err != nil {
@@ -497,43 +476,30 @@ func TestDigest_EqualsOneComputedFromAFullPull(t *testing.T) {
 		}
 	}
 	// Filtered, and at a horizon a delta from its cursor continues.
-	r = d.do(http.MethodGet, "/api/sync/digest?tables=estimates,pdf_settings", nil, nil)
+	r = d.Do(http.MethodGet, "/api/sync/digest?tables=estimates,pdf_settings", nil, nil)
 	var sub struct {
 		Cursor string                     `json:"cursor"`
 		Tables map[string]json.RawMessage `json:"tables"`
 	}
-	r.decode(t, &sub)
+	r.Decode(t, &sub)
 	if len(sub.Tables) != 2 || sub.Tables["estimates"] == nil || sub.Tables["pdf_settings"] == nil {
 		t.Errorf("filtered digest tables = %v", keysOf(sub.Tables))
 	}
 	later := uuid.New()
-	d.mustPush(map[string]any{"estimates": []any{map[string]any{"id": later, "number": "later"}}})
-	next := d.mustPull(url.Values{"tables": {"estimates,pdf_settings"}, "cursor": {sub.Cursor}})
+	d.MustPush(map[string]any{"estimates": []any{map[string]any{"id": later, "number": "later"}}})
+	next := d.MustPull(url.Values{"tables": {"estimates,pdf_settings"}, "cursor": {sub.Cursor}})
 	if len(next.Estimates) != 1 || next.Estimates[0].ID != later {
 		t.Errorf("delta from the digest's cursor: %+v", next.Estimates)
 	}
 }
 
-// tableDigest is one table's figures in a digest response.
-type tableDigest struct {
-	Count  int64  `json:"count"`
-	Digest string `json:"digest"`
-}
-
 // serverDigest asks the server for table's figures.
-func serverDigest(t *testing.T, d *device, table string) tableDigest {
+func serverDigest(t *testing.T, d *devicetest.Device, table string) api.TableDigest {
 	t.Helper()
-	r := d.do(http.MethodGet, "/api/sync/digest?tables="+table, nil, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("digest = %d: %s", r.status, truncate(r.body))
-	}
-	var got struct {
-		Tables map[string]tableDigest `json:"tables"`
-	}
-	r.decode(t, &got)
-	fig, ok := got.Tables[table]
+	_, figures := d.MustDigest(table)
+	fig, ok := figures[table]
 	if !ok {
-		t.Fatalf("digest lacks %s: %s", table, truncate(r.body))
+		t.Fatalf("digest lacks %s: %v", table, figures)
 	}
 	return fig
 }
@@ -563,10 +529,10 @@ func clientDigest(t *testing.T, tb syncstore.Table, rows []map[string]json.RawMe
 // `pull?since=` on its first sync and money as JSON numbers (Codable).
 func TestSeedClient_EmptySinceAndDecimalNumbers(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	id := uuid.New()
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "x"}}})
-	first := d.pullRaw(url.Values{"since": {""}})
+	d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "x"}}})
+	first := d.PullRaw(url.Values{"since": {""}})
 	var items []json.RawMessage
 	if err := json.Unmarshal(first["costbook_items"], &items); err != nil || len(items) != 1 {
 		t.Fatalf("pull?since= = %s, want the full state", first["costbook_items"])
@@ -580,8 +546,8 @@ func TestSeedClient_EmptySinceAndDecimalNumbers(t *testing.T) {
 		"9007199254740993":                "9007199254740993",
 	} {
 		row := uuid.New()
-		d.mustPush(fmt.Sprintf(`{"estimates":[{"id":%q,"number":"N","total":%s,"tax":"%s"}]}`, row, lit, want))
-		for _, got := range d.pullRows("estimates") {
+		d.MustPush(fmt.Sprintf(`{"estimates":[{"id":%q,"number":"N","total":%s,"tax":"%s"}]}`, row, lit, want))
+		for _, got := range d.PullRows("estimates") {
 			var rid uuid.UUID
 			if json.Unmarshal(got["id"], &rid) != nil || rid != row {
 				continue
@@ -592,7 +558,7 @@ func TestSeedClient_EmptySinceAndDecimalNumbers(t *testing.T) {
 		}
 	}
 	for _, lit := range []string{"1e400", "0.12345678901", "123456789012345678901", "NaN", `"12,50"`} {
-		e := d.push(fmt.Sprintf(`{"estimates":[{"id":%q,"number":"N","total":%s}]}`, uuid.New(), lit)).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+		e := d.Push(fmt.Sprintf(`{"estimates":[{"id":%q,"number":"N","total":%s}]}`, uuid.New(), lit)).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 		if lit != "NaN" {
 			assertDetails(t, e, wantDetail{"estimates", 0, "total"})
 		}

@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 import (
 	"encoding/json"
@@ -12,36 +12,36 @@ import (
 
 func TestOps_Healthz(t *testing.T) {
 	t.Parallel()
-	anon := &device{t: t}
-	r := anon.do(http.MethodGet, "/healthz", nil, nil)
-	if r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != `{"ok":true}` {
-		t.Fatalf("healthz = %d %s", r.status, r.body)
+	anon := env.DeviceWithToken(t, "")
+	r := anon.Do(http.MethodGet, "/healthz", nil, nil)
+	if r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != `{"ok":true}` {
+		t.Fatalf("healthz = %d %s", r.Status, r.Body)
 	}
 }
 
 func TestOps_Readyz_MigratedDatabase(t *testing.T) {
 	t.Parallel()
-	anon := &device{t: t}
-	r := anon.do(http.MethodGet, "/readyz", nil, nil)
-	if r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != `{"ok":true}` {
-		t.Fatalf("readyz = %d %s", r.status, r.body)
+	anon := env.DeviceWithToken(t, "")
+	r := anon.Do(http.MethodGet, "/readyz", nil, nil)
+	if r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != `{"ok":true}` {
+		t.Fatalf("readyz = %d %s", r.Status, r.Body)
 	}
 }
 
 func TestOps_Metrics_CountRequestsByRoutePattern(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	d.mustCanary()
+	d := env.NewTenant(t)
+	d.MustCanary()
 	probe := uuid.NewString()
-	d.do(http.MethodGet, "/nope/"+probe, nil, nil)
-	r := (&device{t: t}).do(http.MethodGet, "/metrics", nil, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("metrics = %d", r.status)
+	d.Do(http.MethodGet, "/nope/"+probe, nil, nil)
+	r := env.DeviceWithToken(t, "").Do(http.MethodGet, "/metrics", nil, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("metrics = %d", r.Status)
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("Content-Type = %q", ct)
 	}
-	text := string(r.body)
+	text := string(r.Body)
 	canary := regexp.MustCompile(`(?m)^syncproxy_http_requests_total\{[^}]*route="/api/sync/canary"[^}]*status="200"[^}]*\} [1-9]`)
 	if !canary.MatchString(text) {
 		t.Fatalf("no canary count in /metrics:\n%s", grepLines(text, "syncproxy_http_requests_total"))
@@ -52,7 +52,7 @@ func TestOps_Metrics_CountRequestsByRoutePattern(t *testing.T) {
 	if strings.Contains(text, probe) {
 		t.Fatalf("an unmatched path became a label (unbounded cardinality)")
 	}
-	if strings.Contains(text, d.token) {
+	if strings.Contains(text, d.Token) {
 		t.Fatal("token in metrics")
 	}
 }
@@ -69,15 +69,15 @@ func grepLines(text, substr string) string {
 
 func TestOps_OpenAPI_ServesTheContract(t *testing.T) {
 	t.Parallel()
-	r := (&device{t: t}).do(http.MethodGet, "/api/openapi.json", nil, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("openapi.json = %d", r.status)
+	r := env.DeviceWithToken(t, "").Do(http.MethodGet, "/api/openapi.json", nil, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("openapi.json = %d", r.Status)
 	}
 	var doc struct {
 		OpenAPI string                     `json:"openapi"`
 		Paths   map[string]json.RawMessage `json:"paths"`
 	}
-	r.decode(t, &doc)
+	r.Decode(t, &doc)
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Fatalf("openapi = %q", doc.OpenAPI)
 	}
@@ -90,11 +90,11 @@ func TestOps_OpenAPI_ServesTheContract(t *testing.T) {
 
 func TestOps_NeedNoToken_SyncRoutesDo(t *testing.T) {
 	t.Parallel()
-	anon := &device{t: t}
+	anon := env.DeviceWithToken(t, "")
 	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/api/openapi.json"} {
-		if r := anon.do(http.MethodGet, p, nil, nil); r.status != http.StatusOK {
-			t.Errorf("GET %s without token = %d", p, r.status)
+		if r := anon.Do(http.MethodGet, p, nil, nil); r.Status != http.StatusOK {
+			t.Errorf("GET %s without token = %d", p, r.Status)
 		}
 	}
-	anon.do(http.MethodGet, "/api/sync/canary", nil, nil).envelope(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	anon.Do(http.MethodGet, "/api/sync/canary", nil, nil).Envelope(t, http.StatusUnauthorized, "UNAUTHORIZED")
 }

@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 // A push is one transaction: when Postgres refuses a row of a table written
 // after others, the rows already written roll back. The refused value must
@@ -48,18 +48,18 @@ FOR EACH ROW EXECUTE FUNCTION test_reject_poison()`, tb.Name))
 func TestPush_ValueOnlyPostgresRejects_400AndNothingWritten(t *testing.T) {
 	t.Parallel()
 	poisonTables(t)
-	d := newTenant(t)
-	before := d.stateOf()
+	d := env.NewTenant(t)
+	before := d.State()
 	// Valid rows in tables applied before estimates, then a value only
 	// Postgres refuses: the statements that already ran must roll back.
-	r := d.push(map[string]any{
+	r := d.Push(map[string]any{
 		"costbook_folders": []any{map[string]any{"id": uuid.New(), "name": "Framing"}},
 		"costbook_items":   []any{map[string]any{"id": uuid.New(), "name": "Stud"}},
 		"estimates":        []any{map[string]any{"id": uuid.New(), "number": "E-1", "notes": poisonText}},
 	})
-	e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	e := r.Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 	assertDetails(t, e, wantDetail{"estimates", -1, "notes"})
-	if after := d.stateOf(); after != before {
+	if after := d.State(); after != before {
 		t.Fatalf("a rejected push changed the tenant:\nbefore %s\nafter  %s", before, after)
 	}
 }
@@ -82,18 +82,18 @@ func TestPush_InvalidRowInOneTable_NothingWrittenInOthers(t *testing.T) {
 	}
 	poisoned := free[0]
 	row[poisoned] = poisonText
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	kept := uuid.New()
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": kept, "name": "kept"}}})
-	before := d.stateOf()
-	e := d.push(map[string]any{
+	d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": kept, "name": "kept"}}})
+	before := d.State()
+	e := d.Push(map[string]any{
 		"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "Valid"}},
 		"pdf_settings":   []any{map[string]any{"template": "valid"}},
 		"deletes":        map[string]any{"costbook_items": []uuid.UUID{kept}},
 		last.Name:        []any{row},
-	}).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	}).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 	assertDetails(t, e, wantDetail{last.Name, -1, poisoned})
-	if after := d.stateOf(); after != before {
+	if after := d.State(); after != before {
 		t.Fatalf("a rejected push changed the tenant:\nbefore %s\nafter  %s", before, after)
 	}
 }

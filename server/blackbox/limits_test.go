@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 // Limits, JWKS and observability seen from outside: a second server with its
 // own configuration where a test needs one (server.New + httptest, or
@@ -26,60 +26,22 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/server"
 	"github.com/syncproxy/syncproxy/server/auth"
-	"github.com/syncproxy/syncproxy/server/config"
-	"github.com/syncproxy/syncproxy/server/middleware"
-	"github.com/syncproxy/syncproxy/server/pgtx"
 	"github.com/syncproxy/syncproxy/server/tenant"
 )
 
-// limConfig is the harness configuration with vars on top.
-func limConfig(t *testing.T, vars map[string]string) config.Config {
-	t.Helper()
-	base := map[string]string{
-		"DATABASE_URL":    env.cfg.DatabaseURL,
-		"SYNC_JWT_SECRET": testSecret,
-		"SYNC_ADDR":       "127.0.0.1:0",
-	}
-	cfg, err := testenv.Config(base, vars)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
-// limServer serves cfg on pool with verifier (HS256 on testSecret if nil)
-// and returns its URL and its log.
-func limServer(t *testing.T, cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier) (string, *testenv.LogBuffer) {
-	t.Helper()
-	if verifier == nil {
-		v, err := auth.NewHS256([]byte(testSecret), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		verifier = v
-	}
-	logs := &testenv.LogBuffer{}
-	handler, err := server.New(cfg, pool, verifier, logs.Logger(slog.LevelInfo))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(handler)
-	t.Cleanup(srv.Close)
-	return srv.URL, logs
-}
-
 // limDo sends one request to base as a device with token would, and checks
 // the answer against the spec; headers are name, value pairs.
-func limDo(t *testing.T, base, method, path, token string, body any, headers ...string) response {
+func limDo(t *testing.T, base, method, path, token string, body any, headers ...string) devicetest.Response {
 	t.Helper()
 	h := map[string]string{}
 	for i := 0; i+1 < len(headers); i += 2 {
 		h[headers[i]] = headers[i+1]
 	}
-	return (&device{t: t, token: token, baseURL: base}).do(method, path, body, h)
+	return env.DeviceWithToken(t, token).On(base).Do(method, path, body, h)
 }
 
 func limItem() map[string]any {
@@ -88,43 +50,43 @@ func limItem() map[string]any {
 
 func TestLimits_RateLimitPerContractor_429WithRetryAfter(t *testing.T) {
 	t.Parallel()
-	cfg := limConfig(t, map[string]string{"SYNC_RATE_LIMIT": "0.1", "SYNC_RATE_BURST": "2"})
-	base, _ := limServer(t, cfg, env.pool, nil)
-	noisy, quiet := newTenant(t), newTenant(t)
+	cfg := env.DefaultConfig(t, map[string]string{"SYNC_RATE_LIMIT": "0.1", "SYNC_RATE_BURST": "2"})
+	base, _ := env.Listen(t, cfg, env.Pool, nil)
+	noisy, quiet := env.NewTenant(t), env.NewTenant(t)
 
-	if r := limDo(t, base, http.MethodGet, "/api/sync/pull", noisy.token, nil); r.status != http.StatusOK {
-		t.Fatalf("pull 1 = %d %s", r.status, r.body)
+	if r := limDo(t, base, http.MethodGet, "/api/sync/pull", noisy.Token, nil); r.Status != http.StatusOK {
+		t.Fatalf("pull 1 = %d %s", r.Status, r.Body)
 	}
-	if r := limDo(t, base, http.MethodPost, "/api/sync/push", noisy.token, limItem()); r.status != http.StatusOK {
-		t.Fatalf("push 2 = %d %s", r.status, r.body)
+	if r := limDo(t, base, http.MethodPost, "/api/sync/push", noisy.Token, limItem()); r.Status != http.StatusOK {
+		t.Fatalf("push 2 = %d %s", r.Status, r.Body)
 	}
 	for _, op := range []struct{ method, path string }{{http.MethodGet, "/api/sync/pull"}, {http.MethodPost, "/api/sync/push"}} {
 		var body any
 		if op.method == http.MethodPost {
 			body = limItem()
 		}
-		r := limDo(t, base, op.method, op.path, noisy.token, body)
-		r.envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
-		secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+		r := limDo(t, base, op.method, op.path, noisy.Token, body)
+		r.Envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
+		secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
 		if err != nil || secs < 1 || secs > 10 {
-			t.Fatalf("%s Retry-After = %q, want 1..10 seconds (one token per 10 s)", op.path, r.header.Get("Retry-After"))
+			t.Fatalf("%s Retry-After = %q, want 1..10 seconds (one token per 10 s)", op.path, r.Header.Get("Retry-After"))
 		}
 	}
 	// Another contractor is not affected. The canary is limited too
 	// (contract 1.2): it costs a tenant lookup.
-	if r := limDo(t, base, http.MethodGet, "/api/sync/pull", quiet.token, nil); r.status != http.StatusOK {
-		t.Fatalf("other tenant's pull = %d %s", r.status, r.body)
+	if r := limDo(t, base, http.MethodGet, "/api/sync/pull", quiet.Token, nil); r.Status != http.StatusOK {
+		t.Fatalf("other tenant's pull = %d %s", r.Status, r.Body)
 	}
-	limDo(t, base, http.MethodGet, "/api/sync/canary", noisy.token, nil).envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
-	if r := limDo(t, base, http.MethodGet, "/api/sync/canary", quiet.token, nil); r.status != http.StatusOK {
-		t.Fatalf("other tenant's canary = %d %s", r.status, r.body)
+	limDo(t, base, http.MethodGet, "/api/sync/canary", noisy.Token, nil).Envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
+	if r := limDo(t, base, http.MethodGet, "/api/sync/canary", quiet.Token, nil); r.Status != http.StatusOK {
+		t.Fatalf("other tenant's canary = %d %s", r.Status, r.Body)
 	}
 	// Nothing of the refused push was written.
-	page := noisy.mustPull(nil)
+	page := noisy.MustPull(nil)
 	if len(page.CostbookItems) != 1 {
 		t.Fatalf("rows = %d, want only the one accepted push", len(page.CostbookItems))
 	}
-	metrics := string(limDo(t, base, http.MethodGet, "/metrics", "", nil).body)
+	metrics := string(limDo(t, base, http.MethodGet, "/metrics", "", nil).Body)
 	if !strings.Contains(metrics, `syncproxy_http_errors_total{code="RATE_LIMITED",status="429"} 3`) {
 		t.Fatalf("429s not counted:\n%s", limGrep(metrics, "syncproxy_http_errors_total"))
 	}
@@ -135,34 +97,34 @@ func TestLimits_RateLimitPerContractor_429WithRetryAfter(t *testing.T) {
 // one team together get one contractor's burst, not one each.
 func TestLimits_RateLimit_SharedByTheContractorsUsers(t *testing.T) {
 	t.Parallel()
-	base, _ := limServer(t, limConfig(t, map[string]string{"SYNC_RATE_LIMIT": "0.1", "SYNC_RATE_BURST": "2"}), env.pool, nil)
+	base, _ := env.Listen(t, env.DefaultConfig(t, map[string]string{"SYNC_RATE_LIMIT": "0.1", "SYNC_RATE_BURST": "2"}), env.Pool, nil)
 	owner, member := uuid.New(), uuid.New()
-	c, err := tenant.Create(context.Background(), env.pool, tenant.NewContractor{
+	c, err := tenant.Create(context.Background(), env.Pool, tenant.NewContractor{
 		Name:    "Team " + t.Name(),
 		Members: []tenant.Member{{AuthUserID: owner, Role: "owner"}, {AuthUserID: member, Role: "member"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, m := deviceFor(t, owner, c.ID).onServer(base), deviceFor(t, member, c.ID).onServer(base)
-	if r := o.pull(nil); r.status != http.StatusOK {
-		t.Fatalf("owner's pull = %d %s", r.status, r.body)
+	o, m := env.DeviceFor(t, owner, c.ID).On(base), env.DeviceFor(t, member, c.ID).On(base)
+	if r := o.Pull(nil); r.Status != http.StatusOK {
+		t.Fatalf("owner's pull = %d %s", r.Status, r.Body)
 	}
-	if r := m.pull(nil); r.status != http.StatusOK {
-		t.Fatalf("member's pull = %d %s", r.status, r.body)
+	if r := m.Pull(nil); r.Status != http.StatusOK {
+		t.Fatalf("member's pull = %d %s", r.Status, r.Body)
 	}
 	// The burst of two is spent, one request by each user.
-	m.pull(nil).envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
-	o.pull(nil).envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
+	m.Pull(nil).Envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
+	o.Pull(nil).Envelope(t, http.StatusTooManyRequests, "RATE_LIMITED")
 }
 
 func TestLimits_RateLimitZero_Disables(t *testing.T) {
 	t.Parallel()
-	base, _ := limServer(t, limConfig(t, map[string]string{"SYNC_RATE_LIMIT": "0", "SYNC_RATE_BURST": "1"}), env.pool, nil)
-	d := newTenant(t)
+	base, _ := env.Listen(t, env.DefaultConfig(t, map[string]string{"SYNC_RATE_LIMIT": "0", "SYNC_RATE_BURST": "1"}), env.Pool, nil)
+	d := env.NewTenant(t)
 	for i := range 20 {
-		if r := limDo(t, base, http.MethodGet, "/api/sync/pull", d.token, nil); r.status != http.StatusOK {
-			t.Fatalf("pull %d = %d with the limit off", i, r.status)
+		if r := limDo(t, base, http.MethodGet, "/api/sync/pull", d.Token, nil); r.Status != http.StatusOK {
+			t.Fatalf("pull %d = %d with the limit off", i, r.Status)
 		}
 	}
 }
@@ -187,7 +149,7 @@ func TestLimits_DatabaseUnreachable_503Fast(t *testing.T) {
 		}
 	}()
 	const password = "pg-pass-never-logged"
-	cfg := limConfig(t, map[string]string{
+	cfg := env.DefaultConfig(t, map[string]string{
 		"DATABASE_URL":            fmt.Sprintf("postgres://syncproxy:%s@%s/sync?sslmode=disable", password, ln.Addr()),
 		"SYNC_DB_CONNECT_TIMEOUT": "300ms",
 		"SYNC_REQUEST_TIMEOUT":    "10s",
@@ -197,17 +159,17 @@ func TestLimits_DatabaseUnreachable_503Fast(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	base, logs := limServer(t, cfg, pool, nil)
-	d := newTenant(t)
+	base, logs := env.Listen(t, cfg, pool, nil)
+	d := env.NewTenant(t)
 	for _, op := range []struct {
 		method, path string
 		body         any
 	}{{http.MethodGet, "/api/sync/pull", nil}, {http.MethodPost, "/api/sync/push", limItem()}, {http.MethodGet, "/api/sync/canary", nil}} {
 		start := time.Now()
-		r := limDo(t, base, op.method, op.path, d.token, op.body)
+		r := limDo(t, base, op.method, op.path, d.Token, op.body)
 		elapsed := time.Since(start)
-		r.envelope(t, http.StatusServiceUnavailable, "UNAVAILABLE")
-		if r.header.Get("Retry-After") == "" {
+		r.Envelope(t, http.StatusServiceUnavailable, "UNAVAILABLE")
+		if r.Header.Get("Retry-After") == "" {
 			t.Errorf("%s: 503 without Retry-After", op.path)
 		}
 		if elapsed > 3*time.Second {
@@ -230,7 +192,7 @@ func TestLimits_OpenPoolErrors_HideThePassword(t *testing.T) {
 		"postgres://u:" + password + "@host/db?sslmode=bogus",
 		"host=h password=" + password + " port=x",
 	} {
-		cfg := limConfig(t, nil)
+		cfg := env.DefaultConfig(t, nil)
 		cfg.DatabaseURL = bad
 		_, err := server.OpenPool(context.Background(), cfg)
 		if err == nil {
@@ -246,41 +208,41 @@ func TestLimits_OpenPoolErrors_HideThePassword(t *testing.T) {
 // reads /metrics on a private server, so counts are exact.
 func TestMetrics_MonitoringListAfterTraffic(t *testing.T) {
 	t.Parallel()
-	base, logs := limServer(t, limConfig(t, nil), env.pool, nil)
-	d := newTenant(t)
+	base, logs := env.Listen(t, env.DefaultConfig(t, nil), env.Pool, nil)
+	d := env.NewTenant(t)
 	id := uuid.New()
 	push := map[string]any{
 		"costbook_items": []map[string]any{{"id": id, "name": "first"}, {"id": id, "name": "last wins"}},
 		"estimates":      []map[string]any{{"id": uuid.New(), "number": "E-1"}},
 	}
-	first := limDo(t, base, http.MethodPost, "/api/sync/push", d.token, push, "Idempotency-Key", "k-"+uuid.NewString()[:8])
-	if first.status != http.StatusOK {
-		t.Fatalf("push = %d %s", first.status, first.body)
+	first := limDo(t, base, http.MethodPost, "/api/sync/push", d.Token, push, "Idempotency-Key", "k-"+uuid.NewString()[:8])
+	if first.Status != http.StatusOK {
+		t.Fatalf("push = %d %s", first.Status, first.Body)
 	}
 	key, body := "replay-"+uuid.NewString(), limItem()
 	for range 2 {
-		if r := limDo(t, base, http.MethodPost, "/api/sync/push", d.token, body, "Idempotency-Key", key); r.status != http.StatusOK {
-			t.Fatalf("idempotent push = %d %s", r.status, r.body)
+		if r := limDo(t, base, http.MethodPost, "/api/sync/push", d.Token, body, "Idempotency-Key", key); r.Status != http.StatusOK {
+			t.Fatalf("idempotent push = %d %s", r.Status, r.Body)
 		}
 	}
-	if r := limDo(t, base, http.MethodPost, "/api/sync/push", d.token,
-		map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{id}}}); r.status != http.StatusOK {
-		t.Fatalf("delete push = %d %s", r.status, r.body)
+	if r := limDo(t, base, http.MethodPost, "/api/sync/push", d.Token,
+		map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{id}}}); r.Status != http.StatusOK {
+		t.Fatalf("delete push = %d %s", r.Status, r.Body)
 	}
-	pull := limDo(t, base, http.MethodGet, "/api/sync/pull", d.token, nil)
-	if pull.status != http.StatusOK {
-		t.Fatalf("pull = %d", pull.status)
+	pull := limDo(t, base, http.MethodGet, "/api/sync/pull", d.Token, nil)
+	if pull.Status != http.StatusOK {
+		t.Fatalf("pull = %d", pull.Status)
 	}
-	limDo(t, base, http.MethodPost, "/api/sync/push", d.token, map[string]any{"costbook_items": []map[string]any{{"name": "no id"}}}).
-		envelope(t, http.StatusBadRequest, "BAD_REQUEST")
-	limDo(t, base, http.MethodGet, "/api/sync/pull", "not-a-jwt", nil).envelope(t, http.StatusUnauthorized, "UNAUTHORIZED")
-	stranger, err := testenv.Token(testSecret, uuid.New())
+	limDo(t, base, http.MethodPost, "/api/sync/push", d.Token, map[string]any{"costbook_items": []map[string]any{{"name": "no id"}}}).
+		Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	limDo(t, base, http.MethodGet, "/api/sync/pull", "not-a-jwt", nil).Envelope(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	stranger, err := testenv.Token(devicetest.Secret, uuid.New())
 	if err != nil {
 		t.Fatal(err)
 	}
-	limDo(t, base, http.MethodGet, "/api/sync/pull", stranger, nil).envelope(t, http.StatusForbidden, "FORBIDDEN")
+	limDo(t, base, http.MethodGet, "/api/sync/pull", stranger, nil).Envelope(t, http.StatusForbidden, "FORBIDDEN")
 
-	text := string(limDo(t, base, http.MethodGet, "/metrics", "", nil).body)
+	text := string(limDo(t, base, http.MethodGet, "/metrics", "", nil).Body)
 	for _, want := range []string{
 		`syncproxy_sync_pushes_total{status="200"} 4`,
 		`syncproxy_sync_pushes_total{status="400"} 1`,
@@ -312,9 +274,9 @@ func TestMetrics_MonitoringListAfterTraffic(t *testing.T) {
 	}
 
 	// The access log carries the contractor and the row counts of the push.
-	entry := limLogEntry(t, logs, first.header.Get("X-Request-Id"))
+	entry := limLogEntry(t, logs, first.Header.Get("X-Request-Id"))
 	for k, want := range map[string]any{
-		"route": "/api/sync/push", "status": 200.0, "contractor_id": d.contractorID.String(),
+		"route": "/api/sync/push", "status": 200.0, "contractor_id": d.ContractorID.String(),
 		"sync_op": "push", "rows_upserted": 2.0, "rows_deduped": 1.0,
 	} {
 		if entry[k] != want {
@@ -327,11 +289,11 @@ func TestMetrics_MonitoringListAfterTraffic(t *testing.T) {
 	if up, _ := entry["upserted"].(map[string]any); up["costbook_items"] != 1.0 || up["estimates"] != 1.0 {
 		t.Errorf("access log per-table counts = %v", entry["upserted"])
 	}
-	pulled := limLogEntry(t, logs, pull.header.Get("X-Request-Id"))
+	pulled := limLogEntry(t, logs, pull.Header.Get("X-Request-Id"))
 	if pulled["sync_op"] != "pull" || pulled["rows_upserted"] != 3.0 {
 		t.Errorf("pull access log = %v, want sync_op pull with 3 rows", pulled)
 	}
-	for _, secret := range []string{d.token, stranger, testSecret} {
+	for _, secret := range []string{d.Token, stranger, devicetest.Secret} {
 		if strings.Contains(logs.String(), secret) {
 			t.Fatal("a token or the secret reached the log")
 		}
@@ -383,7 +345,7 @@ func TestJWKS_EndToEnd_WithHS256(t *testing.T) {
 			enc(point[1:33]), enc(point[33:]))
 	}))
 	t.Cleanup(jwks.Close)
-	cfg := limConfig(t, map[string]string{"SYNC_JWKS_URL": jwks.URL + "/auth/v1/.well-known/jwks.json"})
+	cfg := env.DefaultConfig(t, map[string]string{"SYNC_JWKS_URL": jwks.URL + "/auth/v1/.well-known/jwks.json"})
 	keys, err := auth.NewKeySet(t.Context(), auth.KeySetOptions{URL: cfg.JWKSURL, MinRefetch: cfg.JWKSMinRefetch, FetchTimeout: cfg.JWKSFetchTimeout})
 	if err != nil {
 		t.Fatal(err)
@@ -392,11 +354,11 @@ func TestJWKS_EndToEnd_WithHS256(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, logs := limServer(t, cfg, env.pool, verifier)
-	d := newTenant(t)
+	base, logs := env.Listen(t, cfg, env.Pool, verifier)
+	d := env.NewTenant(t)
 	es256 := func(kid string) string {
 		tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-			"sub": d.userID.String(), "aud": "authenticated", "exp": time.Now().Add(time.Hour).Unix(),
+			"sub": d.UserID.String(), "aud": "authenticated", "exp": time.Now().Add(time.Hour).Unix(),
 		})
 		tok.Header["kid"] = kid
 		s, err := tok.SignedString(key)
@@ -405,14 +367,14 @@ func TestJWKS_EndToEnd_WithHS256(t *testing.T) {
 		}
 		return s
 	}
-	for name, token := range map[string]string{"ES256 via JWKS": es256("idp-1"), "HS256": d.token} {
+	for name, token := range map[string]string{"ES256 via JWKS": es256("idp-1"), "HS256": d.Token} {
 		r := limDo(t, base, http.MethodGet, "/api/sync/canary", token, nil)
-		if r.status != http.StatusOK || !bytes.Contains(r.body, []byte(d.contractorID.String())) {
-			t.Fatalf("%s canary = %d %s", name, r.status, r.body)
+		if r.Status != http.StatusOK || !bytes.Contains(r.Body, []byte(d.ContractorID.String())) {
+			t.Fatalf("%s canary = %d %s", name, r.Status, r.Body)
 		}
 	}
 	unknown := es256("idp-2")
-	e := limDo(t, base, http.MethodGet, "/api/sync/canary", unknown, nil).envelope(t, http.StatusUnauthorized, "UNAUTHORIZED")
+	e := limDo(t, base, http.MethodGet, "/api/sync/canary", unknown, nil).Envelope(t, http.StatusUnauthorized, "UNAUTHORIZED")
 	if !strings.Contains(e.Message, "unknown signing key") {
 		t.Fatalf("message = %q", e.Message)
 	}
@@ -425,22 +387,22 @@ func TestJWKS_EndToEnd_WithHS256(t *testing.T) {
 // purge interval: keys older than the TTL are deleted, fresh ones kept.
 func TestIdempotencyKeys_ExpiredArePurged(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	ctx := context.Background()
 	const insert = `INSERT INTO idempotency_keys (contractor_id, key, request_hash, response, created_at)
 		VALUES ($1, $2, '\x00', '{}', clock_timestamp() - $3::interval)`
-	if _, err := env.pool.Exec(ctx, insert, d.contractorID, "expired", "3 hours"); err != nil {
+	if _, err := env.Pool.Exec(ctx, insert, d.ContractorID, "expired", "3 hours"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.pool.Exec(ctx, insert, d.contractorID, "fresh", "1 minute"); err != nil {
+	if _, err := env.Pool.Exec(ctx, insert, d.ContractorID, "fresh", "1 minute"); err != nil {
 		t.Fatal(err)
 	}
-	cfg := limConfig(t, map[string]string{"SYNC_IDEMPOTENCY_TTL": "2h", "SYNC_IDEMPOTENCY_PURGE_INTERVAL": "50ms"})
+	cfg := env.DefaultConfig(t, map[string]string{"SYNC_IDEMPOTENCY_TTL": "2h", "SYNC_IDEMPOTENCY_PURGE_INTERVAL": "50ms"})
 	serveCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- server.Serve(serveCtx, cfg, env.pool, slog.New(slog.DiscardHandler), nil) }()
+	go func() { done <- server.Serve(serveCtx, cfg, env.Pool, slog.New(slog.DiscardHandler), nil) }()
 	keys := func() []string {
-		rows, err := env.pool.Query(ctx, `SELECT key FROM idempotency_keys WHERE contractor_id = $1 ORDER BY key`, d.contractorID)
+		rows, err := env.Pool.Query(ctx, `SELECT key FROM idempotency_keys WHERE contractor_id = $1 ORDER BY key`, d.ContractorID)
 		if err != nil {
 			t.Fatal(err)
 		}

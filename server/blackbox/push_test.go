@@ -1,4 +1,4 @@
-package server_test
+package blackbox_test
 
 import (
 	"bytes"
@@ -13,15 +13,16 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 )
 
 func TestPush_EveryTable_RoundTripsFieldByField(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	ids := newRowIDs()
 	rows := fullRows(ids, "RT")
-	res := d.mustPush(pushBodyOf(rows))
+	res := d.MustPush(pushBodyOf(rows))
 	want := api.TableCounts{Contractors: 1, CostbookFolders: 1, CostbookItems: 1, Estimates: 1, EstimateEvents: 1,
 		PdfSettings: 1, PricingRules: 1, StepAConfigs: 1, StepARules: 1}
 	if res.Upserted != want || res.Deduped != (api.TableCounts{}) || res.Deleted != (api.DeleteCounts{}) {
@@ -29,7 +30,7 @@ func TestPush_EveryTable_RoundTripsFieldByField(t *testing.T) {
 	}
 	stamp := mustJSON(t, res.ServerTime)
 
-	page := d.pullRaw(nil)
+	page := d.PullRaw(nil)
 	for table, pushed := range rows {
 		var got []map[string]json.RawMessage
 		if err := json.Unmarshal(page[table], &got); err != nil {
@@ -41,13 +42,13 @@ func TestPush_EveryTable_RoundTripsFieldByField(t *testing.T) {
 		row := got[0]
 		assertRow(t, table, row, pushed)
 		if table == "contractors" {
-			if want := mustJSON(t, d.contractorID); !bytes.Equal(row["id"], want) {
+			if want := mustJSON(t, d.ContractorID); !bytes.Equal(row["id"], want) {
 				t.Errorf("contractors.id = %s, want %s", row["id"], want)
 			}
 			if _, ok := row["contractor_id"]; ok {
 				t.Errorf("contractors row carries contractor_id")
 			}
-		} else if want := mustJSON(t, d.contractorID); !bytes.Equal(row["contractor_id"], want) {
+		} else if want := mustJSON(t, d.ContractorID); !bytes.Equal(row["contractor_id"], want) {
 			t.Errorf("%s.contractor_id = %s, want %s", table, row["contractor_id"], want)
 		}
 		if id, ok := ids[table]; ok && !bytes.Equal(row["id"], mustJSON(t, id)) {
@@ -64,13 +65,13 @@ func TestPush_EveryTable_RoundTripsFieldByField(t *testing.T) {
 
 func TestPush_JSONColumns_KeepValuesAndNesting(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	id := uuid.New()
 	// Integers beyond 2^53 must survive: request bodies decode numbers as
 	// json.Number (server/jsonnumbers.go), never float64.
 	lineItems := `[{"qty":1.10,"max":9007199254740991,"big":12345678901234567890,"tiny":1e-7,"deep":{"a":[{"b":null},[]]},"s":"\u00e9\ud83d\ude00","t":true}]`
-	d.mustPush(fmt.Sprintf(`{"estimates":[{"id":%q,"number":"E-1","line_items":%s}]}`, id, lineItems))
-	got := d.pullRows("estimates")
+	d.MustPush(fmt.Sprintf(`{"estimates":[{"id":%q,"number":"E-1","line_items":%s}]}`, id, lineItems))
+	got := d.PullRows("estimates")
 	if len(got) != 1 {
 		t.Fatalf("estimates = %d rows", len(got))
 	}
@@ -86,12 +87,12 @@ func TestPush_JSONColumns_KeepValuesAndNesting(t *testing.T) {
 // the column defaults for what it leaves out.
 func TestPush_PartialRows_AbsentKeptNullClearedNewDefaults(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	ids := newRowIDs()
 	full := fullRows(ids, "Full")
-	d.mustPush(pushBodyOf(full))
+	d.MustPush(pushBodyOf(full))
 	// Only the required columns: everything else must stay as it was.
-	d.mustPush(map[string]any{
+	d.MustPush(map[string]any{
 		"contractors":      []any{map[string]any{"name": "Bare"}},
 		"costbook_folders": []any{map[string]any{"id": ids["costbook_folders"], "name": "F"}},
 		"costbook_items":   []any{map[string]any{"id": ids["costbook_items"], "name": "I"}},
@@ -115,7 +116,7 @@ func TestPush_PartialRows_AbsentKeptNullClearedNewDefaults(t *testing.T) {
 		for col, v := range required[table] {
 			kept[col] = v
 		}
-		got := d.pullRows(table)
+		got := d.PullRows(table)
 		if len(got) != 1 {
 			t.Fatalf("%s = %d rows, want 1", table, len(got))
 		}
@@ -123,7 +124,7 @@ func TestPush_PartialRows_AbsentKeptNullClearedNewDefaults(t *testing.T) {
 	}
 
 	// Explicit nulls clear; a NOT NULL column with a default gets it back.
-	d.mustPush(map[string]any{
+	d.MustPush(map[string]any{
 		"costbook_items": []any{map[string]any{"id": ids["costbook_items"], "name": "I", "description": nil, "unit_cost": nil, "taxable": nil}},
 		"estimates":      []any{map[string]any{"id": ids["estimates"], "number": "N", "status": nil, "line_items": nil, "total": nil}},
 		"pdf_settings":   []any{map[string]any{"show_logo": nil, "terms": nil}},
@@ -135,12 +136,12 @@ func TestPush_PartialRows_AbsentKeptNullClearedNewDefaults(t *testing.T) {
 		"pdf_settings":   {"show_logo": true, "terms": nil, "template": full["pdf_settings"]["template"]},
 		"contractors":    {"currency": "USD", "phone": nil, "email": full["contractors"]["email"]},
 	} {
-		assertRow(t, table, d.pullRows(table)[0], cols)
+		assertRow(t, table, d.PullRows(table)[0], cols)
 	}
 
 	// A new row: defaults for whatever it leaves out.
-	fresh := newTenant(t)
-	fresh.mustPush(map[string]any{
+	fresh := env.NewTenant(t)
+	fresh.MustPush(map[string]any{
 		"costbook_folders": []any{map[string]any{"id": uuid.New(), "name": "F"}},
 		"costbook_items":   []any{map[string]any{"id": uuid.New(), "name": "I"}},
 		"estimates":        []any{map[string]any{"id": uuid.New(), "number": "N"}},
@@ -163,7 +164,7 @@ func TestPush_PartialRows_AbsentKeptNullClearedNewDefaults(t *testing.T) {
 		"step_a_configs": {"settings": map[string]any{}, "enabled": true},
 		"step_a_rules":   {"name": "S", "condition": nil, "action": nil, "sort_order": 0, "enabled": true},
 	} {
-		got := fresh.pullRows(table)
+		got := fresh.PullRows(table)
 		if len(got) != 1 {
 			t.Fatalf("new %s = %d rows, want 1", table, len(got))
 		}
@@ -247,23 +248,23 @@ func TestPush_InvalidPayload_400NamesTableIndexField(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			d := newTenant(t)
-			before := d.stateOf()
-			e := d.push(tc.body).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			d := env.NewTenant(t)
+			before := d.State()
+			e := d.Push(tc.body).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 			assertDetails(t, e, tc.want...)
-			if after := d.stateOf(); after != before {
+			if after := d.State(); after != before {
 				t.Fatalf("a rejected push changed the tenant:\nbefore %s\nafter  %s", before, after)
 			}
-			d.mustCanary() // and the server keeps serving
+			d.MustCanary() // and the server keeps serving
 		})
 	}
 }
 
 func TestPush_DuplicateIDs_LastWinsAndCounted(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	a, b, r := uuid.New(), uuid.New(), uuid.New()
-	res := d.mustPush(map[string]any{
+	res := d.MustPush(map[string]any{
 		"costbook_items": []any{
 			map[string]any{"id": a, "name": "a1", "unit_cost": "1.00"},
 			map[string]any{"id": b, "name": "b1"},
@@ -282,7 +283,7 @@ func TestPush_DuplicateIDs_LastWinsAndCounted(t *testing.T) {
 	if (res.Deduped != api.TableCounts{CostbookItems: 2, StepARules: 1}) {
 		t.Fatalf("deduped = %+v", res.Deduped)
 	}
-	items := d.pullRows("costbook_items")
+	items := d.PullRows("costbook_items")
 	got := map[string]map[string]json.RawMessage{}
 	for _, row := range items {
 		var id string
@@ -295,7 +296,7 @@ func TestPush_DuplicateIDs_LastWinsAndCounted(t *testing.T) {
 		string(got[b.String()]["name"]) != `"b1"` {
 		t.Fatalf("items = %v, want a3 with a2's unit_cost, and b1", items)
 	}
-	rules := d.pullRows("step_a_rules")
+	rules := d.PullRows("step_a_rules")
 	if len(rules) != 1 || string(rules[0]["name"]) != `"r2"` || string(rules[0]["sort_order"]) != "2" {
 		t.Fatalf("rules = %v, want only r2", rules)
 	}
@@ -308,9 +309,9 @@ func TestPush_DuplicateIDs_LastWinsAndCounted(t *testing.T) {
 // entries of one row in an array (TestPush_DuplicateIDs_*) are another thing.
 func TestPush_DuplicateMemberNames_400NamingTheField(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	id := uuid.New()
-	before := d.stateOf()
+	before := d.State()
 	for _, tc := range []struct {
 		name string
 		body string
@@ -325,62 +326,62 @@ func TestPush_DuplicateMemberNames_400NamingTheField(t *testing.T) {
 		{"a table", fmt.Sprintf(`{"estimates":[{"id":%q,"number":"a"}],"estimates":[]}`, id),
 			wantDetail{"estimates", -1, ""}},
 	} {
-		r := d.push(tc.body)
-		e := r.envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+		r := d.Push(tc.body)
+		e := r.Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 		assertDetails(t, e, tc.want)
 		if !strings.Contains(e.Details[0].Reason, "twice") {
 			t.Errorf("%s: reason %q does not say the name is given twice", tc.name, e.Details[0].Reason)
 		}
 	}
-	if d.stateOf() != before {
+	if d.State() != before {
 		t.Fatal("a push with a member named twice wrote")
 	}
 }
 
 func TestPush_Singletons_TwiceInOnePushAndAgain_OneRowLastValues(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	res := d.mustPush(map[string]any{
+	d := env.NewTenant(t)
+	res := d.MustPush(map[string]any{
 		"pdf_settings":   []any{map[string]any{"template": "one"}, map[string]any{"template": "two", "show_logo": false}},
 		"step_a_configs": []any{map[string]any{"settings": map[string]any{"v": 1}}, map[string]any{"settings": map[string]any{"v": 2}, "enabled": false}},
 	})
 	if res.Upserted.PdfSettings != 1 || res.Deduped.PdfSettings != 1 || res.Upserted.StepAConfigs != 1 || res.Deduped.StepAConfigs != 1 {
 		t.Fatalf("upserted %+v deduped %+v, want 1 and 1 for both singletons", res.Upserted, res.Deduped)
 	}
-	first := d.pullRows("pdf_settings")
+	first := d.PullRows("pdf_settings")
 	if len(first) != 1 || string(first[0]["template"]) != `"two"` || string(first[0]["show_logo"]) != "false" {
 		t.Fatalf("pdf_settings after first push = %v", first)
 	}
 
-	second := d.mustPush(map[string]any{
+	second := d.MustPush(map[string]any{
 		"pdf_settings":   []any{map[string]any{"template": "three", "show_logo": true, "terms": "Net 15"}},
 		"step_a_configs": []any{map[string]any{"settings": map[string]any{"v": 3}}},
 	})
-	pdf := d.pullRows("pdf_settings")
-	cfg := d.pullRows("step_a_configs")
+	pdf := d.PullRows("pdf_settings")
+	cfg := d.PullRows("step_a_configs")
 	if len(pdf) != 1 || len(cfg) != 1 {
 		t.Fatalf("singletons: %d pdf_settings, %d step_a_configs rows; want 1 each", len(pdf), len(cfg))
 	}
 	assertRow(t, "pdf_settings", pdf[0], map[string]any{"template": "three", "show_logo": true, "terms": "Net 15",
-		"contractor_id": d.contractorID, "updated_at": second.ServerTime})
+		"contractor_id": d.ContractorID, "updated_at": second.ServerTime})
 	// enabled, left out of the second push, keeps the first push's false.
 	assertRow(t, "step_a_configs", cfg[0], map[string]any{"settings": map[string]any{"v": 3}, "enabled": false,
-		"contractor_id": d.contractorID, "updated_at": second.ServerTime})
+		"contractor_id": d.ContractorID, "updated_at": second.ServerTime})
 	// created_at stays the first push's.
 	if string(pdf[0]["created_at"]) != string(mustJSON(t, res.ServerTime)) {
 		t.Fatalf("pdf_settings.created_at = %s, want first push %s", pdf[0]["created_at"], mustJSON(t, res.ServerTime))
 	}
-	if n := sqlCount(t, `SELECT count(*) FROM pdf_settings WHERE contractor_id = $1`, d.contractorID); n != 1 {
+	if n := sqlCount(t, `SELECT count(*) FROM pdf_settings WHERE contractor_id = $1`, d.ContractorID); n != 1 {
 		t.Fatalf("pdf_settings rows in the database = %d", n)
 	}
 }
 
 func TestPush_ServerOwnedFields_IgnoredAndSetByServer(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	other := newTenant(t)
+	d := env.NewTenant(t)
+	other := env.NewTenant(t)
 	id := uuid.New()
-	bogus := map[string]any{"contractor_id": other.contractorID, "created_at": "2001-01-01T00:00:00.000Z", "updated_at": "2099-01-01T00:00:00.000Z"}
+	bogus := map[string]any{"contractor_id": other.ContractorID, "created_at": "2001-01-01T00:00:00.000Z", "updated_at": "2099-01-01T00:00:00.000Z"}
 	row := func(name string) map[string]any {
 		r := map[string]any{"id": id, "name": name}
 		for k, v := range bogus {
@@ -388,42 +389,42 @@ func TestPush_ServerOwnedFields_IgnoredAndSetByServer(t *testing.T) {
 		}
 		return r
 	}
-	first := d.mustPush(map[string]any{
+	first := d.MustPush(map[string]any{
 		"costbook_items": []any{row("v1")},
-		"pdf_settings":   []any{map[string]any{"template": "t", "contractor_id": other.contractorID, "created_at": "2001-01-01T00:00:00Z"}},
+		"pdf_settings":   []any{map[string]any{"template": "t", "contractor_id": other.ContractorID, "created_at": "2001-01-01T00:00:00Z"}},
 		"contractors":    []any{map[string]any{"name": "Me", "created_at": "2001-01-01T00:00:00Z", "updated_at": "2099-01-01T00:00:00Z"}},
 	})
-	second := d.mustPush(map[string]any{"costbook_items": []any{row("v2")}})
+	second := d.MustPush(map[string]any{"costbook_items": []any{row("v2")}})
 	if !second.ServerTime.After(first.ServerTime.Time) {
 		t.Fatalf("serverTime did not advance: %s then %s", first.ServerTime, second.ServerTime)
 	}
-	items := d.pullRows("costbook_items")
+	items := d.PullRows("costbook_items")
 	if len(items) != 1 {
 		t.Fatalf("items = %d", len(items))
 	}
-	assertRow(t, "costbook_items", items[0], map[string]any{"name": "v2", "contractor_id": d.contractorID,
+	assertRow(t, "costbook_items", items[0], map[string]any{"name": "v2", "contractor_id": d.ContractorID,
 		"created_at": first.ServerTime, "updated_at": second.ServerTime})
-	pdf := d.pullRows("pdf_settings")
-	assertRow(t, "pdf_settings", pdf[0], map[string]any{"contractor_id": d.contractorID, "created_at": first.ServerTime})
-	me := d.pullRows("contractors")
-	assertRow(t, "contractors", me[0], map[string]any{"id": d.contractorID, "name": "Me", "updated_at": first.ServerTime})
+	pdf := d.PullRows("pdf_settings")
+	assertRow(t, "pdf_settings", pdf[0], map[string]any{"contractor_id": d.ContractorID, "created_at": first.ServerTime})
+	me := d.PullRows("contractors")
+	assertRow(t, "contractors", me[0], map[string]any{"id": d.ContractorID, "name": "Me", "updated_at": first.ServerTime})
 	if string(me[0]["created_at"]) == `"2001-01-01T00:00:00.000Z"` {
 		t.Fatalf("contractors.created_at taken from the client")
 	}
 	// The other tenant got nothing.
-	if got := other.pullRows("costbook_items"); len(got) != 0 {
+	if got := other.PullRows("costbook_items"); len(got) != 0 {
 		t.Fatalf("contractor_id in a body wrote into that contractor: %v", got)
 	}
-	if got := other.pullRows("pdf_settings"); len(got) != 0 {
+	if got := other.PullRows("pdf_settings"); len(got) != 0 {
 		t.Fatalf("contractor_id in a singleton wrote into that contractor: %v", got)
 	}
 }
 
 func TestPush_LegacyItemsAlias(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	onlyAlias, tie := uuid.New(), uuid.New()
-	res := d.mustPush(map[string]any{
+	res := d.MustPush(map[string]any{
 		"items": []any{
 			map[string]any{"id": onlyAlias, "name": "from items", "unit_cost": "3.10"},
 			map[string]any{"id": tie, "name": "items loses"},
@@ -434,7 +435,7 @@ func TestPush_LegacyItemsAlias(t *testing.T) {
 		t.Fatalf("upserted %+v deduped %+v, want costbook_items 2 and 1", res.Upserted, res.Deduped)
 	}
 	byID := map[string]string{}
-	for _, row := range d.pullRows("costbook_items") {
+	for _, row := range d.PullRows("costbook_items") {
 		var id, name string
 		_ = json.Unmarshal(row["id"], &id)
 		_ = json.Unmarshal(row["name"], &name)
@@ -447,24 +448,24 @@ func TestPush_LegacyItemsAlias(t *testing.T) {
 
 func TestPush_Deletes_TombstoneAndCount(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	ids := newRowIDs()
-	d.mustPush(pushBodyOf(fullRows(ids, "Del")))
-	res := d.mustPush(map[string]any{"deletes": ids.deletesOf()})
+	d.MustPush(pushBodyOf(fullRows(ids, "Del")))
+	res := d.MustPush(map[string]any{"deletes": ids.deletesOf()})
 	want := api.DeleteCounts{CostbookFolders: 1, CostbookItems: 1, Estimates: 1, EstimateEvents: 1, PricingRules: 1, StepARules: 1}
 	if res.Deleted != want || res.Upserted != (api.TableCounts{}) {
 		t.Fatalf("deleted %+v upserted %+v, want one per table", res.Deleted, res.Upserted)
 	}
-	page := d.pullRaw(nil)
+	page := d.PullRaw(nil)
 	assertOnlyTables(t, page, "contractors", "pdf_settings", "step_a_configs")
 	// Stored as tombstones, not removed: a cursor can still deliver them.
 	for _, table := range deletableTables {
-		if n := sqlCount(t, `SELECT count(*) FROM `+table+` WHERE contractor_id = $1 AND deleted_at IS NOT NULL`, d.contractorID); n != 1 {
+		if n := sqlCount(t, `SELECT count(*) FROM `+table+` WHERE contractor_id = $1 AND deleted_at IS NOT NULL`, d.ContractorID); n != 1 {
 			t.Errorf("%s tombstones = %d, want 1", table, n)
 		}
 	}
 	// Deleting again is not an error and counts nothing.
-	again := d.mustPush(map[string]any{"deletes": ids.deletesOf()})
+	again := d.MustPush(map[string]any{"deletes": ids.deletesOf()})
 	if again.Deleted != (api.DeleteCounts{}) {
 		t.Fatalf("second delete = %+v, want zeros", again.Deleted)
 	}
@@ -472,8 +473,8 @@ func TestPush_Deletes_TombstoneAndCount(t *testing.T) {
 
 func TestPush_DeleteUnknownIDs_NotAnError(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	res := d.mustPush(map[string]any{"deletes": newRowIDs().deletesOf()})
+	d := env.NewTenant(t)
+	res := d.MustPush(map[string]any{"deletes": newRowIDs().deletesOf()})
 	if res.Deleted != (api.DeleteCounts{}) || !res.Ok {
 		t.Fatalf("deleted = %+v, want all zero", res.Deleted)
 	}
@@ -481,12 +482,12 @@ func TestPush_DeleteUnknownIDs_NotAnError(t *testing.T) {
 
 func TestPush_UpsertAfterDelete_Revives(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	id := uuid.New()
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "v1"}}})
-	d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{id}}})
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "v2"}}})
-	items := d.pullRows("costbook_items")
+	d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "v1"}}})
+	d.MustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{id}}})
+	d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "v2"}}})
+	items := d.PullRows("costbook_items")
 	if len(items) != 1 || string(items[0]["name"]) != `"v2"` {
 		t.Fatalf("items = %v, want v2 alive", items)
 	}
@@ -494,48 +495,48 @@ func TestPush_UpsertAfterDelete_Revives(t *testing.T) {
 
 func TestPush_UpsertAndDeleteSameID_DeleteApplied(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	id := uuid.New()
-	res := d.mustPush(map[string]any{
+	res := d.MustPush(map[string]any{
 		"costbook_items": []any{map[string]any{"id": id, "name": "short-lived"}},
 		"deletes":        map[string]any{"costbook_items": []uuid.UUID{id}},
 	})
 	if res.Upserted.CostbookItems != 1 || res.Deleted.CostbookItems != 1 {
 		t.Fatalf("push = %+v, want 1 upserted then 1 deleted (the spec applies upserts first)", res)
 	}
-	if items := d.pullRows("costbook_items"); len(items) != 0 {
+	if items := d.PullRows("costbook_items"); len(items) != 0 {
 		t.Fatalf("items = %v, want none", items)
 	}
 }
 
 func TestPush_ContractorsRow_UpdatesOnlyTheCallersOwn(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	withID := d.mustPush(map[string]any{"contractors": []any{map[string]any{"id": d.contractorID, "name": "With id", "currency": "CAD"}}})
+	d := env.NewTenant(t)
+	withID := d.MustPush(map[string]any{"contractors": []any{map[string]any{"id": d.ContractorID, "name": "With id", "currency": "CAD"}}})
 	if withID.Upserted.Contractors != 1 {
 		t.Fatalf("upserted = %+v", withID.Upserted)
 	}
-	rows := d.pullRows("contractors")
-	assertRow(t, "contractors", rows[0], map[string]any{"id": d.contractorID, "name": "With id", "currency": "CAD", "updated_at": withID.ServerTime})
+	rows := d.PullRows("contractors")
+	assertRow(t, "contractors", rows[0], map[string]any{"id": d.ContractorID, "name": "With id", "currency": "CAD", "updated_at": withID.ServerTime})
 
-	without := d.mustPush(map[string]any{"contractors": []any{map[string]any{"name": "Without id", "email": "me@example.com"}}})
-	rows = d.pullRows("contractors")
+	without := d.MustPush(map[string]any{"contractors": []any{map[string]any{"name": "Without id", "email": "me@example.com"}}})
+	rows = d.PullRows("contractors")
 	if len(rows) != 1 {
 		t.Fatalf("contractors = %d rows, want exactly the caller's", len(rows))
 	}
 	// Partial (1.1): the currency it leaves out stays.
-	assertRow(t, "contractors", rows[0], map[string]any{"id": d.contractorID, "name": "Without id", "email": "me@example.com",
+	assertRow(t, "contractors", rows[0], map[string]any{"id": d.ContractorID, "name": "Without id", "email": "me@example.com",
 		"currency": "CAD", "updated_at": without.ServerTime})
 
-	e := d.push(map[string]any{"contractors": []any{map[string]any{"id": d.contractorID, "name": "x", "currency": "usd"}}}).
-		envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	e := d.Push(map[string]any{"contractors": []any{map[string]any{"id": d.ContractorID, "name": "x", "currency": "usd"}}}).
+		Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 	assertDetails(t, e, wantDetail{"contractors", 0, "currency"})
 
 	// A second row for a new id would create a contractor: refused.
-	e = d.push(map[string]any{"contractors": []any{
-		map[string]any{"id": d.contractorID, "name": "Mine"},
+	e = d.Push(map[string]any{"contractors": []any{
+		map[string]any{"id": d.ContractorID, "name": "Mine"},
 		map[string]any{"id": uuid.New(), "name": "New tenant"},
-	}}).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	}}).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 	assertDetails(t, e, wantDetail{"contractors", 1, "id"})
 	if n := sqlCount(t, `SELECT count(*) FROM contractors WHERE name = 'New tenant'`); n != 0 {
 		t.Fatalf("a push created a contractor")
@@ -544,48 +545,48 @@ func TestPush_ContractorsRow_UpdatesOnlyTheCallersOwn(t *testing.T) {
 
 func TestPush_IdempotencyKey_ReplaysFirstResponseAndAppliesNothing(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	id := uuid.New()
 	body := map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "original"}, map[string]any{"id": id, "name": "original"}}}
 	key := map[string]string{"Idempotency-Key": "push-" + uuid.NewString()}
 
-	first := d.push(body, key)
-	if first.status != http.StatusOK || first.header.Get("Idempotent-Replayed") != "" {
-		t.Fatalf("first push = %d replayed=%q: %s", first.status, first.header.Get("Idempotent-Replayed"), first.body)
+	first := d.Push(body, key)
+	if first.Status != http.StatusOK || first.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("first push = %d replayed=%q: %s", first.Status, first.Header.Get("Idempotent-Replayed"), first.Body)
 	}
 	// Another device changes the row in between.
-	between := d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "changed"}}})
+	between := d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "changed"}}})
 
-	replay := d.push(body, key)
-	if replay.status != http.StatusOK || replay.header.Get("Idempotent-Replayed") != "true" {
-		t.Fatalf("replay = %d replayed=%q: %s", replay.status, replay.header.Get("Idempotent-Replayed"), replay.body)
+	replay := d.Push(body, key)
+	if replay.Status != http.StatusOK || replay.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay = %d replayed=%q: %s", replay.Status, replay.Header.Get("Idempotent-Replayed"), replay.Body)
 	}
-	if !bytes.Equal(replay.body, first.body) {
-		t.Fatalf("replayed body differs:\nfirst  %s\nreplay %s", first.body, replay.body)
+	if !bytes.Equal(replay.Body, first.Body) {
+		t.Fatalf("replayed body differs:\nfirst  %s\nreplay %s", first.Body, replay.Body)
 	}
-	items := d.pullRows("costbook_items")
+	items := d.PullRows("costbook_items")
 	assertRow(t, "costbook_items", items[0], map[string]any{"name": "changed", "updated_at": between.ServerTime})
 
 	// Same key, another body: 422, and that body is not applied either.
 	other := map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "other"}}}
-	d.push(other, key).envelope(t, http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED")
-	if items := d.pullRows("costbook_items"); len(items) != 1 {
+	d.Push(other, key).Envelope(t, http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED")
+	if items := d.PullRows("costbook_items"); len(items) != 1 {
 		t.Fatalf("items = %d, the 422 body was applied", len(items))
 	}
 }
 
 func TestPush_IdempotencyKey_RejectedPushDoesNotUseTheKey(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	key := map[string]string{"Idempotency-Key": "retry-" + uuid.NewString()}
-	d.push(map[string]any{"costbook_items": []any{map[string]any{"name": "no id"}}}, key).
-		envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	d.Push(map[string]any{"costbook_items": []any{map[string]any{"name": "no id"}}}, key).
+		Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 	fixed := map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "fixed"}}}
-	r := d.push(fixed, key)
-	if r.status != http.StatusOK || r.header.Get("Idempotent-Replayed") != "" {
-		t.Fatalf("fixed push with the same key = %d replayed=%q: %s", r.status, r.header.Get("Idempotent-Replayed"), r.body)
+	r := d.Push(fixed, key)
+	if r.Status != http.StatusOK || r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("fixed push with the same key = %d replayed=%q: %s", r.Status, r.Header.Get("Idempotent-Replayed"), r.Body)
 	}
-	if got := d.pullRows("costbook_items"); len(got) != 1 {
+	if got := d.PullRows("costbook_items"); len(got) != 1 {
 		t.Fatalf("items = %d, want 1", len(got))
 	}
 }
@@ -595,22 +596,22 @@ func TestPush_WrongContentType_415(t *testing.T) {
 	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "", "application/jsonx"} {
 		t.Run("content-type="+ct, func(t *testing.T) {
 			t.Parallel()
-			d := newTenant(t)
-			before := d.stateOf()
+			d := env.NewTenant(t)
+			before := d.State()
 			body := fmt.Sprintf(`{"costbook_items":[{"id":%q,"name":"x"}]}`, uuid.New())
 			headers := map[string]string{"Content-Type": ct}
-			d.do(http.MethodPost, "/api/sync/push", body, headers).envelope(t, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
-			if d.stateOf() != before {
+			d.Do(http.MethodPost, "/api/sync/push", body, headers).Envelope(t, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
+			if d.State() != before {
 				t.Fatal("a 415 push wrote")
 			}
 		})
 	}
 	t.Run("charset parameter is fine", func(t *testing.T) {
 		t.Parallel()
-		d := newTenant(t)
-		r := d.do(http.MethodPost, "/api/sync/push", `{}`, map[string]string{"Content-Type": "application/json; charset=utf-8"})
-		if r.status != http.StatusOK {
-			t.Fatalf("push = %d %s", r.status, r.body)
+		d := env.NewTenant(t)
+		r := d.Do(http.MethodPost, "/api/sync/push", `{}`, map[string]string{"Content-Type": "application/json; charset=utf-8"})
+		if r.Status != http.StatusOK {
+			t.Fatalf("push = %d %s", r.Status, r.Body)
 		}
 	})
 }
@@ -631,24 +632,24 @@ func bigPush(n int) []byte {
 
 func TestPush_BodyOverLimit_413(t *testing.T) {
 	t.Parallel()
-	body := bigPush(int(env.cfg.MaxBodyBytes) + 1)
+	body := bigPush(int(env.Config.MaxBodyBytes) + 1)
 	for _, chunked := range []bool{false, true} {
 		t.Run(fmt.Sprintf("chunked=%v", chunked), func(t *testing.T) {
 			t.Parallel()
-			d := newTenant(t)
-			before := d.stateOf()
+			d := env.NewTenant(t)
+			before := d.State()
 			var reader io.Reader = bytes.NewReader(body)
 			if chunked {
 				reader = io.MultiReader(reader) // length unknown to the client: sent chunked
 			}
-			req, err := http.NewRequest(http.MethodPost, env.server.URL+"/api/sync/push", reader)
+			req, err := http.NewRequest(http.MethodPost, env.URL+"/api/sync/push", reader)
 			if err != nil {
 				t.Fatal(err)
 			}
-			req.Header.Set("Authorization", "Bearer "+d.token)
+			req.Header.Set("Authorization", "Bearer "+d.Token)
 			req.Header.Set("Content-Type", "application/json")
-			d.send(req).envelope(t, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
-			if d.stateOf() != before {
+			d.Send(req).Envelope(t, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+			if d.State() != before {
 				t.Fatal("a 413 push wrote")
 			}
 		})
@@ -657,14 +658,14 @@ func TestPush_BodyOverLimit_413(t *testing.T) {
 
 func TestPush_BodyJustUnderLimit_Accepted(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	body := bigPush(int(env.cfg.MaxBodyBytes) - 6000)
-	if len(body) > int(env.cfg.MaxBodyBytes) {
+	d := env.NewTenant(t)
+	body := bigPush(int(env.Config.MaxBodyBytes) - 6000)
+	if len(body) > int(env.Config.MaxBodyBytes) {
 		t.Fatalf("fixture too big: %d", len(body))
 	}
-	r := d.push(body)
-	if r.status != http.StatusOK {
-		t.Fatalf("push of %d bytes = %d: %s", len(body), r.status, truncate(r.body))
+	r := d.Push(body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("push of %d bytes = %d: %s", len(body), r.Status, devicetest.Truncate(r.Body))
 	}
 }
 
@@ -677,45 +678,45 @@ func TestPush_MoreRowsThanLimit_413(t *testing.T) {
 		}
 		return map[string]any{"costbook_items": rows}
 	}
-	d := newTenant(t)
-	before := d.stateOf()
-	e := d.push(rowsOf(env.cfg.MaxPushRows+1)).envelope(t, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
-	if !strings.Contains(e.Message, fmt.Sprint(env.cfg.MaxPushRows)) {
+	d := env.NewTenant(t)
+	before := d.State()
+	e := d.Push(rowsOf(env.Config.MaxPushRows+1)).Envelope(t, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+	if !strings.Contains(e.Message, fmt.Sprint(env.Config.MaxPushRows)) {
 		t.Errorf("message %q does not state the limit", e.Message)
 	}
 	// Deletes count as rows too.
-	del := rowsOf(env.cfg.MaxPushRows)
+	del := rowsOf(env.Config.MaxPushRows)
 	del["deletes"] = map[string]any{"costbook_items": []uuid.UUID{uuid.New()}}
-	d.push(del).envelope(t, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
-	if d.stateOf() != before {
+	d.Push(del).Envelope(t, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+	if d.State() != before {
 		t.Fatal("a 413 push wrote")
 	}
-	res := d.mustPush(rowsOf(env.cfg.MaxPushRows))
-	if res.Upserted.CostbookItems != env.cfg.MaxPushRows {
-		t.Fatalf("upserted %d at the limit, want %d", res.Upserted.CostbookItems, env.cfg.MaxPushRows)
+	res := d.MustPush(rowsOf(env.Config.MaxPushRows))
+	if res.Upserted.CostbookItems != env.Config.MaxPushRows {
+		t.Fatalf("upserted %d at the limit, want %d", res.Upserted.CostbookItems, env.Config.MaxPushRows)
 	}
 }
 
 func TestPush_EmptyPush_OKWithZeroCounts(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	for _, body := range []string{`{}`, `{"costbook_items":[],"deletes":{}}`} {
-		res := d.mustPush(body)
+		res := d.MustPush(body)
 		if !res.Ok || res.Upserted != (api.TableCounts{}) || res.Deleted != (api.DeleteCounts{}) || res.Deduped != (api.TableCounts{}) {
 			t.Fatalf("push %s = %+v", body, res)
 		}
 	}
-	d.push("").envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+	d.Push("").Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 }
 
 func TestPush_LastWriteWins_InCommitOrder(t *testing.T) {
 	t.Parallel()
-	owner := newTenant(t)
+	owner := env.NewTenant(t)
 	id := uuid.New()
 	for i := 1; i <= 3; i++ {
-		owner.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": fmt.Sprintf("v%d", i)}}})
+		owner.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": fmt.Sprintf("v%d", i)}}})
 	}
-	page := owner.mustPull(url.Values{"tables": {"costbook_items"}})
+	page := owner.MustPull(url.Values{"tables": {"costbook_items"}})
 	if len(page.CostbookItems) != 1 || page.CostbookItems[0].Name != "v3" {
 		t.Fatalf("items = %+v", page.CostbookItems)
 	}

@@ -1,8 +1,6 @@
-package server_test
+package blackbox_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,12 +14,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 )
 
 func TestPull_NewTenant_AllKeysPresentAsEmptyArrays(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	page := d.pullRaw(nil)
+	d := env.NewTenant(t)
+	page := d.PullRaw(nil)
 	for _, k := range []string{"ok", "serverTime", "cursor", "hasMore", "deleted"} {
 		if _, ok := page[k]; !ok {
 			t.Fatalf("pull lacks %q", k)
@@ -46,7 +45,7 @@ func TestPull_NewTenant_AllKeysPresentAsEmptyArrays(t *testing.T) {
 	}
 
 	// Filtered to tables with no rows: still every key, all empty.
-	page = d.pullRaw(url.Values{"tables": {"costbook_items,pdf_settings"}})
+	page = d.PullRaw(url.Values{"tables": {"costbook_items,pdf_settings"}})
 	assertOnlyTables(t, page)
 }
 
@@ -61,13 +60,13 @@ func keysOf[V any](m map[string]V) []string {
 
 func TestPull_Full_CurrentStateWithoutTombstones(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	keep, gone := uuid.New(), uuid.New()
-	d.mustPush(map[string]any{"costbook_items": []any{
+	d.MustPush(map[string]any{"costbook_items": []any{
 		map[string]any{"id": keep, "name": "keep"}, map[string]any{"id": gone, "name": "gone"},
 	}})
-	d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{gone}}})
-	page := d.mustPull(nil)
+	d.MustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{gone}}})
+	page := d.MustPull(nil)
 	if len(page.CostbookItems) != 1 || page.CostbookItems[0].ID != keep {
 		t.Fatalf("items = %+v, want only %s", page.CostbookItems, keep)
 	}
@@ -78,9 +77,9 @@ func TestPull_Full_CurrentStateWithoutTombstones(t *testing.T) {
 
 func TestPull_CursorDeliversChangesAndTombstones(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	unchanged, updated, deleted, added := uuid.New(), uuid.New(), uuid.New(), uuid.New()
-	d.mustPush(map[string]any{
+	d.MustPush(map[string]any{
 		"costbook_items": []any{
 			map[string]any{"id": unchanged, "name": "unchanged"},
 			map[string]any{"id": updated, "name": "v1"},
@@ -88,16 +87,16 @@ func TestPull_CursorDeliversChangesAndTombstones(t *testing.T) {
 		},
 		"pdf_settings": []any{map[string]any{"template": "t1"}},
 	})
-	base := d.mustPull(nil)
+	base := d.MustPull(nil)
 	if base.HasMore || len(base.CostbookItems) != 3 {
 		t.Fatalf("base = %d items, hasMore %v", len(base.CostbookItems), base.HasMore)
 	}
 
-	change := d.mustPush(map[string]any{
+	change := d.MustPush(map[string]any{
 		"costbook_items": []any{map[string]any{"id": updated, "name": "v2"}, map[string]any{"id": added, "name": "new"}},
 		"deletes":        map[string]any{"costbook_items": []uuid.UUID{deleted}},
 	})
-	delta := d.mustPull(url.Values{"cursor": {base.Cursor}})
+	delta := d.MustPull(url.Values{"cursor": {base.Cursor}})
 	got := map[uuid.UUID]string{}
 	for _, it := range delta.CostbookItems {
 		got[it.ID] = it.Name
@@ -118,14 +117,14 @@ func TestPull_CursorDeliversChangesAndTombstones(t *testing.T) {
 	}
 
 	// Nothing new: an empty delta, and the cursor stays usable.
-	empty := d.pullRaw(url.Values{"cursor": {delta.Cursor}})
+	empty := d.PullRaw(url.Values{"cursor": {delta.Cursor}})
 	assertOnlyTables(t, empty)
 	if string(empty["hasMore"]) != "false" {
 		t.Fatalf("hasMore = %s", empty["hasMore"])
 	}
 	// A singleton change comes through a cursor too.
-	d.mustPush(map[string]any{"pdf_settings": []any{map[string]any{"template": "t2"}}})
-	again := d.mustPull(url.Values{"cursor": {delta.Cursor}})
+	d.MustPush(map[string]any{"pdf_settings": []any{map[string]any{"template": "t2"}}})
+	again := d.MustPull(url.Values{"cursor": {delta.Cursor}})
 	if len(again.PdfSettings) != 1 || *again.PdfSettings[0].Template != "t2" || len(again.CostbookItems) != 0 {
 		t.Fatalf("singleton delta = %+v items %d", again.PdfSettings, len(again.CostbookItems))
 	}
@@ -133,21 +132,21 @@ func TestPull_CursorDeliversChangesAndTombstones(t *testing.T) {
 
 func TestPull_Since_DeliversChangesAfterServerTime(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	old, doomed, updated := uuid.New(), uuid.New(), uuid.New()
-	d.mustPush(map[string]any{"costbook_items": []any{
+	d.MustPush(map[string]any{"costbook_items": []any{
 		map[string]any{"id": old, "name": "old"}, map[string]any{"id": doomed, "name": "doomed"},
 		map[string]any{"id": updated, "name": "v1"},
 	}})
 	time.Sleep(5 * time.Millisecond) // serverTime has millisecond precision
-	since := d.mustPull(nil).ServerTime
+	since := d.MustPull(nil).ServerTime
 	time.Sleep(5 * time.Millisecond)
 	added := uuid.New()
-	d.mustPush(map[string]any{
+	d.MustPush(map[string]any{
 		"costbook_items": []any{map[string]any{"id": updated, "name": "v2"}, map[string]any{"id": added, "name": "new"}},
 		"deletes":        map[string]any{"costbook_items": []uuid.UUID{doomed}},
 	})
-	pages := d.pullAll(url.Values{"since": {since.String()}, "limit": {"1"}})
+	pages := d.PullAll(url.Values{"since": {since.String()}, "limit": {"1"}})
 	got := map[uuid.UUID]string{}
 	var tombstones []uuid.UUID
 	for _, p := range pages {
@@ -168,8 +167,8 @@ func TestPull_Since_DeliversChangesAfterServerTime(t *testing.T) {
 	// The cursor a since-walk ends with continues like any other.
 	last := pages[len(pages)-1]
 	later := uuid.New()
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": later, "name": "later"}}})
-	next := d.mustPull(url.Values{"cursor": {last.Cursor}})
+	d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": later, "name": "later"}}})
+	next := d.MustPull(url.Values{"cursor": {last.Cursor}})
 	if len(next.CostbookItems) != 1 || next.CostbookItems[0].ID != later {
 		t.Fatalf("after since: %+v", next.CostbookItems)
 	}
@@ -177,7 +176,7 @@ func TestPull_Since_DeliversChangesAfterServerTime(t *testing.T) {
 
 func TestPull_Paging_2500Rows_EveryRowExactlyOnce(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	const n = 2500
 	want := map[uuid.UUID]bool{}
 	rows := make([]any, n)
@@ -186,12 +185,12 @@ func TestPull_Paging_2500Rows_EveryRowExactlyOnce(t *testing.T) {
 		want[id] = true
 		rows[i] = map[string]any{"id": id, "name": fmt.Sprintf("item %04d", i), "unit_cost": fmt.Sprintf("%d.%02d", i, i%100)}
 	}
-	d.mustPush(map[string]any{"costbook_items": rows})
+	d.MustPush(map[string]any{"costbook_items": rows})
 
 	seen := map[uuid.UUID]int{}
 	walk := func(q url.Values, wantSizes []int) []api.SyncPullResponse {
 		t.Helper()
-		pages := d.pullAll(q)
+		pages := d.PullAll(q)
 		if len(pages) != len(wantSizes) {
 			t.Fatalf("%d pages, want %d", len(pages), len(wantSizes))
 		}
@@ -223,14 +222,14 @@ func TestPull_Paging_2500Rows_EveryRowExactlyOnce(t *testing.T) {
 	walk(url.Values{"limit": {"1000"}}, []int{1000, 1000, 501})
 
 	// A delta over many changes pages the same way, tombstones included.
-	last := d.pullAll(url.Values{"limit": {"5000"}})
+	last := d.PullAll(url.Values{"limit": {"5000"}})
 	cursor := last[len(last)-1].Cursor
 	var ids []uuid.UUID
 	for id := range want {
 		ids = append(ids, id)
 	}
-	d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": ids[:1200]}})
-	pages := d.pullAll(url.Values{"cursor": {cursor}, "limit": {"500"}})
+	d.MustPush(map[string]any{"deletes": map[string]any{"costbook_items": ids[:1200]}})
+	pages := d.PullAll(url.Values{"cursor": {cursor}, "limit": {"500"}})
 	gone := map[uuid.UUID]int{}
 	for _, p := range pages {
 		for _, id := range p.Deleted.CostbookItems {
@@ -247,14 +246,14 @@ func TestPull_Paging_2500Rows_EveryRowExactlyOnce(t *testing.T) {
 
 func TestPull_TablesFilter_OnlyThoseTables(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	d.mustPush(pushBodyOf(fullRows(newRowIDs(), "F")))
-	page := d.pullRaw(url.Values{"tables": {"estimates,pdf_settings"}})
+	d := env.NewTenant(t)
+	d.MustPush(pushBodyOf(fullRows(newRowIDs(), "F")))
+	page := d.PullRaw(url.Values{"tables": {"estimates,pdf_settings"}})
 	assertOnlyTables(t, page, "estimates", "pdf_settings")
 
 	// A repeated or differently ordered set is the same set.
-	full := d.mustPull(url.Values{"tables": {"pdf_settings,estimates"}})
-	next := d.mustPull(url.Values{"tables": {"estimates,pdf_settings"}, "cursor": {full.Cursor}})
+	full := d.MustPull(url.Values{"tables": {"pdf_settings,estimates"}})
+	next := d.MustPull(url.Values{"tables": {"estimates,pdf_settings"}, "cursor": {full.Cursor}})
 	if len(next.Estimates)+len(next.PdfSettings) != 0 {
 		t.Fatalf("cursor of the same set re-delivered rows")
 	}
@@ -266,19 +265,19 @@ func TestPull_TablesFilter_OnlyThoseTables(t *testing.T) {
 // strands a device. The cursor it returns covers every table asked for.
 func TestPull_CursorForFewerTables_OthersComeInFull(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	estimate, item, gone := uuid.New(), uuid.New(), uuid.New()
-	d.mustPush(map[string]any{
+	d.MustPush(map[string]any{
 		"estimates":      []any{map[string]any{"id": estimate, "number": "E-1"}},
 		"costbook_items": []any{map[string]any{"id": item, "name": "kept"}, map[string]any{"id": gone, "name": "gone"}},
 	})
-	d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{gone}}})
-	onlyEstimates := d.mustPull(url.Values{"tables": {"estimates"}})
+	d.MustPush(map[string]any{"deletes": map[string]any{"costbook_items": []uuid.UUID{gone}}})
+	onlyEstimates := d.MustPull(url.Values{"tables": {"estimates"}})
 	if len(onlyEstimates.Estimates) != 1 {
 		t.Fatalf("first pull: %d estimates", len(onlyEstimates.Estimates))
 	}
 
-	both := d.pullAll(url.Values{"tables": {"estimates,costbook_items"}, "cursor": {onlyEstimates.Cursor}, "limit": {"1"}})
+	both := d.PullAll(url.Values{"tables": {"estimates,costbook_items"}, "cursor": {onlyEstimates.Cursor}, "limit": {"1"}})
 	var estimates, items []uuid.UUID
 	for _, p := range both {
 		for _, e := range p.Estimates {
@@ -300,19 +299,19 @@ func TestPull_CursorForFewerTables_OthersComeInFull(t *testing.T) {
 
 	// The new cursor covers both tables: a change to either comes as a delta.
 	changed := uuid.New()
-	d.mustPush(map[string]any{
+	d.MustPush(map[string]any{
 		"estimates":      []any{map[string]any{"id": estimate, "number": "E-1b"}},
 		"costbook_items": []any{map[string]any{"id": changed, "name": "new"}},
 	})
-	next := d.mustPull(url.Values{"tables": {"costbook_items,estimates"}, "cursor": {both[len(both)-1].Cursor}})
+	next := d.MustPull(url.Values{"tables": {"costbook_items,estimates"}, "cursor": {both[len(both)-1].Cursor}})
 	if len(next.Estimates) != 1 || len(next.CostbookItems) != 1 || next.CostbookItems[0].ID != changed {
 		t.Fatalf("delta after the widened cursor: %d estimates, items %+v", len(next.Estimates), next.CostbookItems)
 	}
 
 	// And a cursor of every table used for a subset narrows to the subset.
-	all := d.mustPull(nil)
-	d.mustPush(map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "later"}}})
-	sub := d.mustPull(url.Values{"tables": {"estimates"}, "cursor": {all.Cursor}})
+	all := d.MustPull(nil)
+	d.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "later"}}})
+	sub := d.MustPull(url.Values{"tables": {"estimates"}, "cursor": {all.Cursor}})
 	if len(sub.Estimates)+len(sub.CostbookItems) != 0 {
 		t.Fatalf("subset pull delivered %d estimates and %d items", len(sub.Estimates), len(sub.CostbookItems))
 	}
@@ -320,8 +319,8 @@ func TestPull_CursorForFewerTables_OthersComeInFull(t *testing.T) {
 
 func TestPull_InvalidParams_400(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	valid := d.mustPull(nil).Cursor
+	d := env.NewTenant(t)
+	valid := d.MustPull(nil).Cursor
 	cases := []struct {
 		name  string
 		query url.Values
@@ -344,7 +343,7 @@ func TestPull_InvalidParams_400(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := d.as(t).pull(tc.query).envelope(t, http.StatusBadRequest, "BAD_REQUEST")
+			e := d.As(t).Pull(tc.query).Envelope(t, http.StatusBadRequest, "BAD_REQUEST")
 			assertDetails(t, e, wantDetail{"", -1, tc.field})
 		})
 	}
@@ -358,19 +357,19 @@ var wireDecimal = regexp.MustCompile(`^-?\d+(\.\d+)?$`)
 
 func TestPull_TimestampsHaveMillisAndZ_DecimalsAreStrings(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	ids := newRowIDs()
 	rows := fullRows(ids, "W")
 	rows["estimate_events"]["occurred_at"] = "2025-06-01T08:30:00+05:30" // no fraction, an offset
 	rows["costbook_items"]["unit_cost"] = "10"
-	d.mustPush(pushBodyOf(rows))
+	d.MustPush(pushBodyOf(rows))
 	time.Sleep(2 * time.Millisecond)
-	d.mustPush(map[string]any{"deletes": map[string]any{"pricing_rules": []uuid.UUID{ids["pricing_rules"]}}})
+	d.MustPush(map[string]any{"deletes": map[string]any{"pricing_rules": []uuid.UUID{ids["pricing_rules"]}}})
 
 	for _, q := range []url.Values{nil, {"since": {"2000-01-01T00:00:00Z"}}} {
-		r := d.pull(q)
+		r := d.Pull(q)
 		var page map[string]json.RawMessage
-		r.decode(t, &page)
+		r.Decode(t, &page)
 		var serverTime string
 		_ = json.Unmarshal(page["serverTime"], &serverTime)
 		if !wireTimestamp.MatchString(serverTime) {
@@ -405,11 +404,11 @@ func TestPull_TimestampsHaveMillisAndZ_DecimalsAreStrings(t *testing.T) {
 			t.Fatalf("only %d timestamp/decimal values checked", checked)
 		}
 	}
-	events := d.pullRows("estimate_events")
+	events := d.PullRows("estimate_events")
 	if string(events[0]["occurred_at"]) != `"2025-06-01T03:00:00.000Z"` {
 		t.Fatalf("occurred_at = %s, want UTC with .000", events[0]["occurred_at"])
 	}
-	items := d.pullRows("costbook_items")
+	items := d.PullRows("costbook_items")
 	if string(items[0]["unit_cost"]) != `"10"` {
 		t.Fatalf("unit_cost = %s, want \"10\" exactly as pushed", items[0]["unit_cost"])
 	}
@@ -417,16 +416,16 @@ func TestPull_TimestampsHaveMillisAndZ_DecimalsAreStrings(t *testing.T) {
 
 func TestPull_LimitCountsTombstones(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
+	d := env.NewTenant(t)
 	ids := uuids(5)
 	rows := []any{}
 	for _, id := range ids {
 		rows = append(rows, map[string]any{"id": id, "name": "x"})
 	}
-	d.mustPush(map[string]any{"costbook_items": rows})
-	base := d.mustPull(nil)
-	d.mustPush(map[string]any{"deletes": map[string]any{"costbook_items": ids}})
-	pages := d.pullAll(url.Values{"cursor": {base.Cursor}, "limit": {"2"}})
+	d.MustPush(map[string]any{"costbook_items": rows})
+	base := d.MustPull(nil)
+	d.MustPush(map[string]any{"deletes": map[string]any{"costbook_items": ids}})
+	pages := d.PullAll(url.Values{"cursor": {base.Cursor}, "limit": {"2"}})
 	var got []uuid.UUID
 	for _, p := range pages {
 		if n := len(p.Deleted.CostbookItems) + len(p.CostbookItems); n > 2 {
@@ -444,8 +443,8 @@ func TestPull_LimitCountsTombstones(t *testing.T) {
 // It stays under the per-contractor rate limit's burst (< 100 requests).
 func TestPull_CursorNeverMissesConcurrentCommits(t *testing.T) {
 	t.Parallel()
-	d := newTenant(t)
-	cursor := d.mustPull(nil).Cursor
+	d := env.NewTenant(t)
+	cursor := d.MustPull(nil).Cursor
 	const writers, pushes, maxPulls = 3, 10, 30
 	var wg sync.WaitGroup
 	pushed := make(chan uuid.UUID, writers*pushes*2)
@@ -456,7 +455,7 @@ func TestPull_CursorNeverMissesConcurrentCommits(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < pushes; i++ {
 				a, b := uuid.New(), uuid.New()
-				if status := d.pushQuiet(map[string]any{"costbook_items": []any{
+				if status := pushQuiet(d, map[string]any{"costbook_items": []any{
 					map[string]any{"id": a, "name": "a"}, map[string]any{"id": b, "name": "b"},
 				}}); status != http.StatusOK {
 					errs <- fmt.Sprintf("push = %d", status)
@@ -472,7 +471,7 @@ func TestPull_CursorNeverMissesConcurrentCommits(t *testing.T) {
 	seen := map[uuid.UUID]bool{}
 	pulls := 0
 	follow := func() {
-		for _, p := range d.pullAll(url.Values{"cursor": {cursor}, "limit": {"4"}}) {
+		for _, p := range d.PullAll(url.Values{"cursor": {cursor}, "limit": {"4"}}) {
 			pulls++
 			for _, it := range p.CostbookItems {
 				seen[it.ID] = true
@@ -512,12 +511,10 @@ func TestPull_CursorNeverMissesConcurrentCommits(t *testing.T) {
 
 // pushQuiet pushes from a goroutine, where t.Fatal must not be called; a
 // response outside the spec counts as no answer (0).
-func (d *device) pushQuiet(body any) int {
-	raw, _ := json.Marshal(body)
-	res, err := d.client().PushChangesWithBody(context.Background(), nil, "application/json", bytes.NewReader(raw))
+func pushQuiet(d *devicetest.Device, body any) int {
+	r, err := d.Exchange(http.MethodPost, devicetest.PushPath, body, nil)
 	if err != nil {
 		return 0
 	}
-	res.Body.Close()
-	return res.StatusCode
+	return r.Status
 }
