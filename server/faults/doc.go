@@ -2,6 +2,7 @@
 // it: Postgres stopped, Postgres killed in the middle of a push, and the
 // process itself told to stop (SIGTERM) with a request in flight.
 //
-// Everything is in _test.go files. The tests stop and kill their own
-// PostgreSQL cluster, so they live apart from every other package's cluster.
+// Everything is in _test.go files, on the device harness (internal/devicetest)
+// with Options.Outages: the tests stop, kill and freeze their own PostgreSQL
+// cluster, so they live apart from every other package's cluster.
 package faults

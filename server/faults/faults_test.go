@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 )
 
 // TestFaults_DatabaseDown_503WithinTimeout_ThenRecoversWithoutRestart stops
@@ -23,65 +25,59 @@ import (
 // UNAVAILABLE with Retry-After, /healthz stays 200, and when Postgres is back
 // the same server serves again, data intact.
 func TestFaults_DatabaseDown_503WithinTimeout_ThenRecoversWithoutRestart(t *testing.T) {
-	ensureUp(t)
-	d := newTenant(t)
+	env.RestartAtEnd(t)
+	d := env.NewTenant(t)
 	before := uuid.New()
-	if r := d.mustDo(t, http.MethodPost, "/api/sync/push", map[string]any{
+	if r := d.Do(http.MethodPost, "/api/sync/push", map[string]any{
 		"costbook_items": []map[string]any{{"id": before, "name": "before the outage"}},
-	}); r.status != http.StatusOK {
-		t.Fatalf("push = %d: %s", r.status, r.body)
+	}, nil); r.Status != http.StatusOK {
+		t.Fatalf("push = %d: %s", r.Status, r.Body)
 	}
 
-	ctx := context.Background()
-	if err := env.cluster.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
+	env.StopDatabase(t)
 	// Every answer arrives (the client gives up after requestTimeout + 10s,
 	// which fails the test) and says: come back later.
-	checkUnavailable(t, "pull", d.mustDo(t, http.MethodGet, "/api/sync/pull", nil))
-	checkUnavailable(t, "push", d.mustDo(t, http.MethodPost, "/api/sync/push", map[string]any{
+	checkUnavailable(t, "pull", d.Do(http.MethodGet, "/api/sync/pull", nil, nil))
+	checkUnavailable(t, "push", d.Do(http.MethodPost, "/api/sync/push", map[string]any{
 		"costbook_items": []map[string]any{{"id": uuid.New(), "name": "during the outage"}},
-	}))
-	checkUnavailable(t, "readyz", d.mustDo(t, http.MethodGet, "/readyz", nil))
-	if r := d.mustDo(t, http.MethodGet, "/healthz", nil); r.status != http.StatusOK {
-		t.Fatalf("healthz with the database down = %d, want 200 (the process is alive): %s", r.status, r.body)
+	}, nil))
+	checkUnavailable(t, "readyz", d.Do(http.MethodGet, "/readyz", nil, nil))
+	if r := d.Do(http.MethodGet, "/healthz", nil, nil); r.Status != http.StatusOK {
+		t.Fatalf("healthz with the database down = %d, want 200 (the process is alive): %s", r.Status, r.Body)
 	}
 
-	if err := env.cluster.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	env.pool.Reset()
+	env.StartDatabase(t)
 	// The same server, not restarted, serves again once its pool reconnects.
 	deadline := time.Now().Add(10 * time.Second)
-	var pull response
+	var pull devicetest.Response
 	for {
-		r, err := d.do(http.MethodGet, "/api/sync/pull", nil)
-		if err == nil && r.status == http.StatusOK {
+		r, err := d.Exchange(http.MethodGet, "/api/sync/pull", nil, nil)
+		if err == nil && r.Status == http.StatusOK {
 			pull = r
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the server did not recover within 10 s of the database's return: %v %d %s", err, r.status, r.body)
+			t.Fatalf("the server did not recover within 10 s of the database's return: %v %d %s", err, r.Status, r.Body)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !strings.Contains(string(pull.body), before.String()) {
-		t.Fatalf("after recovery the pull lacks the row pushed before the outage: %s", pull.body)
+	if !strings.Contains(string(pull.Body), before.String()) {
+		t.Fatalf("after recovery the pull lacks the row pushed before the outage: %s", pull.Body)
 	}
-	if r := d.mustDo(t, http.MethodPost, "/api/sync/push", map[string]any{
+	if r := d.Do(http.MethodPost, "/api/sync/push", map[string]any{
 		"costbook_items": []map[string]any{{"id": uuid.New(), "name": "after the outage"}},
-	}); r.status != http.StatusOK {
-		t.Fatalf("push after recovery = %d: %s", r.status, r.body)
+	}, nil); r.Status != http.StatusOK {
+		t.Fatalf("push after recovery = %d: %s", r.Status, r.Body)
 	}
 	// /readyz answers from a check at most a second old (contract 1.2): the
 	// outage's answer may stand for that second, no longer.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		r := d.mustDo(t, http.MethodGet, "/readyz", nil)
-		if r.status == http.StatusOK {
+		r := d.Do(http.MethodGet, "/readyz", nil, nil)
+		if r.Status == http.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("readyz after recovery = %d: %s", r.status, r.body)
+			t.Fatalf("readyz after recovery = %d: %s", r.Status, r.Body)
 		}
 	}
 }
@@ -91,32 +87,32 @@ func TestFaults_DatabaseDown_503WithinTimeout_ThenRecoversWithoutRestart(t *test
 // refused connection does not cover. Requests must still answer 503 once the
 // request deadline passes, instead of hanging with the database.
 func TestFaults_DatabaseHangs_503WithinRequestTimeout(t *testing.T) {
-	ensureUp(t)
-	d := newTenant(t)
-	if r := d.mustDo(t, http.MethodGet, "/api/sync/pull", nil); r.status != http.StatusOK {
-		t.Fatalf("pull = %d: %s", r.status, r.body)
+	env.RestartAtEnd(t)
+	d := env.NewTenant(t)
+	if r := d.Do(http.MethodGet, "/api/sync/pull", nil, nil); r.Status != http.StatusOK {
+		t.Fatalf("pull = %d: %s", r.Status, r.Body)
 	}
 
-	thaw := freezeCluster(t)
+	thaw := env.FreezeDatabase(t)
 	// The client gives up after requestTimeout + 10 s: a hang fails the test.
-	checkUnavailable(t, "pull", d.mustDo(t, http.MethodGet, "/api/sync/pull", nil))
-	checkUnavailable(t, "push", d.mustDo(t, http.MethodPost, "/api/sync/push", map[string]any{
+	checkUnavailable(t, "pull", d.Do(http.MethodGet, "/api/sync/pull", nil, nil))
+	checkUnavailable(t, "push", d.Do(http.MethodPost, "/api/sync/push", map[string]any{
 		"costbook_items": []map[string]any{{"id": uuid.New(), "name": "into the void"}},
-	}))
-	checkUnavailable(t, "readyz", d.mustDo(t, http.MethodGet, "/readyz", nil))
-	if r := d.mustDo(t, http.MethodGet, "/healthz", nil); r.status != http.StatusOK {
-		t.Fatalf("healthz with the database frozen = %d: %s", r.status, r.body)
+	}, nil))
+	checkUnavailable(t, "readyz", d.Do(http.MethodGet, "/readyz", nil, nil))
+	if r := d.Do(http.MethodGet, "/healthz", nil, nil); r.Status != http.StatusOK {
+		t.Fatalf("healthz with the database frozen = %d: %s", r.Status, r.Body)
 	}
 	thaw()
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		r, err := d.do(http.MethodGet, "/api/sync/pull", nil)
-		if err == nil && r.status == http.StatusOK {
+		r, err := d.Exchange(http.MethodGet, "/api/sync/pull", nil, nil)
+		if err == nil && r.Status == http.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the server did not recover within 10 s of the database thawing: %v %d %s", err, r.status, r.body)
+			t.Fatalf("the server did not recover within 10 s of the database thawing: %v %d %s", err, r.Status, r.Body)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -129,21 +125,21 @@ func TestFaults_DatabaseHangs_503WithinRequestTimeout(t *testing.T) {
 // push waits there. After crash recovery the table holds none of the rows and
 // the clock never moved: a push is one transaction, never half applied.
 func TestFaults_PushInFlight_WhenDatabaseDies_AppliedAllOrNothing(t *testing.T) {
-	ensureUp(t)
+	env.RestartAtEnd(t)
 	ctx := context.Background()
-	d := newTenant(t)
-	if r := d.mustDo(t, http.MethodPost, "/api/sync/push", map[string]any{
+	d := env.NewTenant(t)
+	if r := d.Do(http.MethodPost, "/api/sync/push", map[string]any{
 		"pdf_settings": []map[string]any{{"template": "before"}},
-	}); r.status != http.StatusOK {
-		t.Fatalf("seed push = %d: %s", r.status, r.body)
+	}, nil); r.Status != http.StatusOK {
+		t.Fatalf("seed push = %d: %s", r.Status, r.Body)
 	}
 	var seqBefore int64
-	if err := env.pool.QueryRow(ctx, "SELECT seq FROM sync_clock WHERE contractor_id = $1", d.contractorID).Scan(&seqBefore); err != nil {
+	if err := env.Checks.QueryRow(ctx, "SELECT seq FROM sync_clock WHERE contractor_id = $1", d.ContractorID).Scan(&seqBefore); err != nil {
 		t.Fatal(err)
 	}
 	// The cluster runs with synchronous_commit=off: make the seed durable
 	// before the crash, so that what recovery shows is the push's doing only.
-	if _, err := env.pool.Exec(ctx, "CHECKPOINT"); err != nil {
+	if _, err := env.Checks.Exec(ctx, "CHECKPOINT"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -156,10 +152,10 @@ func TestFaults_PushInFlight_WhenDatabaseDies_AppliedAllOrNothing(t *testing.T) 
 	})
 	// Flush the WAL first (synchronous_commit is off in test clusters): had any
 	// part of the push committed on its own, the crash must not hide it.
-	if _, err := env.pool.Exec(ctx, "CHECKPOINT"); err != nil {
+	if _, err := env.Checks.Exec(ctx, "CHECKPOINT"); err != nil {
 		t.Fatal(err)
 	}
-	killCluster(t)
+	env.KillDatabase(t)
 
 	res := <-done
 	if res.err != nil {
@@ -171,17 +167,14 @@ func TestFaults_PushInFlight_WhenDatabaseDies_AppliedAllOrNothing(t *testing.T) 
 		t.Error(err)
 	}
 
-	if err := env.cluster.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	env.pool.Reset()
+	env.StartDatabase(t)
 	var n int
 	var seqAfter int64
 	var template string
-	if err := env.pool.QueryRow(ctx, `
+	if err := env.Checks.QueryRow(ctx, `
 		SELECT (SELECT count(*) FROM costbook_items WHERE contractor_id = $1),
 		       (SELECT seq FROM sync_clock WHERE contractor_id = $1),
-		       (SELECT template FROM pdf_settings WHERE contractor_id = $1)`, d.contractorID).Scan(&n, &seqAfter, &template); err != nil {
+		       (SELECT template FROM pdf_settings WHERE contractor_id = $1)`, d.ContractorID).Scan(&n, &seqAfter, &template); err != nil {
 		t.Fatal(err)
 	}
 	switch {
@@ -198,7 +191,7 @@ func TestFaults_PushInFlight_WhenDatabaseDies_AppliedAllOrNothing(t *testing.T) 
 // holds a big push inside the database, sends SIGTERM, and proves the push
 // still completes with 200 before the process exits 0.
 func TestFaults_SIGTERM_DrainsInFlightRequest_ExitsCleanly(t *testing.T) {
-	ensureUp(t)
+	env.RestartAtEnd(t)
 	ctx := context.Background()
 	bin := filepath.Join(t.TempDir(), "syncproxy")
 	build := exec.Command("go", "build", "-o", bin, "github.com/syncproxy/syncproxy/cmd/syncproxy")
@@ -208,7 +201,7 @@ func TestFaults_SIGTERM_DrainsInFlightRequest_ExitsCleanly(t *testing.T) {
 
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "SYNC_ADDR=127.0.0.1:0", "SYNC_LOG_LEVEL=info"}
-	for k, v := range serverEnv(env.cluster) {
+	for k, v := range env.Env() {
 		if k == "SYNC_REQUEST_TIMEOUT" {
 			// The push is held on purpose while the test signals the
 			// process: its deadline must not be what ends it.
@@ -234,8 +227,8 @@ func TestFaults_SIGTERM_DrainsInFlightRequest_ExitsCleanly(t *testing.T) {
 		}
 	})
 	serving := logs.await(t, "serving", exited)
-	d := newTenant(t)
-	d.baseURL = "http://" + serving["addr"].(string)
+	d := env.NewTenant(t)
+	d.URL = "http://" + serving["addr"].(string)
 
 	// Hold the push on the contractor's clock lock: it is in flight, inside
 	// the database, until the test lets it go.
@@ -248,7 +241,7 @@ func TestFaults_SIGTERM_DrainsInFlightRequest_ExitsCleanly(t *testing.T) {
 	logs.await(t, "shutting down", exited)
 	select {
 	case r := <-done:
-		t.Fatalf("the push answered before it was let go: %v %d %s", r.err, r.r.status, r.r.body)
+		t.Fatalf("the push answered before it was let go: %v %d %s", r.err, r.r.Status, r.r.Body)
 	default:
 	}
 	if err := blocker.Rollback(ctx); err != nil {
@@ -259,8 +252,8 @@ func TestFaults_SIGTERM_DrainsInFlightRequest_ExitsCleanly(t *testing.T) {
 	if res.err != nil {
 		t.Fatalf("push in flight during SIGTERM: %v", res.err)
 	}
-	if res.r.status != http.StatusOK {
-		t.Fatalf("push in flight during SIGTERM = %d: %s", res.r.status, res.r.body)
+	if res.r.Status != http.StatusOK {
+		t.Fatalf("push in flight during SIGTERM = %d: %s", res.r.Status, res.r.Body)
 	}
 	select {
 	case <-exited:
@@ -274,7 +267,7 @@ func TestFaults_SIGTERM_DrainsInFlightRequest_ExitsCleanly(t *testing.T) {
 		t.Fatal(`the log does not say "stopped"`)
 	}
 	var n int
-	if err := env.pool.QueryRow(ctx, "SELECT count(*) FROM costbook_items WHERE contractor_id = $1", d.contractorID).Scan(&n); err != nil {
+	if err := env.Checks.QueryRow(ctx, "SELECT count(*) FROM costbook_items WHERE contractor_id = $1", d.ContractorID).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != rows {

@@ -3,6 +3,7 @@
 // `updated_at > since` reader does), Idempotency-Key applies a push exactly
 // once, and no byte sequence sent as a push body makes the server fail.
 //
-// Everything is in _test.go files: one real PostgreSQL cluster per test binary
-// (TestMain), the real handler from server.New, real HTTP.
+// Everything is in _test.go files, on the device harness (internal/devicetest):
+// one real PostgreSQL cluster per test binary, the real handler from
+// server.New, real HTTP.
 package proof

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 )
 
 // pushSeeds are valid and broken push bodies the fuzzer starts from; %[1]s is
@@ -79,14 +81,14 @@ func FuzzPushDecodeValidate(f *testing.F) {
 	for _, s := range pushSeeds {
 		f.Add([]byte(fmt.Sprintf(s, uuid.New(), uuid.New())))
 	}
-	d := newTenant(f, "fuzz")
+	d := env.NewTenant(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/api/sync/push", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+d.token)
+		req.Header.Set("Authorization", "Bearer "+d.Token)
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
-		env.handler.ServeHTTP(rec, req)
-		r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+		env.Handler.ServeHTTP(rec, req)
+		r := devicetest.Response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
 		if err := checkPushOutcome(body, r); err != nil {
 			t.Fatalf("push body %q: %v", body, err)
 		}
@@ -94,14 +96,14 @@ func FuzzPushDecodeValidate(f *testing.F) {
 }
 
 // checkPushOutcome is the fuzzing property.
-func checkPushOutcome(body []byte, r response) error {
-	switch r.status {
+func checkPushOutcome(body []byte, r devicetest.Response) error {
+	switch r.Status {
 	case http.StatusOK:
 		// A body that is not one JSON document was not understood: applying
 		// part of it (e.g. the first of two concatenated objects) and answering
 		// 200 silently drops the rest.
 		if !json.Valid(body) {
-			return fmt.Errorf("a body that is not valid JSON was applied: 200 %s", r.body)
+			return fmt.Errorf("a body that is not valid JSON was applied: 200 %s", r.Body)
 		}
 		var ok struct {
 			Ok       bool            `json:"ok"`
@@ -109,20 +111,20 @@ func checkPushOutcome(body []byte, r response) error {
 			Deleted  json.RawMessage `json:"deleted"`
 			Deduped  json.RawMessage `json:"deduped"`
 		}
-		if err := json.Unmarshal(r.body, &ok); err != nil || !ok.Ok || ok.Upserted == nil || ok.Deleted == nil || ok.Deduped == nil {
-			return fmt.Errorf("200 with body %s", r.body)
+		if err := json.Unmarshal(r.Body, &ok); err != nil || !ok.Ok || ok.Upserted == nil || ok.Deleted == nil || ok.Deduped == nil {
+			return fmt.Errorf("200 with body %s", r.Body)
 		}
 		return jsonColumnsWithinBounds(body)
 	case http.StatusBadRequest:
-		return envelopeError(r, r.status, "BAD_REQUEST")
+		return r.CheckEnvelope(r.Status, "BAD_REQUEST")
 	case http.StatusRequestEntityTooLarge:
-		return envelopeError(r, r.status, "PAYLOAD_TOO_LARGE")
+		return r.CheckEnvelope(r.Status, "PAYLOAD_TOO_LARGE")
 	case http.StatusUnsupportedMediaType:
-		return envelopeError(r, r.status, "UNSUPPORTED_MEDIA_TYPE")
+		return r.CheckEnvelope(r.Status, "UNSUPPORTED_MEDIA_TYPE")
 	case http.StatusUnprocessableEntity:
-		return envelopeError(r, r.status, "IDEMPOTENCY_KEY_REUSED")
+		return r.CheckEnvelope(r.Status, "IDEMPOTENCY_KEY_REUSED")
 	}
-	return fmt.Errorf("status %d (want 200 or a 400/413/415/422 envelope): %s", r.status, r.body)
+	return fmt.Errorf("status %d (want 200 or a 400/413/415/422 envelope): %s", r.Status, r.Body)
 }
 
 // jsonColumnsWithinBounds: an applied push stored no JSON column value deeper

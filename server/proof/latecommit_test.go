@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 )
 
 // naiveReader is the design this server must not have: remember the server's
@@ -25,10 +26,10 @@ func (n *naiveReader) pull(t *testing.T) map[uuid.UUID]bool {
 	t.Helper()
 	ctx := context.Background()
 	var serverTime time.Time
-	if err := env.pool.QueryRow(ctx, "SELECT now()").Scan(&serverTime); err != nil {
+	if err := env.Pool.QueryRow(ctx, "SELECT now()").Scan(&serverTime); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := env.pool.Query(ctx,
+	rows, err := env.Pool.Query(ctx,
 		"SELECT id FROM costbook_items WHERE contractor_id = $1 AND updated_at > $2", n.contractorID, n.since)
 	if err != nil {
 		t.Fatal(err)
@@ -71,37 +72,37 @@ func (n *naiveReader) pull(t *testing.T) map[uuid.UUID]bool {
 // the lock, so it is always later than any serverTime already handed out.
 func TestPull_CursorNeverMissesLateCommit_NaiveSinceDoes(t *testing.T) {
 	ctx := context.Background()
-	d := newTenant(t, "late commit")
+	d := env.NewTenant(t)
 	early := uuid.New()
-	d.mustPush(t, map[string]any{"costbook_items": []map[string]any{{"id": early, "name": "early"}}})
+	d.MustPush(map[string]any{"costbook_items": []map[string]any{{"id": early, "name": "early"}}})
 
 	// Both readers are up to date before the late push begins.
-	rest, err := d.walk("", "", 0)
+	rest, err := d.Walk("", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cursor, serverTime := rest[len(rest)-1].Cursor, rest[len(rest)-1].ServerTime
-	naive := &naiveReader{contractorID: d.contractorID}
+	naive := &naiveReader{contractorID: d.ContractorID}
 	if got := naive.pull(t); !got[early] {
 		t.Fatalf("naive reader: first pull lacks the early row: %v", got)
 	}
 
 	// 1. The late push: exactly what syncstore.Push does — advance the clock,
 	// upsert with the clock's seq and time — with its commit held back.
-	tx, err := env.pool.Begin(ctx)
+	tx, err := env.Pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
 	q := db.New(tx)
-	clock, err := q.AdvanceClock(ctx, db.AdvanceClockParams{ContractorID: d.contractorID, Tables: []string{"costbook_items"}})
+	clock, err := q.AdvanceClock(ctx, db.AdvanceClockParams{ContractorID: d.ContractorID, Tables: []string{"costbook_items"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	late := uuid.New()
 	rows, _ := json.Marshal([]map[string]any{{"id": late, "name": "late"}})
 	if n, err := q.UpsertCostbookItems(ctx, db.UpsertCostbookItemsParams{
-		ContractorID: d.contractorID, Now: clock.Now, Seq: clock.Seq, Rows: rows,
+		ContractorID: d.ContractorID, Now: clock.Now, Seq: clock.Seq, Rows: rows,
 	}); err != nil || n != 1 {
 		t.Fatalf("late upsert: %d rows, %v", n, err)
 	}
@@ -111,16 +112,16 @@ func TestPull_CursorNeverMissesLateCommit_NaiveSinceDoes(t *testing.T) {
 		t.Fatal("naive reader saw an uncommitted row")
 	}
 	type result struct {
-		pages []page
+		pages []devicetest.Page
 		err   error
 	}
 	byCursor, bySince := make(chan result, 1), make(chan result, 1)
 	go func() {
-		pages, err := d.walk(cursor, "", 0)
+		pages, err := d.Walk(cursor, "", 0)
 		byCursor <- result{pages, err}
 	}()
 	go func() {
-		pages, err := d.walk("", serverTime, 0)
+		pages, err := d.Walk("", serverTime, 0)
 		bySince <- result{pages, err}
 	}()
 	// Both real pulls must queue behind the late push's clock lock (visible
@@ -136,7 +137,7 @@ func TestPull_CursorNeverMissesLateCommit_NaiveSinceDoes(t *testing.T) {
 		}
 		return nil
 	}
-	waitForClockWaiters(t, 2, answeredEarly)
+	env.AwaitLockWaiters(t, 2, "sync_clock", answeredEarly)
 	if err := answeredEarly(); err != nil {
 		t.Fatal(err)
 	}
@@ -161,8 +162,8 @@ func TestPull_CursorNeverMissesLateCommit_NaiveSinceDoes(t *testing.T) {
 		t.Fatal("naive reader saw the late row; the interleaving was not staged")
 	}
 	var committed bool
-	if err := env.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM costbook_items WHERE contractor_id = $1 AND id = $2)",
-		d.contractorID, late).Scan(&committed); err != nil || !committed {
+	if err := env.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM costbook_items WHERE contractor_id = $1 AND id = $2)",
+		d.ContractorID, late).Scan(&committed); err != nil || !committed {
 		t.Fatalf("late row committed = %v, %v", committed, err)
 	}
 	if got := naive.pull(t); len(got) != 0 {
@@ -170,7 +171,7 @@ func TestPull_CursorNeverMissesLateCommit_NaiveSinceDoes(t *testing.T) {
 	}
 }
 
-func pagesHold(pages []page, table string, id uuid.UUID) bool {
+func pagesHold(pages []devicetest.Page, table string, id uuid.UUID) bool {
 	for _, p := range pages {
 		for _, row := range p.Rows[table] {
 			if row["id"] == id.String() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/syncproxy/syncproxy/internal/devicetest"
 )
 
 // The workload of TestPull_NoMissedChange_ConcurrentWritersAndReaders.
@@ -47,7 +50,7 @@ type committedPush struct {
 
 // tenantLoad is one tenant's side of the workload.
 type tenantLoad struct {
-	dev       *device
+	dev       *devicetest.Device
 	hotItems  []uuid.UUID
 	hotEsts   []uuid.UUID
 	mu        sync.Mutex
@@ -92,7 +95,7 @@ func newReaderState(name string) *readerState {
 
 // apply folds one page into the reader's state and checks that every row in it
 // belongs to the reader's own contractor.
-func (r *readerState) apply(p page, contractorID uuid.UUID) error {
+func (r *readerState) apply(p devicetest.Page, contractorID uuid.UUID) error {
 	r.pages++
 	own := contractorID.String()
 	for table, rows := range p.Rows {
@@ -167,7 +170,7 @@ func TestPull_NoMissedChange_ConcurrentWritersAndReaders(t *testing.T) {
 	duration := proofDuration(t)
 	loads := make([]*tenantLoad, tenantsAtOnce)
 	for i := range loads {
-		l := &tenantLoad{dev: newTenant(t, fmt.Sprintf("proof tenant %d", i)),
+		l := &tenantLoad{dev: env.NewTenant(t),
 			issued: map[uuid.UUID]bool{}, byValue: map[string]committedPush{}}
 		for range hotItemsPerTenant {
 			l.hotItems = append(l.hotItems, uuid.New())
@@ -233,7 +236,7 @@ func TestPull_NoMissedChange_ConcurrentWritersAndReaders(t *testing.T) {
 		go func() {
 			defer readers.Done()
 			for {
-				if err := naivePullMarkers(l.dev.contractorID, &naiveSince[ti], naive[ti]); err != nil {
+				if err := naivePullMarkers(l.dev.ContractorID, &naiveSince[ti], naive[ti]); err != nil {
 					report(err)
 					return
 				}
@@ -266,19 +269,19 @@ func TestPull_NoMissedChange_ConcurrentWritersAndReaders(t *testing.T) {
 			if rs.bySince {
 				cursor, since = "", cursors[ti][ri]
 			}
-			pages, err := l.dev.walk(cursor, since, 0)
+			pages, err := l.dev.Walk(cursor, since, 0)
 			if err != nil {
 				t.Fatalf("%s: final drain: %v", rs.name, err)
 			}
 			for _, p := range pages {
-				if err := rs.apply(p, l.dev.contractorID); err != nil {
+				if err := rs.apply(p, l.dev.ContractorID); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
 		verifyTenant(t, ti, l, loads, readerStates[ti])
 
-		if err := naivePullMarkers(l.dev.contractorID, &naiveSince[ti], naive[ti]); err != nil {
+		if err := naivePullMarkers(l.dev.ContractorID, &naiveSince[ti], naive[ti]); err != nil {
 			t.Fatal(err)
 		}
 		missed := 0
@@ -302,7 +305,7 @@ func TestPull_NoMissedChange_ConcurrentWritersAndReaders(t *testing.T) {
 func naivePullMarkers(contractorID uuid.UUID, since *time.Time, seen map[uuid.UUID]bool) error {
 	var serverTime time.Time
 	var ids []uuid.UUID
-	err := env.pool.QueryRow(context.Background(), `
+	err := env.Pool.QueryRow(context.Background(), `
 		SELECT now(), COALESCE(array_agg(id), '{}') FROM estimate_events
 		WHERE contractor_id = $1 AND updated_at > $2`, contractorID, *since).Scan(&serverTime, &ids)
 	if err != nil {
@@ -357,12 +360,12 @@ func runWriter(l *tenantLoad, ti, wi int, stop <-chan struct{}) error {
 		}
 		l.mu.Unlock()
 
-		r, err := l.dev.push(body, nil)
+		r, err := l.dev.Exchange(http.MethodPost, devicetest.PushPath, body, nil)
 		if err != nil {
 			return fmt.Errorf("tenant %d writer %d: %w", ti, wi, err)
 		}
-		if r.status != 200 {
-			return fmt.Errorf("tenant %d writer %d: push = %d: %s", ti, wi, r.status, r.body)
+		if r.Status != 200 {
+			return fmt.Errorf("tenant %d writer %d: push = %d: %s", ti, wi, r.Status, r.Body)
 		}
 		l.mu.Lock()
 		l.committed = append(l.committed, cp)
@@ -391,12 +394,12 @@ func runReader(l *tenantLoad, rs *readerState, seed uint64, stop <-chan struct{}
 		if rs.bySince {
 			cursor, since = "", from
 		}
-		pages, err := l.dev.walk(cursor, since, 3+rng.IntN(40))
+		pages, err := l.dev.Walk(cursor, since, 3+rng.IntN(40))
 		if err != nil {
 			return from, fmt.Errorf("%s: %w", rs.name, err)
 		}
 		for _, p := range pages {
-			if err := rs.apply(p, l.dev.contractorID); err != nil {
+			if err := rs.apply(p, l.dev.ContractorID); err != nil {
 				return from, err
 			}
 		}
@@ -421,7 +424,7 @@ func verifyTenant(t *testing.T, ti int, l *tenantLoad, all []*tenantLoad, reader
 	// The commit order of every push: its marker's sync_seq is the clock value
 	// the push took.
 	seqOf := map[uuid.UUID]int64{}
-	rows, err := env.pool.Query(ctx, "SELECT id, sync_seq FROM estimate_events WHERE contractor_id = $1", l.dev.contractorID)
+	rows, err := env.Pool.Query(ctx, "SELECT id, sync_seq FROM estimate_events WHERE contractor_id = $1", l.dev.ContractorID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,7 +477,7 @@ func verifyTenant(t *testing.T, ti int, l *tenantLoad, all []*tenantLoad, reader
 		"SELECT id, name FROM costbook_items WHERE contractor_id = $1 AND deleted_at IS NULL",
 		"SELECT id, number FROM estimates WHERE contractor_id = $1 AND deleted_at IS NULL",
 	} {
-		rows, err := env.pool.Query(ctx, q, l.dev.contractorID)
+		rows, err := env.Pool.Query(ctx, q, l.dev.ContractorID)
 		if err != nil {
 			t.Fatal(err)
 		}
