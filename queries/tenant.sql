@@ -1,7 +1,7 @@
 -- name: ResolveContractor :one
 -- tenant-exempt: tenant resolution: finds the caller's contractor from the token's auth_user_id (users) or solo id (contractors), before any contractor_id is known
--- CONTRACT.md tenant derivation: a team member's contractor, else a contractor
--- whose own id is the auth user (solo accounts).
+-- docs/contract.md, "Tenant derivation": a team member's contractor, else a
+-- contractor whose own id is the auth user (solo accounts).
 SELECT COALESCE(
     (SELECT u.contractor_id FROM users u WHERE u.auth_user_id = @auth_user_id),
     (SELECT c.id FROM contractors c WHERE c.id = @auth_user_id)

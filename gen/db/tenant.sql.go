@@ -135,8 +135,8 @@ SELECT COALESCE(
 `
 
 // tenant-exempt: tenant resolution: finds the caller's contractor from the token's auth_user_id (users) or solo id (contractors), before any contractor_id is known
-// CONTRACT.md tenant derivation: a team member's contractor, else a contractor
-// whose own id is the auth user (solo accounts).
+// docs/contract.md, "Tenant derivation": a team member's contractor, else a
+// contractor whose own id is the auth user (solo accounts).
 func (q *Queries) ResolveContractor(ctx context.Context, authUserID uuid.UUID) (uuid.UUID, error) {
 	row := q.db.QueryRow(ctx, resolveContractor, authUserID)
 	var contractor_id uuid.UUID

@@ -1,6 +1,7 @@
 // Package apierror is the one place where failures become HTTP responses: every
 // non-2xx answer, whatever produced it (a handler, the router, a middleware, a
-// panic), is rendered as the CONTRACT.md envelope with an X-Request-Id.
+// panic), is rendered as the envelope of docs/contract.md ("Errors") with an
+// X-Request-Id.
 package apierror
 
 import (
@@ -41,7 +42,7 @@ func (e *Error) Wrap(err error) *Error {
 	return e
 }
 
-// codeForStatus is CONTRACT.md's error table.
+// codeForStatus is the error table of docs/contract.md ("Errors").
 var codeForStatus = map[int]api.ErrorError{
 	http.StatusBadRequest:            api.BADREQUEST,
 	http.StatusUnauthorized:          api.UNAUTHORIZED,

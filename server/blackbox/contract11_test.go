@@ -1,8 +1,8 @@
 package blackbox_test
 
-// Contract 1.1 (CONTRACT.md): no silent data loss. Row versions, opt-in
-// conflicts, retention with resync, the replica digest, and what the seed's
-// existing client sends. (Partial rows: TestPush_PartialRows_*, and
+// Contract 1.1 (docs/contract.md, "1.1: no silent data loss"): row versions,
+// opt-in conflicts, retention with resync, the replica digest, and what the
+// seed's existing client sends. (Partial rows: TestPush_PartialRows_*, and
 // TestPush_DuplicateIDs_* for entries of one row merged in order; a cursor
 // for fewer tables: TestPull_CursorForFewerTables_*.)
 

@@ -1,6 +1,6 @@
 package blackbox_test
 
-// Contract 1.2 (CONTRACT.md "Deletes may carry a base version"): an entry of
+// Contract 1.2 (docs/contract.md, "1.2: deletes with a base version"): an entry of
 // deletes.<table> is an id (1.0) or {"id": ..., "base_version": n}; with a
 // base, the delete is checked like a pushed row.
 

@@ -1,8 +1,8 @@
 package blackbox_test
 
-// Hostile input, round 2 (CONTRACT.md "Hostile input, round 2", issue 17):
-// requests of one signed-in tenant that made the server answer, store or
-// compute far more than they sent. Each test is the attack of the issue,
+// Hostile input, round 2 (docs/contract.md, "1.2: hostile input, round 2",
+// issue 17): requests of one signed-in tenant that made the server answer,
+// store or compute far more than they sent. Each test is the attack of the issue,
 // scaled down, over real HTTP.
 
 import (

@@ -1,6 +1,6 @@
 package blackbox_test
 
-// Hostile input (CONTRACT.md, "Hostile input costs little and breaks
+// Hostile input (docs/contract.md, "Hostile input costs little and breaks
 // nothing"): each test performs one attack of issue 11 over real HTTP, raw
 // sockets where a Go client would refuse to send it, against the real server
 // on the harness database.

@@ -13,8 +13,9 @@ import (
 	"github.com/syncproxy/syncproxy/internal/devicetest"
 )
 
-// TestIsolation_OtherTenantsIDs_ChangeAndRevealNothing is CONTRACT.md's
-// security boundary: tenant B aims every id, key and field it can at tenant A.
+// TestIsolation_OtherTenantsIDs_ChangeAndRevealNothing is the security
+// boundary of docs/contract.md ("Tenant derivation", 3.): tenant B aims every
+// id, key and field it can at tenant A.
 func TestIsolation_OtherTenantsIDs_ChangeAndRevealNothing(t *testing.T) {
 	t.Parallel()
 	a, b := env.NewTenant(t), env.NewTenant(t)

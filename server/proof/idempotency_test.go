@@ -218,7 +218,7 @@ func TestPush_IdempotencyKey_AfterTTL_AppliesAgain(t *testing.T) {
 	}
 }
 
-// checkEnvelope asserts the CONTRACT.md error envelope.
+// checkEnvelope asserts the error envelope of docs/contract.md ("Errors").
 func checkEnvelope(t testing.TB, r devicetest.Response, status int, code string) {
 	t.Helper()
 	if err := r.CheckEnvelope(status, code); err != nil {

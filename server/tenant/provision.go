@@ -17,7 +17,8 @@ type Member struct {
 	Role       string // owner, admin or member
 }
 
-// NewContractor describes a tenant to provision (outside sync, CONTRACT.md).
+// NewContractor describes a tenant to provision, which happens outside sync
+// (docs/contract.md, "Tenant derivation").
 type NewContractor struct {
 	ID       uuid.UUID // zero: a new random id
 	Name     string

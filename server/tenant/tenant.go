@@ -1,5 +1,5 @@
-// Package tenant derives the caller's contractor on the server (CONTRACT.md
-// "Tenant derivation") and carries it in the request context. The contractor
+// Package tenant derives the caller's contractor on the server
+// (docs/contract.md, "Tenant derivation") and carries it in the request context. The contractor
 // id is never taken from a request.
 package tenant
 

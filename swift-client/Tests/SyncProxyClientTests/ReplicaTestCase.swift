@@ -7,7 +7,7 @@ import XCTest
 
 /// What the replica tests against a scripted server share: a fresh
 /// directory per test, the stub client, a 1.1 (or other) server's fixed
-/// answers, pull pages and rows in the wire shape CONTRACT.md fixes.
+/// answers, pull pages and rows in the wire shape docs/contract.md fixes.
 class ReplicaTestCase: XCTestCase {
     var server: StubServer { StubURLProtocol.server }
     var directory: URL!

@@ -7,8 +7,8 @@ import XCTest
 
 /// The replica and its engine against a scripted server (StubURLProtocol):
 /// the contract 1.1 behaviours (partial rows, base versions, 409, 410,
-/// digest) are proven here on the wire shape CONTRACT.md fixes, whatever the
-/// server under test implements; ReplicaLiveTests runs them against syncproxy.
+/// digest) are proven here on the wire shape docs/contract.md fixes, whatever
+/// the server under test implements; ReplicaLiveTests runs them against syncproxy.
 final class ReplicaTests: ReplicaTestCase {
 
     // MARK: - Exactness

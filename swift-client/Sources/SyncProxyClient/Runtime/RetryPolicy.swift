@@ -3,10 +3,10 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// When and how long to wait before repeating a request, as CONTRACT.md's
-/// error table says: 5xx, 429, timeouts and connection errors are retried with
-/// exponential backoff and jitter, and a server's `Retry-After` is honoured;
-/// other 4xx never are. (401 is not a retry: the client refreshes the token once.)
+/// When and how long to wait before repeating a request, as the error table
+/// of docs/contract.md ("Errors") says: 5xx, 429, timeouts and connection
+/// errors are retried with exponential backoff and jitter, and a server's
+/// `Retry-After` is honoured; other 4xx never are. (401 is not a retry: the client refreshes the token once.)
 public struct RetryPolicy: Sendable, Equatable {
     /// Attempts per call, the first included; 1 never retries.
     public var maxAttempts: Int
