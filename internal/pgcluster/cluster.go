@@ -75,6 +75,10 @@ type Cluster struct {
 	log       io.Writer
 	acct      *runAs
 	pgCtl     string
+	// primary and slot are set on a replica (StartReplica): the cluster it
+	// streams from, and its replication slot there.
+	primary *Cluster
+	slot    string
 }
 
 // ErrPortInUse is wrapped by the error returned when the cluster's TCP port
@@ -429,6 +433,9 @@ func (c *Cluster) Remove() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err := c.stop(ctx)
+	if err2 := c.dropSlot(ctx); err2 != nil {
+		err = errors.Join(err, err2)
+	}
 	if err2 := os.RemoveAll(c.dir); err2 != nil {
 		err = errors.Join(err, fmt.Errorf("pgcluster: remove %s: %w", c.dir, err2))
 	}
