@@ -3,12 +3,14 @@
 -- pushes of one contractor therefore commit in seq order. `now` is read after
 -- the lock is granted, so updated_at also grows in commit order. The tables
 -- the push writes are stamped with the new seq, so pulls know where to look.
+-- seq_at keeps that now: a walk served by a replica takes its time from it.
 UPDATE sync_clock
 SET seq = seq + 1,
+    seq_at = clock_timestamp(),
     table_seqs = table_seqs || COALESCE(
         (SELECT jsonb_object_agg(t, seq + 1) FROM unnest(@tables::text[]) AS t), '{}'::jsonb)
 WHERE contractor_id = @contractor_id
-RETURNING seq, clock_timestamp()::timestamptz AS now;
+RETURNING seq, seq_at AS now;
 
 -- name: ReadClock :one
 -- FOR SHARE waits for a push of this contractor that is still in flight, so
@@ -30,3 +32,10 @@ SELECT seq, purged_seq, purged_at FROM sync_clock WHERE contractor_id = @contrac
 -- name: DigestClock :one
 -- The horizon of a digest, read in the digest's own snapshot.
 SELECT seq, clock_timestamp()::timestamptz AS now FROM sync_clock WHERE contractor_id = @contractor_id;
+
+-- name: ReplicaClock :one
+-- The clock as a streaming replica has replayed it, read in the same
+-- snapshot as the rows of the page or digest it serves (a hot standby
+-- refuses FOR SHARE, and needs none: server/syncstore/replica.go says why).
+-- seq_at, the time of the push that took seq, is the walk's time.
+SELECT seq, seq_at, table_seqs, purged_seq, purged_at FROM sync_clock WHERE contractor_id = @contractor_id;

@@ -16,7 +16,9 @@ import (
 	"github.com/syncproxy/syncproxy/server/apierror"
 	"github.com/syncproxy/syncproxy/server/auth"
 	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/middleware"
 	"github.com/syncproxy/syncproxy/server/pgtx"
+	"github.com/syncproxy/syncproxy/server/ratebudget"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
@@ -59,7 +61,22 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog
 		store := syncstore.New(pool, syncstore.Options{})
 		purgeTombstones(background, store, cfg.TombstoneKeep, cfg.TombstonePurge, cfg.RequestTimeout+time.Second, logger)
 	})
-	handler, err := New(cfg, pool, verifier, logger)
+	replicas, closeReplicas, err := OpenReplicas(background, cfg, pool, logger)
+	if err != nil {
+		return err
+	}
+	wg.Go(func() {
+		replicas.Run(background) // until the listener has drained: nothing reads through them after
+		closeReplicas()
+	})
+	contractors := middleware.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateBytes)
+	if contractors != nil {
+		contractors.ShareSpend()
+		wg.Go(func() {
+			ratebudget.New(pool, contractors, cfg.RateShareInterval).Run(background, cfg.RateShareInterval, logger)
+		})
+	}
+	handler, err := New(cfg, pool, verifier, logger, WithReplicas(replicas), WithContractorLimiter(contractors))
 	if err != nil {
 		return err
 	}

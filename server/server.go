@@ -24,7 +24,11 @@ import (
 )
 
 // New builds the HTTP handler for cfg on pool.
-func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, logger *slog.Logger) (*echo.Echo, error) {
+func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, logger *slog.Logger, opts ...Option) (*echo.Echo, error) {
+	var x extras
+	for _, o := range opts {
+		o(&x)
+	}
 	doc, err := api.GetSwagger()
 	if err != nil {
 		return nil, fmt.Errorf("server: load embedded spec: %w", err)
@@ -79,7 +83,10 @@ func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, 
 	}
 	bodies := middleware.NewBodyBytes(cfg.MaxPushBytes, cfg.MaxPushBytesPerContractor, cfg.MaxBodyBytes)
 	m.RegisterBodyBytesInFlight(func() float64 { return float64(bodies.InFlight()) })
-	contractors := middleware.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateBytes)
+	contractors := x.contractors
+	if contractors == nil {
+		contractors = middleware.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateBytes)
+	}
 	users := middleware.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateBytes)
 	r := routes{
 		e:           e,
@@ -93,7 +100,7 @@ func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, 
 		params:      params,
 	}
 	h := &handlers.Server{
-		Store:   syncstore.New(pool, syncstore.Options{IdempotencyTTL: cfg.IdempotencyTTL, MaxPageBytes: cfg.MaxPageBytes}),
+		Store:   syncstore.New(pool, syncstore.Options{IdempotencyTTL: cfg.IdempotencyTTL, MaxPageBytes: cfg.MaxPageBytes, Replicas: x.readReplicas(m)}),
 		Pool:    pool,
 		Metrics: m,
 	}

@@ -16,10 +16,11 @@ import (
 const advanceClock = `-- name: AdvanceClock :one
 UPDATE sync_clock
 SET seq = seq + 1,
+    seq_at = clock_timestamp(),
     table_seqs = table_seqs || COALESCE(
         (SELECT jsonb_object_agg(t, seq + 1) FROM unnest($1::text[]) AS t), '{}'::jsonb)
 WHERE contractor_id = $2
-RETURNING seq, clock_timestamp()::timestamptz AS now
+RETURNING seq, seq_at AS now
 `
 
 type AdvanceClockParams struct {
@@ -36,6 +37,7 @@ type AdvanceClockRow struct {
 // pushes of one contractor therefore commit in seq order. `now` is read after
 // the lock is granted, so updated_at also grows in commit order. The tables
 // the push writes are stamped with the new seq, so pulls know where to look.
+// seq_at keeps that now: a walk served by a replica takes its time from it.
 func (q *Queries) AdvanceClock(ctx context.Context, arg AdvanceClockParams) (AdvanceClockRow, error) {
 	row := q.db.QueryRow(ctx, advanceClock, arg.Tables, arg.ContractorID)
 	var i AdvanceClockRow
@@ -109,6 +111,35 @@ func (q *Queries) ReadClock(ctx context.Context, contractorID uuid.UUID) (ReadCl
 		&i.PurgedSeq,
 		&i.PurgedAt,
 		&i.Now,
+	)
+	return i, err
+}
+
+const replicaClock = `-- name: ReplicaClock :one
+SELECT seq, seq_at, table_seqs, purged_seq, purged_at FROM sync_clock WHERE contractor_id = $1
+`
+
+type ReplicaClockRow struct {
+	Seq       int64           `json:"seq"`
+	SeqAt     wire.Timestamp  `json:"seq_at"`
+	TableSeqs json.RawMessage `json:"table_seqs"`
+	PurgedSeq int64           `json:"purged_seq"`
+	PurgedAt  *wire.Timestamp `json:"purged_at"`
+}
+
+// The clock as a streaming replica has replayed it, read in the same
+// snapshot as the rows of the page or digest it serves (a hot standby
+// refuses FOR SHARE, and needs none: server/syncstore/replica.go says why).
+// seq_at, the time of the push that took seq, is the walk's time.
+func (q *Queries) ReplicaClock(ctx context.Context, contractorID uuid.UUID) (ReplicaClockRow, error) {
+	row := q.db.QueryRow(ctx, replicaClock, contractorID)
+	var i ReplicaClockRow
+	err := row.Scan(
+		&i.Seq,
+		&i.SeqAt,
+		&i.TableSeqs,
+		&i.PurgedSeq,
+		&i.PurgedAt,
 	)
 	return i, err
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/syncproxy/syncproxy/wire"
 )
 
@@ -122,6 +123,13 @@ type PricingRule struct {
 	SyncSeq      int64           `json:"sync_version"`
 }
 
+type RateSpend struct {
+	InstanceID uuid.UUID       `json:"instance_id"`
+	Writer     pgtype.Uint64   `json:"writer"`
+	WrittenAt  wire.Timestamp  `json:"written_at"`
+	Spent      json.RawMessage `json:"spent"`
+}
+
 type StepAConfig struct {
 	ContractorID uuid.UUID       `json:"contractor_id"`
 	Settings     json.RawMessage `json:"settings"`
@@ -151,6 +159,7 @@ type SyncClock struct {
 	TableSeqs    json.RawMessage `json:"table_seqs"`
 	PurgedSeq    int64           `json:"purged_seq"`
 	PurgedAt     *wire.Timestamp `json:"purged_at"`
+	SeqAt        wire.Timestamp  `json:"seq_at"`
 }
 
 type User struct {

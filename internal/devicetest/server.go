@@ -71,6 +71,11 @@ type Options struct {
 	// test -fuzz, which run TestMain again): the first process starts the
 	// cluster and sets it, the others find it set and attach.
 	ShareEnv string
+	// Replica starts a streaming replica of the suite's cluster (a hot
+	// standby made by pg_basebackup, behind a PgBouncer of its own under
+	// SYNC_TEST_POOLER): Server.Replica and Server.ReplicaURL. Not in a
+	// process attached through ShareEnv.
+	Replica bool
 }
 
 // Server is the server under test and what a test needs to look under it.
@@ -99,6 +104,10 @@ type Server struct {
 	Checks *pgxpool.Pool
 	// Logs is the server's log, JSON lines as an operator reads them.
 	Logs *testenv.LogBuffer
+	// Replica is the streaming replica of Options.Replica, at ReplicaURL
+	// (through PgBouncer under make test-pooler); nil otherwise.
+	Replica    *pgcluster.Cluster
+	ReplicaURL string
 
 	opts    Options
 	env     map[string]string
@@ -160,6 +169,11 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		}
 		if opts.ShareEnv != "" {
 			os.Setenv(opts.ShareEnv, dbURL)
+		}
+		if opts.Replica {
+			if err := s.startReplica(ctx); err != nil {
+				return nil, err
+			}
 		}
 	}
 	s.env = map[string]string{

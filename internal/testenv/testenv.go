@@ -88,12 +88,12 @@ func Config(vars map[string]string, overrides ...map[string]string) (config.Conf
 
 // NewHandler is the production handler for cfg, verifying HS256 tokens signed
 // with cfg's secret, so tokens from Token are accepted.
-func NewHandler(cfg config.Config, pool *pgtx.Pool, logger *slog.Logger) (http.Handler, error) {
+func NewHandler(cfg config.Config, pool *pgtx.Pool, logger *slog.Logger, opts ...server.Option) (http.Handler, error) {
 	verifier, err := auth.NewHS256(cfg.JWTSecret, cfg.JWTAudience)
 	if err != nil {
 		return nil, err
 	}
-	return server.New(cfg, pool, verifier, logger)
+	return server.New(cfg, pool, verifier, logger, opts...)
 }
 
 // LogBuffer holds a log that the server's handlers write from many goroutines

@@ -56,6 +56,11 @@ func TestExecModes_EveryQueryWorksAndRoundTrips(t *testing.T) {
 			if !rec.await("PurgeIdempotencyKeys", 30*time.Second) {
 				t.Error("the server's start did not purge Idempotency-Keys within 30 s")
 			}
+			// The requests' spend goes out with the next exchange, and the
+			// one after reads with the snapshot the first returned.
+			if !rec.await("ExchangeRateSpend", 30*time.Second) || !rec.awaitN("ExchangeRateSpend", 3, 30*time.Second) {
+				t.Error("the server did not exchange its rate limit spend within 30 s")
+			}
 			stop()
 			for _, e := range rec.failures() {
 				t.Errorf("in %s: %s", mode, e)
@@ -77,8 +82,12 @@ func execModeServer(t *testing.T, mode string, rec *queryRecorder) (base string,
 		"DATABASE_URL":      env.Config.DatabaseURL,
 		"SYNC_ADDR":         "127.0.0.1:0",
 		"SYNC_JWT_SECRET":   devicetest.Secret,
-		"SYNC_RATE_LIMIT":   "0",
 		"SYNC_DB_EXEC_MODE": mode,
+		// On, but never in the way: the server then exchanges its spend
+		// with other instances (ExchangeRateSpend) every 50 ms.
+		"SYNC_RATE_LIMIT":                "100000",
+		"SYNC_RATE_BURST":                "100000",
+		"SYNC_RATE_LIMIT_SHARE_INTERVAL": "50ms",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -221,6 +230,11 @@ func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 	if users, err := q.ListUsers(ctx, contractor); err != nil || len(users) != 1 || users[0].AuthUserID != owner {
 		t.Fatalf("ListUsers: %v, %v", users, err)
 	}
+	// A replica's read of the clock runs on replicas only (server/proof's
+	// replica tests): here it runs on the primary, whose clock it reads the same.
+	if c, err := q.ReplicaClock(ctx, contractor); err != nil || c.Seq < 2 || c.SeqAt.IsZero() {
+		t.Fatalf("ReplicaClock: %+v, %v", c, err)
+	}
 }
 
 // queryNames are the names of every query in queries/ (sqlc's "-- name:").
@@ -286,8 +300,12 @@ func (r *queryRecorder) failures() []string {
 }
 
 func (r *queryRecorder) await(name string, limit time.Duration) bool {
+	return r.awaitN(name, 1, limit)
+}
+
+func (r *queryRecorder) awaitN(name string, n int, limit time.Duration) bool {
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if r.count(name) > 0 {
+		if r.count(name) >= n {
 			return true
 		}
 	}

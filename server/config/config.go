@@ -53,6 +53,12 @@ type Config struct {
 	DBConnectTimeout          time.Duration // SYNC_DB_CONNECT_TIMEOUT
 	DBMaxConns                int32         // SYNC_DB_MAX_CONNS
 	LogLevel                  slog.Level    // SYNC_LOG_LEVEL
+	// ReplicaURLs are SYNC_REPLICA_DATABASE_URLS: streaming replicas that
+	// may serve pulls and digests (server/replica).
+	ReplicaURLs       []string
+	ReplicaMaxLag     time.Duration // SYNC_REPLICA_MAX_LAG
+	ReplicaProbe      time.Duration // SYNC_REPLICA_PROBE_INTERVAL
+	RateShareInterval time.Duration // SYNC_RATE_LIMIT_SHARE_INTERVAL
 
 	// DBExecMode is SYNC_DB_EXEC_MODE.
 	DBExecMode pgx.QueryExecMode
@@ -133,6 +139,10 @@ var Vars = []Var{
 	{"SYNC_DB_MAX_CONNS", "10", "connection pool size"},
 	{"SYNC_DB_EXEC_MODE", DefaultDBExecMode, "how statements are sent (pgx's query exec mode): `exec` works behind any pooler; `cache_statement` (named prepared statements) is faster on a direct connection but breaks behind a transaction pooler (see Production behind a pooler); DATABASE_URL's default_query_exec_mode wins"},
 	{"SYNC_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"SYNC_REPLICA_DATABASE_URLS", "(none)", "comma-separated Postgres URLs of streaming replicas (hot standbys) of DATABASE_URL: pull pages and digests are read there when the replica has replayed what the device's cursor needs, else on the primary (see Replicas in the README)"},
+	{"SYNC_REPLICA_MAX_LAG", "5s", "replay lag past which a replica serves no reads (measured by a background probe against the primary's WAL position); a read on a replica taking longer is served by the primary"},
+	{"SYNC_REPLICA_PROBE_INTERVAL", "1s", "how often each replica's lag is measured; a replica that failed is tried again after the next probe finds it healthy"},
+	{"SYNC_RATE_LIMIT_SHARE_INTERVAL", "1s", "how often an instance adds its per-contractor spend to the shared table and debits the other instances' (one statement): a contractor's budget is one across instances, within the slack the README states"},
 }
 
 // Load reads the environment through getenv (os.Getenv in production).
@@ -142,35 +152,45 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	r := reader{getenv: getenv}
 	c := Config{
-		DatabaseURL:      r.str("DATABASE_URL", ""),
-		Addr:             r.str("SYNC_ADDR", "127.0.0.1:8080"),
-		JWTSecret:        []byte(r.str("SYNC_JWT_SECRET", "")),
-		JWKSURL:          r.str("SYNC_JWKS_URL", ""),
-		JWKSRefresh:      r.duration("SYNC_JWKS_REFRESH", auth.DefaultJWKSRefresh),
-		JWKSMinRefetch:   r.duration("SYNC_JWKS_MIN_REFETCH", auth.DefaultJWKSMinRefetch),
-		JWKSFetchTimeout: r.duration("SYNC_JWKS_FETCH_TIMEOUT", auth.DefaultJWKSFetchTimeout),
-		JWTAudience:      r.str("SYNC_JWT_AUDIENCE", auth.DefaultAudience),
-		MaxBodyBytes:     r.int64("SYNC_MAX_BODY_BYTES", 8<<20),
-		MaxPushRows:      int(r.int64("SYNC_MAX_PUSH_ROWS", 10000)),
-		MaxJSONBytes:     int(r.int64("SYNC_MAX_JSON_VALUE_BYTES", 1<<20)),
-		MaxPageBytes:     int(r.int64("SYNC_MAX_PAGE_BYTES", 8<<20)),
-		RateLimit:        r.float("SYNC_RATE_LIMIT", DefaultRateLimit),
-		RateBurst:        int(r.int64("SYNC_RATE_BURST", DefaultRateBurst)),
-		RateBytes:        r.int64("SYNC_RATE_LIMIT_BYTES_PER_TOKEN", DefaultRateBytes),
-		MaxHeaderBytes:   int(r.int64("SYNC_MAX_HEADER_BYTES", DefaultMaxHeaderBytes)),
-		MaxConnections:   int(r.int64("SYNC_MAX_CONNECTIONS", DefaultMaxConnections)),
-		IdempotencyTTL:   r.duration("SYNC_IDEMPOTENCY_TTL", 24*time.Hour),
-		IdempotencyPurge: r.duration("SYNC_IDEMPOTENCY_PURGE_INTERVAL", 10*time.Minute),
-		TombstoneKeep:    r.duration("SYNC_TOMBSTONE_RETENTION", 2160*time.Hour),
-		TombstonePurge:   r.duration("SYNC_TOMBSTONE_PURGE_INTERVAL", time.Hour),
-		RequestTimeout:   r.duration("SYNC_REQUEST_TIMEOUT", 30*time.Second),
-		ReadTimeout:      r.duration("SYNC_READ_TIMEOUT", 30*time.Second),
-		WriteTimeout:     r.duration("SYNC_WRITE_TIMEOUT", 60*time.Second),
-		StatementTimeout: r.duration("SYNC_STATEMENT_TIMEOUT", 15*time.Second),
-		DBConnectTimeout: r.duration("SYNC_DB_CONNECT_TIMEOUT", 3*time.Second),
-		DBMaxConns:       int32(r.int64("SYNC_DB_MAX_CONNS", 10)),
-		DBExecMode:       r.execMode("SYNC_DB_EXEC_MODE", DefaultDBExecMode),
-		LogLevel:         r.level("SYNC_LOG_LEVEL", slog.LevelInfo),
+		DatabaseURL:       r.str("DATABASE_URL", ""),
+		Addr:              r.str("SYNC_ADDR", "127.0.0.1:8080"),
+		JWTSecret:         []byte(r.str("SYNC_JWT_SECRET", "")),
+		JWKSURL:           r.str("SYNC_JWKS_URL", ""),
+		JWKSRefresh:       r.duration("SYNC_JWKS_REFRESH", auth.DefaultJWKSRefresh),
+		JWKSMinRefetch:    r.duration("SYNC_JWKS_MIN_REFETCH", auth.DefaultJWKSMinRefetch),
+		JWKSFetchTimeout:  r.duration("SYNC_JWKS_FETCH_TIMEOUT", auth.DefaultJWKSFetchTimeout),
+		JWTAudience:       r.str("SYNC_JWT_AUDIENCE", auth.DefaultAudience),
+		MaxBodyBytes:      r.int64("SYNC_MAX_BODY_BYTES", 8<<20),
+		MaxPushRows:       int(r.int64("SYNC_MAX_PUSH_ROWS", 10000)),
+		MaxJSONBytes:      int(r.int64("SYNC_MAX_JSON_VALUE_BYTES", 1<<20)),
+		MaxPageBytes:      int(r.int64("SYNC_MAX_PAGE_BYTES", 8<<20)),
+		RateLimit:         r.float("SYNC_RATE_LIMIT", DefaultRateLimit),
+		RateBurst:         int(r.int64("SYNC_RATE_BURST", DefaultRateBurst)),
+		RateBytes:         r.int64("SYNC_RATE_LIMIT_BYTES_PER_TOKEN", DefaultRateBytes),
+		MaxHeaderBytes:    int(r.int64("SYNC_MAX_HEADER_BYTES", DefaultMaxHeaderBytes)),
+		MaxConnections:    int(r.int64("SYNC_MAX_CONNECTIONS", DefaultMaxConnections)),
+		IdempotencyTTL:    r.duration("SYNC_IDEMPOTENCY_TTL", 24*time.Hour),
+		IdempotencyPurge:  r.duration("SYNC_IDEMPOTENCY_PURGE_INTERVAL", 10*time.Minute),
+		TombstoneKeep:     r.duration("SYNC_TOMBSTONE_RETENTION", 2160*time.Hour),
+		TombstonePurge:    r.duration("SYNC_TOMBSTONE_PURGE_INTERVAL", time.Hour),
+		RequestTimeout:    r.duration("SYNC_REQUEST_TIMEOUT", 30*time.Second),
+		ReadTimeout:       r.duration("SYNC_READ_TIMEOUT", 30*time.Second),
+		WriteTimeout:      r.duration("SYNC_WRITE_TIMEOUT", 60*time.Second),
+		StatementTimeout:  r.duration("SYNC_STATEMENT_TIMEOUT", 15*time.Second),
+		DBConnectTimeout:  r.duration("SYNC_DB_CONNECT_TIMEOUT", 3*time.Second),
+		DBMaxConns:        int32(r.int64("SYNC_DB_MAX_CONNS", 10)),
+		DBExecMode:        r.execMode("SYNC_DB_EXEC_MODE", DefaultDBExecMode),
+		LogLevel:          r.level("SYNC_LOG_LEVEL", slog.LevelInfo),
+		ReplicaURLs:       r.list("SYNC_REPLICA_DATABASE_URLS"),
+		ReplicaMaxLag:     r.duration("SYNC_REPLICA_MAX_LAG", 5*time.Second),
+		ReplicaProbe:      r.duration("SYNC_REPLICA_PROBE_INTERVAL", time.Second),
+		RateShareInterval: r.duration("SYNC_RATE_LIMIT_SHARE_INTERVAL", time.Second),
+	}
+	for i, u := range c.ReplicaURLs {
+		// The value is not echoed: a URL carries a password.
+		if _, err := pgx.ParseConfig(u); err != nil || u == c.DatabaseURL {
+			r.fail("SYNC_REPLICA_DATABASE_URLS", fmt.Sprintf("item %d must be a Postgres URL of a streaming replica (postgres://user:password@host:port/db), not DATABASE_URL itself", i+1))
+		}
 	}
 	switch {
 	case len(c.JWTSecret) == 0 && c.JWKSURL == "":
@@ -243,6 +263,17 @@ func (r *reader) str(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// list is a comma-separated value, its items trimmed, empty ones dropped.
+func (r *reader) list(name string) []string {
+	var out []string
+	for _, item := range strings.Split(r.getenv(name), ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func (r *reader) int64(name string, def int64) int64 {

@@ -37,6 +37,7 @@ type RateLimiter struct {
 	mu        sync.Mutex
 	buckets   map[uuid.UUID]*bucket
 	lastSweep time.Time
+	spent     map[uuid.UUID]int64 // tokens taken since TakeSpent; nil unless shared (ratelimit_shared.go)
 }
 
 type bucket struct {
@@ -92,6 +93,7 @@ func (l *RateLimiter) Allow(key uuid.UUID) (ok bool, retryAfter time.Duration) {
 		return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 	}
 	b.tokens--
+	l.record(key, 1)
 	return true, 0
 }
 
@@ -105,6 +107,7 @@ func (l *RateLimiter) Charge(key uuid.UUID, bytes int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.bucketOf(key, now).tokens -= float64(bytes / l.bytesPerToken)
+	l.record(key, bytes/l.bytesPerToken)
 }
 
 // Buckets is how many keys are being tracked (tests, diagnostics).

@@ -45,6 +45,8 @@ func TestMain(m *testing.M) {
 		// each through TestMain: they attach to this cluster instead of
 		// starting clusters of their own.
 		ShareEnv: "SYNCPROXY_PROOF_DATABASE_URL",
+		// The replica tests read pulls on a streaming replica of the cluster.
+		Replica: true,
 	}))
 }
 

@@ -2,6 +2,7 @@ package proof_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/internal/devicetest"
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 // The workload of TestPull_NoMissedChange_ConcurrentWritersAndReaders.
@@ -43,6 +45,7 @@ func proofDuration(t *testing.T) time.Duration {
 // committedPush is one push that answered 200: what it wrote.
 type committedPush struct {
 	marker  uuid.UUID   // an estimate_event only this push inserts
+	version int64       // the version it answered (its clock seq)
 	value   string      // the name/number this push wrote to every row it upserted
 	upserts []uuid.UUID // costbook_items and estimates ids
 	deletes []uuid.UUID // costbook_items and estimates ids
@@ -65,13 +68,16 @@ func (l *tenantLoad) ownID(id uuid.UUID) bool {
 	return l.issued[id]
 }
 
-// ackedMarkers returns the markers of every push whose 200 has arrived so far.
-func (l *tenantLoad) ackedMarkers() []uuid.UUID {
+// ackedMarkers returns the markers of every push whose 200 has arrived so
+// far, and of those only the ones of versions up to upTo when upTo >= 0.
+func (l *tenantLoad) ackedMarkers(upTo int64) []uuid.UUID {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]uuid.UUID, len(l.committed))
-	for i, c := range l.committed {
-		out[i] = c.marker
+	var out []uuid.UUID
+	for _, c := range l.committed {
+		if upTo < 0 || c.version <= upTo {
+			out = append(out, c.marker)
+		}
 	}
 	return out
 }
@@ -86,6 +92,8 @@ type readerState struct {
 	seenIDs map[uuid.UUID]bool     // every row or tombstone id delivered
 	walks   int
 	pages   int
+	version int64     // the version of the last resting cursor it got: never goes back
+	since   time.Time // a since-reader's last serverTime: never goes back
 }
 
 func newReaderState(name string) *readerState {
@@ -167,7 +175,27 @@ func (r *readerState) deliver(id uuid.UUID, v any) {
 //   - a naive `updated_at > since` reader following the same tenants loses
 //     changes for good: the workload does race commits against pulls.
 func TestPull_NoMissedChange_ConcurrentWritersAndReaders(t *testing.T) {
-	duration := proofDuration(t)
+	proveNoMissedChange(t, proofSetup{writers: []string{env.URL}, readers: []string{env.URL},
+		duration: proofDuration(t), fresh: true})
+}
+
+// proofSetup says which servers the proof's devices talk to.
+type proofSetup struct {
+	writers  []string // writer w of a tenant pushes through writers[w % len]
+	readers  []string // each page a reader pulls comes through one of them, at random
+	duration time.Duration
+	// fresh: the readers read the primary only, so a walk also holds every
+	// push acknowledged before it began (the clock's FOR SHARE). A replica
+	// may trail the primary: then a walk holds every push up to the version
+	// its cursor says, and later ones come with a later walk.
+	fresh bool
+}
+
+// proveNoMissedChange runs the workload of
+// TestPull_NoMissedChange_ConcurrentWritersAndReaders on setup and checks
+// everything that test says.
+func proveNoMissedChange(t *testing.T, setup proofSetup) {
+	duration := setup.duration
 	loads := make([]*tenantLoad, tenantsAtOnce)
 	for i := range loads {
 		l := &tenantLoad{dev: env.NewTenant(t),
@@ -197,7 +225,7 @@ func TestPull_NoMissedChange_ConcurrentWritersAndReaders(t *testing.T) {
 			writers.Add(1)
 			go func() {
 				defer writers.Done()
-				if err := runWriter(l, ti, w, stop); err != nil {
+				if err := runWriter(l, l.dev.On(setup.writers[w%len(setup.writers)]), ti, w, stop); err != nil {
 					report(err)
 				}
 			}()
@@ -216,7 +244,7 @@ func TestPull_NoMissedChange_ConcurrentWritersAndReaders(t *testing.T) {
 			readers.Add(1)
 			go func() {
 				defer readers.Done()
-				from, err := runReader(l, rs, uint64(ti*(readersPerTenant+sinceReaders)+ri), stop)
+				from, err := runReader(l, setup, rs, uint64(ti*(readersPerTenant+sinceReaders)+ri), stop)
 				cursors[ti][ri] = from
 				if err != nil {
 					report(err)
@@ -320,7 +348,7 @@ func naivePullMarkers(contractorID uuid.UUID, since *time.Time, seen map[uuid.UU
 
 // runWriter pushes until stop: each push upserts a few hot rows with a value
 // unique to the push, deletes a few others, and inserts its marker.
-func runWriter(l *tenantLoad, ti, wi int, stop <-chan struct{}) error {
+func runWriter(l *tenantLoad, dev *devicetest.Device, ti, wi int, stop <-chan struct{}) error {
 	rng := rand.New(rand.NewPCG(uint64(ti), uint64(wi)))
 	for n := 0; ; n++ {
 		select {
@@ -360,13 +388,20 @@ func runWriter(l *tenantLoad, ti, wi int, stop <-chan struct{}) error {
 		}
 		l.mu.Unlock()
 
-		r, err := l.dev.Exchange(http.MethodPost, devicetest.PushPath, body, nil)
+		r, err := dev.Exchange(http.MethodPost, devicetest.PushPath, body, nil)
 		if err != nil {
 			return fmt.Errorf("tenant %d writer %d: %w", ti, wi, err)
 		}
 		if r.Status != 200 {
 			return fmt.Errorf("tenant %d writer %d: push = %d: %s", ti, wi, r.Status, r.Body)
 		}
+		var receipt struct {
+			Version int64 `json:"version"`
+		}
+		if err := json.Unmarshal(r.Body, &receipt); err != nil || receipt.Version < 1 {
+			return fmt.Errorf("tenant %d writer %d: push answered no version: %s", ti, wi, r.Body)
+		}
+		cp.version = receipt.Version
 		l.mu.Lock()
 		l.committed = append(l.committed, cp)
 		l.byValue[cp.value] = cp
@@ -376,9 +411,11 @@ func runWriter(l *tenantLoad, ti, wi int, stop <-chan struct{}) error {
 
 // runReader walks from nothing, then from each walk's last cursor (or, for a
 // since-reader, from the serverTime of its last walk), until stop. After every
-// walk it checks that every push acknowledged before the walk began has been
-// delivered. It returns the cursor (or since) to continue from.
-func runReader(l *tenantLoad, rs *readerState, seed uint64, stop <-chan struct{}) (string, error) {
+// walk it checks that every push acknowledged so far up to the version of the
+// walk's cursor has been delivered, and with setup.fresh, every push
+// acknowledged before the walk began. It returns the cursor (or since) to
+// continue from.
+func runReader(l *tenantLoad, setup proofSetup, rs *readerState, seed uint64, stop <-chan struct{}) (string, error) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	from := ""
 	for {
@@ -387,16 +424,22 @@ func runReader(l *tenantLoad, rs *readerState, seed uint64, stop <-chan struct{}
 			return from, nil
 		default:
 		}
-		acked := l.ackedMarkers()
+		var acked []uuid.UUID
+		if setup.fresh {
+			acked = l.ackedMarkers(-1)
+		}
 		// Small pages make walks span many requests, and cross table
 		// boundaries while writers commit in between.
 		cursor, since := from, ""
 		if rs.bySince {
 			cursor, since = "", from
 		}
-		pages, err := l.dev.Walk(cursor, since, 3+rng.IntN(40))
+		pages, err := walkVia(l.dev, setup.readers, rng, cursor, since, 3+rng.IntN(40))
 		if err != nil {
 			return from, fmt.Errorf("%s: %w", rs.name, err)
+		}
+		if err := rs.neverBack(pages); err != nil {
+			return from, err
 		}
 		for _, p := range pages {
 			if err := rs.apply(p, l.dev.ContractorID); err != nil {
@@ -412,6 +455,12 @@ func runReader(l *tenantLoad, rs *readerState, seed uint64, stop <-chan struct{}
 			if rs.markers[m] == 0 {
 				return from, fmt.Errorf("%s: walk %d completed without push %s, whose 200 arrived before the walk began: a missed change",
 					rs.name, rs.walks, m)
+			}
+		}
+		for _, m := range l.ackedMarkers(rs.version) {
+			if rs.markers[m] == 0 {
+				return from, fmt.Errorf("%s: walk %d ended at version %d without push %s of a version up to it: a missed change",
+					rs.name, rs.walks, rs.version, m)
 			}
 		}
 	}
@@ -590,4 +639,43 @@ func contains(ids []uuid.UUID, id uuid.UUID) bool {
 		}
 	}
 	return false
+}
+
+// neverBack checks that a walk took the reader back nowhere: every cursor
+// it handed out stands at or past the last resting cursor the reader had
+// (a page from a database that has not replayed what the reader has seen
+// would hand out an older one), and a since-reader's serverTime does not go
+// back either (it would have to pull again what it had). A since-reader
+// keeps no cursor: a walk from its since that a replica further behind
+// serves ends at that replica's version, which says truly what the walk
+// delivered up to; its version is only that of its last walk.
+func (r *readerState) neverBack(pages []devicetest.Page) error {
+	if r.bySince {
+		r.version = -1
+	}
+	for i, p := range pages {
+		v, paging, err := syncstore.CursorVersion(p.Cursor)
+		if err != nil {
+			return fmt.Errorf("%s: page %d: %w", r.name, i, err)
+		}
+		if v < r.version {
+			return fmt.Errorf("%s: walk %d page %d handed out a cursor at version %d, behind the %d the reader had: a cursor went back",
+				r.name, r.walks+1, i, v, r.version)
+		}
+		if !paging {
+			r.version = v
+		}
+	}
+	if r.bySince {
+		at, err := time.Parse(time.RFC3339Nano, pages[0].ServerTime)
+		if err != nil {
+			return fmt.Errorf("%s: serverTime %q: %w", r.name, pages[0].ServerTime, err)
+		}
+		if at.Before(r.since) {
+			return fmt.Errorf("%s: walk %d answered serverTime %s, before the %s it had: its since went back",
+				r.name, r.walks+1, pages[0].ServerTime, r.since.Format(time.RFC3339Nano))
+		}
+		r.since = at
+	}
+	return nil
 }

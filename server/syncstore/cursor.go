@@ -270,3 +270,18 @@ func parseTableSet(text string) (tableSet, error) {
 	}
 	return s, nil
 }
+
+// CursorVersion is the version a cursor stands at, for tests and tools
+// that check that cursors never go back: a resting cursor's version
+// delivered up to, or the horizon of the walk a paging cursor is in (paging
+// true). The cursor stays opaque to clients.
+func CursorVersion(s string) (version int64, paging bool, err error) {
+	c, err := decodeCursor(s)
+	if err != nil {
+		return 0, false, err
+	}
+	if c.Paging {
+		return c.Horizon, true, nil
+	}
+	return c.Base, false, nil
+}

@@ -36,6 +36,9 @@ func (s *Store) Digest(ctx context.Context, contractorID uuid.UUID, tableNames [
 	if err != nil {
 		return Digest{}, err
 	}
+	if d, served, err := s.digestFromReplica(ctx, contractorID, want); served {
+		return d, err
+	}
 	var d Digest
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		q := db.New(tx)
@@ -43,23 +46,30 @@ func (s *Store) Digest(ctx context.Context, contractorID uuid.UUID, tableNames [
 		if err != nil {
 			return fmt.Errorf("read clock: %w", err)
 		}
-		d.ServerTime = clock.Now
-		d.Cursor = cursor{Base: clock.Seq, Tables: want}.encode()
-		for i := range want.members() {
-			if i >= len(tables) {
-				continue
-			}
-			t := &tables[i]
-			n, sum, err := t.digest(ctx, q, contractorID)
-			if err != nil {
-				return fmt.Errorf("digest %s: %w", t.name, err)
-			}
-			d.Tables = append(d.Tables, TableDigest{Table: t.name, Count: n, Digest: sum})
-		}
-		return nil
+		d, err = digestAt(ctx, q, contractorID, want, clock.Seq, clock.Now)
+		return err
 	})
 	if err != nil {
 		return Digest{}, fmt.Errorf("digest: %w", err)
+	}
+	s.replicas.Served(opDigest, Primary)
+	return d, nil
+}
+
+// digestAt computes the figures of the tables in want through q, whose
+// snapshot holds the contractor's changes up to seq and none after.
+func digestAt(ctx context.Context, q *db.Queries, contractorID uuid.UUID, want tableSet, seq int64, at api.Timestamp) (Digest, error) {
+	d := Digest{ServerTime: at, Cursor: cursor{Base: seq, Tables: want}.encode()}
+	for i := range want.members() {
+		if i >= len(tables) {
+			continue
+		}
+		t := &tables[i]
+		n, sum, err := t.digest(ctx, q, contractorID)
+		if err != nil {
+			return Digest{}, fmt.Errorf("digest %s: %w", t.name, err)
+		}
+		d.Tables = append(d.Tables, TableDigest{Table: t.name, Count: n, Digest: sum})
 	}
 	return d, nil
 }

@@ -21,6 +21,10 @@ type PullRequest struct {
 	Since  *time.Time
 	Limit  int      // rows per page
 	Tables []string // empty: all tables
+	// MinVersion is a version the page must see, besides the cursor's: a
+	// held pull woken by the push of version V sets V, so that a replica
+	// that has not replayed V does not answer it with nothing new. 0: none.
+	MinVersion int64
 }
 
 // Pull returns one page of contractorID's rows.
@@ -45,6 +49,18 @@ func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullReques
 	if err != nil {
 		return nil, err
 	}
+	if page, served, err := s.pullFromReplica(ctx, contractorID, req, c); served {
+		return page, err
+	}
+	page, err := s.pullFromPrimary(ctx, contractorID, req, c)
+	if err == nil {
+		s.replicas.Served(opPull, Primary)
+	}
+	return page, err
+}
+
+// pullFromPrimary reads the page on the primary: see Pull.
+func (s *Store) pullFromPrimary(ctx context.Context, contractorID uuid.UUID, req PullRequest, c cursor) (*Page, error) {
 	// Each read is its own implicit transaction with the statement timeout
 	// (server/pgtx): nothing holds a connection between them, so a pull
 	// works behind a transaction pooler.
@@ -83,14 +99,19 @@ func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullReques
 			return nil, err
 		}
 	}
+	return s.walk(ctx, s.pool, contractorID, c, req.Limit)
+}
 
+// walk reads the page of c on conn: up to limit rows of the tables c still
+// has to walk, from where it stands up to its horizon.
+func (s *Store) walk(ctx context.Context, conn db.DBTX, contractorID uuid.UUID, c cursor, limit int) (*Page, error) {
 	page := newPage(wire.NewTimestamp(microsTime(c.At)), s.maxPageBytes)
 	var since *api.Timestamp
 	if c.Since != 0 {
 		t := wire.NewTimestamp(microsTime(c.Since))
 		since = &t
 	}
-	remaining := req.Limit
+	remaining := limit
 	for i := c.Table; i < len(tables); i++ {
 		if !c.Walk.has(i) {
 			continue
@@ -107,7 +128,7 @@ func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullReques
 			continue // nothing of this table lies in (after, horizon]
 		}
 		t := &tables[i]
-		taken, last, more, err := t.pull(ctx, db.New(page.budget.limit(s.pool)), r, &page.tables[i])
+		taken, last, more, err := t.pull(ctx, db.New(page.budget.limit(conn)), r, &page.tables[i])
 		if err != nil {
 			return nil, fmt.Errorf("pull %s: %w", t.name, err)
 		}

@@ -20,17 +20,24 @@ type Store struct {
 	pool           *pgtx.Pool
 	idempotencyTTL time.Duration
 	maxPageBytes   int
+	replicas       Replicas
 }
 
 // Options configure a Store.
 type Options struct {
 	IdempotencyTTL time.Duration // how long an Idempotency-Key is remembered
 	MaxPageBytes   int           // bytes of rows one pull page holds (at least one row); <= 0: unbounded
+	// Replicas, if not nil, may serve pull pages and digests (replica.go).
+	Replicas Replicas
 }
 
 // New returns a Store on pool.
 func New(pool *pgtx.Pool, o Options) *Store {
-	return &Store{pool: pool, idempotencyTTL: o.IdempotencyTTL, maxPageBytes: o.MaxPageBytes}
+	s := &Store{pool: pool, idempotencyTTL: o.IdempotencyTTL, maxPageBytes: o.MaxPageBytes, replicas: o.Replicas}
+	if s.replicas == nil {
+		s.replicas = noReplicas{}
+	}
+	return s
 }
 
 // withTx runs fn in one transaction: it commits when fn returns nil and rolls
