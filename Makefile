@@ -75,7 +75,7 @@ fmt: ## gofmt the tree
 # ---- contract checks: openapi.yaml, migrations/, queries/, gen/ and the Swift
 # SDK must never disagree silently. Each prints what it compared and a verdict.
 CONTRACTCHECK := $(GO) run ./cmd/contractcheck
-CHECKS := check-generated check-db check-breaking check-tenant check-swift check-go
+CHECKS := check-generated check-db check-breaking check-tenant check-distributable check-swift check-go
 
 .PHONY: check $(CHECKS) baseline
 check: ## every contract check (runs all, then fails if any failed); CI runs it before the tests
@@ -95,6 +95,9 @@ check-breaking: ## openapi.yaml has no breaking change against api/baseline (oas
 
 check-tenant: ## every query on tenant data takes @contractor_id and filters or writes by it
 	@$(CONTRACTCHECK) tenant
+
+check-distributable: ## the schema and queries stay distributable by tenant: docs/citus.sql distributes every synced table by contractor_id, keys lead with it, foreign keys carry it, statements pin it, no sequences (throwaway Postgres)
+	@$(CONTRACTCHECK) distributable
 
 check-swift: ## the Swift SDK compiles (swift build in swift-client/)
 	@echo "check swift: building swift-client/ with scripts/swift.sh build"; \

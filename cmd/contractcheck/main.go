@@ -6,6 +6,7 @@
 //	contractcheck db [-cluster-url URL]        openapi.yaml's x-table schemas match the migrated tables
 //	contractcheck breaking                     openapi.yaml is compatible with its released baseline
 //	contractcheck tenant                       every query on tenant data is scoped by @contractor_id
+//	contractcheck distributable [-cluster-url URL]  the schema and queries stay distributable by tenant (docs/citus.sql)
 //	contractcheck baseline                     record openapi.yaml as the released contract of its major
 //
 // Each check prints what it compared and a one-line verdict,
@@ -33,11 +34,12 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"generated": {"gen/db, gen/api and the Swift SDK equal a fresh sqlc + oapi-codegen + swiftgen run", runGenerated},
-	"db":        {"openapi.yaml's x-table row schemas match the tables the migrations create", runDB},
-	"breaking":  {"openapi.yaml has no breaking change against api/baseline (oasdiff)", runBreaking},
-	"tenant":    {"every query on tenant data takes @contractor_id and filters or writes by it", runTenant},
-	"baseline":  {"record openapi.yaml as api/baseline/openapi-v<major>.yaml (refuses a breaking overwrite)", runBaseline},
+	"generated":     {"gen/db, gen/api and the Swift SDK equal a fresh sqlc + oapi-codegen + swiftgen run", runGenerated},
+	"db":            {"openapi.yaml's x-table row schemas match the tables the migrations create", runDB},
+	"breaking":      {"openapi.yaml has no breaking change against api/baseline (oasdiff)", runBreaking},
+	"tenant":        {"every query on tenant data takes @contractor_id and filters or writes by it", runTenant},
+	"distributable": {"the schema and queries stay distributable by tenant (Citus, docs/citus.sql)", runDistributable},
+	"baseline":      {"record openapi.yaml as api/baseline/openapi-v<major>.yaml (refuses a breaking overwrite)", runBaseline},
 }
 
 func main() {
@@ -70,7 +72,7 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: contractcheck CHECK [flags]   (run from the repository root)")
-	for _, name := range []string{"generated", "db", "breaking", "tenant", "baseline"} {
+	for _, name := range []string{"generated", "db", "breaking", "tenant", "distributable", "baseline"} {
 		fmt.Fprintf(os.Stderr, "  %-10s %s\n", name, commands[name].summary)
 	}
 }

@@ -40,7 +40,7 @@ type driftCase struct {
 	pass []string
 }
 
-var allChecks = []string{"generated", "db", "breaking", "tenant"}
+var allChecks = []string{"generated", "db", "breaking", "tenant", "distributable"}
 
 func driftCases() []driftCase {
 	return []driftCase{
@@ -143,6 +143,62 @@ func driftCases() []driftCase {
 			pass: []string{"tenant"},
 		},
 		{
+			// One migration, one build of the copy's checker: each drift
+			// must be named on its own.
+			name: "a migration that keys, constrains, refers and numbers rows across tenants, and a table nobody declared",
+			drift: func(t *testing.T, dir string) {
+				repocopy.Write(t, dir, "migrations/9999_drift_distributable.sql", strings.Join([]string{
+					"ALTER TABLE costbook_items DROP CONSTRAINT costbook_items_pkey, ADD PRIMARY KEY (id, contractor_id);",
+					"CREATE UNIQUE INDEX estimates_number ON estimates (number);",
+					"ALTER TABLE costbook_items ADD CONSTRAINT costbook_items_folder FOREIGN KEY (folder_id, contractor_id) REFERENCES costbook_folders (contractor_id, id);",
+					"ALTER TABLE estimate_events ADD COLUMN position bigserial;",
+					"CREATE TABLE notes (contractor_id uuid NOT NULL REFERENCES contractors (id), id uuid NOT NULL, PRIMARY KEY (contractor_id, id));",
+				}, "\n")+"\n")
+			},
+			fail: map[string][]string{
+				"distributable": {
+					"table costbook_items: primary key costbook_items_pkey (id, contractor_id) does not lead with contractor_id",
+					"table estimates: unique index estimates_number (number) does not lead with contractor_id",
+					"table costbook_items: foreign key costbook_items_folder (folder_id, contractor_id) → costbook_folders (contractor_id, id): does not carry costbook_items.contractor_id to costbook_folders.contractor_id",
+					"table estimate_events: column position takes its values from a sequence",
+					"table notes: not declared in docs/citus.sql",
+				},
+			},
+			pass: []string{"tenant"},
+		},
+		{
+			name: "a synced table distributed by another column in the Citus DDL",
+			drift: func(t *testing.T, dir string) {
+				repocopy.Edit(t, dir, "docs/citus.sql",
+					"create_distributed_table('estimates', 'contractor_id'", "create_distributed_table('estimates', 'id'")
+			},
+			fail: map[string][]string{
+				"distributable": {"table estimates: synced, distributed by id in docs/citus.sql, not by its tenant key contractor_id"},
+			},
+			pass: []string{"db", "tenant"},
+		},
+		{
+			name: "a query that moves a row to another tenant",
+			drift: func(t *testing.T, dir string) {
+				repocopy.Write(t, dir, "queries/drift.sql", "-- name: MoveCostbookItem :exec\n"+
+					"UPDATE costbook_items SET contractor_id = @new_contractor WHERE contractor_id = @contractor_id AND id = @id;\n")
+			},
+			fail: map[string][]string{
+				"distributable": {"queries/drift.sql:1 MoveCostbookItem: UPDATE sets costbook_items.contractor_id, the distribution column"},
+			},
+			pass: []string{"tenant"},
+		},
+		{
+			name: "a query on every tenant's rows without saying why",
+			drift: func(t *testing.T, dir string) {
+				repocopy.Write(t, dir, "queries/drift.sql", "-- name: CountEstimates :one\nSELECT count(*) FROM estimates WHERE contractor_id = @contractor_id OR status = 'sent';\n")
+			},
+			fail: map[string][]string{
+				"tenant":        {"CountEstimates: reads estimates without estimates.contractor_id = @contractor_id"},
+				"distributable": {"queries/drift.sql:1 CountEstimates: reads estimates without estimates.contractor_id = a value (a statement on every node"},
+			},
+		},
+		{
 			name: "breaking change with a new major but no new baseline",
 			drift: func(t *testing.T, dir string) {
 				repocopy.RemoveBetween(t, dir, "openapi.yaml", "  /readyz:\n", "  /metrics:\n")
@@ -222,7 +278,7 @@ func TestChecksFireOnDrift(t *testing.T) {
 						continue
 					}
 					args := []string{check}
-					if check == "db" {
+					if check == "db" || check == "distributable" {
 						args = append(args, "-cluster-url", cluster.URL("postgres"))
 					}
 					out, code := repocopy.Run(t, dir, []string{runMainEnv + "=1"}, bin, args...)

@@ -216,6 +216,13 @@ func (q *query) touchesTenantData(keys map[string]string) bool {
 // `[alias.]key = @contractor_id` of that statement's WHERE (or JOIN ON); each
 // it inserts into must receive @contractor_id as its key.
 func (q *query) unscopedAccesses(keys map[string]string) []string {
+	return q.accessesWithout(keys, isContractorParam, "@contractor_id")
+}
+
+// accessesWithout is unscopedAccesses with another test of the value the
+// key must equal, named value in problems (check-distributable takes any
+// parameter or constant).
+func (q *query) accessesWithout(keys map[string]string, isValue func(node) bool, value string) []string {
 	var problems []string
 	walk(q.tree, func(n node) {
 		var verb string
@@ -246,7 +253,7 @@ func (q *query) unscopedAccesses(keys map[string]string) []string {
 			}
 			where = append(where, conjuncts(stmt.get("whereClause"))...)
 		case n.has("InsertStmt"):
-			if p := insertProblem(n.get("InsertStmt"), keys); p != "" {
+			if p := insertProblem(n.get("InsertStmt"), keys, isValue, value); p != "" {
 				problems = append(problems, p)
 			}
 			return
@@ -255,18 +262,19 @@ func (q *query) unscopedAccesses(keys map[string]string) []string {
 		}
 		for _, ref := range refs {
 			key, tenant := keys[ref.table]
-			if !tenant || filtersByContractor(where, ref, key) {
+			if !tenant || filtersBy(where, ref, key, isValue) {
 				continue
 			}
-			problems = append(problems, fmt.Sprintf("%s %s without %s.%s = @contractor_id", verb, ref.table, ref.qualifier(), key))
+			problems = append(problems, fmt.Sprintf("%s %s without %s.%s = %s", verb, ref.table, ref.qualifier(), key, value))
 		}
 	})
 	return problems
 }
 
 // insertProblem checks that an INSERT into a tenant table writes
-// @contractor_id into its key column, in every VALUES row or the SELECT list.
-func insertProblem(stmt node, keys map[string]string) string {
+// @contractor_id (what isValue accepts, named value) into its key column, in
+// every VALUES row or the SELECT list.
+func insertProblem(stmt node, keys map[string]string, isValue func(node) bool, value string) string {
 	table := stmt.get("relation").str("relname")
 	key, tenant := keys[table]
 	if !tenant {
@@ -299,8 +307,8 @@ func insertProblem(stmt node, keys map[string]string) string {
 		values = append(values, targets[idx].get("ResTarget").get("val"))
 	}
 	for _, v := range values {
-		if !isContractorParam(v) {
-			return fmt.Sprintf("inserts into %s with %s not set from @contractor_id", table, key)
+		if !isValue(v) {
+			return fmt.Sprintf("inserts into %s with %s not set from %s", table, key, value)
 		}
 	}
 	return ""
@@ -344,16 +352,16 @@ func conjuncts(cond node) []node {
 	return []node{cond}
 }
 
-// filtersByContractor looks for `[qualifier.]key = @contractor_id` (either
-// way round) among the conjuncts.
-func filtersByContractor(where []node, ref tableRef, key string) bool {
+// filtersBy looks for `[qualifier.]key = <value>` (either way round) among
+// the conjuncts, where isValue says what a value is.
+func filtersBy(where []node, ref tableRef, key string, isValue func(node) bool) bool {
 	for _, c := range where {
 		e := c.get("A_Expr")
 		if e == nil || e.str("kind") != "AEXPR_OP" || operator(e) != "=" {
 			continue
 		}
 		l, r := e.get("lexpr"), e.get("rexpr")
-		if isColumn(l, ref, key) && isContractorParam(r) || isColumn(r, ref, key) && isContractorParam(l) {
+		if isColumn(l, ref, key) && isValue(r) || isColumn(r, ref, key) && isValue(l) {
 			return true
 		}
 	}
