@@ -25,7 +25,10 @@ against the same statements run directly with pgx; then (modes) the
 pooler-safe default against named prepared statements, in the same run;
 then (attack) replays the three high attacks of issue 17 against fresh
 server processes with the default settings and prints each one's peak RSS
-(alone: -phases attack -self bin/syncproxy [-compare-with OLD]).
+(alone: -phases attack -self bin/syncproxy [-compare-with OLD]); then
+(replicas) starts a streaming replica of the throwaway cluster (or reads the
+first of SYNC_REPLICA_DATABASE_URLS with DATABASE_URL) and runs the devices on
+a timer against a server that reads their pulls there.
 modes needs a direct connection: with DATABASE_URL through a transaction
 pooler, leave it out (-phases push,pull,devices). compare runs two syncproxy
 binaries as servers, -compare-with and -self, and attack runs -self (and
@@ -42,7 +45,7 @@ flags:`)
 	perTenant := fs.Int("devices-per-tenant", 0, "devices sharing one contractor (default 4)")
 	maxConns := fs.Int("db-max-conns", 0, fmt.Sprintf("server pool size (default: SYNC_DB_MAX_CONNS if set, else %d)", bench.DefaultDBMaxConns))
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile per phase to PREFIX.PHASE.pprof")
-	phases := fs.String("phases", "", "comma-separated subset of push,pull,devices,paced,compare,modes,attack (default all)")
+	phases := fs.String("phases", "", "comma-separated subset of push,pull,devices,paced,compare,modes,attack,replicas (default all)")
 	compareWith := fs.String("compare-with", "", "another syncproxy binary: the compare phase runs the closed-loop devices against it and this build, same run, and the attack phase replays its attacks against it too")
 	compareLabel := fs.String("compare-label", "", "how to name the -compare-with binary in the report (default its path)")
 	self := fs.String("self", "", "the syncproxy binary of this build, the \"after\" side of compare (go build ./cmd/syncproxy)")

@@ -132,20 +132,26 @@ func TestRun_Quick_FillsEveryFigure(t *testing.T) {
 			t.Errorf("attack %s on %s: %+v", a.Attack, a.Server, a)
 		}
 	}
-	if len(res.Targets) != 9+len(attacks) {
-		t.Errorf("%d targets, want %d", len(res.Targets), 9+len(attacks))
+	// The replicas phase ran the devices against a server reading a
+	// streaming replica of the cluster: both sources served pulls, none failed.
+	if r := res.Replicas; r.Devices != o.Devices || r.Pulls == 0 || r.Errors != 0 || r.OnReplica == 0 || r.OnReplica+r.OnPrimary < r.Pulls ||
+		!(r.ReplicaShare > 0) || r.PullLatency.Count != r.Pulls {
+		t.Errorf("replicas: %+v", r)
+	}
+	if len(res.Targets) != 10+len(attacks) {
+		t.Errorf("%d targets, want %d", len(res.Targets), 10+len(attacks))
 	}
 
 	var table bytes.Buffer
 	if err := res.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "DEVICES ON A TIMER", "BEFORE/AFTER", "EXEC MODES", "ATTACKS", "MEMORY", "TARGETS"} {
+	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "DEVICES ON A TIMER", "BEFORE/AFTER", "EXEC MODES", "ATTACKS", "REPLICAS", "MEMORY", "TARGETS"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
-	for _, phase := range []string{"push", "pull", "devices", "paced", "compare", "modes", "attack", "stopped the server and removed the throwaway cluster"} {
+	for _, phase := range []string{"push", "pull", "devices", "paced", "compare", "modes", "attack", "replicas done", "stopped the server and removed the throwaway cluster"} {
 		if !strings.Contains(progress.String(), phase) {
 			t.Errorf("progress lacks a line for %q:\n%s", phase, progress.String())
 		}

@@ -14,6 +14,7 @@ import (
 
 // pushReply is what the bench reads of a push response.
 type pushReply struct {
+	Version  int64 `json:"version"`
 	Upserted struct {
 		CostbookItems int `json:"costbook_items"`
 	} `json:"upserted"`

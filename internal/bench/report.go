@@ -57,6 +57,10 @@ func targets(r Result) []Target {
 		ts = append(ts, Target{Name: fmt.Sprintf("peak RSS during the %d-row pull", r.Pull.Rows), Want: fmt.Sprintf("≤ %d MiB", targetPullMiB),
 			Got: fmt.Sprintf("%.0f MiB", r.Pull.Memory.PeakRSSMiB), Met: r.Pull.Memory.PeakRSSMiB <= targetPullMiB})
 	}
+	if r.Replicas.Devices > 0 {
+		ts = append(ts, Target{Name: fmt.Sprintf("%d devices reading a replica: errors", r.Replicas.Devices), Want: "0",
+			Got: fmt.Sprint(r.Replicas.Errors), Met: r.Replicas.Errors == 0})
+	}
 	for _, a := range r.Attack.Runs {
 		if a.ThisBuild {
 			ts = append(ts, Target{Name: "peak RSS of the server under the " + a.Attack + " attack", Want: fmt.Sprintf("≤ %d MiB", targetAttackMiB),
@@ -88,6 +92,12 @@ func (r Result) WriteTable(w io.Writer) error {
 	}
 	if len(r.Attack.Runs) > 0 {
 		r.writeAttack(&b)
+	}
+	if r.Replicas.Devices > 0 {
+		fmt.Fprintf(&b, "\nREPLICAS: %s\n  %s\n", r.Replicas.Shape, r.Replicas.summary())
+		for _, s := range r.Replicas.ErrorSamples {
+			fmt.Fprintf(&b, "  error: %s\n", s)
+		}
 	}
 	r.writeMemory(&b)
 	b.WriteString("\nTARGETS\n")

@@ -4,20 +4,21 @@ import "time"
 
 // Result is one run's figures; it is written as bench/results.json.
 type Result struct {
-	StartedAt time.Time     `json:"startedAt"`
-	Seconds   float64       `json:"seconds"`
-	Quick     bool          `json:"quick"` // a reduced run: not comparable with the targets
-	Machine   Machine       `json:"machine"`
-	Setup     Setup         `json:"setup"`
-	Push      PushResult    `json:"push"`
-	Pull      PullResult    `json:"pull"`
-	Devices   DevicesResult `json:"devices"`
-	Paced     DevicesResult `json:"paced"`
-	Compare   CompareResult `json:"compare"`
-	Modes     ModesResult   `json:"modes"`
-	Attack    AttackResult  `json:"attack"`
-	Memory    Memory        `json:"memory"`
-	Targets   []Target      `json:"targets"`
+	StartedAt time.Time      `json:"startedAt"`
+	Seconds   float64        `json:"seconds"`
+	Quick     bool           `json:"quick"` // a reduced run: not comparable with the targets
+	Machine   Machine        `json:"machine"`
+	Setup     Setup          `json:"setup"`
+	Push      PushResult     `json:"push"`
+	Pull      PullResult     `json:"pull"`
+	Devices   DevicesResult  `json:"devices"`
+	Paced     DevicesResult  `json:"paced"`
+	Compare   CompareResult  `json:"compare"`
+	Modes     ModesResult    `json:"modes"`
+	Attack    AttackResult   `json:"attack"`
+	Replicas  ReplicasResult `json:"replicas"`
+	Memory    Memory         `json:"memory"`
+	Targets   []Target       `json:"targets"`
 }
 
 // Machine is where the figures come from.
