@@ -52,8 +52,8 @@ bench: ## measure push/pull/200 devices against raw Postgres, and devices before
 	scripts/bench.sh $(BENCH_ARGS)
 
 .PHONY: bench-go
-bench-go: ## Go micro-benchmarks of the hot paths (validate + dedupe 1,000 rows, encode a 1,000-row page)
-	$(GO) test -run='^$$' -bench=. -benchmem ./server/syncstore/ ./server/middleware/
+bench-go: ## Go micro-benchmarks of the hot paths (validate + dedupe 1,000 rows, encode a 1,000-row page, the tenant lookup with and without a shared budget row, one rate budget exchange)
+	$(GO) test -run='^$$' -bench=. -benchmem ./server/syncstore/ ./server/middleware/ ./server/ratebudget/
 
 .PHONY: generate
 generate: ## regenerate gen/api, gen/db, the table registry and the Swift SDK from openapi.yaml and the SQL

@@ -14,7 +14,7 @@ ALTER TABLE sync_clock ADD COLUMN seq_at timestamptz NOT NULL DEFAULT now();
 
 -- Each instance keeps its rate limit buckets in memory and, once a sync
 -- interval, adds one row here with what each contractor spent on it since
--- the last one ({"<contractor id>": tokens}), and debits what the other
+-- the last one (tokens[i] for contractors[i]), and debits what the other
 -- instances' rows it has not seen yet say (server/ratebudget). writer is the
 -- transaction that wrote the row: a reader takes the rows its previous
 -- snapshot did not see, so a row that commits late is read late, never
@@ -24,6 +24,7 @@ CREATE TABLE rate_spend (
     instance_id uuid NOT NULL,
     writer      xid8 NOT NULL DEFAULT pg_current_xact_id(),
     written_at  timestamptz NOT NULL DEFAULT now(),
-    spent       jsonb NOT NULL CHECK (jsonb_typeof(spent) = 'object'),
+    contractors uuid[] NOT NULL,
+    tokens      bigint[] NOT NULL CHECK (cardinality(tokens) = cardinality(contractors)),
     PRIMARY KEY (instance_id, writer)
 );

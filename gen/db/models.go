@@ -124,10 +124,11 @@ type PricingRule struct {
 }
 
 type RateSpend struct {
-	InstanceID uuid.UUID       `json:"instance_id"`
-	Writer     pgtype.Uint64   `json:"writer"`
-	WrittenAt  wire.Timestamp  `json:"written_at"`
-	Spent      json.RawMessage `json:"spent"`
+	InstanceID  uuid.UUID      `json:"instance_id"`
+	Writer      pgtype.Uint64  `json:"writer"`
+	WrittenAt   wire.Timestamp `json:"written_at"`
+	Contractors []uuid.UUID    `json:"contractors"`
+	Tokens      []int64        `json:"tokens"`
 }
 
 type StepAConfig struct {

@@ -7,58 +7,69 @@ package db
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/google/uuid"
 )
 
 const exchangeRateSpend = `-- name: ExchangeRateSpend :one
 WITH added AS (
-    INSERT INTO rate_spend (instance_id, spent)
-    SELECT $1::uuid, $3::jsonb
-    WHERE $3::jsonb <> '{}'::jsonb
+    INSERT INTO rate_spend (instance_id, contractors, tokens)
+    SELECT $1::uuid, $2::uuid[], $3::bigint[]
+    WHERE cardinality($2::uuid[]) > 0
     RETURNING 1
 ), expired AS (
     DELETE FROM rate_spend
     WHERE instance_id = $1::uuid AND written_at < now() - make_interval(secs => $4::float8)
     RETURNING 1
+), others AS (
+    -- Two unnests joined by position, not unnest(a, b), which sqlc cannot
+    -- type (PITFALLS.md), nor a[i], which detoasts the array per element.
+    SELECT c.contractor_id, sum(t.tokens)::bigint AS tokens
+    FROM rate_spend AS r
+    CROSS JOIN LATERAL unnest(r.contractors) WITH ORDINALITY AS c(contractor_id, i)
+    JOIN LATERAL unnest(r.tokens) WITH ORDINALITY AS t(tokens, i) ON t.i = c.i
+    WHERE r.instance_id <> $1::uuid
+      AND NOT pg_visible_in_snapshot(r.writer, $5::text::pg_snapshot)
+    GROUP BY c.contractor_id
 )
 SELECT pg_current_snapshot()::text AS seen,
-    COALESCE(jsonb_agg(r.spent), '[]'::jsonb)::jsonb AS others
-FROM rate_spend AS r
-WHERE r.instance_id <> $1::uuid
-  AND NOT pg_visible_in_snapshot(r.writer, $2::text::pg_snapshot)
+    COALESCE((SELECT array_agg(o.contractor_id ORDER BY o.contractor_id) FROM others AS o), '{}')::uuid[] AS contractors,
+    COALESCE((SELECT array_agg(o.tokens ORDER BY o.contractor_id) FROM others AS o), '{}')::bigint[] AS tokens
 `
 
 type ExchangeRateSpendParams struct {
-	InstanceID  uuid.UUID       `json:"instance_id"`
-	Seen        *string         `json:"seen"`
-	Spent       json.RawMessage `json:"spent"`
-	KeepSeconds float64         `json:"keep_seconds"`
+	InstanceID  uuid.UUID   `json:"instance_id"`
+	Contractors []uuid.UUID `json:"contractors"`
+	Tokens      []int64     `json:"tokens"`
+	KeepSeconds float64     `json:"keep_seconds"`
+	Seen        *string     `json:"seen"`
 }
 
 type ExchangeRateSpendRow struct {
-	Seen   string          `json:"seen"`
-	Others json.RawMessage `json:"others"`
+	Seen        string      `json:"seen"`
+	Contractors []uuid.UUID `json:"contractors"`
+	Tokens      []int64     `json:"tokens"`
 }
 
 // The rate limit across instances (server/ratebudget): once an interval, one
 // statement per instance. rate_spend holds spend, no tenant data: its rows
-// are per instance, each a map of contractor ids to tokens.
+// are per instance, each the tokens a list of contractors spent.
 // Adds this instance's spend since its last exchange (when it spent
 // anything), expires its own rows older than @keep_seconds, and returns,
-// with the statement's snapshot, the spend rows of other instances that the
-// snapshot it returned last time (@seen; NULL the first time: nothing) did
-// not see. A row commits after its writer's snapshot is taken; comparing
-// snapshots rather than times reads it once, however late it commits.
+// with the statement's snapshot, the spend per contractor of the other
+// instances' rows that the snapshot it returned last time (@seen; NULL the
+// first time: nothing) did not see. A row commits after its writer's
+// snapshot is taken; comparing snapshots rather than times reads it once,
+// however late it commits.
 func (q *Queries) ExchangeRateSpend(ctx context.Context, arg ExchangeRateSpendParams) (ExchangeRateSpendRow, error) {
 	row := q.db.QueryRow(ctx, exchangeRateSpend,
 		arg.InstanceID,
-		arg.Seen,
-		arg.Spent,
+		arg.Contractors,
+		arg.Tokens,
 		arg.KeepSeconds,
+		arg.Seen,
 	)
 	var i ExchangeRateSpendRow
-	err := row.Scan(&i.Seen, &i.Others)
+	err := row.Scan(&i.Seen, &i.Contractors, &i.Tokens)
 	return i, err
 }

@@ -23,7 +23,6 @@ package ratebudget
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -62,32 +61,25 @@ func New(pool *pgtx.Pool, ledger Ledger, interval time.Duration) *Exchange {
 // instances reported since. On an error the spend is kept for the next one.
 func (e *Exchange) Once(ctx context.Context) error {
 	spent := e.ledger.TakeSpent()
-	report := map[string]int64{}
+	keys := make([]uuid.UUID, 0, len(spent))
+	tokens := make([]int64, 0, len(spent))
 	for key, n := range spent {
-		report[key.String()] = n
-	}
-	raw, err := json.Marshal(report)
-	if err != nil {
-		e.ledger.Unreported(spent)
-		return fmt.Errorf("rate budget: %w", err)
+		keys, tokens = append(keys, key), append(tokens, n)
 	}
 	row, err := db.New(e.pool).ExchangeRateSpend(ctx, db.ExchangeRateSpendParams{
-		InstanceID: e.instance, Seen: e.seen, Spent: raw, KeepSeconds: e.keep.Seconds(),
+		InstanceID: e.instance, Contractors: keys, Tokens: tokens, KeepSeconds: e.keep.Seconds(), Seen: e.seen,
 	})
 	if err != nil {
 		e.ledger.Unreported(spent)
 		return fmt.Errorf("rate budget: exchange: %w", err)
 	}
 	e.seen = &row.Seen
-	var others []map[uuid.UUID]int64
-	if err := json.Unmarshal(row.Others, &others); err != nil {
-		return fmt.Errorf("rate budget: decode the other instances' spend: %w", err)
+	if len(row.Contractors) != len(row.Tokens) {
+		return fmt.Errorf("rate budget: %d contractors with %d spends", len(row.Contractors), len(row.Tokens))
 	}
-	debit := map[uuid.UUID]int64{}
-	for _, o := range others {
-		for key, n := range o {
-			debit[key] += n
-		}
+	debit := make(map[uuid.UUID]int64, len(row.Contractors))
+	for i, key := range row.Contractors {
+		debit[key] += row.Tokens[i]
 	}
 	e.ledger.Debit(debit)
 	return nil
