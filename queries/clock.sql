@@ -3,14 +3,21 @@
 -- pushes of one contractor therefore commit in seq order. `now` is read after
 -- the lock is granted, so updated_at also grows in commit order. The tables
 -- the push writes are stamped with the new seq, so pulls know where to look.
--- seq_at keeps that now: a walk served by a replica takes its time from it.
+-- `now` must come from RETURNING, which runs once the lock is held: the SET
+-- list is evaluated before a concurrent FOR SHARE reader lets go, so a time
+-- taken there can be earlier than the serverTime that reader hands out while
+-- this push is still uncommitted, and a device following serverTime as since
+-- would miss the push for good (the since-reader of server/proof caught it).
+-- seq_at is that earlier SET-list time, so seq_at <= now <= every later
+-- push's now: a walk a replica serves may answer seq_at as serverTime (at
+-- worst a row comes twice, never not at all).
 UPDATE sync_clock
 SET seq = seq + 1,
     seq_at = clock_timestamp(),
     table_seqs = table_seqs || COALESCE(
         (SELECT jsonb_object_agg(t, seq + 1) FROM unnest(@tables::text[]) AS t), '{}'::jsonb)
 WHERE contractor_id = @contractor_id
-RETURNING seq, seq_at AS now;
+RETURNING seq, clock_timestamp()::timestamptz AS now;
 
 -- name: ReadClock :one
 -- FOR SHARE waits for a push of this contractor that is still in flight, so

@@ -53,8 +53,9 @@ import (
 // database answers which page.
 //
 // The walk's time (serverTime, which clients may keep as since) is the
-// clock's seq_at: the time push S read once it held the clock lock, which
-// every push after S reads a later time than (it waits for S to commit).
+// clock's seq_at: a time push S read before its rows' updated_at (queries/
+// clock.sql says why), which every push after S reads a later time than (it
+// waits for S to commit).
 // The replica's own clock would be later than pushes it has not replayed.
 //
 // Purge marks are read in the same snapshot as the rows. A purge raises the
