@@ -165,13 +165,16 @@ func randomHex(n int) string {
 }
 
 // CatchUp waits until the replica has replayed everything its primary had
-// written when CatchUp was called (tests: "the replica has it now").
+// written when CatchUp was called (tests: "the replica has it now"). The
+// target is the insert position: with synchronous_commit off (the test
+// clusters) pg_current_wal_lsn, the write position, can stand before a
+// commit that has already answered, and the row is then not there yet.
 func (c *Cluster) CatchUp(ctx context.Context) error {
 	if c.primary == nil {
 		return errors.New("pgcluster: CatchUp: not a replica")
 	}
 	var target string
-	if err := queryOne(ctx, c.primary.URL("postgres"), "SELECT pg_current_wal_lsn()::text", &target); err != nil {
+	if err := queryOne(ctx, c.primary.URL("postgres"), "SELECT pg_current_wal_insert_lsn()::text", &target); err != nil {
 		return fmt.Errorf("pgcluster: catch up: primary: %w", err)
 	}
 	conn, err := pgx.Connect(ctx, c.URL("postgres"))
