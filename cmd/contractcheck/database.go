@@ -46,20 +46,11 @@ func (t *table) column(name string) (column, bool) {
 // an existing cluster that the caller owns (tests share one): then a fresh
 // database is created on it and dropped afterwards.
 func migratedTables(ctx context.Context, clusterURL string) (map[string]*table, error) {
-	dbURL, cleanup, err := freshDatabase(ctx, clusterURL)
+	pool, cleanup, err := migratedDatabase(ctx, clusterURL)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		return nil, err
-	}
-	defer pool.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := migrations.Apply(ctx, pool, quiet); err != nil {
-		return nil, &driftError{fmt.Sprintf("the migrations do not apply to an empty database: %v", err)}
-	}
 	rows, err := pool.Query(ctx, `
 		SELECT table_name, column_name, udt_name, is_nullable = 'YES', column_default IS NOT NULL, coalesce(column_default, '')
 		FROM information_schema.columns
@@ -86,6 +77,29 @@ func migratedTables(ctx context.Context, clusterURL string) (map[string]*table, 
 		return nil, fmt.Errorf("read information_schema.columns: %w", err)
 	}
 	return tables, nil
+}
+
+// migratedDatabase is a fresh database (see freshDatabase) with the
+// migrations applied by the same migrations.Apply the server runs at start;
+// cleanup closes the pool and drops the database. Migrations that do not
+// apply are a *driftError.
+func migratedDatabase(ctx context.Context, clusterURL string) (pool *pgxpool.Pool, cleanup func(), err error) {
+	dbURL, drop, err := freshDatabase(ctx, clusterURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err = pgxpool.New(ctx, dbURL)
+	if err != nil {
+		drop()
+		return nil, nil, err
+	}
+	cleanup = func() { pool.Close(); drop() }
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := migrations.Apply(ctx, pool, quiet); err != nil {
+		cleanup()
+		return nil, nil, &driftError{fmt.Sprintf("the migrations do not apply to an empty database: %v", err)}
+	}
+	return pool, cleanup, nil
 }
 
 // driftError is a failure caused by the repository's content (a migration

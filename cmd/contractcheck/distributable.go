@@ -2,10 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"slices"
 	"sort"
@@ -14,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncproxy/syncproxy/internal/contract"
-	"github.com/syncproxy/syncproxy/migrations"
 )
 
 // The schema stays distributable by tenant (issue 22): past one primary,
@@ -125,7 +123,8 @@ func runDistributable(ctx context.Context, r *report, args []string) error {
 		*citusPath, len(synced), *specPath, plural(len(queries), "query", "queries"), *queriesDir)
 
 	tables, err := distributedSchema(ctx, *clusterURL, *citusPath, string(citus))
-	if drift, ok := err.(*driftError); ok {
+	var drift *driftError
+	if errors.As(err, &drift) {
 		r.problem("%v", drift)
 		return r.verdict("", "the migrations or "+*citusPath+" do not apply", "fix them (migrations are append-only: add one)")
 	}
@@ -147,19 +146,11 @@ func runDistributable(ctx context.Context, r *report, args []string) error {
 // distributedSchema migrates a fresh database, runs citusSQL on it with the
 // stand-ins, and reads back every table of schema public.
 func distributedSchema(ctx context.Context, clusterURL, citusPath, citusSQL string) (map[string]*distTable, error) {
-	dbURL, cleanup, err := freshDatabase(ctx, clusterURL)
+	pool, cleanup, err := migratedDatabase(ctx, clusterURL)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		return nil, err
-	}
-	defer pool.Close()
-	if err := migrations.Apply(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		return nil, &driftError{fmt.Sprintf("the migrations do not apply to an empty database: %v", err)}
-	}
 	if _, err := pool.Exec(ctx, citusStubs); err != nil {
 		return nil, fmt.Errorf("create the stand-ins for Citus: %w", err)
 	}
