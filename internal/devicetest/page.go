@@ -93,12 +93,18 @@ func (d *Device) PullPage(cursor, since string, limit int) (Page, error) {
 // Walk follows cursors from cursor (or since) until hasMore is false and
 // returns every page; the last page's cursor is where the next walk starts.
 func (d *Device) Walk(cursor, since string, limit int) ([]Page, error) {
+	return WalkEach(func() *Device { return d }, cursor, since, limit)
+}
+
+// WalkEach is Walk with each page pulled by the device next returns: a device
+// whose requests a load balancer spreads over instances (Device.On).
+func WalkEach(next func() *Device, cursor, since string, limit int) ([]Page, error) {
 	var pages []Page
 	for i := 0; ; i++ {
 		if i > 10000 {
 			return pages, fmt.Errorf("pull did not end after %d pages", i)
 		}
-		p, err := d.PullPage(cursor, since, limit)
+		p, err := next().PullPage(cursor, since, limit)
 		if err != nil {
 			return pages, err
 		}

@@ -716,19 +716,5 @@ func deletes(t *testing.T, r devicetest.Response, id uuid.UUID) bool {
 // walkVia is d's walk with each page pulled through one of urls, chosen by
 // rng: a device whose requests a load balancer spreads over instances.
 func walkVia(d *devicetest.Device, urls []string, rng *rand.Rand, cursor, since string, limit int) ([]devicetest.Page, error) {
-	var pages []devicetest.Page
-	for i := 0; ; i++ {
-		if i > 10000 {
-			return pages, fmt.Errorf("pull did not end after %d pages", i)
-		}
-		p, err := d.On(urls[rng.IntN(len(urls))]).PullPage(cursor, since, limit)
-		if err != nil {
-			return pages, err
-		}
-		pages = append(pages, p)
-		if !p.HasMore {
-			return pages, nil
-		}
-		cursor, since = p.Cursor, ""
-	}
+	return devicetest.WalkEach(func() *devicetest.Device { return d.On(urls[rng.IntN(len(urls))]) }, cursor, since, limit)
 }
