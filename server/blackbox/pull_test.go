@@ -1,6 +1,7 @@
 package blackbox_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -517,4 +518,53 @@ func pushQuiet(d *devicetest.Device, body any) int {
 		return 0
 	}
 	return r.Status
+}
+
+// TestPull_SinceFromServerTime_PushThatWaitedOnAReaderIsNotSkipped: a push
+// that reaches the clock while a pull holds it FOR SHARE waits, commits after
+// the pull answered its serverTime, and must still carry a later time than
+// that serverTime, or a device following serverTime as since never gets it.
+// Regression: the push's time was taken in the clock UPDATE's SET list,
+// which is evaluated before the lock wait.
+func TestPull_SinceFromServerTime_PushThatWaitedOnAReaderIsNotSkipped(t *testing.T) {
+	t.Parallel()
+	d := env.NewTenant(t)
+	ctx := context.Background()
+	// The pull's read of the clock (ReadClock: FOR SHARE, then its time).
+	tx, err := env.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // committed below; a no-op then
+	if _, err := tx.Exec(ctx, `SELECT seq FROM sync_clock WHERE contractor_id = $1 FOR SHARE`, d.ContractorID); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.New()
+	pushed := make(chan devicetest.Response, 1)
+	go func() {
+		pushed <- d.Push(map[string]any{"costbook_items": []any{map[string]any{"id": id, "name": "waited"}}})
+	}()
+	env.AwaitLockWaiters(t, 1, "name: AdvanceClock") // the push, on the clock row held above
+	// serverTime has millisecond precision: let the clock pass the push's
+	// arrival by more than that, so a time taken before the wait is earlier.
+	time.Sleep(20 * time.Millisecond)
+	var serverTime time.Time
+	if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&serverTime); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-pushed; r.Status != http.StatusOK {
+		t.Fatalf("push = %d: %s", r.Status, devicetest.Truncate(r.Body))
+	}
+	since := serverTime.UTC().Format("2006-01-02T15:04:05.000Z")
+	for _, p := range d.PullAll(url.Values{"since": {since}}) {
+		for _, it := range p.CostbookItems {
+			if it.ID == id {
+				return
+			}
+		}
+	}
+	t.Fatalf("a pull since %s (the serverTime handed out while the push waited) missed the push", since)
 }
