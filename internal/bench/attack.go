@@ -139,7 +139,10 @@ func runAttack(ctx context.Context, e *env, o Options, p *progress) (AttackResul
 			baseline := srv.status("VmRSS")
 			start := time.Now()
 			answers, err := run(ctx, srv)
-			peak := srv.status("VmHWM")
+			// The kernel folds its per-CPU RSS counters into VmHWM lazily, so
+			// VmHWM can read a few pages below a VmRSS read before it; the
+			// peak is at least every RSS seen.
+			peak := max(srv.status("VmHWM"), srv.status("VmRSS"), baseline)
 			srv.stop()
 			if err != nil {
 				return AttackResult{}, fmt.Errorf("attack %s on %s: %w", a.name, side.label, err)
