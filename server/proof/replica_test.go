@@ -44,11 +44,22 @@ import (
 func TestPull_NoMissedChange_WritersOnTwoInstances_ReadersOnReplica(t *testing.T) {
 	second, _ := env.Listen(t, env.ConfigWith(t, nil), nil, nil)
 	viaReplica, _ := newReplicaServer(t, nil)
+	duration := min(proofDuration(t), 5*time.Second)
+	// A streaming replica is often caught up within a page's time (always,
+	// in CI behind PgBouncer), so a third into the run its replay pauses
+	// for 600 ms, well under SYNC_REPLICA_MAX_LAG: cursors handed out by
+	// the primary meanwhile are past the replica, and those pages must take
+	// the primary.
+	paused := make(chan error, 1)
+	go func() { paused <- pauseReplayFor(duration/3, 600*time.Millisecond) }()
 	proveNoMissedChange(t, proofSetup{
 		writers:  []string{env.URL, second},
 		readers:  []string{viaReplica, viaReplica, second},
-		duration: min(proofDuration(t), 5*time.Second),
+		duration: duration,
 	})
+	if err := <-paused; err != nil {
+		t.Fatal(err)
+	}
 	served := metric(t, viaReplica, `syncproxy_replica_reads_total{op="pull",source="replica1"}`)
 	primary := metric(t, viaReplica, `syncproxy_replica_reads_total{op="pull",source="primary"}`)
 	behind := metric(t, viaReplica, `syncproxy_replica_passed_total{op="pull",reason="behind",replica="replica1"}`)
@@ -549,6 +560,21 @@ func pauseReplay(t *testing.T) {
 		return state == "paused"
 	})
 	t.Cleanup(func() { replayControl(t, "SELECT pg_wal_replay_resume()") })
+}
+
+// pauseReplayFor pauses the replica's replay after a delay and resumes it
+// after hold; it reports rather than fails, for a goroutine beside a test.
+func pauseReplayFor(after, hold time.Duration) error {
+	time.Sleep(after)
+	var ignored any
+	if err := replicaQuery("SELECT pg_wal_replay_pause()", &ignored); err != nil {
+		return fmt.Errorf("pause replay: %w", err)
+	}
+	time.Sleep(hold)
+	if err := replicaQuery("SELECT pg_wal_replay_resume()", &ignored); err != nil {
+		return fmt.Errorf("resume replay: %w", err)
+	}
+	return nil
 }
 
 func resumeReplay(t *testing.T) { replayControl(t, "SELECT pg_wal_replay_resume()") }
