@@ -7,6 +7,7 @@ import (
 
 	"github.com/syncproxy/syncproxy/server/pushbody"
 	"github.com/syncproxy/syncproxy/wire"
+	"github.com/syncproxy/syncproxy/wire/push"
 )
 
 // jsonBodies is Echo's JSON serializer, whose request side is the push
@@ -29,7 +30,7 @@ func (jsonBodies) Serialize(c echo.Context, i any, indent string) error {
 }
 
 func (j jsonBodies) Deserialize(c echo.Context, i any) error {
-	body, ok := i.(*pushbody.Body)
+	body, ok := i.(*push.Body)
 	if !ok {
 		return fmt.Errorf("no decoder for a %T request body: compile one from the spec, as server/pushbody does for the push", i)
 	}

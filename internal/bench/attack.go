@@ -165,8 +165,8 @@ func runAttack(ctx context.Context, e *env, o Options, p *progress) (AttackResul
 
 // seedBigRows stores sz.bigRows estimates of ~bigRowBytes of '<' each through
 // the bench's in-process server, in pushes under the body limit, and
-// returns their ids. The bodies are written by hand: encoding/json would
-// send every '<' as six bytes.
+// returns their ids. The bodies are written by hand (pushBytes):
+// encoding/json would send every '<' as six bytes.
 func seedBigRows(ctx context.Context, e *env, token string, sz attackSizes) ([]uuid.UUID, error) {
 	lt := strings.Repeat("<", sz.bigRowBytes)
 	perPush := max(1, int(e.cfg.MaxBodyBytes)/(sz.bigRowBytes+128)-1)
@@ -178,7 +178,7 @@ func seedBigRows(ctx context.Context, e *env, token string, sz attackSizes) ([]u
 			ids = append(ids, id)
 			rows = append(rows, fmt.Sprintf(`{"id":%q,"number":"E","line_items":[%q]}`, id, lt))
 		}
-		if _, err := e.push(ctx, token, []byte(`{"estimates":[`+strings.Join(rows, ",")+`]}`), ""); err != nil {
+		if _, err := e.pushBytes(ctx, token, []byte(`{"estimates":[`+strings.Join(rows, ",")+`]}`)); err != nil {
 			return nil, err
 		}
 	}

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/syncproxy/syncproxy/wire/push"
 )
 
 // runPush pushes PushBatches batches of PushRows new costbook_items over HTTP
 // to one tenant and upserts the same rows (other ids) directly to another,
 // alternating HTTP and raw batch by batch so both see the same machine.
-// Bodies are encoded before the clock starts on both sides.
+// Rows are encoded before the clock starts on both sides.
 func runPush(ctx context.Context, e *env, o Options, p *progress) (PushResult, error) {
 	t0 := time.Now()
 	_, tokens, err := e.newTenant(ctx, "bench push http", 1)
@@ -24,7 +26,7 @@ func runPush(ctx context.Context, e *env, o Options, p *progress) (PushResult, e
 	token := tokens[0]
 
 	type batch struct {
-		body []byte          // HTTP: the push request
+		body push.Body       // HTTP: the push request, its rows encoded
 		rows json.RawMessage // raw: the statement's jsonb parameter
 	}
 	mk := func(n int) (batch, batch, error) {
@@ -51,7 +53,7 @@ func runPush(ctx context.Context, e *env, o Options, p *progress) (PushResult, e
 
 	res := PushResult{Batches: o.PushBatches, RowsPerBatch: o.PushRows,
 		Method: "each side: one transaction per batch of new rows (AdvanceClock + UpsertCostbookItems); " +
-			"HTTP adds client, auth, spec validation, decode, dedupe and re-encode; bodies pre-encoded on both sides; " +
+			"HTTP adds client, auth, spec validation, decode, dedupe and re-encode; rows pre-encoded on both sides (the HTTP side's typed client joins them); " +
 			"batches alternate HTTP/raw after one warm-up batch each; rows/s from the median batch time"}
 	for i := range o.PushBatches {
 		hb, rb, err := mk(o.PushRows)

@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/api"
-	"github.com/syncproxy/syncproxy/server/pushbody"
+	"github.com/syncproxy/syncproxy/wire/push"
 )
 
 // BenchmarkDecodePush_1000 measures reading a push of 1,000 costbook_items
@@ -24,7 +24,7 @@ func BenchmarkDecodePush_1000(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
 		for b.Loop() {
-			var out pushbody.Body
+			var out push.Body
 			if err := dec.DecodeBytes(body, &out); err != nil {
 				b.Fatal(err)
 			}

@@ -13,12 +13,13 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/syncproxy/syncproxy/wire"
+	"github.com/syncproxy/syncproxy/wire/push"
 )
 
 // Decode reads a whole push body from r (the caller bounds its size) and
 // decodes it into b. A body that breaks the contract is an *Invalid; one with
 // too many rows a *TooManyRows; any other error is r's.
-func (d *Decoder) Decode(r io.Reader, b *Body) error {
+func (d *Decoder) Decode(r io.Reader, b *push.Body) error {
 	body, err := io.ReadAll(r)
 	if err != nil {
 		return err
@@ -26,8 +27,10 @@ func (d *Decoder) Decode(r io.Reader, b *Body) error {
 	return d.DecodeBytes(body, b)
 }
 
-// DecodeBytes decodes one push body. The rows of b alias body.
-func (d *Decoder) DecodeBytes(body []byte, b *Body) error {
+// DecodeBytes decodes one push body into b: one entry per table of the
+// spec, in TableName order (the registry's ordinals), and the body's Sum.
+// The rows of b alias body.
+func (d *Decoder) DecodeBytes(body []byte, b *push.Body) error {
 	s := &decodeState{
 		d:    d,
 		body: body,
@@ -35,9 +38,9 @@ func (d *Decoder) DecodeBytes(body []byte, b *Body) error {
 		// itself (its defaults): a row `{"name":"a","name":"b"}` has no
 		// single meaning, and Postgres would reject or mangle the bytes.
 		dec:   jsontext.NewDecoder(bytes.NewBuffer(body)),
-		own:   make([][]Row, len(d.tables)),
-		alias: make([][]Row, len(d.tables)),
-		dels:  make([][]Delete, len(d.tables)),
+		own:   make([][]push.Row, len(d.tables)),
+		alias: make([][]push.Row, len(d.tables)),
+		dels:  make([][]push.Delete, len(d.tables)),
 		seen:  make([]bool, maxColumns(d.tables)),
 	}
 	if err := s.decodeBody(); err != nil {
@@ -46,9 +49,9 @@ func (d *Decoder) DecodeBytes(body []byte, b *Body) error {
 	if len(s.problems) > 0 {
 		return &Invalid{Message: "the request does not match the contract", Problems: s.problems, Truncated: s.truncated}
 	}
-	tables := make([]Table, len(d.tables))
+	tables := make([]push.Table, len(d.tables))
 	for i, t := range d.tables {
-		tables[i] = Table{Name: t.name, Deletes: s.dels[i]}
+		tables[i] = push.Table{Name: t.name, Deletes: s.dels[i]}
 		switch {
 		case len(s.alias[i]) == 0:
 			tables[i].Rows = s.own[i]
@@ -56,7 +59,7 @@ func (d *Decoder) DecodeBytes(body []byte, b *Body) error {
 			tables[i].Rows = append(s.alias[i], s.own[i]...)
 		}
 	}
-	*b = Body{tables: tables, rows: s.rows, sum: sha256.Sum256(body), decoded: true}
+	*b = push.Body{Tables: tables, Sum: sha256.Sum256(body)}
 	return nil
 }
 
@@ -72,9 +75,9 @@ type decodeState struct {
 	d         *Decoder
 	body      []byte
 	dec       *jsontext.Decoder
-	own       [][]Row // by ordinal: rows under the table's own name
-	alias     [][]Row // by ordinal: rows under a deprecated alias
-	dels      [][]Delete
+	own       [][]push.Row // by ordinal: rows under the table's own name
+	alias     [][]push.Row // by ordinal: rows under a deprecated alias
+	dels      [][]push.Delete
 	rows      int
 	problems  []Problem
 	truncated bool
@@ -242,35 +245,35 @@ type patch struct {
 }
 
 // row decodes and validates one row; ok is false when it had problems.
-func (s *decodeState) row(prop *propRules, rules *tableRules, index int, k jsontext.Kind) (Row, bool, error) {
+func (s *decodeState) row(prop *propRules, rules *tableRules, index int, k jsontext.Kind) (push.Row, bool, error) {
 	if k != '{' {
 		s.problem(prop.name, index, "", "must be an object (a row)")
-		return Row{}, false, s.dec.SkipValue()
+		return push.Row{}, false, s.dec.SkipValue()
 	}
 	before := len(s.problems)
 	if _, err := s.dec.ReadToken(); err != nil {
-		return Row{}, false, err
+		return push.Row{}, false, err
 	}
 	start := int(s.dec.InputOffset()) - 1
 	clear(s.seen)
-	row := Row{Source: prop.name, Index: index}
+	row := push.Row{Source: prop.name, Index: index}
 	var patches []patch
 	for {
 		k, err := s.peek()
 		if err != nil {
-			return Row{}, false, err
+			return push.Row{}, false, err
 		}
 		if k == '}' {
 			break
 		}
 		nameValue, err := s.dec.ReadValue()
 		if err != nil {
-			return Row{}, false, err
+			return push.Row{}, false, err
 		}
 		name := s.unquote(&s.nameBuf, nameValue)
 		value, err := s.dec.ReadValue()
 		if err != nil {
-			return Row{}, false, err
+			return push.Row{}, false, err
 		}
 		col := rules.columns[string(name)]
 		if col == nil {
@@ -284,7 +287,7 @@ func (s *decodeState) row(prop *propRules, rules *tableRules, index int, k jsont
 		}
 	}
 	if _, err := s.dec.ReadToken(); err != nil {
-		return Row{}, false, err
+		return push.Row{}, false, err
 	}
 	end := int(s.dec.InputOffset())
 	for _, c := range rules.required {
@@ -293,7 +296,7 @@ func (s *decodeState) row(prop *propRules, rules *tableRules, index int, k jsont
 		}
 	}
 	if len(s.problems) > before || s.truncated {
-		return Row{}, false, nil
+		return push.Row{}, false, nil
 	}
 	row.JSON = applyPatches(s.body, start, end, patches)
 	return row, true, nil
@@ -315,7 +318,7 @@ func applyPatches(body []byte, start, end int, patches []patch) []byte {
 
 // value validates one column value. It returns replacement JSON text when
 // the value must reach Postgres in another form (ok is false on a problem).
-func (s *decodeState) value(table string, index int, col *column, v jsontext.Value, row *Row) (replacement string, ok bool) {
+func (s *decodeState) value(table string, index int, col *column, v jsontext.Value, row *push.Row) (replacement string, ok bool) {
 	bad := func(reason string) (string, bool) {
 		s.problem(table, index, col.name, reason)
 		return "", false
@@ -421,7 +424,7 @@ func plainDecimal(v []byte) ([]byte, bool) {
 	return []byte(out), true
 }
 
-func (s *decodeState) stringValue(col *column, str []byte, row *Row, bad func(string) (string, bool)) (string, bool) {
+func (s *decodeState) stringValue(col *column, str []byte, row *push.Row, bad func(string) (string, bool)) (string, bool) {
 	if bytes.IndexByte(str, 0) >= 0 {
 		// Postgres stores NUL neither in text nor in jsonb.
 		return bad(`contains a NUL character (\u0000)`)
@@ -678,7 +681,7 @@ func (s *decodeState) deleteIDs(name string, rules *deleteRules) error {
 				s.problem("deletes", -1, field, err.Error())
 				continue
 			}
-			s.dels[rules.table] = append(s.dels[rules.table], Delete{Index: i, ID: id})
+			s.dels[rules.table] = append(s.dels[rules.table], push.Delete{Index: i, ID: id})
 		case k == '{' && rules.object != nil:
 			if d, ok, err := s.deleteObject(field, rules, v); err != nil {
 				return err
@@ -701,23 +704,23 @@ func (s *decodeState) deleteIDs(name string, rules *deleteRules) error {
 // deleteObject decodes one `{"id": ..., "base_version": n}` entry of
 // deletes (v, a whole object already read); its problems name the entry
 // (field: "costbook_items/3") and the member.
-func (s *decodeState) deleteObject(field string, rules *deleteRules, v jsontext.Value) (Delete, bool, error) {
+func (s *decodeState) deleteObject(field string, rules *deleteRules, v jsontext.Value) (push.Delete, bool, error) {
 	before := len(s.problems)
 	dec := jsontext.NewDecoder(bytes.NewReader(v))
 	if _, err := dec.ReadToken(); err != nil {
-		return Delete{}, false, err
+		return push.Delete{}, false, err
 	}
 	seen := map[string]bool{}
-	var row Row
+	var row push.Row
 	for dec.PeekKind() == '"' {
 		nameValue, err := dec.ReadValue()
 		if err != nil {
-			return Delete{}, false, err
+			return push.Delete{}, false, err
 		}
 		name := string(s.unquote(&s.nameBuf, nameValue))
 		value, err := dec.ReadValue()
 		if err != nil {
-			return Delete{}, false, err
+			return push.Delete{}, false, err
 		}
 		col := rules.object[name]
 		if col == nil {
@@ -737,9 +740,9 @@ func (s *decodeState) deleteObject(field string, rules *deleteRules, v jsontext.
 		}
 	}
 	if len(s.problems) > before || s.truncated {
-		return Delete{}, false, nil
+		return push.Delete{}, false, nil
 	}
-	return Delete{ID: row.Key, Base: row.Base, HasBase: row.HasBase}, true, nil
+	return push.Delete{ID: row.Key, Base: row.Base, HasBase: row.HasBase}, true, nil
 }
 
 // syntax turns a decoding error into the 400 for a body that is not JSON,

@@ -21,7 +21,7 @@ import (
 	"github.com/syncproxy/syncproxy/internal/contract"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/server/middleware"
-	"github.com/syncproxy/syncproxy/server/pushbody"
+	"github.com/syncproxy/syncproxy/wire/push"
 )
 
 // TestDecoder_AgreesWithKinOpenAPI holds the push decoder to the spec as a
@@ -59,7 +59,7 @@ func TestDecoder_AgreesWithKinOpenAPI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			decErr := dec.DecodeBytes(body, &pushbody.Body{})
+			decErr := dec.DecodeBytes(body, &push.Body{})
 			kinErr := kin.validate(body)
 			cases++
 			switch {
@@ -258,7 +258,7 @@ func TestDecoder_DeleteEntries_AgreeWithKinOpenAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var b pushbody.Body
+		var b push.Body
 		decErr := dec.DecodeBytes(body, &b)
 		kinErr := kin.validate(body)
 		switch {
@@ -268,7 +268,7 @@ func TestDecoder_DeleteEntries_AgreeWithKinOpenAPI(t *testing.T) {
 			t.Errorf("%s: kin-openapi %v, want valid=%v\n  %s", name, kinErr, tc.valid, body)
 		}
 		if tc.valid && decErr == nil {
-			dels := b.Tables()[2].Deletes
+			dels := b.Tables[2].Deletes
 			_, versioned := tc.entry.(map[string]any)
 			if len(dels) != 1 || dels[0].HasBase != versioned || !strings.EqualFold(dels[0].ID.String(), id) {
 				t.Errorf("%s: decoded %+v", name, dels)

@@ -14,6 +14,7 @@ import (
 	"github.com/syncproxy/syncproxy/internal/contract"
 	"github.com/syncproxy/syncproxy/server/pushbody"
 	"github.com/syncproxy/syncproxy/wire"
+	"github.com/syncproxy/syncproxy/wire/push"
 )
 
 // The hot paths of a sync without the database: planning a decoded 1,000-row
@@ -96,7 +97,7 @@ func benchPushBody(b *testing.B) []byte {
 	return body
 }
 
-func decodeBench(tb testing.TB, body []byte) *pushbody.Body {
+func decodeBench(tb testing.TB, body []byte) *push.Body {
 	doc, err := api.GetSwagger()
 	if err != nil {
 		tb.Fatal(err)
@@ -105,7 +106,7 @@ func decodeBench(tb testing.TB, body []byte) *pushbody.Body {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var out pushbody.Body
+	var out push.Body
 	if err := dec.DecodeBytes(body, &out); err != nil {
 		tb.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/db"
-	"github.com/syncproxy/syncproxy/server/pushbody"
 	"github.com/syncproxy/syncproxy/wire"
+	"github.com/syncproxy/syncproxy/wire/push"
 )
 
 // storedRow is a row as it stands in the database, for a 409.
@@ -207,7 +207,7 @@ func conflictsOf(ctx context.Context, q *db.Queries, contractorID uuid.UUID, t *
 }
 
 // keyOf is the key a pushed row of t is stored under.
-func keyOf(t *table, contractorID uuid.UUID, r pushbody.Row) uuid.UUID {
+func keyOf(t *table, contractorID uuid.UUID, r push.Row) uuid.UUID {
 	if t.key == regular {
 		return r.Key
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 
-	"github.com/syncproxy/syncproxy/server/pushbody"
+	"github.com/syncproxy/syncproxy/wire/push"
 )
 
 // mergeByKey collapses the entries of one key into one row, in order of their
@@ -15,9 +15,9 @@ import (
 // partial edits of one row in one push both land (contract 1.1). It returns
 // the merged rows, their keys, and the base_version of each key that has one.
 // Entries of one key must agree on base_version: they describe one edit.
-func mergeByKey(t *table, contractorID uuid.UUID, rows []pushbody.Row) (merged [][]byte, order []uuid.UUID, bases map[uuid.UUID]int64, err error) {
+func mergeByKey(t *table, contractorID uuid.UUID, rows []push.Row) (merged [][]byte, order []uuid.UUID, bases map[uuid.UUID]int64, err error) {
 	type group struct {
-		first   pushbody.Row // every later entry carries its base_version, or none like it
+		first   push.Row // every later entry carries its base_version, or none like it
 		objects [][]byte
 	}
 	groups := map[uuid.UUID]*group{}

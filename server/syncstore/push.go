@@ -13,7 +13,7 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
-	"github.com/syncproxy/syncproxy/server/pushbody"
+	"github.com/syncproxy/syncproxy/wire/push"
 )
 
 // PushResult is a push's response and whether it was replayed from its
@@ -73,15 +73,14 @@ var errReplay = errors.New("idempotent replay")
 
 // Push applies body for contractorID atomically: every upsert and delete in
 // one transaction, or nothing. idempotencyKey may be empty.
-func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, body *pushbody.Body, idempotencyKey string) (PushResult, error) {
+func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, body *push.Body, idempotencyKey string) (PushResult, error) {
 	plan, err := planPush(contractorID, body)
 	if err != nil {
 		return PushResult{}, err
 	}
 	var requestHash []byte
 	if idempotencyKey != "" {
-		sum := body.Sum()
-		requestHash = sum[:]
+		requestHash = body.Sum[:]
 	}
 
 	var result PushResult
@@ -171,9 +170,9 @@ func (s *Store) priorResponse(ctx context.Context, q *db.Queries, contractorID u
 // planPush checks what the spec cannot express and dedupes every table. The
 // decoder has already checked ids, required columns, types and known
 // tables/columns against the spec.
-func planPush(contractorID uuid.UUID, body *pushbody.Body) (pushPlan, error) {
+func planPush(contractorID uuid.UUID, body *push.Body) (pushPlan, error) {
 	var plan pushPlan
-	for i, bt := range body.Tables() {
+	for i, bt := range body.Tables {
 		t := &tables[i]
 		if t.name != bt.Name {
 			return pushPlan{}, fmt.Errorf("push: table %d is %s in the registry but %s in the decoder: regenerate", i, t.name, bt.Name)
@@ -198,9 +197,9 @@ func planPush(contractorID uuid.UUID, body *pushbody.Body) (pushPlan, error) {
 
 // planDeletion collects a table's ids to delete and their bases. An id given
 // twice must say the same about its base_version, like entries of one row.
-func planDeletion(t *table, entries []pushbody.Delete) (deletion, error) {
+func planDeletion(t *table, entries []push.Delete) (deletion, error) {
 	d := deletion{table: t, ids: make([]uuid.UUID, 0, len(entries))}
-	first := map[uuid.UUID]pushbody.Delete{}
+	first := map[uuid.UUID]push.Delete{}
 	for _, e := range entries {
 		if f, seen := first[e.ID]; seen {
 			if f.HasBase != e.HasBase || f.Base != e.Base {
@@ -222,7 +221,7 @@ func planDeletion(t *table, entries []pushbody.Delete) (deletion, error) {
 	return d, nil
 }
 
-func planUpsert(t *table, contractorID uuid.UUID, rows []pushbody.Row) (upsert, error) {
+func planUpsert(t *table, contractorID uuid.UUID, rows []push.Row) (upsert, error) {
 	if t.key == tenantRow {
 		// The contractors row a push may write is the caller's own: its id,
 		// when sent, must be the contractor the token resolved to.
