@@ -23,6 +23,9 @@ type column struct {
 	nullable   bool
 	hasDefault bool
 	defaultSQL string
+	// defaultJSON is the default evaluated by Postgres as JSON (to_jsonb),
+	// what a new row holds; "" when it could not be evaluated.
+	defaultJSON string
 }
 
 // table is a migrated table's columns in declaration order.
@@ -75,6 +78,19 @@ func migratedTables(ctx context.Context, clusterURL string) (map[string]*table, 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read information_schema.columns: %w", err)
+	}
+	for _, t := range tables {
+		for i, c := range t.columns {
+			if !c.hasDefault {
+				continue
+			}
+			// A default that does not evaluate on its own (it names
+			// something else) stays unknown; comparing it is then a problem.
+			var v string
+			if err := pool.QueryRow(ctx, "SELECT to_jsonb("+c.defaultSQL+")::text").Scan(&v); err == nil {
+				t.columns[i].defaultJSON = v
+			}
+		}
 	}
 	return tables, nil
 }

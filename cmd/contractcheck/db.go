@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -284,6 +286,9 @@ func comparePushRow(r *report, t *table, row *contract.RowSchema) {
 		}
 		prop := row.Schema.Properties[p].Value
 		compareType(r, t, c, row, prop)
+		if !tokenSupplied[t.name][c.name] {
+			compareDefault(r, t, c, row, p, prop)
+		}
 		if prop.Nullable && !c.nullable && !c.hasDefault {
 			r.problem("%s.%s: nullable, but column %s.%s is %s: a null cannot be stored", row.Name, p, t.name, p, describeColumn(c))
 		}
@@ -310,6 +315,66 @@ func comparePushRow(r *report, t *table, row *contract.RowSchema) {
 			r.problem("%s.%s: must be required: column %s.%s is NOT NULL without a default", row.Name, c.name, t.name, c.name)
 		}
 	}
+}
+
+// compareDefault: the default a write property states (contract.Default) is
+// the column's, evaluated by Postgres. A new row that leaves the column out
+// gets it: the generated upsert writes the spec's, the Swift replica shows
+// it before the row comes back, so a default in a migration only would be
+// silently overridden.
+func compareDefault(r *report, t *table, c column, row *contract.RowSchema, p string, prop *openapi3.Schema) {
+	stated, ok := contract.Default(prop)
+	switch {
+	case !ok && c.hasDefault:
+		r.problem("%s.%s: column is %s, but %s.%s states no default: add `default: ...` (or \"Default X.\" to its description)",
+			t.name, c.name, describeColumn(c), row.Name, p)
+	case ok && !c.hasDefault:
+		r.problem("%s.%s: states the default %s, but column %s.%s is %s: remove it, or give the column that default in a new migration",
+			row.Name, p, jsonText(stated), t.name, c.name, describeColumn(c))
+	case ok && !sameJSON(stated, c.defaultJSON):
+		r.problem("%s.%s: states the default %s, but column %s.%s defaults to %s (%s): make them agree",
+			row.Name, p, jsonText(stated), t.name, c.name, c.defaultSQL, orUnknown(c.defaultJSON))
+	}
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "not evaluable alone"
+	}
+	return s
+}
+
+// sameJSON compares a stated default with the column's as JSON; a decimal
+// is stated as a string and evaluates to a number.
+func sameJSON(stated any, column string) bool {
+	if column == "" {
+		return false
+	}
+	var got any
+	if err := json.Unmarshal([]byte(column), &got); err != nil {
+		return false
+	}
+	if s, ok := stated.(string); ok {
+		if _, isNumber := got.(float64); isNumber {
+			return s == column
+		}
+	}
+	return reflect.DeepEqual(normalJSON(stated), got)
+}
+
+// normalJSON is v as encoding/json decodes it (numbers float64, objects
+// map[string]any), so values from YAML and from Postgres compare.
+func normalJSON(v any) any {
+	var out any
+	if err := json.Unmarshal([]byte(jsonText(v)), &out); err != nil {
+		return v
+	}
+	return out
 }
 
 func compareType(r *report, t *table, c column, row *contract.RowSchema, prop *openapi3.Schema) {

@@ -122,7 +122,7 @@ func replicaModel(doc *openapi3.T, m *model, b *builder) ([]replicaTable, error)
 			}
 			c.rules = columnRules{maxLength: -1, fractionDigits: -1}
 			if writable && c.role != "key" && c.role != "serverOwned" {
-				c.defaultLit = defaultLiteral(wref, kind)
+				c.defaultLit = defaultLiteral(wref)
 				if c.rules, err = rulesOf(wref, kind); err != nil {
 					return nil, fmt.Errorf("%s.properties.%s: %w", t.Write.Name, prop, err)
 				}
@@ -284,37 +284,20 @@ func columnKind(ref *openapi3.SchemaRef) (string, bool, error) {
 	return "", false, fmt.Errorf("unsupported column type %v", s.Type.Slice())
 }
 
-// defaultPattern finds "Default false." or "; default USD." in a description:
-// the spec writes the server's column defaults in prose.
-var defaultPattern = regexp.MustCompile(`(?i)(?:^|[.;]\s*)default ([^\s.;][^;]*?)\.?\s*$`)
-
-// defaultLiteral is the server's default of a write property as JSON text:
-// the `default` keyword, else the description's "Default X.", else "".
-func defaultLiteral(ref *openapi3.SchemaRef, kind string) string {
-	if ref == nil || ref.Value == nil {
+// defaultLiteral is the server's default of a write property as JSON text
+// (contract.Default), or "".
+func defaultLiteral(ref *openapi3.SchemaRef) string {
+	if ref == nil {
 		return ""
 	}
-	s := ref.Value
-	if s.Default != nil {
-		if data, err := json.Marshal(s.Default); err == nil {
-			return string(data)
-		}
-	}
-	match := defaultPattern.FindStringSubmatch(strings.TrimSpace(s.Description))
-	if match == nil {
+	v, ok := contract.Default(ref.Value)
+	if !ok {
 		return ""
 	}
-	text := strings.TrimSpace(match[1])
-	switch kind {
-	case "text", "uuid", "decimal", "timestamp", "date":
-		data, _ := json.Marshal(text)
-		return string(data)
-	}
-	var v any
-	if json.Unmarshal([]byte(text), &v) != nil {
+	data, err := json.Marshal(v)
+	if err != nil {
 		return ""
 	}
-	data, _ := json.Marshal(v)
 	return string(data)
 }
 

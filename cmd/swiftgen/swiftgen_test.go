@@ -292,7 +292,7 @@ func TestDefaultLiteral_FromKeywordOrDescription(t *testing.T) {
 		if err := json.Unmarshal([]byte(tc.schema), &s); err != nil {
 			t.Fatal(err)
 		}
-		if got := defaultLiteral(&openapi3.SchemaRef{Value: &s}, tc.kind); got != tc.want {
+		if got := defaultLiteral(&openapi3.SchemaRef{Value: &s}); got != tc.want {
 			t.Errorf("defaultLiteral(%s) = %q, want %q", tc.schema, got, tc.want)
 		}
 	}
