@@ -7,8 +7,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/syncproxy/syncproxy/gen/api"
-	"github.com/syncproxy/syncproxy/internal/contract"
 	"github.com/syncproxy/syncproxy/wire/push"
 )
 
@@ -39,14 +37,7 @@ func TestDecode_ClientBuiltBody(t *testing.T) {
 	for _, tb := range got.Tables {
 		byName[tb.Name] = tb
 	}
-	doc, err := api.GetSwagger()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables, err := contract.FromDoc(doc).Tables()
-	if err != nil {
-		t.Fatal(err)
-	}
+	tables := specTables(t)
 	if len(got.Tables) != len(tables) {
 		t.Fatalf("decoded %d tables, want every table of the spec (%d)", len(got.Tables), len(tables))
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/api"
-	"github.com/syncproxy/syncproxy/internal/contract"
 	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/server/middleware"
 	"github.com/syncproxy/syncproxy/wire/push"
@@ -33,14 +32,7 @@ import (
 // JSON size and depth and timestamp bounds, are tested over HTTP in
 // server/hostile_push_test.go.)
 func TestDecoder_AgreesWithKinOpenAPI(t *testing.T) {
-	doc, err := api.GetSwagger()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables, err := contract.FromDoc(doc).Tables()
-	if err != nil {
-		t.Fatal(err)
-	}
+	tables := specTables(t)
 	samples, err := testenv.Samples()
 	if err != nil {
 		t.Fatal(err)

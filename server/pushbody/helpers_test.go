@@ -25,3 +25,17 @@ func compileSpec(tb testing.TB, limits ...pushbody.Limits) *pushbody.Decoder {
 	}
 	return dec
 }
+
+// specTables are the synced tables of the spec embedded in this build.
+func specTables(tb testing.TB) []contract.Table {
+	tb.Helper()
+	doc, err := api.GetSwagger()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tables, err := contract.FromDoc(doc).Tables()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tables
+}
