@@ -7,6 +7,8 @@ GO ?= go
 SPEC := openapi.yaml
 SWIFT_OUT := swift-client/Sources/SyncProxyClient/Generated
 REGISTRY := server/syncstore/tables.gen.go
+TABLE_TEMPLATE := queries/table.sql.tmpl
+TABLE_SQL := gen/queries
 FUZZTIME ?= 20s
 MUTATE_FLAGS ?=
 # The suites that run a second time behind PgBouncer (make test-pooler).
@@ -56,11 +58,11 @@ bench-go: ## Go micro-benchmarks of the hot paths (validate + dedupe 1,000 rows,
 	$(GO) test -run='^$$' -bench=. -benchmem ./server/syncstore/ ./server/middleware/ ./server/ratebudget/
 
 .PHONY: generate
-generate: ## regenerate gen/api, gen/db, the table registry and the Swift SDK from openapi.yaml and the SQL
+generate: ## regenerate gen/queries, gen/db, gen/api, the table registry and the Swift SDK from openapi.yaml and the SQL
 	@start=$$(date +%s); \
-	echo "generate: sqlc (queries/ + migrations/ -> gen/db)"; $(GO) tool sqlc generate; \
+	echo "generate: tablegen ($(SPEC) + $(TABLE_TEMPLATE) -> $(TABLE_SQL)/, $(REGISTRY))"; $(GO) run ./cmd/tablegen -spec $(SPEC) -template $(TABLE_TEMPLATE) -sql-out $(TABLE_SQL) -out $(REGISTRY); \
+	echo "generate: sqlc (queries/ + $(TABLE_SQL)/ + migrations/ -> gen/db)"; $(GO) tool sqlc generate; \
 	echo "generate: oapi-codegen ($(SPEC) -> gen/api)"; $(GO) tool oapi-codegen -config oapi-codegen.yaml $(SPEC); \
-	echo "generate: tablegen ($(SPEC) + queries/ -> $(REGISTRY))"; $(GO) run ./cmd/tablegen -spec $(SPEC) -queries queries -out $(REGISTRY); \
 	echo "generate: swiftgen ($(SPEC) -> $(SWIFT_OUT))"; $(GO) run ./cmd/swiftgen -spec $(SPEC) -out $(SWIFT_OUT); \
 	echo "generate: done in $$(( $$(date +%s) - start ))s"
 
@@ -84,8 +86,8 @@ check: ## every contract check (runs all, then fails if any failed); CI runs it 
 	if [ -n "$$failed" ]; then echo "check: FAIL:$$failed (see above; each says what to do) [$$(( $$(date +%s) - start ))s]"; exit 1; fi; \
 	echo "check: OK ($(words $(CHECKS)) checks) [$$(( $$(date +%s) - start ))s]"
 
-check-generated: ## gen/db, gen/api, the table registry and the Swift SDK equal a fresh sqlc + oapi-codegen + tablegen + swiftgen run
-	@$(CONTRACTCHECK) generated -swift-out $(SWIFT_OUT) -registry $(REGISTRY)
+check-generated: ## gen/queries, gen/db, gen/api, the table registry and the Swift SDK equal a fresh tablegen + sqlc + oapi-codegen + swiftgen run
+	@$(CONTRACTCHECK) generated -swift-out $(SWIFT_OUT) -registry $(REGISTRY) -template $(TABLE_TEMPLATE) -table-sql $(TABLE_SQL)
 
 check-db: ## openapi.yaml's x-table schemas match the tables the migrations create (throwaway Postgres)
 	@$(CONTRACTCHECK) db

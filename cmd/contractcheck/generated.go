@@ -34,6 +34,8 @@ func runGenerated(ctx context.Context, r *report, args []string) error {
 	spec := flags.String("spec", "openapi.yaml", "the OpenAPI document")
 	swiftOut := flags.String("swift-out", "swift-client/Sources/SyncProxyClient/Generated", "committed swiftgen output directory")
 	registry := flags.String("registry", "server/syncstore/tables.gen.go", "committed tablegen output file")
+	template := flags.String("template", "queries/table.sql.tmpl", "the template tablegen writes every table's standard statements from")
+	tableSQL := flags.String("table-sql", "gen/queries", "committed tablegen output directory of the statements")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -43,7 +45,7 @@ func runGenerated(ctx context.Context, r *report, args []string) error {
 	}
 	defer os.RemoveAll(scratch)
 
-	gens, err := generators(scratch, *spec, *swiftOut, *registry)
+	gens, err := generators(scratch, *spec, *swiftOut, *registry, *template, *tableSQL)
 	if err != nil {
 		return err
 	}
@@ -85,9 +87,11 @@ func runGenerated(ctx context.Context, r *report, args []string) error {
 		"run make generate and commit the result; never edit generated files by hand (change openapi.yaml, queries/ or migrations/ and regenerate)")
 }
 
-// generators lists sqlc, oapi-codegen and swiftgen, each reading the
-// committed inputs and writing into a scratch directory.
-func generators(scratch, spec, swiftOut, registry string) ([]generator, error) {
+// generators lists sqlc, oapi-codegen, tablegen and swiftgen, each reading
+// the committed inputs and writing into a scratch directory. sqlc reads the
+// committed statements tablegen wrote: a stale gen/queries is tablegen's
+// difference, a gen/db that does not follow from it sqlc's.
+func generators(scratch, spec, swiftOut, registry, template, tableSQL string) ([]generator, error) {
 	sqlcGens, err := sqlcGenerators(scratch)
 	if err != nil {
 		return nil, err
@@ -115,8 +119,16 @@ func generators(scratch, spec, swiftOut, registry string) ([]generator, error) {
 			committed: filepath.Dir(registry),
 			file:      filepath.Base(registry),
 			run: func(ctx context.Context, fresh string) error {
-				return goCommand(ctx, "run", "./cmd/tablegen", "-spec", spec, "-queries", "queries",
-					"-out", filepath.Join(fresh, filepath.Base(registry)))
+				return goCommand(ctx, "run", "./cmd/tablegen", "-spec", spec, "-template", template,
+					"-sql-out", fresh+"-unused", "-out", filepath.Join(fresh, filepath.Base(registry)))
+			},
+		},
+		generator{
+			tool:      "tablegen",
+			committed: tableSQL,
+			run: func(ctx context.Context, fresh string) error {
+				return goCommand(ctx, "run", "./cmd/tablegen", "-spec", spec, "-template", template,
+					"-sql-out", fresh, "-out", filepath.Join(fresh+"-unused", filepath.Base(registry)))
 			},
 		},
 		generator{
@@ -143,6 +155,18 @@ type sqlcConfig struct {
 	} `yaml:"sql"`
 }
 
+func readSqlcConfig(path string) (*sqlcConfig, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var cfg sqlcConfig
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &cfg, nil
+}
+
 // stringList accepts sqlc's "a path or a list of paths".
 type stringList []string
 
@@ -163,13 +187,9 @@ func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
 // scratch/sqlc, so that sqlc's relative "out" lands there, then runs sqlc once;
 // each Go output directory becomes one generator.
 func sqlcGenerators(scratch string) ([]generator, error) {
-	raw, err := os.ReadFile("sqlc.yaml")
+	cfg, err := readSqlcConfig("sqlc.yaml")
 	if err != nil {
 		return nil, err
-	}
-	var cfg sqlcConfig
-	if err := yaml.Unmarshal(raw, &cfg); err != nil {
-		return nil, fmt.Errorf("sqlc.yaml: %w", err)
 	}
 	work := filepath.Join(scratch, "sqlc")
 	var inputs, outs []string

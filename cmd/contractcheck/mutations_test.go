@@ -90,6 +90,30 @@ func driftCases() []driftCase {
 			pass: []string{"db", "breaking", "tenant"},
 		},
 		{
+			name: "hand edit in a generated query, and the template changed without make generate",
+			drift: func(t *testing.T, dir string) {
+				repocopy.Edit(t, dir, "gen/queries/estimates.gen.sql", "ORDER BY sync_seq, id\n", "ORDER BY sync_seq\n")
+				repocopy.Edit(t, dir, "queries/table.sql.tmpl", "DELETE FROM {{.Name}} WHERE", "DELETE FROM ONLY {{.Name}} WHERE")
+			},
+			fail: map[string][]string{"generated": {
+				"gen/queries/estimates.gen.sql: differs from a fresh tablegen run",
+				"gen/queries/costbook_items.gen.sql: differs from a fresh tablegen run",
+				"gen/db/estimates.gen.sql.go: differs from a fresh sqlc run",
+			}},
+			pass: []string{"db", "breaking", "tenant"},
+		},
+		{
+			name: "a column default stated otherwise in the spec",
+			drift: func(t *testing.T, dir string) {
+				repocopy.Edit(t, dir, "openapi.yaml", "description: Default draft.", "description: Default sent.")
+			},
+			fail: map[string][]string{
+				"db":        {`EstimateWrite.status: states the default "sent", but column estimates.status defaults to 'draft'::text`},
+				"generated": {"gen/queries/estimates.gen.sql: differs from a fresh tablegen run"},
+			},
+			pass: []string{"tenant"},
+		},
+		{
 			name: "hand edit in a generated Swift file",
 			drift: func(t *testing.T, dir string) {
 				repocopy.Append(t, dir, swiftGenerated+"/CostbookItem.swift", "\n// patched by hand\n")

@@ -32,20 +32,24 @@ func runTenant(ctx context.Context, r *report, args []string) error {
 	flags := flag.NewFlagSet("tenant", flag.ContinueOnError)
 	specPath := flags.String("spec", "openapi.yaml", "the OpenAPI document (its x-table tables must be tenant tables)")
 	migrationsDir := flags.String("migrations", "migrations", "directory of the schema migrations")
-	queriesDir := flags.String("queries", "queries", "directory of the sqlc queries")
+	queriesDirs := flags.String("queries", "", "comma-separated directories of the sqlc queries (default: the queries of sqlc.yaml, hand-written and generated)")
 	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	dirs, err := queryDirs(*queriesDirs)
+	if err != nil {
 		return err
 	}
 	tenantKeys, err := tenantTables(*migrationsDir)
 	if err != nil {
 		return err
 	}
-	queries, err := loadQueries(*queriesDir)
+	queries, err := loadQueries(dirs)
 	if err != nil {
 		return err
 	}
 	r.comparing("parsing the %s in %s/ with PostgreSQL's parser (as sqlc does); tenant tables (a contractor_id column in %s/, or contractors itself): %s",
-		plural(len(queries), "query", "queries"), *queriesDir, *migrationsDir,
+		plural(len(queries), "query", "queries"), strings.Join(dirs, "/, "), *migrationsDir,
 		strings.Join(sortedKeys(tenantKeys), ", "))
 	exempted := 0
 	for _, q := range queries {
@@ -144,12 +148,36 @@ type query struct {
 
 var queryName = regexp.MustCompile(`--\s*name:\s*(\w+)\s+:\w+`)
 
-func loadQueries(dir string) ([]*query, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.sql"))
+// queryDirs is the comma-separated list, or else every query path of
+// sqlc.yaml: what sqlc compiles is what is checked.
+func queryDirs(list string) ([]string, error) {
+	if list != "" {
+		return strings.Split(list, ","), nil
+	}
+	cfg, err := readSqlcConfig("sqlc.yaml")
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(files)
+	var dirs []string
+	for _, s := range cfg.SQL {
+		dirs = append(dirs, s.Queries...)
+	}
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("sqlc.yaml: no queries")
+	}
+	return dirs, nil
+}
+
+func loadQueries(dirs []string) ([]*query, error) {
+	var files []string
+	for _, dir := range dirs {
+		found, err := filepath.Glob(filepath.Join(dir, "*.sql"))
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
 	var queries []*query
 	for _, f := range files {
 		src, err := os.ReadFile(f)

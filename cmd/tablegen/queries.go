@@ -2,9 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -15,27 +14,19 @@ import (
 // queryName matches sqlc's annotation, `-- name: UpsertEstimates :execrows`.
 var queryName = regexp.MustCompile(`^--\s*name:\s*(\w+)\s+:(\w+)`)
 
-// queryNames returns every annotated query in dir with its command.
-func queryNames(dir string) (map[string]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.sql"))
-	if err != nil {
-		return nil, err
-	}
+// queryNames returns every annotated query of the generated files with
+// its command.
+func queryNames(generated map[string][]byte) (map[string]string, error) {
 	names := map[string]string{}
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			return nil, err
-		}
-		sc := bufio.NewScanner(fh)
+	for _, src := range generated {
+		sc := bufio.NewScanner(bytes.NewReader(src))
 		for sc.Scan() {
 			if m := queryName.FindStringSubmatch(strings.TrimSpace(sc.Text())); m != nil {
 				names[m[1]] = m[2]
 			}
 		}
-		fh.Close()
 		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("read %s: %w", f, err)
+			return nil, err
 		}
 	}
 	return names, nil
@@ -67,9 +58,10 @@ func statementsOf(t contract.Table) []statement {
 	return s
 }
 
-// checkQueries names every statement a table lacks, so adding a table fails
-// here with what to write instead of in the compiler with a missing method.
-func checkQueries(tables []contract.Table, names map[string]string, dir string) error {
+// checkQueries names every statement the template wrote no table, so an
+// edit of the template fails here with what is missing instead of in the
+// compiler with a missing method of gen/db.
+func checkQueries(tables []contract.Table, names map[string]string, template string) error {
 	var missing []string
 	for _, t := range tables {
 		for _, st := range statementsOf(t) {
@@ -77,7 +69,7 @@ func checkQueries(tables []contract.Table, names map[string]string, dir string) 
 			cmd, ok := names[name]
 			switch {
 			case !ok:
-				missing = append(missing, fmt.Sprintf("%s/%s.sql: -- name: %s :%s (%s)", dir, t.Name, name, st.command, st.why))
+				missing = append(missing, fmt.Sprintf("-- name: %s :%s (%s)", name, st.command, st.why))
 			case cmd != st.command:
 				missing = append(missing, fmt.Sprintf("%s: declared :%s, must be :%s", name, cmd, st.command))
 			}
@@ -85,7 +77,7 @@ func checkQueries(tables []contract.Table, names map[string]string, dir string) 
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return fmt.Errorf("queries the registry needs are missing (copy them from %s/estimates.sql):\n  %s", dir, strings.Join(missing, "\n  "))
+		return fmt.Errorf("%s does not write the queries the registry calls:\n  %s", template, strings.Join(missing, "\n  "))
 	}
 	return nil
 }

@@ -44,10 +44,10 @@ func failures(out string) []string {
 	return names
 }
 
-// TestAddTable_NoGoFileEdited adds a tenth synced table through a migration,
-// a queries file and the spec only, runs `make generate`, and proves the
-// table works end to end: the drift checks accept it, no hand-written Go file
-// changed, and every per-table behaviour test passes on it over real HTTP.
+// TestAddTable_NoGoFileEdited adds a tenth synced table through a migration
+// and the spec only, runs `make generate`, and proves the table works end to
+// end: the drift checks accept it, no hand-written Go file changed, and
+// every per-table behaviour test passes on it over real HTTP.
 func TestAddTable_NoGoFileEdited(t *testing.T) {
 	dir := copyRepo(t)
 	const table, template = "site_visits", "costbook_folders"

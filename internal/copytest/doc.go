@@ -1,6 +1,6 @@
 // Package copytest holds a test that changes a copy of the repository and
 // runs the real tooling and test suite there: a synced table is added
-// through a migration, a queries file and the spec only (no Go file edited
+// through a migration and the spec only (no Go or SQL file edited
 // by hand), and after `make generate` it round-trips over real HTTP like
 // every other table.
 //

@@ -16,16 +16,12 @@ import (
 
 // addTable adds table to the copy in dir the way the README says to, using
 // an existing table of the same shape as the template a developer copies:
-// a new migration (the template's CREATE TABLE and indexes, renamed), a new
-// queries/<table>.sql (the template's, renamed) and the spec (the template's
-// row schemas, and the table added wherever the spec lists the template).
+// a new migration (the template's CREATE TABLE and indexes, renamed) and the
+// spec (the template's row schemas, and the table added wherever the spec
+// lists the template). Its SQL is generated.
 func addTable(t *testing.T, dir, table, template string) {
 	t.Helper()
 	addMigration(t, dir, table, template)
-	queries := repocopy.Read(t, dir, "queries/"+template+".sql")
-	queries = strings.ReplaceAll(queries, template, table)
-	queries = strings.ReplaceAll(queries, goName(template), goName(table))
-	repocopy.Write(t, dir, "queries/"+table+".sql", queries)
 	addToSpec(t, dir, table, template)
 }
 

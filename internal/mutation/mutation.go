@@ -7,9 +7,15 @@
 // A mutant is never written into the working tree: Overlay builds it as a
 // `go test -overlay` file map, so the build cache is kept and only the
 // mutated package and what depends on it are recompiled. A mutant of a Go
-// file replaces that file; a mutant of queries/*.sql regenerates gen/db with
-// sqlc from the mutated queries in a scratch directory and replaces the
-// generated files that changed.
+// file replaces that file; a mutant of the SQL regenerates gen/db in a
+// scratch directory and replaces the generated files that changed: of a
+// hand-written queries/*.sql with sqlc; of the template of every table's
+// statements (queries/*.sql.tmpl) with tablegen, then sqlc. A mutant of the
+// template may name one table (Table, or each_table for a set of them):
+// only that table's statements are then regenerated from the mutated
+// template. The template makes a slip in one table alone impossible to
+// write, but the per-table tests must still catch it table by table, or a
+// test that looks at one table only would pass for all.
 package mutation
 
 import (
@@ -39,8 +45,11 @@ type Set struct {
 
 // Mutant is one slip to put into the code.
 type Mutant struct {
-	Name     string
-	File     string // relative to the root: a .go file, or queries/*.sql
+	Name string
+	File string // relative to the root: a .go file, queries/*.sql or a template queries/*.sql.tmpl
+	// Table, for a mutant of the template: the one table whose statements
+	// are mutated (the others are generated from the template as it is).
+	Table    string
 	Edits    []Edit // applied in order; each find must occur exactly once
 	Why      string
 	CaughtBy []string // names of top-level tests meant to catch it
@@ -61,9 +70,12 @@ type entry struct {
 	Edits    []Edit   `yaml:"edits"`
 	Why      string   `yaml:"why"`
 	CaughtBy []string `yaml:"caught_by"`
+	// Table: of a template, mutate this table's statements only.
+	Table string `yaml:"table"`
 	// EachTable repeats the entry for every table of a set of the registry
 	// (deletable: the tables with an id and tombstones; keyed: with an id;
-	// all), {table} in name and file standing for the table's name.
+	// all), {table} in name (and file, unless it is the template, which is
+	// then mutated for that table only) standing for the table's name.
 	EachTable string   `yaml:"each_table"`
 	Except    []string `yaml:"except"`
 }
@@ -144,15 +156,26 @@ func (e entry) expand() ([]Mutant, error) {
 			return nil, fmt.Errorf("caught_by %q is not the name of a top-level test", name)
 		}
 	}
-	base := Mutant{Name: e.Name, File: e.File, Edits: edits, Why: strings.TrimSpace(e.Why), CaughtBy: e.CaughtBy}
+	base := Mutant{Name: e.Name, File: e.File, Table: e.Table, Edits: edits, Why: strings.TrimSpace(e.Why), CaughtBy: e.CaughtBy}
+	if e.Table != "" && !isTemplate(e.File) {
+		return nil, errors.New("table is for a mutant of the template (queries/*.sql.tmpl)")
+	}
 	if e.EachTable == "" {
 		if len(e.Except) > 0 {
 			return nil, errors.New("except without each_table")
 		}
+		if e.Table != "" && !slices.ContainsFunc(syncstore.Tables(), func(t syncstore.Table) bool { return t.Name == e.Table }) {
+			return nil, fmt.Errorf("table %q is not a table of the registry", e.Table)
+		}
 		return []Mutant{base}, nil
 	}
-	if !strings.Contains(e.File, "{table}") || !strings.Contains(e.Name, "{table}") {
-		return nil, errors.New("each_table needs {table} in name and file")
+	switch {
+	case e.Table != "":
+		return nil, errors.New("give table or each_table, not both")
+	case !strings.Contains(e.Name, "{table}"):
+		return nil, errors.New("each_table needs {table} in name")
+	case !isTemplate(e.File) && !strings.Contains(e.File, "{table}"):
+		return nil, errors.New("each_table needs {table} in file, or the template as file")
 	}
 	tables, err := tableSet(e.EachTable)
 	if err != nil {
@@ -166,6 +189,9 @@ func (e entry) expand() ([]Mutant, error) {
 		m := base
 		m.Name = strings.ReplaceAll(e.Name, "{table}", t)
 		m.File = strings.ReplaceAll(e.File, "{table}", t)
+		if isTemplate(e.File) {
+			m.Table = t
+		}
 		out = append(out, m)
 	}
 	if len(out) == 0 {
@@ -226,14 +252,17 @@ func supported(file string) error {
 	case strings.HasSuffix(file, "_test.go"):
 		return fmt.Errorf("file %s: a mutant of a test is not a mutant of the code", file)
 	case strings.HasPrefix(file, "gen/") || strings.HasSuffix(file, ".gen.go"):
-		return fmt.Errorf("file %s: generated; mutate its source (queries/*.sql)", file)
+		return fmt.Errorf("file %s: generated; mutate its source (queries/*.sql, the template queries/*.sql.tmpl)", file)
 	case strings.HasSuffix(file, ".go"):
 		return nil
-	case strings.HasPrefix(file, "queries/") && strings.HasSuffix(file, ".sql"):
+	case strings.HasPrefix(file, "queries/") && (strings.HasSuffix(file, ".sql") || isTemplate(file)):
 		return nil
 	}
-	return fmt.Errorf("file %s: only Go files and queries/*.sql can be mutated (through go test -overlay)", file)
+	return fmt.Errorf("file %s: only Go files, queries/*.sql and the template queries/*.sql.tmpl can be mutated (through go test -overlay)", file)
 }
+
+// isTemplate says file is a template tablegen writes statements from.
+func isTemplate(file string) bool { return strings.HasSuffix(file, ".sql.tmpl") }
 
 func indent(s string) string {
 	return "    | " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    | ")

@@ -5,8 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
 func repoRoot(t *testing.T) string {
@@ -54,23 +57,15 @@ func TestOverlay_GoAndSQL(t *testing.T) {
 		contains string // in its mutated copy
 	}{
 		{goMutant, goMutant.File, goMutant.Edits[0].Replace},
-		{Mutant{Name: "sql", File: "queries/estimates.sql",
+		{Mutant{Name: "sql", File: "queries/clock.sql",
+			Edits: []Edit{{Find: "SET seq = seq + 1,", Replace: "SET seq = seq + 2,"}}},
+			"gen/db/clock.sql.go", "SET seq = seq + 2,"},
+		{Mutant{Name: "template for one table", File: "queries/table.sql.tmpl", Table: "estimates",
 			Edits: []Edit{{Find: "(sync_seq, id) > (", Replace: "(sync_seq, id) >= ("}}},
-			"gen/db/estimates.sql.go", "(sync_seq, id) >= ("},
+			"gen/db/estimates.gen.sql.go", "(sync_seq, id) >= ("},
 	} {
 		t.Run(tc.m.Name, func(t *testing.T) {
-			overlay, dirs, err := tc.m.Overlay(root, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, err := os.ReadFile(overlay)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var o struct{ Replace map[string]string }
-			if err := json.Unmarshal(raw, &o); err != nil {
-				t.Fatal(err)
-			}
+			o, dirs := overlayOf(t, tc.m, root)
 			want := filepath.Join(root, tc.replaced)
 			if len(o.Replace) != 1 || o.Replace[want] == "" {
 				t.Fatalf("overlay replaces %v, want only %s", o.Replace, want)
@@ -84,6 +79,27 @@ func TestOverlay_GoAndSQL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// overlay is a `go test -overlay` file as Overlay writes it.
+type overlay struct{ Replace map[string]string }
+
+// overlayOf builds m's overlay and reads it back.
+func overlayOf(t *testing.T, m Mutant, root string) (overlay, []string) {
+	t.Helper()
+	file, dirs, err := m.Overlay(root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o overlay
+	if err := json.Unmarshal(raw, &o); err != nil {
+		t.Fatal(err)
+	}
+	return o, dirs
 }
 
 // firstGoMutant is the first mutant of mutants.yaml that makes one edit to
@@ -104,16 +120,83 @@ func firstGoMutant(t *testing.T, root string) Mutant {
 	return Mutant{}
 }
 
+// TestOverlay_Template: a mutant of the template of every table's
+// statements goes through tablegen and sqlc, and replaces the generated
+// statements of every table that has them (here: every deletable table's
+// purge), and nothing else.
+func TestOverlay_Template(t *testing.T) {
+	root := repoRoot(t)
+	m := Mutant{Name: "template", File: "queries/table.sql.tmpl",
+		Edits: []Edit{{Find: "DELETE FROM {{.Name}} WHERE deleted_at < @cutoff::timestamptz;", Replace: "DELETE FROM {{.Name}} WHERE deleted_at <= @cutoff::timestamptz;"}}}
+	o, dirs := overlayOf(t, m, root)
+	var want []string
+	for _, tb := range syncstore.Tables() {
+		if tb.Deletable {
+			want = append(want, filepath.Join(root, "gen/db", tb.Name+".gen.sql.go"))
+		}
+	}
+	var got []string
+	for committed, copyPath := range o.Replace {
+		got = append(got, committed)
+		b, err := os.ReadFile(copyPath)
+		if err != nil || !strings.Contains(string(b), "WHERE deleted_at <= $1::timestamptz") {
+			t.Errorf("%s: the mutated copy lacks the mutant (%v)", committed, err)
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("overlay replaces %v, want %v", got, want)
+	}
+	if len(dirs) != 1 || dirs[0] != "gen/db" {
+		t.Errorf("package dirs = %v, want [gen/db]", dirs)
+	}
+}
+
 func TestLoad_RejectsAmbiguousOrMissingText(t *testing.T) {
 	root := repoRoot(t)
 	for name, m := range map[string]Mutant{
-		"absent":      {Name: "absent", File: "server/syncstore/conflicts.go", Edits: []Edit{{Find: "no such text", Replace: "x"}}},
-		"twice":       {Name: "twice", File: "server/syncstore/conflicts.go", Edits: []Edit{{Find: "return nil", Replace: "return nil "}}},
-		"generated":   {Name: "generated", File: "gen/db/estimates.sql.go", Edits: []Edit{{Find: "SELECT", Replace: "select"}}},
-		"a test file": {Name: "a test", File: "server/syncstore/cursor_test.go", Edits: []Edit{{Find: "func", Replace: "func "}}},
+		"absent":               {Name: "absent", File: "server/syncstore/conflicts.go", Edits: []Edit{{Find: "no such text", Replace: "x"}}},
+		"twice":                {Name: "twice", File: "server/syncstore/conflicts.go", Edits: []Edit{{Find: "return nil", Replace: "return nil "}}},
+		"generated":            {Name: "generated", File: "gen/db/estimates.gen.sql.go", Edits: []Edit{{Find: "SELECT", Replace: "select"}}},
+		"generated statements": {Name: "generated statements", File: "gen/queries/estimates.gen.sql", Edits: []Edit{{Find: "(sync_seq, id) > (", Replace: "(sync_seq, id) >= ("}}},
+		"a test file":          {Name: "a test", File: "server/syncstore/cursor_test.go", Edits: []Edit{{Find: "func", Replace: "func "}}},
 	} {
 		if _, err := m.apply(root); err == nil {
 			t.Errorf("%s: applied", name)
+		}
+	}
+}
+
+// TestExpand_EachTableOfTheTemplate: an each_table mutant of the template
+// becomes one mutant per table of the set, each mutating the template for
+// its table only; table and each_table apply to the template alone.
+func TestExpand_EachTableOfTheTemplate(t *testing.T) {
+	e := entry{Name: "per table/{table}/paging off by one", File: "queries/table.sql.tmpl", EachTable: "deletable",
+		Except: []string{"estimates"}, Find: "(sync_seq, id) > (", Replace: "(sync_seq, id) >= (", Why: "w", CaughtBy: []string{"TestX"}}
+	got, err := e.expand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := tableSet("deletable")
+	want = slices.DeleteFunc(want, func(s string) bool { return s == "estimates" })
+	var tables []string
+	for _, m := range got {
+		tables = append(tables, m.Table)
+		if m.File != e.File || m.Name != "per table/"+m.Table+"/paging off by one" {
+			t.Errorf("mutant %q of %s for table %q", m.Name, m.File, m.Table)
+		}
+	}
+	if !slices.Equal(tables, want) {
+		t.Errorf("tables %v, want %v", tables, want)
+	}
+	for name, bad := range map[string]entry{
+		"table of a Go file": {Name: "n", File: "server/syncstore/pull.go", Table: "estimates", Find: "a", Replace: "b", Why: "w", CaughtBy: []string{"TestX"}},
+		"unknown table":      {Name: "n", File: "queries/table.sql.tmpl", Table: "nope", Find: "a", Replace: "b", Why: "w", CaughtBy: []string{"TestX"}},
+		"both":               {Name: "{table}", File: "queries/table.sql.tmpl", Table: "estimates", EachTable: "all", Find: "a", Replace: "b", Why: "w", CaughtBy: []string{"TestX"}},
+	} {
+		if _, err := bad.expand(); err == nil {
+			t.Errorf("%s: expanded", name)
 		}
 	}
 }
