@@ -117,44 +117,22 @@ func (s *decodeState) decodeBody() error {
 }
 
 func (s *decodeState) body1() error {
-	k, err := s.peek()
-	if err != nil {
-		return err
-	}
-	if k != '{' {
+	notObject := func() error {
 		s.problem("", -1, "", "the body must be a JSON object of tables")
 		return errStop
 	}
-	if _, err := s.dec.ReadToken(); err != nil {
-		return err
-	}
-	for {
-		k, err := s.peek()
-		if err != nil {
-			return err
-		}
-		if k == '}' {
-			break
-		}
-		nameValue, err := s.dec.ReadValue()
-		if err != nil {
-			return err
-		}
-		name := string(s.unquote(&s.nameBuf, nameValue))
+	err := s.object(notObject, func(name string) error {
 		switch prop := s.d.props[name]; {
 		case name == "deletes":
-			err = s.deletes()
+			return s.deletes()
 		case prop == nil:
 			s.problem(name, -1, "", "unknown table")
-			err = s.dec.SkipValue()
+			return s.dec.SkipValue()
 		default:
-			err = s.rowsOf(prop)
+			return s.rowsOf(prop)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	if _, err := s.dec.ReadToken(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	// A body is one JSON value: `{..}{..}` or trailing garbage would
@@ -181,6 +159,77 @@ func (s *decodeState) peek() (jsontext.Kind, error) {
 	return k, nil
 }
 
+// object reads a JSON object: member gets each member's name and reads or
+// skips its value. When the next value is no object, notObject says so
+// (and skips it, or stops).
+func (s *decodeState) object(notObject func() error, member func(name string) error) error {
+	k, err := s.peek()
+	if err != nil {
+		return err
+	}
+	if k != '{' {
+		return notObject()
+	}
+	if _, err := s.dec.ReadToken(); err != nil {
+		return err
+	}
+	for {
+		k, err := s.peek()
+		if err != nil {
+			return err
+		}
+		if k == '}' {
+			break
+		}
+		nameValue, err := s.dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		if err := member(string(s.unquote(&s.nameBuf, nameValue))); err != nil {
+			return err
+		}
+	}
+	_, err = s.dec.ReadToken()
+	return err
+}
+
+// array reads a JSON array: element gets each element's index and kind and
+// reads or skips it. When the next value is no array, notArray says so.
+func (s *decodeState) array(notArray func() error, element func(index int, k jsontext.Kind) error) error {
+	k, err := s.peek()
+	if err != nil {
+		return err
+	}
+	if k != '[' {
+		return notArray()
+	}
+	if _, err := s.dec.ReadToken(); err != nil {
+		return err
+	}
+	for i := 0; ; i++ {
+		k, err := s.peek()
+		if err != nil {
+			return err
+		}
+		if k == ']' {
+			break
+		}
+		if err := element(i, k); err != nil {
+			return err
+		}
+	}
+	_, err = s.dec.ReadToken()
+	return err
+}
+
+// skipAs reports a value of the wrong kind and skips it.
+func (s *decodeState) skipAs(table, field, reason string) func() error {
+	return func() error {
+		s.problem(table, -1, field, reason)
+		return s.dec.SkipValue()
+	}
+}
+
 // count adds one row (or id to delete) and stops the decoder at the limit.
 func (s *decodeState) count() error {
 	s.rows++
@@ -191,51 +240,26 @@ func (s *decodeState) count() error {
 }
 
 func (s *decodeState) rowsOf(prop *propRules) error {
-	k, err := s.peek()
-	if err != nil {
-		return err
-	}
-	if k != '[' {
-		s.problem(prop.name, -1, "", "must be an array of rows")
-		return s.dec.SkipValue()
-	}
-	if _, err := s.dec.ReadToken(); err != nil {
-		return err
-	}
 	rules := &s.d.tables[prop.table]
-	for i := 0; ; i++ {
-		k, err := s.peek()
-		if err != nil {
-			return err
-		}
-		if k == ']' {
-			break
-		}
+	return s.array(s.skipAs(prop.name, "", "must be an array of rows"), func(i int, k jsontext.Kind) error {
 		if err := s.count(); err != nil {
 			return err
 		}
 		if s.full() {
 			s.truncated = true
-			if err := s.dec.SkipValue(); err != nil {
-				return err
-			}
-			continue
+			return s.dec.SkipValue()
 		}
 		row, ok, err := s.row(prop, rules, i, k)
-		if err != nil {
+		if err != nil || !ok {
 			return err
-		}
-		if !ok {
-			continue
 		}
 		if prop.alias {
 			s.alias[prop.table] = append(s.alias[prop.table], row)
 		} else {
 			s.own[prop.table] = append(s.own[prop.table], row)
 		}
-	}
-	_, err = s.dec.ReadToken()
-	return err
+		return nil
+	})
 }
 
 // patch replaces body[from:to] of a row with text.
@@ -602,66 +626,18 @@ func (s *decodeState) unquote(buf *[]byte, v jsontext.Value) []byte {
 }
 
 func (s *decodeState) deletes() error {
-	k, err := s.peek()
-	if err != nil {
-		return err
-	}
-	if k != '{' {
-		s.problem("deletes", -1, "", "must be an object of id arrays by table")
-		return s.dec.SkipValue()
-	}
-	if _, err := s.dec.ReadToken(); err != nil {
-		return err
-	}
-	for {
-		k, err := s.peek()
-		if err != nil {
-			return err
-		}
-		if k == '}' {
-			break
-		}
-		nameValue, err := s.dec.ReadValue()
-		if err != nil {
-			return err
-		}
-		name := string(s.unquote(&s.nameBuf, nameValue))
+	return s.object(s.skipAs("deletes", "", "must be an object of id arrays by table"), func(name string) error {
 		rules, known := s.d.deletes[name]
 		if !known {
 			s.problem("deletes", -1, name, "unknown table, or one whose rows cannot be deleted")
-			if err := s.dec.SkipValue(); err != nil {
-				return err
-			}
-			continue
+			return s.dec.SkipValue()
 		}
-		if err := s.deleteIDs(name, rules); err != nil {
-			return err
-		}
-	}
-	_, err = s.dec.ReadToken()
-	return err
+		return s.deleteIDs(name, rules)
+	})
 }
 
 func (s *decodeState) deleteIDs(name string, rules *deleteRules) error {
-	k, err := s.peek()
-	if err != nil {
-		return err
-	}
-	if k != '[' {
-		s.problem("deletes", -1, name, "must be an array of ids")
-		return s.dec.SkipValue()
-	}
-	if _, err := s.dec.ReadToken(); err != nil {
-		return err
-	}
-	for i := 0; ; i++ {
-		k, err := s.peek()
-		if err != nil {
-			return err
-		}
-		if k == ']' {
-			break
-		}
+	return s.array(s.skipAs("deletes", name, "must be an array of ids"), func(i int, k jsontext.Kind) error {
 		if err := s.count(); err != nil {
 			return err
 		}
@@ -671,7 +647,7 @@ func (s *decodeState) deleteIDs(name string, rules *deleteRules) error {
 		}
 		if s.full() {
 			s.truncated = true
-			continue
+			return nil
 		}
 		field := name + "/" + strconv.Itoa(i)
 		switch {
@@ -679,13 +655,15 @@ func (s *decodeState) deleteIDs(name string, rules *deleteRules) error {
 			id, err := wire.CheckUUID(s.unquote(&s.valueBuf, v))
 			if err != nil {
 				s.problem("deletes", -1, field, err.Error())
-				continue
+				return nil
 			}
 			s.dels[rules.table] = append(s.dels[rules.table], push.Delete{Index: i, ID: id})
 		case k == '{' && rules.object != nil:
-			if d, ok, err := s.deleteObject(field, rules, v); err != nil {
+			d, ok, err := s.deleteObject(field, rules, v)
+			if err != nil {
 				return err
-			} else if ok {
+			}
+			if ok {
 				d.Index = i
 				s.dels[rules.table] = append(s.dels[rules.table], d)
 			}
@@ -696,9 +674,8 @@ func (s *decodeState) deleteIDs(name string, rules *deleteRules) error {
 		default:
 			s.problem("deletes", -1, field, "must be an object {id, base_version}")
 		}
-	}
-	_, err = s.dec.ReadToken()
-	return err
+		return nil
+	})
 }
 
 // deleteObject decodes one `{"id": ..., "base_version": n}` entry of
