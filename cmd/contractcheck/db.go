@@ -155,7 +155,6 @@ func compareSpecWithTables(r *report, s *contract.Spec, tables map[string]*table
 		{contract.PullResponseSchema + " properties", keys(pull)},
 		{contract.PushRequestSchema + " properties (without " + strings.Join(sortedKeys(nonTables), ", ") + ")", keys(push)},
 		{contract.TableNameSchema + " enum", setOf(contract.EnumStrings(s.Component(contract.TableNameSchema)))},
-		{contract.TableCountsSchema + " properties", setOf(contract.PropertyNames(s.Component(contract.TableCountsSchema)))},
 	})
 
 	deletable := map[string]bool{}
@@ -169,12 +168,14 @@ func compareSpecWithTables(r *report, s *contract.Spec, tables map[string]*table
 			deletable[name] = true
 		}
 	}
-	compareSets(r, "deletable table", []namedSet{
-		{"tables with a deleted_at column", deletable},
-		{contract.DeletedIDsSchema + " properties", setOf(contract.PropertyNames(s.Component(contract.DeletedIDsSchema)))},
-		{contract.DeleteRequestSchema + " properties", setOf(contract.PropertyNames(s.Component(contract.DeleteRequestSchema)))},
-		{contract.DeleteCountsSchema + " properties", setOf(contract.PropertyNames(s.Component(contract.DeleteCountsSchema)))},
-	})
+	// Every other schema that lists the tables (TableCounts, TableDigests,
+	// DeletedIds, ...: contract.TableLists) lists exactly these.
+	for _, p := range s.TableListProblems(contract.PropertyLists(), synced, deletable) {
+		r.problem("%s", p)
+	}
+	for _, p := range s.UnlistedTableLists(synced) {
+		r.problem("%s", p)
+	}
 
 	for _, name := range synced {
 		t := tables[name]

@@ -103,6 +103,21 @@ func driftCases() []driftCase {
 			pass: []string{"db", "breaking", "tenant"},
 		},
 		{
+			// README "Adding a synced table" once forgot TableDigests: the
+			// server then sends a digest the clients' types refuse.
+			name: "a table left out of TableDigests",
+			drift: func(t *testing.T, dir string) {
+				repocopy.Edit(t, dir, "openapi.yaml",
+					"        step_a_rules:\n          $ref: \"#/components/schemas/TableDigest\"\n    TableDigest:\n",
+					"    TableDigest:\n")
+			},
+			fail: map[string][]string{
+				"db":        {"table step_a_rules: missing from TableDigests, which lists the synced tables (TableName)"},
+				"generated": {"table step_a_rules: missing from TableDigests"},
+			},
+			pass: []string{"tenant"},
+		},
+		{
 			name: "a column default stated otherwise in the spec",
 			drift: func(t *testing.T, dir string) {
 				repocopy.Edit(t, dir, "openapi.yaml", "description: Default draft.", "description: Default sent.")

@@ -22,6 +22,7 @@ const (
 	DeletedIDsSchema    = "DeletedIds"       // pull: tombstone ids per deletable table
 	DeleteRequestSchema = "DeleteRequest"    // push: ids to delete per deletable table
 	TableCountsSchema   = "TableCounts"      // push response: upserts per table
+	TableDigestsSchema  = "TableDigests"     // digest response: count and digest per table
 	DeleteCountsSchema  = "DeleteCounts"     // push response: deletes per deletable table
 )
 

@@ -132,6 +132,10 @@ func (s *Spec) Tables() ([]Table, error) {
 			problems = append(problems, fmt.Sprintf("%s: %s are rows of %s, which %s does not list", PushRequestSchema, strings.Join(aliases[table], ", "), table, TableNameSchema))
 		}
 	}
+	if len(problems) == 0 {
+		// The envelopes agree (above); the other lists of tables too.
+		problems = append(s.TableListProblems(PropertyLists(), names, deletable), s.UnlistedTableLists(names)...)
+	}
 	if len(problems) > 0 {
 		return nil, errors.New("openapi.yaml: " + strings.Join(problems, "; "))
 	}

@@ -46,19 +46,19 @@ func failures(out string) []string {
 
 // TestAddTable_NoGoFileEdited adds a tenth synced table through a migration
 // and the spec only, runs `make generate`, and proves the table works end to
-// end: the drift checks accept it, no hand-written Go file changed, and
-// every per-table behaviour test passes on it over real HTTP.
+// end: the drift checks accept it, no hand-written Go or SQL file changed,
+// and every per-table behaviour test passes on it over real HTTP.
 func TestAddTable_NoGoFileEdited(t *testing.T) {
 	dir := copyRepo(t)
 	const table, template = "site_visits", "costbook_folders"
-	before := handWrittenGo(t, dir)
+	before := handWritten(t, dir)
 	addTable(t, dir, table, template)
 
 	if out, code := repocopy.Run(t, dir, nil, "make", "generate"); code != 0 {
 		t.Fatalf("make generate failed:\n%s", out)
 	}
-	if after := handWrittenGo(t, dir); !equalMaps(before, after) {
-		t.Fatalf("make generate changed hand-written Go files: %v", changedKeys(before, after))
+	if after := handWritten(t, dir); !equalMaps(before, after) {
+		t.Fatalf("make generate changed hand-written Go or SQL files: %v", changedKeys(before, after))
 	}
 	for _, check := range []string{"check-db", "check-tenant", "check-generated"} {
 		if out, code := repocopy.Run(t, dir, nil, "make", check); code != 0 {
@@ -81,8 +81,10 @@ func TestAddTable_NoGoFileEdited(t *testing.T) {
 	}
 }
 
-// handWrittenGo maps every Go file that is not generated to its content.
-func handWrittenGo(t *testing.T, dir string) map[string]string {
+// handWritten maps every Go file that is not generated, and every file of
+// queries/ (the hand-written SQL and the template of every table's), to its
+// content.
+func handWritten(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	files := map[string]string{}
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
@@ -93,7 +95,8 @@ func handWrittenGo(t *testing.T, dir string) map[string]string {
 		if d.IsDir() && (rel == "gen" || strings.HasPrefix(d.Name(), ".")) {
 			return filepath.SkipDir
 		}
-		if d.IsDir() || !strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, ".gen.go") {
+		goFile := strings.HasSuffix(rel, ".go") && !strings.HasSuffix(rel, ".gen.go")
+		if d.IsDir() || !(goFile || strings.HasPrefix(rel, "queries"+string(filepath.Separator))) {
 			return nil
 		}
 		b, err := os.ReadFile(path)

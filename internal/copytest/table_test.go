@@ -57,10 +57,14 @@ func addMigration(t *testing.T, dir, table, template string) {
 		"-- Added by internal/copytest: a new synced table.\n"+strings.Join(create, "\n\n")+"\n")
 }
 
-// addToSpec adds the table to openapi.yaml: row schemas copied from the
-// template's (x-table and x-go-type renamed), and the table wherever an enum
-// or an object's properties list the template (with the same schema and
-// requiredness).
+// addToSpec does README "Adding a synced table" step 2, in its words: row
+// schemas copied from the template's (x-table and x-go-type renamed), the
+// table appended to TableName, maxItems of the tables parameters raised by
+// one, and the table added to SyncPullResponse, SyncPushRequest,
+// TableCounts and TableDigests (and DeletedIds, DeleteRequest, DeleteCounts
+// if rows can be deleted), each time with the template's schema and
+// requiredness. Nothing else is edited: a schema the README forgets is
+// then what make check (check-db) or make generate names.
 func addToSpec(t *testing.T, dir, table, template string) {
 	t.Helper()
 	var doc yaml.Node
@@ -90,30 +94,75 @@ func addToSpec(t *testing.T, dir, table, template string) {
 		t.Fatalf("no x-table: %s schema in the spec", template)
 	}
 	schemas.Content = append(schemas.Content, added...)
+
+	// Append the table to TableName.
+	enum := lookup(lookup(schemas, "TableName"), "enum")
+	if enum == nil || !hasScalar(enum, template) {
+		t.Fatalf("TableName has no enum listing %s", template)
+	}
+	enum.Content = append(enum.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: table})
+
+	// Add it to the schemas that list the tables.
+	lists := []string{"SyncPullResponse", "SyncPushRequest", "TableCounts", "TableDigests"}
+	if lookup(lookup(lookup(schemas, "DeletedIds"), "properties"), template) != nil {
+		lists = append(lists, "DeletedIds", "DeleteRequest", "DeleteCounts")
+	}
+	for _, name := range lists {
+		schema := lookup(schemas, name)
+		props := lookup(schema, "properties")
+		from := lookup(props, template)
+		if from == nil {
+			t.Fatalf("%s has no property %s to copy", name, template)
+		}
+		p := clone(from)
+		renameRefs(p, renames)
+		props.Content = append(props.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: table}, p)
+		if required := lookup(schema, "required"); required != nil && hasScalar(required, template) {
+			required.Content = append(required.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: table})
+		}
+	}
+
+	// Raise maxItems of the tables parameters by one: a list of tables
+	// holds each at most once (the server refuses a maxItems that disagrees).
+	raised := 0
+	for _, param := range parameters(&doc) {
+		s := lookup(param, "schema")
+		max, items := lookup(s, "maxItems"), lookup(s, "items")
+		if lookup(param, "name") == nil || lookup(param, "name").Value != "tables" || max == nil || items == nil {
+			continue
+		}
+		var v int
+		if _, err := fmt.Sscan(max.Value, &v); err != nil {
+			t.Fatalf("maxItems %q: %v", max.Value, err)
+		}
+		max.Value = fmt.Sprint(v + 1)
+		raised++
+	}
+	if raised == 0 {
+		t.Fatal("no tables parameter with a maxItems in the spec")
+	}
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repocopy.Write(t, dir, "openapi.yaml", string(out))
+}
+
+// parameters are the spec's parameter objects: those of every operation
+// and path, and components.parameters.
+func parameters(doc *yaml.Node) []*yaml.Node {
+	var params []*yaml.Node
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		if n.Kind == yaml.MappingNode {
-			props, required := lookup(n, "properties"), lookup(n, "required")
-			if props != nil && lookup(props, template) != nil && lookup(props, table) == nil {
-				p := clone(lookup(props, template))
-				renameRefs(p, renames)
-				props.Content = append(props.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: table}, p)
-				if required != nil && hasScalar(required, template) {
-					required.Content = append(required.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: table})
-				}
-			}
-			if enum := lookup(n, "enum"); enum != nil && hasScalar(enum, template) && !hasScalar(enum, table) {
-				enum.Content = append(enum.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: table})
-			}
-			// A list of tables holds each at most once: one more table, one
-			// more item (the server refuses a maxItems that disagrees).
-			if max, items := lookup(n, "maxItems"), lookup(n, "items"); max != nil && items != nil {
-				if ref := lookup(items, "$ref"); ref != nil && ref.Value == "#/components/schemas/TableName" {
-					var v int
-					if _, err := fmt.Sscan(max.Value, &v); err != nil {
-						t.Fatalf("maxItems %q: %v", max.Value, err)
+			if list := lookup(n, "parameters"); list != nil {
+				switch list.Kind {
+				case yaml.SequenceNode:
+					params = append(params, list.Content...)
+				case yaml.MappingNode:
+					for i := 1; i < len(list.Content); i += 2 {
+						params = append(params, list.Content[i])
 					}
-					max.Value = fmt.Sprint(v + 1)
 				}
 			}
 		}
@@ -121,12 +170,8 @@ func addToSpec(t *testing.T, dir, table, template string) {
 			walk(c)
 		}
 	}
-	walk(&doc)
-	out, err := yaml.Marshal(&doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repocopy.Write(t, dir, "openapi.yaml", string(out))
+	walk(doc)
+	return params
 }
 
 func lookup(m *yaml.Node, key string) *yaml.Node {
