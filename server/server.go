@@ -39,6 +39,9 @@ func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, 
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	if err := syncstore.CheckRegistry(push.TableNames()); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	ops, err := operationsOf(doc)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

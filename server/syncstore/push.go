@@ -169,14 +169,15 @@ func (s *Store) priorResponse(ctx context.Context, q *db.Queries, contractorID u
 
 // planPush checks what the spec cannot express and dedupes every table. The
 // decoder has already checked ids, required columns, types and known
-// tables/columns against the spec.
+// tables/columns against the spec; its tables are the registry's, in the
+// same order (CheckRegistry, at start).
 func planPush(contractorID uuid.UUID, body *push.Body) (pushPlan, error) {
 	var plan pushPlan
+	if len(body.Tables) != 0 && len(body.Tables) != len(tables) {
+		return pushPlan{}, fmt.Errorf("push: a body of %d tables, not one per table of the registry (%d): not from the server's decoder", len(body.Tables), len(tables))
+	}
 	for i, bt := range body.Tables {
 		t := &tables[i]
-		if t.name != bt.Name {
-			return pushPlan{}, fmt.Errorf("push: table %d is %s in the registry but %s in the decoder: regenerate", i, t.name, bt.Name)
-		}
 		if len(bt.Rows) > 0 {
 			u, err := planUpsert(t, contractorID, bt.Rows)
 			if err != nil {
