@@ -16,7 +16,7 @@ type tableView struct {
 	contract.Table
 	Go    string // StepARules
 	Model string // db.StepARule
-	Kind  string // regular, singleton, tenantRow
+	Kind  string // the contract.KeyKind constant: Regular, Singleton, TenantRow
 	KeyOf string // Go expression of a row's key, on x
 }
 
@@ -26,11 +26,11 @@ func render(tables []contract.Table, specPath string) ([]byte, error) {
 		v := tableView{Table: t, Go: goName(t.Name), Model: t.GoModel}
 		switch t.Key {
 		case contract.Regular:
-			v.Kind, v.KeyOf = "regular", "x.ID"
+			v.Kind, v.KeyOf = "Regular", "x.ID"
 		case contract.Singleton:
-			v.Kind, v.KeyOf = "singleton", "x.ContractorID"
+			v.Kind, v.KeyOf = "Singleton", "x.ContractorID"
 		case contract.TenantRow:
-			v.Kind, v.KeyOf = "tenantRow", "x.ID"
+			v.Kind, v.KeyOf = "TenantRow", "x.ID"
 		}
 		if !strings.HasPrefix(v.Model, "db.") {
 			return nil, fmt.Errorf("table %s: x-go-type %q is not a sqlc model (db.<Model>)", t.Name, t.GoModel)
@@ -59,6 +59,7 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/internal/contract"
 	"github.com/syncproxy/syncproxy/wire"
 )
 
@@ -69,7 +70,7 @@ var tables = []table{
 	{
 		name:      "{{.Name}}",
 		ordinal:   {{.Ordinal}},
-		key:       {{.Kind}},
+		key:       contract.{{.Kind}},
 		deletable: {{.Deletable}},
 		upsert: func(ctx context.Context, q *db.Queries, w write, rows []byte) (int64, error) {
 			return q.Upsert{{.Go}}(ctx, db.Upsert{{.Go}}Params{ContractorID: w.contractorID, Now: w.now, Seq: w.seq, Rows: rows})
@@ -80,7 +81,7 @@ var tables = []table{
 		},
 {{- end}}
 		pull: func(ctx context.Context, q *db.Queries, r read, p *tablePage) (int, position, bool, error) {
-{{- if eq .Kind "regular"}}
+{{- if eq .Kind "Regular"}}
 			rows, err := q.Pull{{.Go}}(ctx, db.Pull{{.Go}}Params{ContractorID: r.contractorID, Horizon: r.horizon, AfterSeq: r.afterSeq, AfterID: r.afterID, WithDeleted: r.withDeleted, Since: r.since, MaxRows: r.maxRows()})
 			return collect(rows, err, r, p, func(x *{{.Model}}) rowKey { return rowKey{x.SyncSeq, {{.KeyOf}}, x.DeletedAt != nil} })
 {{- else}}
@@ -88,7 +89,7 @@ var tables = []table{
 			return collect(rows, err, r, p, func(x *{{.Model}}) rowKey { return rowKey{x.SyncSeq, {{.KeyOf}}, false} })
 {{- end}}
 		},
-{{- if eq .Kind "regular"}}
+{{- if eq .Kind "Regular"}}
 		versions: func(ctx context.Context, q *db.Queries, contractorID uuid.UUID, ids []uuid.UUID) ([]rowKey, error) {
 			rows, err := q.Versions{{.Go}}(ctx, db.Versions{{.Go}}Params{ContractorID: contractorID, Ids: ids})
 			return keysOf(rows, err, func(x *db.Versions{{.Go}}Row) rowKey { return rowKey{x.SyncSeq, x.ID, x.Deleted} })

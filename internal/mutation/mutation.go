@@ -29,6 +29,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/syncproxy/syncproxy/internal/contract"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
@@ -210,11 +211,11 @@ func tableSet(name string) ([]string, error) {
 		switch name {
 		case "all":
 		case "keyed":
-			if !t.Keyed {
+			if t.Key != contract.Regular {
 				continue
 			}
 		case "deletable":
-			if !t.Keyed || !t.Deletable {
+			if t.Key != contract.Regular || !t.Deletable {
 				continue
 			}
 		default:

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/internal/contract"
 	"github.com/syncproxy/syncproxy/wire"
 	"github.com/syncproxy/syncproxy/wire/push"
 )
@@ -208,7 +209,7 @@ func conflictsOf(ctx context.Context, q *db.Queries, contractorID uuid.UUID, t *
 
 // keyOf is the key a pushed row of t is stored under.
 func keyOf(t *table, contractorID uuid.UUID, r push.Row) uuid.UUID {
-	if t.key == regular {
+	if t.key == contract.Regular {
 		return r.Key
 	}
 	return contractorID

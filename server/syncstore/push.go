@@ -13,6 +13,7 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/internal/contract"
 	"github.com/syncproxy/syncproxy/wire/push"
 )
 
@@ -223,7 +224,7 @@ func planDeletion(t *table, entries []push.Delete) (deletion, error) {
 }
 
 func planUpsert(t *table, contractorID uuid.UUID, rows []push.Row) (upsert, error) {
-	if t.key == tenantRow {
+	if t.key == contract.TenantRow {
 		// The contractors row a push may write is the caller's own: its id,
 		// when sent, must be the contractor the token resolved to.
 		for _, r := range rows {

@@ -7,16 +7,8 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/internal/contract"
 	"github.com/syncproxy/syncproxy/wire"
-)
-
-// keyKind says how a table's rows are keyed within a contractor.
-type keyKind int
-
-const (
-	regular   keyKind = iota // by a client-generated uuid id
-	singleton                // one row per contractor, keyed by the contractor
-	tenantRow                // contractors: the row whose id is the contractor
 )
 
 // table is one synced table: what the spec says about it and the sqlc
@@ -25,7 +17,7 @@ const (
 type table struct {
 	name      string
 	ordinal   int
-	key       keyKind
+	key       contract.KeyKind
 	deletable bool
 
 	// upsert writes rows, a JSON array of pushed objects, in one statement.
@@ -56,11 +48,12 @@ type table struct {
 type Table struct {
 	Name    string
 	Ordinal int
-	// Keyed says rows carry their own uuid id (every other table holds one
-	// row per contractor).
-	Keyed     bool
-	Singleton bool // one row per contractor, keyed by the contractor
-	Deletable bool // deletes leave tombstones (pull's `deleted`)
+	Key     contract.KeyKind // how its rows are keyed, as the spec says
+	// Keyed (Key is contract.Regular) says rows carry their own uuid id
+	// (every other table holds one row per contractor); Singleton (Key is
+	// contract.Singleton): one row per contractor, keyed by the contractor.
+	Keyed, Singleton bool
+	Deletable        bool // deletes leave tombstones (pull's `deleted`)
 }
 
 // Tables lists the synced tables in their stable order: the registry the
@@ -69,7 +62,8 @@ type Table struct {
 func Tables() []Table {
 	out := make([]Table, len(tables))
 	for i, t := range tables {
-		out[i] = Table{Name: t.name, Ordinal: t.ordinal, Keyed: t.key == regular, Singleton: t.key == singleton, Deletable: t.deletable}
+		out[i] = Table{Name: t.name, Ordinal: t.ordinal, Key: t.key,
+			Keyed: t.key == contract.Regular, Singleton: t.key == contract.Singleton, Deletable: t.deletable}
 	}
 	return out
 }

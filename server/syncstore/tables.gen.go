@@ -9,6 +9,7 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/internal/contract"
 	"github.com/syncproxy/syncproxy/wire"
 )
 
@@ -18,7 +19,7 @@ var tables = []table{
 	{
 		name:      "contractors",
 		ordinal:   0,
-		key:       tenantRow,
+		key:       contract.TenantRow,
 		deletable: false,
 		upsert: func(ctx context.Context, q *db.Queries, w write, rows []byte) (int64, error) {
 			return q.UpsertContractors(ctx, db.UpsertContractorsParams{ContractorID: w.contractorID, Now: w.now, Seq: w.seq, Rows: rows})
@@ -44,7 +45,7 @@ var tables = []table{
 	{
 		name:      "costbook_folders",
 		ordinal:   1,
-		key:       regular,
+		key:       contract.Regular,
 		deletable: true,
 		upsert: func(ctx context.Context, q *db.Queries, w write, rows []byte) (int64, error) {
 			return q.UpsertCostbookFolders(ctx, db.UpsertCostbookFoldersParams{ContractorID: w.contractorID, Now: w.now, Seq: w.seq, Rows: rows})
@@ -80,7 +81,7 @@ var tables = []table{
 	{
 		name:      "costbook_items",
 		ordinal:   2,
-		key:       regular,
+		key:       contract.Regular,
 		deletable: true,
 		upsert: func(ctx context.Context, q *db.Queries, w write, rows []byte) (int64, error) {
 			return q.UpsertCostbookItems(ctx, db.UpsertCostbookItemsParams{ContractorID: w.contractorID, Now: w.now, Seq: w.seq, Rows: rows})
@@ -116,7 +117,7 @@ var tables = []table{
 	{
 		name:      "estimates",
 		ordinal:   3,
-		key:       regular,
+		key:       contract.Regular,
 		deletable: true,
 		upsert: func(ctx context.Context, q *db.Queries, w write, rows []byte) (int64, error) {
 			return q.UpsertEstimates(ctx, db.UpsertEstimatesParams{ContractorID: w.contractorID, Now: w.now, Seq: w.seq, Rows: rows})
@@ -152,7 +153,7 @@ var tables = []table{
 	{
 		name:      "estimate_events",
 		ordinal:   4,
-		key:       regular,
+		key:       contract.Regular,
 		deletable: true,
 		upsert: func(ctx context.Context, q *db.Queries, w write, rows []byte) (int64, error) {
 			return q.UpsertEstimateEvents(ctx, db.UpsertEstimateEventsParams{ContractorID: w.contractorID, Now: w.now, Seq: w.seq, Rows: rows})
@@ -188,7 +189,7 @@ var tables = []table{
 	{
 		name:      "pdf_settings",
 		ordinal:   5,
-		key:       singleton,
+		key:       contract.Singleton,
 		deletable: false,
 		upsert: func(ctx context.Context, q *db.Queries, w write, rows []byte) (int64, error) {
 			return q.UpsertPdfSettings(ctx, db.UpsertPdfSettingsParams{ContractorID: w.contractorID, Now: w.now, Seq: w.seq, Rows: rows})
@@ -214,7 +215,7 @@ var tables = []table{
 	{
 		name:      "pricing_rules",
 		ordinal:   6,
-		key:       regular,
+		key:       contract.Regular,
 		deletable: true,
 		upsert: func(ctx context.Context, q *db.Queries, w write, rows []byte) (int64, error) {
 			return q.UpsertPricingRules(ctx, db.UpsertPricingRulesParams{ContractorID: w.contractorID, Now: w.now, Seq: w.seq, Rows: rows})
@@ -250,7 +251,7 @@ var tables = []table{
 	{
 		name:      "step_a_configs",
 		ordinal:   7,
-		key:       singleton,
+		key:       contract.Singleton,
 		deletable: false,
 		upsert: func(ctx context.Context, q *db.Queries, w write, rows []byte) (int64, error) {
 			return q.UpsertStepAConfigs(ctx, db.UpsertStepAConfigsParams{ContractorID: w.contractorID, Now: w.now, Seq: w.seq, Rows: rows})
@@ -276,7 +277,7 @@ var tables = []table{
 	{
 		name:      "step_a_rules",
 		ordinal:   8,
-		key:       regular,
+		key:       contract.Regular,
 		deletable: true,
 		upsert: func(ctx context.Context, q *db.Queries, w write, rows []byte) (int64, error) {
 			return q.UpsertStepARules(ctx, db.UpsertStepARulesParams{ContractorID: w.contractorID, Now: w.now, Seq: w.seq, Rows: rows})
