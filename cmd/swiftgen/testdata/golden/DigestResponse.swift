@@ -5,12 +5,12 @@ import Foundation
 public struct DigestResponse: Codable, Sendable, Equatable {
     public var ok: Bool
     public var cursor: String
-    public var tables: DigestResponseTables
+    public var tables: TableDigests
 
     public init(
         ok: Bool,
         cursor: String,
-        tables: DigestResponseTables
+        tables: TableDigests
     ) {
         self.ok = ok
         self.cursor = cursor
@@ -27,7 +27,7 @@ public struct DigestResponse: Codable, Sendable, Equatable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.ok = try container.decode(Bool.self, forKey: .ok)
         self.cursor = try container.decode(String.self, forKey: .cursor)
-        self.tables = try container.decode(DigestResponseTables.self, forKey: .tables)
+        self.tables = try container.decode(TableDigests.self, forKey: .tables)
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -2,7 +2,7 @@
 
 import Foundation
 
-public struct DigestResponseTables: Codable, Sendable, Equatable {
+public struct TableDigests: Codable, Sendable, Equatable {
     public var gadgets: TableDigest?
     public var gadgetSettings: TableDigest?
 
