@@ -92,7 +92,7 @@ func runDistributable(ctx context.Context, r *report, args []string) error {
 	flags := flag.NewFlagSet("distributable", flag.ContinueOnError)
 	specPath := flags.String("spec", "openapi.yaml", "the OpenAPI document (its x-table tables are the synced ones)")
 	citusPath := flags.String("citus", "docs/citus.sql", "the Citus DDL that distributes the schema")
-	queriesDir := flags.String("queries", "queries", "directory of the sqlc queries")
+	queriesDirs := flags.String("queries", "", "comma-separated directories of the sqlc queries (default: the queries of sqlc.yaml, hand-written and generated)")
 	migrationsDir := flags.String("migrations", "migrations", "directory of the schema migrations")
 	clusterURL := flags.String("cluster-url", "", "use this running cluster (URL of a database to connect to) instead of a throwaway one")
 	if err := flags.Parse(args); err != nil {
@@ -111,7 +111,11 @@ func runDistributable(ctx context.Context, r *report, args []string) error {
 	if err != nil {
 		return err
 	}
-	queries, err := loadQueries(*queriesDir)
+	dirs, err := queryDirs(*queriesDirs)
+	if err != nil {
+		return err
+	}
+	queries, err := loadQueries(dirs)
 	if err != nil {
 		return err
 	}
@@ -120,7 +124,7 @@ func runDistributable(ctx context.Context, r *report, args []string) error {
 		synced[row.Table] = true
 	}
 	r.comparing("applying the migrations and %s (Citus's functions stood in for) to a throwaway Postgres; the %d synced tables of %s, their keys, foreign keys and defaults, and the %s in %s/",
-		*citusPath, len(synced), *specPath, plural(len(queries), "query", "queries"), *queriesDir)
+		*citusPath, len(synced), *specPath, plural(len(queries), "query", "queries"), strings.Join(dirs, "/, "))
 
 	tables, err := distributedSchema(ctx, *clusterURL, *citusPath, string(citus))
 	var drift *driftError

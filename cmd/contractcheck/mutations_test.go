@@ -238,6 +238,27 @@ func driftCases() []driftCase {
 			},
 		},
 		{
+			// The per-table statements are generated (gen/queries): the
+			// checks read every query folder of sqlc.yaml, not queries/ only.
+			name: "the template's digest no longer pinned to the tenant, after make generate",
+			drift: func(t *testing.T, dir string) {
+				repocopy.Edit(t, dir, "queries/table.sql.tmpl",
+					"FROM {{.Name}}\nWHERE {{.Scope}} = @contractor_id{{if .Deletable}}",
+					"FROM {{.Name}}\nWHERE ({{.Scope}} = @contractor_id OR sync_seq = 0){{if .Deletable}}")
+				tablegen := exec.Command("go", "run", "./cmd/tablegen", "-spec", "openapi.yaml", "-template", "queries/table.sql.tmpl",
+					"-sql-out", "gen/queries", "-out", "server/syncstore/tables.gen.go")
+				tablegen.Dir = dir
+				if out, err := tablegen.CombinedOutput(); err != nil {
+					t.Fatalf("tablegen in the copy: %v\n%s", err, out)
+				}
+			},
+			fail: map[string][]string{
+				"tenant":        {"gen/queries/estimates.gen.sql:", "DigestEstimates: reads estimates without estimates.contractor_id = @contractor_id"},
+				"distributable": {"gen/queries/estimates.gen.sql:", "DigestEstimates: reads estimates without estimates.contractor_id = a value"},
+			},
+			pass: []string{"db"},
+		},
+		{
 			name: "breaking change with a new major but no new baseline",
 			drift: func(t *testing.T, dir string) {
 				repocopy.RemoveBetween(t, dir, "openapi.yaml", "  /readyz:\n", "  /metrics:\n")
