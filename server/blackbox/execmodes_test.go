@@ -34,7 +34,7 @@ import (
 
 // TestExecModes_EveryQueryWorksAndRoundTrips runs a server in each of pgx's
 // exec modes (SYNC_DB_EXEC_MODE) and drives every kind of request through it:
-// every query in queries/ must run without an error, and every table's values
+// every query sqlc compiles (queries/, gen/queries/) must run without an error, and every table's values
 // must come back as pushed (exec and simple_protocol send and read text, the
 // others binary). Behind the pooler (make test-pooler) only the modes that
 // hold there run: cache_statement and describe_exec name a statement on one
@@ -238,12 +238,18 @@ func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 	}
 }
 
-// queryNames are the names of every query in queries/ (sqlc's "-- name:").
+// queryNames are the names of every query sqlc compiles (sqlc's "-- name:"):
+// the hand-written ones in queries/ and every table's standard ones, which
+// tablegen writes into gen/queries/.
 func queryNames(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob("../../queries/*.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no queries under ../../queries (%v)", err)
+	var files []string
+	for _, dir := range []string{"../../queries", "../../gen/queries"} {
+		found, err := filepath.Glob(filepath.Join(dir, "*.sql"))
+		if err != nil || len(found) == 0 {
+			t.Fatalf("no queries under %s (%v)", dir, err)
+		}
+		files = append(files, found...)
 	}
 	var names []string
 	for _, f := range files {
