@@ -16,13 +16,30 @@ import (
 
 // addTable adds table to the copy in dir the way the README says to, using
 // an existing table of the same shape as the template a developer copies:
-// a new migration (the template's CREATE TABLE and indexes, renamed) and the
-// spec (the template's row schemas, and the table added wherever the spec
-// lists the template). Its SQL is generated.
+// a new migration (the template's CREATE TABLE and indexes, renamed), its
+// declaration in docs/citus.sql, and the spec (the template's row schemas,
+// and the table added wherever the spec lists the template). Its SQL is
+// generated.
 func addTable(t *testing.T, dir, table, template string) {
 	t.Helper()
 	addMigration(t, dir, table, template)
+	addToCitus(t, dir, table)
 	addToSpec(t, dir, table, template)
+}
+
+// addToCitus does the last sentence of README step 1: the table declared in
+// docs/citus.sql, in the README's words, after the last synced table.
+func addToCitus(t *testing.T, dir, table string) {
+	t.Helper()
+	citus := repocopy.Read(t, dir, "docs/citus.sql")
+	last := regexp.MustCompile(`(?m)^SELECT create_distributed_table\('\w+', 'contractor_id', colocate_with => 'contractors'\);\n`)
+	at := last.FindAllStringIndex(citus, -1)
+	if len(at) == 0 {
+		t.Fatal("docs/citus.sql distributes no table by contractor_id")
+	}
+	end := at[len(at)-1][1]
+	repocopy.Write(t, dir, "docs/citus.sql", citus[:end]+
+		"SELECT create_distributed_table('"+table+"', 'contractor_id', colocate_with => 'contractors');\n"+citus[end:])
 }
 
 // addMigration writes the next migration: every statement of the existing
