@@ -61,3 +61,23 @@ func TestLinkedForTests(t *testing.T) {
 		}
 	}
 }
+
+// TestGeneratedCode_ImportsNoServerPackage keeps the contract's generated
+// code (gen/api, gen/db) a leaf the server builds on: a Go client made from
+// the spec must not pull the server in (issue 18: the push body's x-go-type
+// once pointed at server/pushbody, so gen/api linked the server's decoder).
+func TestGeneratedCode_ImportsNoServerPackage(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../../gen/...").Output()
+	if err != nil {
+		t.Fatalf("go list -deps ../../gen/...: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !strings.Contains(string(out), module+"/gen/api\n") {
+		t.Fatalf("go list -deps gave %d packages, not gen/'s dependencies:\n%s", len(deps), out)
+	}
+	for _, pkg := range deps {
+		if pkg == module+"/server" || strings.HasPrefix(pkg, module+"/server/") {
+			t.Errorf("generated code links %s", pkg)
+		}
+	}
+}
