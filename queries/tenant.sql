@@ -2,10 +2,9 @@
 -- tenant-exempt: tenant resolution: finds the caller's contractor from the token's auth_user_id (users) or solo id (contractors), before any contractor_id is known
 -- docs/contract.md, "Tenant derivation": a team member's contractor, else a
 -- contractor whose own id is the auth user (solo accounts).
-SELECT COALESCE(
-    (SELECT u.contractor_id FROM users u WHERE u.auth_user_id = @auth_user_id),
-    (SELECT c.id FROM contractors c WHERE c.id = @auth_user_id)
-)::uuid AS contractor_id;
+-- The lookup is the function resolve_contractor (migrations/0008), whose
+-- plans Postgres keeps per server connection, also behind a pooler.
+SELECT resolve_contractor(@auth_user_id::uuid)::uuid AS contractor_id;
 
 -- name: CreateContractor :one
 -- tenant-exempt: provisioning (syncproxy tenant/dev): creates the tenant itself; its @id becomes the contractor id

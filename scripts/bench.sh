@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: builds the "before" server once (BENCH_BASELINE, a git
-# revision; default: main before the table registry) into .bench/, and this
+# revision; default: e0a8c14, the baseline of issue 23) into .bench/, and this
 # build's server, then runs syncproxy-bench with its compare phase against
 # both, so before/after figures come from one run on one machine. Extra
 # arguments go to the bench. Both binaries are only run as servers
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-rev="${BENCH_BASELINE:-6fa0f92}"
+rev="${BENCH_BASELINE:-e0a8c14}"
 args=("$@")
 if full=$(git rev-parse --verify -q "$rev^{commit}"); then
 	bin=".bench/syncproxy-${full:0:12}"

@@ -18,7 +18,8 @@ import (
 // timeout, so an unreachable database fails requests fast (503) instead of
 // holding them until the request deadline. It works the same on a direct
 // connection and behind a transaction-mode pooler (PgBouncer, Supavisor):
-// no named prepared statements unless SYNC_DB_EXEC_MODE asks for them, no
+// named prepared statements only on connections proven direct (auto, the
+// default; see autoExecMode) or when SYNC_DB_EXEC_MODE asks for them, no
 // session state, no startup parameter a pooler refuses; the statement
 // timeout is applied per transaction by pgtx.
 func OpenPool(ctx context.Context, cfg config.Config) (*pgtx.Pool, error) {
@@ -44,14 +45,24 @@ func PoolConfig(cfg config.Config) (*pgxpool.Config, error) {
 	if pc.ConnConfig.ConnectTimeout == 0 && cfg.DBConnectTimeout > 0 { // connect_timeout in the URL wins
 		pc.ConnConfig.ConnectTimeout = cfg.DBConnectTimeout
 	}
+	pc.AfterConnect = registerTypes
 	if !strings.Contains(cfg.DatabaseURL, "default_query_exec_mode") { // pgx's own URL parameter wins, as connect_timeout does
 		pc.ConnConfig.DefaultQueryExecMode = cfg.DBExecMode
+		if cfg.DBExecAuto {
+			auto := &autoExecMode{fallback: cfg.DBExecMode}
+			pc.BeforeConnect = auto.beforeConnect
+			pc.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+				if err := auto.afterConnect(ctx, conn); err != nil {
+					return err
+				}
+				return registerTypes(ctx, conn)
+			}
+		}
 	}
 	// application_name is the one startup parameter kept: PgBouncer and
 	// Supavisor pass it on. Anything else (statement_timeout, search_path)
 	// would be refused by the pooler or lost with the server connection.
 	pc.ConnConfig.RuntimeParams["application_name"] = "syncproxy"
-	pc.AfterConnect = registerTypes
 	return pc, nil
 }
 

@@ -128,15 +128,14 @@ func (q *Queries) ListUsers(ctx context.Context, contractorID uuid.UUID) ([]User
 }
 
 const resolveContractor = `-- name: ResolveContractor :one
-SELECT COALESCE(
-    (SELECT u.contractor_id FROM users u WHERE u.auth_user_id = $1),
-    (SELECT c.id FROM contractors c WHERE c.id = $1)
-)::uuid AS contractor_id
+SELECT resolve_contractor($1::uuid)::uuid AS contractor_id
 `
 
 // tenant-exempt: tenant resolution: finds the caller's contractor from the token's auth_user_id (users) or solo id (contractors), before any contractor_id is known
 // docs/contract.md, "Tenant derivation": a team member's contractor, else a
 // contractor whose own id is the auth user (solo accounts).
+// The lookup is the function resolve_contractor (migrations/0008), whose
+// plans Postgres keeps per server connection, also behind a pooler.
 func (q *Queries) ResolveContractor(ctx context.Context, authUserID uuid.UUID) (uuid.UUID, error) {
 	row := q.db.QueryRow(ctx, resolveContractor, authUserID)
 	var contractor_id uuid.UUID

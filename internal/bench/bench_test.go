@@ -115,7 +115,7 @@ func TestRun_Quick_FillsEveryFigure(t *testing.T) {
 				r.Name, r.Requests, r.RequestsPerSec, r.Ratio, r.Latency.Count, r.Errors, r.ErrorSamples)
 		}
 	}
-	if res.Modes.Runs[0].ExecMode != "exec" || res.Modes.Runs[0].Ratio != 1 || !res.Modes.Runs[0].TimeoutPerTransaction {
+	if res.Modes.Runs[0].ExecMode != "auto" || res.Modes.Runs[0].Ratio != 1 || !res.Modes.Runs[0].TimeoutPerTransaction {
 		t.Errorf("modes: the first run must be the default every ratio is taken against: %+v", res.Modes.Runs[0])
 	}
 	m := res.Machine

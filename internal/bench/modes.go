@@ -20,21 +20,24 @@ import (
 // modeVariant is one way the server can send its statements to Postgres.
 type modeVariant struct {
 	name  string
-	mode  pgx.QueryExecMode
-	perTx bool // the statement timeout per transaction (pgtx), else as a startup parameter
+	mode  pgx.QueryExecMode // with auto: the mode of connections not proven direct
+	auto  bool              // SYNC_DB_EXEC_MODE=auto: cache_statement on connections proven direct
+	perTx bool              // the statement timeout per transaction (pgtx), else as a startup parameter
 	note  string
 }
 
 // modeVariants are served side by side on the same Postgres. The first is
 // the default every ratio is taken against.
 var modeVariants = []modeVariant{
-	{"default", pgx.QueryExecModeExec, true,
-		"exec, statement timeout per transaction: works behind a transaction pooler"},
-	{"SYNC_DB_EXEC_MODE=cache_describe", pgx.QueryExecModeCacheDescribe, true,
+	{"default (auto)", pgx.QueryExecModeExec, true, true,
+		"cache_statement on connections proven direct (as here), exec behind a pooler; statement timeout per transaction"},
+	{"SYNC_DB_EXEC_MODE=exec", pgx.QueryExecModeExec, false, true,
+		"exec everywhere, statement timeout per transaction: works behind a transaction pooler (the default before auto)"},
+	{"SYNC_DB_EXEC_MODE=cache_describe", pgx.QueryExecModeCacheDescribe, false, true,
 		"unnamed statements described once per connection, statement timeout per transaction: works behind a transaction pooler"},
-	{"SYNC_DB_EXEC_MODE=cache_statement", pgx.QueryExecModeCacheStatement, true,
+	{"SYNC_DB_EXEC_MODE=cache_statement", pgx.QueryExecModeCacheStatement, false, true,
 		"named prepared statements, statement timeout per transaction: direct connections only"},
-	{"before (no pooler support)", pgx.QueryExecModeCacheStatement, false,
+	{"before (no pooler support)", pgx.QueryExecModeCacheStatement, false, false,
 		"named prepared statements, statement_timeout as a startup parameter: the server before pooler support, for reference"},
 }
 
@@ -66,7 +69,11 @@ func runModes(ctx context.Context, e *env, o Options, p *progress) (_ ModesResul
 			"in %s slices rotating through the servers %d times after one unmeasured warm-up slice each",
 			len(modeVariants), e.cfg.DBMaxConns, o.Devices, tenants, o.DevicesPerTenant, o.DeviceRows, o.ModesSlice, o.ModesRounds)}
 	for _, v := range modeVariants {
-		res.Runs = append(res.Runs, ModeRun{Name: v.name, ExecMode: v.mode.String(), TimeoutPerTransaction: v.perTx, Note: v.note})
+		mode := v.mode.String()
+		if v.auto {
+			mode = "auto"
+		}
+		res.Runs = append(res.Runs, ModeRun{Name: v.name, ExecMode: mode, TimeoutPerTransaction: v.perTx, Note: v.note})
 	}
 
 	var errMu sync.Mutex
@@ -133,11 +140,15 @@ func (m ModesResult) summary() string {
 // startVariant serves e's configuration on a pool of its own, sending
 // statements the way v says, and returns its base URL and how to stop it.
 func startVariant(ctx context.Context, e *env, v modeVariant, logger *slog.Logger) (string, func() error, error) {
-	pc, err := server.PoolConfig(e.cfg)
+	cfg := e.cfg
+	cfg.DBExecMode, cfg.DBExecAuto = v.mode, v.auto
+	pc, err := server.PoolConfig(cfg)
 	if err != nil {
 		return "", nil, err
 	}
-	pc.ConnConfig.DefaultQueryExecMode = v.mode // also over a DATABASE_URL's default_query_exec_mode
+	if !v.auto {
+		pc.ConnConfig.DefaultQueryExecMode = v.mode // also over a DATABASE_URL's default_query_exec_mode
+	}
 	settings := pgtx.Settings{StatementTimeout: e.cfg.StatementTimeout}
 	if !v.perTx {
 		pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(e.cfg.StatementTimeout.Milliseconds(), 10)

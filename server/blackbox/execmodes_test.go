@@ -36,15 +36,16 @@ import (
 // exec modes (SYNC_DB_EXEC_MODE) and drives every kind of request through it:
 // every query sqlc compiles (queries/, gen/queries/) must run without an error, and every table's values
 // must come back as pushed (exec and simple_protocol send and read text, the
-// others binary). Behind the pooler (make test-pooler) only the modes that
+// others binary; auto, the default, binary on a direct connection and text
+// behind the pooler). Behind the pooler (make test-pooler) only the modes that
 // hold there run: cache_statement and describe_exec name a statement on one
 // server connection and use it on the next.
 func TestExecModes_EveryQueryWorksAndRoundTrips(t *testing.T) {
 	t.Parallel()
 	want := queryNames(t)
-	modes := []string{"cache_describe", "exec", "simple_protocol", "cache_statement", "describe_exec"}
+	modes := []string{"auto", "cache_describe", "exec", "simple_protocol", "cache_statement", "describe_exec"}
 	if testenv.Pooled() {
-		modes = modes[:3]
+		modes = modes[:4]
 	}
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
@@ -267,9 +268,10 @@ func queryNames(t *testing.T) []string {
 
 var sqlcName = regexp.MustCompile(`(?m)^-- name: (\w+)`)
 
-// pgxModeName is pgx's QueryExecMode.String() for a SYNC_DB_EXEC_MODE value.
+// pgxModeName is pgx's QueryExecMode.String() for a SYNC_DB_EXEC_MODE value:
+// for auto, the mode of a connection until it is proven direct.
 func pgxModeName(mode string) string {
-	return map[string]string{"cache_statement": "cache statement", "cache_describe": "cache describe",
+	return map[string]string{"auto": "exec", "cache_statement": "cache statement", "cache_describe": "cache describe",
 		"describe_exec": "describe exec", "exec": "exec", "simple_protocol": "simple protocol"}[mode]
 }
 
@@ -353,7 +355,7 @@ func TestPoolConfig_StartupParametersAndExecMode(t *testing.T) {
 		url, mode string
 		want      pgx.QueryExecMode
 	}{
-		{"postgres://u@db:5432/app", "", pgx.QueryExecModeExec},
+		{"postgres://u@db:5432/app", "", pgx.QueryExecModeExec}, // auto: exec until a connection is proven direct
 		{"postgres://u@db:5432/app", "cache_statement", pgx.QueryExecModeCacheStatement},
 		{"postgres://u@db:6543/app?default_query_exec_mode=simple_protocol", "cache_statement", pgx.QueryExecModeSimpleProtocol},
 		{"host=db port=6543 dbname=app default_query_exec_mode=cache_describe", "", pgx.QueryExecModeCacheDescribe},

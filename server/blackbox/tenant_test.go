@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/syncproxy/syncproxy/gen/db"
 	"github.com/syncproxy/syncproxy/internal/devicetest"
 	"github.com/syncproxy/syncproxy/server/tenant"
 )
@@ -182,4 +183,66 @@ func TestTenant_RemovedMember_LosesAccess(t *testing.T) {
 	sqlExec(t, `DELETE FROM users WHERE auth_user_id = $1`, d.UserID)
 	// Same still-valid token: the tenant is derived per request, not cached in it.
 	d.Canary().Envelope(t, http.StatusForbidden, "FORBIDDEN")
+}
+
+// TestTenant_ResolveFunction_AnswersAsTheQueryItReplaced: the tenant lookup
+// became the PL/pgSQL function resolve_contractor (migrations/0008, whose
+// plans Postgres keeps per server connection, also behind a pooler). In
+// every case the tenant tests above cover, it answers what the query it
+// replaced answers, and the generated ResolveContractor returns that.
+func TestTenant_ResolveFunction_AnswersAsTheQueryItReplaced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// The lookup as queries/tenant.sql had it before 0008.
+	const replaced = `SELECT COALESCE(
+    (SELECT u.contractor_id FROM users u WHERE u.auth_user_id = $1),
+    (SELECT c.id FROM contractors c WHERE c.id = $1)
+)::uuid`
+	team := func(members ...tenant.Member) uuid.UUID {
+		c, err := tenant.Create(ctx, env.Pool, tenant.NewContractor{Name: "Team " + t.Name(), Members: members})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.ID
+	}
+	solo, formerSolo, owner, member, removed := uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	sqlExec(t, `INSERT INTO contractors (id, name) VALUES ($1, 'Solo'), ($2, 'Former solo')`, solo, formerSolo)
+	teamID := team(tenant.Member{AuthUserID: owner, Role: "owner"}, tenant.Member{AuthUserID: member, Role: "member"})
+	otherTeam := team(tenant.Member{AuthUserID: formerSolo, Role: "admin"}, tenant.Member{AuthUserID: removed, Role: "member"})
+	sqlExec(t, `DELETE FROM users WHERE auth_user_id = $1`, removed)
+	cases := []struct {
+		name string
+		user uuid.UUID
+		want uuid.UUID // uuid.Nil: no contractor
+	}{
+		{"auth user without contractor", uuid.New(), uuid.Nil},
+		{"solo contractor", solo, solo},
+		{"team owner", owner, teamID},
+		{"team member", member, teamID},
+		{"users row wins over a contractor with the same id", formerSolo, otherTeam},
+		{"removed member", removed, uuid.Nil},
+	}
+	q := db.New(env.Pool)
+	for _, c := range cases {
+		var old, fn *uuid.UUID
+		if err := env.Pool.QueryRow(ctx, replaced, c.user).Scan(&old); err != nil {
+			t.Fatalf("%s: the replaced query: %v", c.name, err)
+		}
+		if err := env.Pool.QueryRow(ctx, `SELECT resolve_contractor($1)`, c.user).Scan(&fn); err != nil {
+			t.Fatalf("%s: resolve_contractor: %v", c.name, err)
+		}
+		got, err := q.ResolveContractor(ctx, c.user)
+		if err != nil {
+			t.Fatalf("%s: ResolveContractor: %v", c.name, err)
+		}
+		deref := func(p *uuid.UUID) uuid.UUID {
+			if p == nil {
+				return uuid.Nil
+			}
+			return *p
+		}
+		if deref(old) != c.want || deref(fn) != deref(old) || (fn == nil) != (old == nil) || got != c.want {
+			t.Errorf("%s: replaced query %v, resolve_contractor %v, ResolveContractor %v; want %v", c.name, old, fn, got, c.want)
+		}
+	}
 }

@@ -60,8 +60,14 @@ type Config struct {
 	ReplicaProbe      time.Duration // SYNC_REPLICA_PROBE_INTERVAL
 	RateShareInterval time.Duration // SYNC_RATE_LIMIT_SHARE_INTERVAL
 
-	// DBExecMode is SYNC_DB_EXEC_MODE.
+	// DBExecMode is SYNC_DB_EXEC_MODE: the mode every connection uses, or,
+	// with DBExecAuto, the one a connection uses until it is proven direct.
 	DBExecMode pgx.QueryExecMode
+	// DBExecAuto is SYNC_DB_EXEC_MODE=auto (the default): each connection
+	// that is proven to reach Postgres itself, not a pooler, caches its
+	// prepared statements (cache_statement); the others use DBExecMode
+	// (exec). See server.PoolConfig.
+	DBExecAuto bool
 }
 
 // Defaults of the limits; Vars documents them.
@@ -81,14 +87,19 @@ const (
 	// DefaultMaxConnections: at 64 KiB of headers and a few KiB of buffers
 	// and stack each, about 80 MiB at most; the 200-device bench needs 216.
 	DefaultMaxConnections = 1024
-	// DefaultDBExecMode prepares no named statement, so it works behind a
-	// transaction-mode pooler, where the next statement may run on another
-	// server connection than the one that prepared it; and it sends each
-	// statement in one message sequence, so pgtx's statement timeout covers
-	// its parsing too (cache_describe describes a statement first, on its
-	// own, outside the timeout). See internal/bench's modes phase for what
-	// it costs against named prepared statements.
-	DefaultDBExecMode = "exec"
+	// DefaultDBExecMode is auto: each connection proven direct caches its
+	// prepared statements, since Postgres then parses and plans each
+	// statement once per connection (1.5× the requests/s of exec on 2 cores,
+	// internal/bench's modes phase); every other connection uses exec, which
+	// prepares no named statement, so it works behind a transaction-mode
+	// pooler, where the next statement may run on another server connection
+	// than the one that prepared it, and sends each statement in one message
+	// sequence, so pgtx's statement timeout covers its parsing too.
+	DefaultDBExecMode = ExecModeAuto
+	// ExecModeAuto is SYNC_DB_EXEC_MODE's value that chooses per connection.
+	ExecModeAuto = "auto"
+	// autoFallback is the mode of a connection auto does not prove direct.
+	autoFallback = "exec"
 )
 
 // execModes are pgx's names of its query exec modes, as DATABASE_URL's
@@ -137,7 +148,7 @@ var Vars = []Var{
 	{"SYNC_STATEMENT_TIMEOUT", "15s", "Postgres statement_timeout of every statement the server runs, set per transaction, so it holds behind a transaction pooler"},
 	{"SYNC_DB_CONNECT_TIMEOUT", "3s", "deadline of one new Postgres connection (unless DATABASE_URL sets connect_timeout)"},
 	{"SYNC_DB_MAX_CONNS", "10", "connection pool size"},
-	{"SYNC_DB_EXEC_MODE", DefaultDBExecMode, "how statements are sent (pgx's query exec mode): `exec` works behind any pooler; `cache_statement` (named prepared statements) is faster on a direct connection but breaks behind a transaction pooler (see Production behind a pooler); DATABASE_URL's default_query_exec_mode wins"},
+	{"SYNC_DB_EXEC_MODE", DefaultDBExecMode, "how statements are sent (pgx's query exec mode): `auto` caches prepared statements on each connection proven direct (the backend's pid equals the cancel key's) and uses `exec` on the others; `exec` works behind any pooler; `cache_statement` (named prepared statements) breaks behind a transaction pooler (see Production behind a pooler); DATABASE_URL's default_query_exec_mode wins"},
 	{"SYNC_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"SYNC_REPLICA_DATABASE_URLS", "(none)", "comma-separated Postgres URLs of streaming replicas (hot standbys) of DATABASE_URL: pull pages and digests are read there when the replica has replayed what the device's cursor needs, else on the primary (see Replicas in the README)"},
 	{"SYNC_REPLICA_MAX_LAG", "5s", "replay lag past which a replica serves no reads (measured by a background probe against the primary's WAL position); a read on a replica taking longer is served by the primary"},
@@ -179,6 +190,7 @@ func Load(getenv func(string) string) (Config, error) {
 		StatementTimeout:  r.duration("SYNC_STATEMENT_TIMEOUT", 15*time.Second),
 		DBConnectTimeout:  r.duration("SYNC_DB_CONNECT_TIMEOUT", 3*time.Second),
 		DBMaxConns:        int32(r.int64("SYNC_DB_MAX_CONNS", 10)),
+		DBExecAuto:        r.str("SYNC_DB_EXEC_MODE", DefaultDBExecMode) == ExecModeAuto,
 		DBExecMode:        r.execMode("SYNC_DB_EXEC_MODE", DefaultDBExecMode),
 		LogLevel:          r.level("SYNC_LOG_LEVEL", slog.LevelInfo),
 		ReplicaURLs:       r.list("SYNC_REPLICA_DATABASE_URLS"),
@@ -315,12 +327,17 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// execMode is the mode a connection uses; for auto, the one it uses until
+// it is proven direct.
 func (r *reader) execMode(name, def string) pgx.QueryExecMode {
 	v := r.str(name, def)
+	if v == ExecModeAuto {
+		return execModes[autoFallback]
+	}
 	m, ok := execModes[v]
 	if !ok {
-		r.fail(name, fmt.Sprintf("must be cache_describe, exec, simple_protocol, cache_statement or describe_exec, got %q", v))
-		return execModes[def]
+		r.fail(name, fmt.Sprintf("must be auto, cache_describe, exec, simple_protocol, cache_statement or describe_exec, got %q", v))
+		return execModes[autoFallback]
 	}
 	return m
 }

@@ -123,18 +123,23 @@ func TestVars_DocumentEveryVariable(t *testing.T) {
 
 func TestLoad_DBExecMode(t *testing.T) {
 	cases := []struct {
-		value   string
-		want    pgx.QueryExecMode
-		wantErr bool
+		value    string
+		want     pgx.QueryExecMode
+		wantAuto bool
+		wantErr  bool
 	}{
-		{"", pgx.QueryExecModeExec, false}, // the default works behind a transaction pooler
-		{"exec", pgx.QueryExecModeExec, false},
-		{"cache_statement", pgx.QueryExecModeCacheStatement, false},
-		{"cache_describe", pgx.QueryExecModeCacheDescribe, false},
-		{"describe_exec", pgx.QueryExecModeDescribeExec, false},
-		{"simple_protocol", pgx.QueryExecModeSimpleProtocol, false},
-		{"prepared", 0, true},
-		{"EXEC", 0, true},
+		// The default chooses per connection; until a connection is proven
+		// direct it uses exec, which works behind a transaction pooler.
+		{"", pgx.QueryExecModeExec, true, false},
+		{"auto", pgx.QueryExecModeExec, true, false},
+		{"exec", pgx.QueryExecModeExec, false, false},
+		{"cache_statement", pgx.QueryExecModeCacheStatement, false, false},
+		{"cache_describe", pgx.QueryExecModeCacheDescribe, false, false},
+		{"describe_exec", pgx.QueryExecModeDescribeExec, false, false},
+		{"simple_protocol", pgx.QueryExecModeSimpleProtocol, false, false},
+		{"prepared", 0, false, true},
+		{"EXEC", 0, false, true},
+		{"AUTO", 0, false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.value, func(t *testing.T) {
@@ -145,8 +150,8 @@ func TestLoad_DBExecMode(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || c.DBExecMode != tc.want {
-				t.Fatalf("DBExecMode = %v, %v; want %v", c.DBExecMode, err, tc.want)
+			if err != nil || c.DBExecMode != tc.want || c.DBExecAuto != tc.wantAuto {
+				t.Fatalf("DBExecMode = %v, auto %v, %v; want %v, auto %v", c.DBExecMode, c.DBExecAuto, err, tc.want, tc.wantAuto)
 			}
 		})
 	}
