@@ -131,11 +131,13 @@ const resolveContractor = `-- name: ResolveContractor :one
 SELECT resolve_contractor($1::uuid)::uuid AS contractor_id
 `
 
-// tenant-exempt: tenant resolution: finds the caller's contractor from the token's auth_user_id (users) or solo id (contractors), before any contractor_id is known
+// Tenant resolution: finds the caller's contractor from the token's auth_user_id (users) or solo id (contractors), before any contractor_id is known.
 // docs/contract.md, "Tenant derivation": a team member's contractor, else a
 // contractor whose own id is the auth user (solo accounts).
 // The lookup is the function resolve_contractor (migrations/0008), whose
-// plans Postgres keeps per server connection, also behind a pooler.
+// plans Postgres keeps per server connection, also behind a pooler. It reads
+// users and contractors before any tenant is known; check-tenant reads
+// statements, not function bodies, so this one names no tenant table.
 func (q *Queries) ResolveContractor(ctx context.Context, authUserID uuid.UUID) (uuid.UUID, error) {
 	row := q.db.QueryRow(ctx, resolveContractor, authUserID)
 	var contractor_id uuid.UUID
