@@ -30,6 +30,10 @@ SELECT create_distributed_table('pricing_rules', 'contractor_id', colocate_with 
 SELECT create_distributed_table('step_a_configs', 'contractor_id', colocate_with => 'contractors');
 SELECT create_distributed_table('step_a_rules', 'contractor_id', colocate_with => 'contractors');
 
+-- Issue 21: the device ledger, per contractor like its rows (a flush writes
+-- one contractor's devices per statement).
+SELECT create_distributed_table('devices', 'contractor_id', colocate_with => 'contractors');
+
 -- The instances' rate limit spend (one row per instance per second) stays
 -- on the coordinator: its readers compare the snapshots of the
 -- coordinator's transactions.

@@ -1,8 +1,14 @@
 package server
 
 import (
+	"log/slog"
+
+	"github.com/syncproxy/syncproxy/gen/db"
+	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/devices"
 	"github.com/syncproxy/syncproxy/server/metrics"
 	"github.com/syncproxy/syncproxy/server/middleware"
+	"github.com/syncproxy/syncproxy/server/pgtx"
 	"github.com/syncproxy/syncproxy/server/replica"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 )
@@ -14,6 +20,25 @@ type Option func(*extras)
 type extras struct {
 	replicas    *replica.Set
 	contractors *middleware.RateLimiter
+	devices     *devices.Recorder
+}
+
+// WithDevices records every sync request in the device ledger through rec,
+// whose flush loop (Recorder.Run) the caller runs. Without it nothing is
+// recorded; GET /api/sync/devices still lists what is stored.
+func WithDevices(rec *devices.Recorder) Option {
+	return func(x *extras) { x.devices = rec }
+}
+
+// NewDeviceRecorder is the device ledger cfg asks for, writing on pool; nil
+// when SYNC_DEVICES_MAX_PENDING is 0 (the ledger off).
+func NewDeviceRecorder(cfg config.Config, pool *pgtx.Pool, logger *slog.Logger) *devices.Recorder {
+	if cfg.DevicesMaxPending == 0 {
+		return nil
+	}
+	return devices.NewRecorder(db.New(pool), devices.Options{
+		FlushInterval: cfg.DevicesFlush, MaxPending: cfg.DevicesMaxPending, Logger: logger,
+	})
 }
 
 // WithReplicas lets pulls and digests be read on the streaming replicas of

@@ -83,9 +83,12 @@ type routes struct {
 	// lookup, for rate-limited operations.
 	authLimited echo.MiddlewareFunc
 	rateLimit   echo.MiddlewareFunc
-	bodyBytes   echo.MiddlewareFunc // the bytes of bodies being read at once
-	validate    echo.MiddlewareFunc
-	params      map[string]echo.MiddlewareFunc // by "METHOD /path" as the spec writes it
+	// device records each authenticated request in the device ledger; right
+	// after auth, so it sees the rate limit's and the validator's refusals.
+	device    echo.MiddlewareFunc
+	bodyBytes echo.MiddlewareFunc // the bytes of bodies being read at once
+	validate  echo.MiddlewareFunc
+	params    map[string]echo.MiddlewareFunc // by "METHOD /path" as the spec writes it
 }
 
 func (r *routes) chain(method, path string, m []echo.MiddlewareFunc) []echo.MiddlewareFunc {
@@ -107,9 +110,9 @@ func (r *routes) chain(method, path string, m []echo.MiddlewareFunc) []echo.Midd
 	out := []echo.MiddlewareFunc{params}
 	switch {
 	case op.authenticated && op.rateLimited:
-		out = append(out, r.deadline, r.authLimited)
+		out = append(out, r.deadline, r.authLimited, r.device)
 	case op.authenticated:
-		out = append(out, r.deadline, r.auth)
+		out = append(out, r.deadline, r.auth, r.device)
 	}
 	if op.rateLimited {
 		out = append(out, r.rateLimit)

@@ -76,7 +76,13 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog
 			ratebudget.New(pool, contractors, cfg.RateShareInterval).Run(background, cfg.RateShareInterval, logger)
 		})
 	}
-	handler, err := New(cfg, pool, verifier, logger, WithReplicas(replicas), WithContractorLimiter(contractors))
+	// The ledger's last flush runs once the listener has drained (wg.Wait
+	// after stopBackground), so a clean stop loses none of it.
+	ledger := NewDeviceRecorder(cfg, pool, logger)
+	if ledger != nil {
+		wg.Go(func() { ledger.Run(background) })
+	}
+	handler, err := New(cfg, pool, verifier, logger, WithReplicas(replicas), WithContractorLimiter(contractors), WithDevices(ledger))
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/syncproxy/syncproxy/internal/contract"
 	"github.com/syncproxy/syncproxy/server/apierror"
 	"github.com/syncproxy/syncproxy/server/config"
+	"github.com/syncproxy/syncproxy/server/devices"
 	"github.com/syncproxy/syncproxy/server/handlers"
 	"github.com/syncproxy/syncproxy/server/metrics"
 	"github.com/syncproxy/syncproxy/server/middleware"
@@ -54,6 +55,9 @@ func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, 
 
 	m := metrics.New()
 	m.Register(newPoolCollector(pool.Pool))
+	if x.devices != nil {
+		m.Register(x.devices.Collectors()...)
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -98,6 +102,7 @@ func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, 
 		auth:        middleware.Authenticate(verifier, db.New(pool), nil),
 		authLimited: middleware.Authenticate(verifier, db.New(pool), users),
 		rateLimit:   middleware.RateLimit(contractors, users),
+		device:      devices.Middleware(x.devices),
 		bodyBytes:   middleware.LimitBodyBytes(bodies),
 		validate:    validate,
 		params:      params,

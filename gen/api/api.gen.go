@@ -454,6 +454,63 @@ type DeletedIds struct {
 	StepARules      []Uuid `json:"step_a_rules"`
 }
 
+// Device defines model for Device.
+type Device struct {
+	// Conflicts Pushes answered 409 CONFLICT.
+	Conflicts int64 `json:"conflicts"`
+
+	// DeviceId The X-Device-Id the device sends; the nil uuid counts the requests that sent none.
+	DeviceId Uuid `json:"deviceId"`
+
+	// FirstSeen RFC 3339 UTC with milliseconds, e.g. 2025-01-15T12:00:00.000Z.
+	FirstSeen Timestamp `json:"firstSeen"`
+
+	// LagSeconds How much older the device's view is than the contractor's last change, from the serverTime of its last complete pull (or its first request, when it completed none) to the time of the contractor's version; 0 when up to date.
+	LagSeconds int64 `json:"lagSeconds"`
+
+	// LagVersions The contractor's version minus pulledVersion (all of it when absent); 0 when the device is up to date.
+	LagVersions int64 `json:"lagVersions"`
+
+	// LastPullAt RFC 3339 UTC with milliseconds, e.g. 2025-01-15T12:00:00.000Z.
+	LastPullAt *Timestamp `json:"lastPullAt,omitempty"`
+
+	// LastPushAt RFC 3339 UTC with milliseconds, e.g. 2025-01-15T12:00:00.000Z.
+	LastPushAt *Timestamp `json:"lastPushAt,omitempty"`
+
+	// LastSeen RFC 3339 UTC with milliseconds, e.g. 2025-01-15T12:00:00.000Z.
+	LastSeen Timestamp `json:"lastSeen"`
+
+	// PulledVersion The version of the device's last complete pull (the last page of a walk, hasMore false); absent when it has completed none.
+	PulledVersion *int64 `json:"pulledVersion,omitempty"`
+
+	// Pulls Pull pages answered 200.
+	Pulls int64 `json:"pulls"`
+
+	// Pushes Pushes answered 200 (applied, or replayed from their Idempotency-Key).
+	Pushes int64 `json:"pushes"`
+
+	// RejectedPushes Pushes refused with another 4xx (400, 413, 415, 422, 429, ...).
+	RejectedPushes int64 `json:"rejectedPushes"`
+
+	// UserAgent The User-Agent of the device's last request ("" when it sent none).
+	UserAgent string `json:"userAgent"`
+
+	// UserId The auth user of the device's last request.
+	UserId Uuid `json:"userId"`
+}
+
+// DeviceList defines model for DeviceList.
+type DeviceList struct {
+	Devices []Device `json:"devices"`
+	Ok      bool     `json:"ok"`
+
+	// ServerTime RFC 3339 UTC with milliseconds, e.g. 2025-01-15T12:00:00.000Z.
+	ServerTime Timestamp `json:"serverTime"`
+
+	// Version The contractor's version now (the version of its last push); each device's lag is counted against it.
+	Version int64 `json:"version"`
+}
+
 // DigestResponse defines model for DigestResponse.
 type DigestResponse struct {
 	// Cursor The horizon of the figures, a cursor of the tables asked for.
@@ -1465,6 +1522,17 @@ type ClientInterface interface {
 	// Corresponds with GET /api/sync/canary (the `GetCanary` operationId).
 	GetCanary(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListDevices The caller's contractor's devices, with how far each is behind.
+	//
+	// One entry per `X-Device-Id` the contractor's requests carried (the nil
+	// uuid: requests without one), most recently seen first. Requests are
+	// recorded in memory and written in batches about once a second, so a
+	// request shows here within a few seconds, not at once. Never lists
+	// another contractor's devices. Listing is not recorded in the ledger.
+	//
+	// Corresponds with GET /api/sync/devices (the `ListDevices` operationId).
+	ListDevices(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetDigest Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
 	//
 	// Computed at one horizon, the returned `cursor`. `digest` is the sum,
@@ -1553,6 +1621,27 @@ func (c *Client) GetOpenAPI(ctx context.Context, reqEditors ...RequestEditorFn) 
 // Corresponds with GET /api/sync/canary (the `GetCanary` operationId).
 func (c *Client) GetCanary(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetCanaryRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListDevices The caller's contractor's devices, with how far each is behind.
+//
+// One entry per `X-Device-Id` the contractor's requests carried (the nil
+// uuid: requests without one), most recently seen first. Requests are
+// recorded in memory and written in batches about once a second, so a
+// request shows here within a few seconds, not at once. Never lists
+// another contractor's devices. Listing is not recorded in the ledger.
+//
+// Corresponds with GET /api/sync/devices (the `ListDevices` operationId).
+func (c *Client) ListDevices(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDevicesRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -1737,6 +1826,33 @@ func NewGetCanaryRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/api/sync/canary")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListDevicesRequest constructs an http.Request for the ListDevices method
+func NewListDevicesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/sync/devices")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -2092,6 +2208,19 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/sync/canary (the `GetCanary` operationId).
 	GetCanaryWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetCanaryResponse, error)
 
+	// ListDevicesWithResponse The caller's contractor's devices, with how far each is behind.
+	//
+	// One entry per `X-Device-Id` the contractor's requests carried (the nil
+	// uuid: requests without one), most recently seen first. Requests are
+	// recorded in memory and written in batches about once a second, so a
+	// request shows here within a few seconds, not at once. Never lists
+	// another contractor's devices. Listing is not recorded in the ledger.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/sync/devices (the `ListDevices` operationId).
+	ListDevicesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListDevicesResponse, error)
+
 	// GetDigestWithResponse Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
 	//
 	// Computed at one horizon, the returned `cursor`. `digest` is the sum,
@@ -2353,6 +2482,140 @@ func (r GetCanaryResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetCanaryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListDevicesResponse200Headers the declared response headers of an HTTP 200 response for ListDevices
+type ListDevicesResponse200Headers struct {
+	XRequestId *string
+}
+
+// ListDevicesResponse401Headers the declared response headers of an HTTP 401 response for ListDevices
+type ListDevicesResponse401Headers struct {
+	XRequestId *string
+}
+
+// ListDevicesResponse403Headers the declared response headers of an HTTP 403 response for ListDevices
+type ListDevicesResponse403Headers struct {
+	XRequestId *string
+}
+
+// ListDevicesResponse429Headers the declared response headers of an HTTP 429 response for ListDevices
+type ListDevicesResponse429Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+// ListDevicesResponse431Headers the declared response headers of an HTTP 431 response for ListDevices
+type ListDevicesResponse431Headers struct {
+	XRequestId *string
+}
+
+// ListDevicesResponse500Headers the declared response headers of an HTTP 500 response for ListDevices
+type ListDevicesResponse500Headers struct {
+	XRequestId *string
+}
+
+// ListDevicesResponse503Headers the declared response headers of an HTTP 503 response for ListDevices
+type ListDevicesResponse503Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+type ListDevicesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeviceList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *HeadersTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListDevicesResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDevicesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListDevicesResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListDevicesResponse429Headers
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *ListDevicesResponse431Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListDevicesResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListDevicesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDevicesResponse) GetJSON200() *DeviceList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListDevicesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListDevicesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListDevicesResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r ListDevicesResponse) GetJSON431() *HeadersTooLarge {
+	return r.JSON431
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListDevicesResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListDevicesResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDevicesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDevicesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDevicesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDevicesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3072,6 +3335,25 @@ func (c *ClientWithResponses) GetCanaryWithResponse(ctx context.Context, reqEdit
 	return ParseGetCanaryResponse(rsp)
 }
 
+// ListDevicesWithResponse The caller's contractor's devices, with how far each is behind.
+//
+// One entry per `X-Device-Id` the contractor's requests carried (the nil
+// uuid: requests without one), most recently seen first. Requests are
+// recorded in memory and written in batches about once a second, so a
+// request shows here within a few seconds, not at once. Never lists
+// another contractor's devices. Listing is not recorded in the ledger.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/sync/devices (the `ListDevices` operationId).
+func (c *ClientWithResponses) ListDevicesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListDevicesResponse, error) {
+	rsp, err := c.ListDevices(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDevicesResponse(rsp)
+}
+
 // GetDigestWithResponse Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
 //
 // Computed at one horizon, the returned `cursor`. `digest` is the sum,
@@ -3372,6 +3654,161 @@ func ParseGetCanaryResponse(rsp *http.Response) (*GetCanaryResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetCanaryResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListDevicesResponse parses an HTTP response from a ListDevicesWithResponse call
+func ParseListDevicesResponse(rsp *http.Response) (*ListDevicesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDevicesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeviceList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListDevicesResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListDevicesResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListDevicesResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListDevicesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 431:
+		var headers ListDevicesResponse431Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers431 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListDevicesResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListDevicesResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -4156,6 +4593,9 @@ type ServerInterface interface {
 	// GetCanary Validate the token and show who the server thinks the caller is.
 	// (GET /api/sync/canary)
 	GetCanary(ctx echo.Context) error
+	// ListDevices The caller's contractor's devices, with how far each is behind.
+	// (GET /api/sync/devices)
+	ListDevices(ctx echo.Context) error
 	// GetDigest Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
 	// (GET /api/sync/digest)
 	GetDigest(ctx echo.Context, params GetDigestParams) error
@@ -4196,6 +4636,15 @@ func (w *ServerInterfaceWrapper) GetCanary(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetCanary(ctx)
+	return err
+}
+
+// ListDevices converts echo context to params.
+func (w *ServerInterfaceWrapper) ListDevices(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListDevices(ctx)
 	return err
 }
 
@@ -4363,6 +4812,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/sync/pull", wrapper.PullChanges, options.OperationMiddlewares["pullChanges"]...)
 	router.POST(options.BaseURL+"/api/sync/push", wrapper.PushChanges, options.OperationMiddlewares["pushChanges"]...)
 	router.GET(options.BaseURL+"/api/sync/digest", wrapper.GetDigest, options.OperationMiddlewares["getDigest"]...)
+	router.GET(options.BaseURL+"/api/sync/devices", wrapper.ListDevices, options.OperationMiddlewares["listDevices"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReady, options.OperationMiddlewares["getReady"]...)
 	router.GET(options.BaseURL+"/metrics", wrapper.GetMetrics, options.OperationMiddlewares["getMetrics"]...)
@@ -4640,6 +5090,145 @@ func (response GetCanary500JSONResponse) VisitGetCanaryResponse(w http.ResponseW
 type GetCanary503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response GetCanary503JSONResponse) VisitGetCanaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDevicesRequestObject struct {
+}
+
+type ListDevicesResponseObject interface {
+	VisitListDevicesResponse(w http.ResponseWriter) error
+}
+
+type ListDevices200ResponseHeaders struct {
+	XRequestId *string
+}
+
+type ListDevices200JSONResponse struct {
+	Body    DeviceList
+	Headers ListDevices200ResponseHeaders
+}
+
+func (response ListDevices200JSONResponse) VisitListDevicesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDevices401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListDevices401JSONResponse) VisitListDevicesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDevices403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListDevices403JSONResponse) VisitListDevicesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDevices429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ListDevices429JSONResponse) VisitListDevicesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDevices431JSONResponse struct{ HeadersTooLargeJSONResponse }
+
+func (response ListDevices431JSONResponse) VisitListDevicesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(431)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDevices500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListDevices500JSONResponse) VisitListDevicesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDevices503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListDevices503JSONResponse) VisitListDevicesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -5357,6 +5946,9 @@ type StrictServerInterface interface {
 	// GetCanary Validate the token and show who the server thinks the caller is.
 	// (GET /api/sync/canary)
 	GetCanary(ctx context.Context, request GetCanaryRequestObject) (GetCanaryResponseObject, error)
+	// ListDevices The caller's contractor's devices, with how far each is behind.
+	// (GET /api/sync/devices)
+	ListDevices(ctx context.Context, request ListDevicesRequestObject) (ListDevicesResponseObject, error)
 	// GetDigest Per table, how many live rows the caller's contractor has and a digest of their ids and versions.
 	// (GET /api/sync/digest)
 	GetDigest(ctx context.Context, request GetDigestRequestObject) (GetDigestResponseObject, error)
@@ -5429,6 +6021,29 @@ func (sh *strictHandler) GetCanary(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetCanaryResponseObject); ok {
 		return validResponse.VisitGetCanaryResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListDevices operation middleware
+func (sh *strictHandler) ListDevices(ctx echo.Context) error {
+	var request ListDevicesRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListDevices(ctx.Request().Context(), request.(ListDevicesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListDevices")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListDevicesResponseObject); ok {
+		return validResponse.VisitListDevicesResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -5607,136 +6222,150 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1vc9s21u9XwejuTKQZWpFsp9vKL55REmfrp0nsazvtdqusDJFHEtYkwAKgZbXjO/dT3A94P8kzOAD/",
-	"ipRkR07T1G88lkSCwME5v/MXh7+3fBHFggPXqjX4vTUHGoDEf/+5dw6/JqD03klgPgegfMlizQRvDVon",
-	"AXDNpgwU0XMg0l5KGMePCuQNyGeKhGKmui2vpfw5RNQMo5cxtAYtpSXjs9bd3Z3XkqBiwRXgY1/SwD3X",
-	"fPIF18DxXxrHIfOpef7z/ygzid8Lw/5NwrQ1aP2v5/l6nttf1fNjKYW0jyov4uXw9fj8+H9/OL64HJAp",
-	"u8W5x3QZChocEQ43IIkELZdmCWtIU/dwd/nz0rU4h1eCT0Pm72596YCN63x1+v7N25NXlwNCiRQL4s8p",
-	"n0FAFOM+4KIhYPqZIhOqYHwDUjHBj0gEcgZue3UiOQTmbkUoD0icqDmhM8o4WTA9N1cxSdytaqf0eiPk",
-	"hAUB8MdniDen5y9PXr8+fj8gSov4CBfv0zAESeZUES6ImYCkvhZyp4v83v5yKcRbKmews6VWxm1c+ffH",
-	"w9fH5xfjy9PT8dvh+T+OB0QBD8gUFiCJkERFjgx2QNLO5ZxIoIEiVJNIKE0ufn7/avxu+M+xHXP88ufL",
-	"4wuPfHNIfmAvyWRJApjSJNSdnRLwJIAoFhq4v/wBlueQKAgen2FOXh+/Ozu9PH7/6ufxD8c/j8+PP1wc",
-	"vx4g31zDkiyoImYmVkgoF3oOkkxEsDwy3xNKOCzMlbulBdcgOQ0/w/rfXx6fvx++HVictMucUP9aTKc7",
-	"XdKZReWdy0fjys6GP789Hb4uCUQcMm11RKLmO13eOdXwlkVMfw6mPR9eHo/fnrw7uTSsajeOTjVIcm7+",
-	"3xvi/wp8wYMqlBeuKM/E6XXGNczAPNb7VJKAWnLffMvkDqlSHraZRscIY8Y6ODlPJdpPpBIWDVFzMkVE",
-	"GIAkek6t4aNFNFFacGcWOXy8BojVEQmkiAnTTn+GobGWpkkY7pSTPnCa6LmQ7LfPwUof3g8/XH5/en7y",
-	"L8tKUwlq7ihxDdySasbNStFY2PVSbygL6SSEz7LSH4cnb4cv3x5/uTLzgaskjoXUELyDgNFLfMDjk+bi",
-	"w9nZ6fnl8evxu+PXJ8Px5c9nqQFRfd4OOeAu9StwpFeUU7k8d76E+SaWIgapmXUscsOt+UnpUj8kLGjd",
-	"eS1xXdimiRAhUG6+t3J9ySLYNJK5Rmkaxea2RMHWD0e/KMW+X8xMsvu98lpK0/nopdMVk/+Ar1sFh8Nu",
-	"4Iord2nsf34DoYiBiCmh5LD33SDTc2QhhQZiTBfGZx6ZgE+N6aLnoMA6BM6fGPHcoSh6Es45MD6GIkpT",
-	"w55kKkXUJe/QxSg7FCNe8Cj8RErg+kc3Ei37KN0Rb3mr+4yrxQ9MQ6Q2qgSxyHyyu4x+VEq6bCGza8rC",
-	"7YdDMr/Gm+qGg3QXgCeR2drUOyvsXeode60IlKLW3ln5zXKnG2ZKQwX5CAVmdb65Zbyq+13DZXaC+aOL",
-	"I+TU8AqEbmA6x6KrokiDQILCf3kSOgDXMoEaAhgCU74cc2qFbfMNEqiGYEz1vWTTMpq/rKU0RGYzt3k6",
-	"2xpb0gWtDBHPBd9uqcaSSUWhXq5TCRTTXJ71nGoSUqWdZOs5U0aOjzL33VwuOBR8XSJ4uCQzKRYGv6dC",
-	"Roa8RnN9c9jyVhSZ10ri4P67UOFGZvgNyVRhg3RDUlp5GUcV9rHECaUJVQi3wr1e63ZvJvbcl8GkW+Dl",
-	"wm97LDKqFtmb6nlr0JoxPU8mXV9Ez80TYilul4X/ZsCfBxNDnds9bTe2gOSqLDU/SabBCQszO0rDs4IQ",
-	"obh7zXIV0du3wGdmWvu9Xs/bzExFXF1lptNY7zFOUpkn/hz8a6skisS0zGSQvgT0pN3Da0dcioUxmycQ",
-	"MriBwLi/nS45mRq7mCmjZeyYWkgbbnqmSEGNIAeP+MIQR6U6CfUH5WoBUhnd1SXDiQKuBymXMw1kwbiy",
-	"6mKFeyPGWWRAtFfHyVUAKlD2xVaELQNSxX+ecbPQI6JAk8my4DQYOds8dAG0KgNfnJLD/f7fiS8COEpD",
-	"LuTDxWszMNzSKEb+O/5wXvOgmGoN0ozz71+Ge//6+PvB3d9a3hpcvDdRWFDLY8jnR2QxB05iCWYXDWdE",
-	"idJkAoVw3DNFxIIXEYoFJWhKEoSPlQc3bWPEePq5760B5cJ9/a1Wuh6kHQOQNkWX0PI8iejSLNcwOwQY",
-	"TzGWD4pIpxaAG2bRCMg75MIKaCN9ayG1EfKUnghx/QZd6XV2+3h75fpAI2AX2psae9VNtcqNm5lFSD0W",
-	"0hGiuM0H+7V69q9gApQ5IDMJckqX6LZTvV9izd3rfjv8eIrj10jDQ4yAJz3epMcrONKAgQFIdpOuN4tk",
-	"baeOH0/T3x+Z7qvgdohb5ZW/drZHr4obCGkRvbWbtt8//PvhtwffHP69sJN72bffbqPk/mK6NkfDDQq3",
-	"GWdONER/rM4tkWcLp9cu4qGMuv1yIiqvk3gcg/Rd6DR7WAA+i2i43nDe+69fenvfffy97+337tqjUTf9",
-	"2O/ddf7rb+ts01Xxuk7+7AEBTW/TQP1qiCrhTG+1QHPh2PDzZ9mPx7ZgclYui4EjSHG5K/xomSKn6yOY",
-	"PYgNj2b02FhqBYqeDJ4ng8cOXVELZbd7K8f7j1MUlC9Pp63BL+vvf21R6yJ95FZXv0+iidnej9Uk3JA4",
-	"FCR2DR4RklDy3xen7wnHm1LMVzQCIimfAWlfQ6wJ3FJfh0tj9hiW08A7q1v0cMvSKa9yRPLPEzgpKK56",
-	"uxZBaQ1P1+i5eweRSnrvK2WvL9VqzhRVmUYrcxyWqGELvlxJ3H6POI5CyO/3yNQgs9ENAZsxrUgbbt2W",
-	"EBqGYgFBJ69ApQHRcymS2ZxQMg0F1SVezs0ftxrudjGbsmOCepvp02yk1xCChlcicRXEVUei4nrUVD14",
-	"VVLXXgNKs4hqGMNNWqzcfFHDz7FkPuOzsUzCpkuUhnhMm6+o8NLK+lYWU5zU6iqqc6pMoC6xagl+zLWs",
-	"CfsPOWEB0YIEeJWVUvzO8J0uOADmf3tROSXf8lqCwxb44tTf+otc3h4CO+vW3cdsBYUq77XGXqUuSyxU",
-	"vj4SgyQosEeEBaqcHyg4K4GwRheZ0xsgVMKIM4soXXJM/TkBQ05jx1litSv2l4dahJN+t9fJSWpEfMTr",
-	"qh3S6S2oQtwMICCCk3Y6JdLv7g+sKQoBCdk1jDhNtRbajp4tw7CZECzBrtZtd+qLH1blbauihSJX1RQt",
-	"rEroLkatkeldDruzAVdwYxeDVpHm08e8a0SL4CRQ9xS0kwC9fsvIrvA/k7YuuWB8FoIW3B4HKOR0jHg5",
-	"zZXenCovY9F1d8ezqQG+I2ZtGu6hXLppvE8f6WF82TTagxiyfrAvQEuyGSi9phoQS3nrY2RYPZvHyKZs",
-	"lkhARE4LgO0PKAqKUGVAfGoPhDQUae2shNA+c+Mt5ipLAlVf5FV4vJcSIxu9jqBZ8WCZjo9dHFc4otXy",
-	"SuXGLS8/rtPyWu9PL8dvTj+8N9+/O778/vT12Hw1fPv29Ce8eKWgH8erq1xteQ3nOlpeqXbeXOfOP9i5",
-	"pQXCf65Kvsbddtu0sudTBmFQuw7GA7itN6wlUFdtvHKXrgSGG5bkRqidrgOMGjkPGXA93r6Az92wfbnh",
-	"F1meEDIOq+qvRuC4cIpo40J55vauRmo01clm0XebdGGvNvclEy20Paf06MH8Lzs38llIoJkOt+Pqz7ct",
-	"D8qxeK0bGrJgnHDNKtM0KPCgiNBKjsbye0q1MjJ4ZWDJRKAkeal0FRjd7nVK3/IydpjByfBw19mb3Eor",
-	"oO7xjYt7/3FJ5Mxi3P5J2195zXi9uhM+FmCmsy0x4Z62ttVGUXPnzZvds9J9uc77K1Z+FbfZ7UtOwPJ+",
-	"PII0WT5/LJFKnZ2qYD2lRJ9Soq7a+nOAXDU1tSG59zkhsD799vvdGuJtC5dfZ2lYDVyuTXmtgaKLzMRP",
-	"PfNA0imCqQVF6vsQa7COpW+sIPMvlf7cSFKtR5yO/YRwO0S4ir97/9MqZf/3/vf/Rcpsyx52PTT98tE8",
-	"tOB9Nzx/1RuvHN/ahvC5f35PCM+99/pVoKDjqaGHSv7mUo9CIOArrW74cqpZvmIiZwGOe8PW185+j2Z3",
-	"PEYoxkHZVrYKWim1Xa62aXRw0C8n5Y121/Zood08zPwbghz2vnuGuU6b8T/s954p1xVGBNgKhsPCs8qd",
-	"WCVKZsBB0syswGmRCUyFhBHvd/fJNRcLZd1rdMztM7F2IQBVl+B/7HzLSh+wP38u4yyYXoDWjM9qCpSM",
-	"8uJ67IvQ0uGLivdPhdAgxxput6uOt41Str9ezcViHIqZaEhRfsERc4ji0CV8NmM7yGi7HMcuAlfVmFU2",
-	"Va/MbEXyl7euvPHp/HcY0MolYufRrDiYjlUqbWXhe1BHg4p4lvT6U1ODPygQ5po/piVAzxS5hmXnj/bd",
-	"KmhZNgG3YZYKfN5/gBKe1jtT5s7tasW/FIehgLT3LuHPkPcB/uxjRsqazcoV/LKFR+dJWFNcgL3NQI21",
-	"WNUun9lUAG4eHdQr8h2kupr7HUgmJNPLv2i/AnR/EvgMqfJ7nCt0iTE7M6/IpoX9ynlml5ZFQVx2blqU",
-	"agDLsvkg22K99D6ZDl9lDi3HyU9V0I+eW3toJ4cCIj91YnjMsJfF/a8yYrimFd/mPOIKUtc1Xd4mPNfv",
-	"dT97BKzS+fnPH/8qtjddMWGNlvsxF9MtzKRyR9b6bSypqyIUHJFedqRJ2qipICrx52R7O82dKql/ssGR",
-	"OTUKFXh2/qRd6SLLVOGQ1jMLLk34TsNw68NwK2LqZmQdZIN2RZ+ZGWxT5RZ2nS7yhljcrxbi0jYnN2tE",
-	"ChRk3CKsWSsze2DgdCokuUJZvToiRu7tlqTUEpJETKkUVfA3KRankQGLYHOxRdkoVDrAts/ndPEuY906",
-	"w9Bqu/R6ey7VWIrAfREwPrPdqu8sedxkVnngVemEnZle+Qgd3DKlFZkkGg/nhTDVRCS62NUYjTJl8ZOh",
-	"AUUkUN/oJLNfk6UGMhEJD0g7e9XF2fAfx+mLLkJ2DYSOONI9pjPoHJErKRZXju840rxLzszvWpAZaMK0",
-	"Z1+34hUaIVvzbJUxs3r5jUdA3huaVuFEu34hiOlF+V+R7VzWLE/WoYstDGk+aFN//mUV4erHhnhosIvN",
-	"/uDy0nXetSokF54qOJsD4RmdHsXzLPLKrj1Pd9rMx9FVhTOfqpeewtKfyePcFmmeCiUfGv5tkPSG8K9f",
-	"37TOMrLdnq8lMNzcmu6pY+3WcdmcK7yUeSqtax9LMT5KQLZ0CLsoKg/L9DaKy5O2bNSW9wGZpzjtI7XO",
-	"fWp++wU3v10BqSX3jee9zYuitg8yFt4Qsq4hyX07nFQakO+u10mpxWfdsFl7jJrGjFn4bXOnGmw88wk9",
-	"VMpH73bSTCU7G1sz2pyqd0I2NKlt6uRRKhnYdhbFosSddXYpZl/rGrw8rOVIxSbedjJFh3xX3WZyW2ZT",
-	"y5k1TU7STfZKku7toktNkRMam9akhKzQIJes2lAYwpaaP6xr2ikHgnQyRnK5lZOXdYbDBmppZ7UuMZb4",
-	"Yi5CwNfVEqZGHCu9sZ7ZFjETypfWzmFZMqnhlWxFRK2kslyPxHXvdnEm/D2h2Jqhj4fHm8d/OCg3jm23",
-	"Z8tGYSm37AqBG2f1cBhuHLJwtiqW4FPUOfXxjfR3QkNG0REs7wBp21qPjG/LP3fuwVtb7NCn6oPmgT9V",
-	"KTSO/OkQv2noB+J8w7B3671efD3zSxEsP8nlXTAJz81Q+LwcgJvsxgCCJN5sGGFixvVLva85ld+26zeT",
-	"xgqkvvfktwrjoONdeJNoG25ALtH9YGk4Z269DlrOFneO8hIGzIi5ZCTEIV2mLivTihRe/r73g32Z+sZw",
-	"z0aD4SbLgmXUKSbE0u2u09ZFMm3yL9a0w/0ymuZW4OxT2uoWAGYHrXe/IOOtkQlsE746Jkh4jYP8lt3Y",
-	"d+puWwuRDb/SBzjhis04BOSbw72J8ejTBtSK0Er1ULfcBbpQmLq5DtUuJJvJBkKoBxiutjdvZrDm/RZJ",
-	"m4ahixJHZLJM33LY6W6yQLfsndgkjA+5fSu9V7m5RnwfcPd976sK/H1urSLBPe5dhYj733z/59418et7",
-	"FwtMy8K+ULjJ4zK5Pl9Bg/M3r8jBwcF35MPlK9uYPmJhyNzb6j0C3VmX7Pf2X+z1+nv9F5f9/UGvN+j1",
-	"ur1e71/lVvOFti7lGZQtMGM7dfMZfaoZhvuEUdqaV3msUKLadPx+kDPMmndjB/+VxEKp17erJCslGiwg",
-	"2YQCTSvNbpgPNuivKNo97d6A0NQIckkHlRZeFRIPI75V5oFsSDzUeOXVtMo9sw/sYS+yz6qOmlNY+GJ/",
-	"8BPJ9PLCjOXmC1SCHCaGadJPb9I5//dPl0ZI8GpjEeOvOXPMtY5bd3fYonRaczzrXRJqtqeBU66JL4VS",
-	"e27PzNYa3SnImVB6JkHZ0Ii7tp3jQgf7x4cLulQjnmZV3BZZwzLPsdj52VTLEbkq5WqusoiM0HOQI25v",
-	"3hMLo82x+WqxyTa+HgIHpsSVhHZHfMSPMyvbzcEIEkkUWJbEEkGiOL2GsU+V8YnDJOKE0wjQhTZ2tW32",
-	"PeKZJNsHr8cT0r5qwpKrztGIR4LD0iO/JpRrZpjRvv/fvj6HzsA+o2yhmEFHrf7+wWH3RW/UuurgEgvF",
-	"fn2PWBm/AaIF6Xd7gxHfI2dUakZDNKkGpNhin9g8RXb6PiUA+iE+lZKZnR5yQjFjN+IkpdA1QGxLN51E",
-	"YiW4RygncBuHzGfaVlX6IVCsuPQIJRwW+NgZaGUGy5+YvZx5itWWFN94HAI1eCAS3SXHXJvZpAnua1gS",
-	"xvFfm3MkSDAsHwzwFxmA7JK35RQjWlD2iZ65ChnMXGmJouwKo8i4YbqYmTF0PBeLLNE+INaBK6SRHL3I",
-	"VREIr7zSCydSWCT1CX2mj9z+ZLhl7r5KB8t8RZxPWtCsPCJs/tesTopFZZMjusTJLclVEXPs1MxcyjPG",
-	"Xa3PEY9aJylMZ8UHruvDqIV4jRvBlw6gzeNq8sbuSV4G1HnkNBP7bFdz/CavTt+/eXvy6tKKmy7X+yq7",
-	"R6CBGzwbEC2iidKCO1mKE2QNOtXG/icyvdAQjYngqNDZXFqiMO7DFUHbxuwUt3xZQDKlWRi6/hXZPPs9",
-	"c3elgJ60sRCWcTJNwtAjgRQxCYXvpNK2WMdSWfMnpP616uB6rv5xfEme05ihMfDcOhhXJARtPRiE5xuQ",
-	"bLrEfZNghI/ive78hF1+2qDIaOPCCQlFtBDNhyKOnJQu7RiI6wRfSJ6mSR00OYaMYglKIfkNiW2UiAhD",
-	"rP/TJz+wl2arZ7+xeM9310JQqE22yP0MxXCIE947dpXP9o1AyomIu9JG5V3+FqdlX0dCjGyY/c1uH+BT",
-	"SdvwJmoU4oY16ooc9l908hwADhqyiCHguRNyBlANgQMozFyx38AS8LB/sALH+1U47pP2XBimAcJ4nGiP",
-	"SCyh3u8gTrtCeeXOffS+Q6JjlbXFtMnSYLUtrSZZZfWAxNSmDsx08XKvZLIJo8wMYUSiLZOIBWnbamyO",
-	"7HiVV5Nf4Y7LBDoZPVwjF/NAQ3/c6mF6wobx9MiNA3KmilN2b3aiKrMcUiPNUlcYKth+MTgIqpF8rTTT",
-	"L+2UX1OgwMVYeXKiYhv3X5EQq9uB+vPUWXbZFcF9i5yuVU6Jvu3Dgz5Z6fzSObJwPBGBYYIJGJ5Ba4Pa",
-	"+XMfSsNYBZMlbdqH+99ZShpChSFpv+gddDwyEXqeMes5aLncGxpkssE+STVYDiQLYLO5cuSwD+ZBSoQj",
-	"lzDiVC7NQAaRs1shqGFIlzlJ7XoEaAfHA4sZ9vdcZ1QuQg2PwQgxJVduuO4o6fUOfKQ2/gtX2XuEzLza",
-	"5TcHXf0+arFg1BqQbrfrkVHJFDZf87urLvkpn6JXOKri1ll8b1BJ3Q0Imza7Ck4ZcdKmZiAjCemRD8R7",
-	"gqEcZDz3oiEjS84jyQ7WpKP1Op4ZZYMaK+kwTiO8VHsrWsxNqEuGKbCjfZBumXWUKLfw5a4wszG6Opu/",
-	"Mbe4E9Osb/eglbmS1pYfnp0UgruDVr+73+1hSD0GTmPWGrQOur3ugTuBgq4HaiH3e/c/7j0GM0Av1rhU",
-	"1GjTk6A1aP0D9GkM3D4k1QI4xn6vl0ai0tdExqiwzL3P00Gt73TPowR3d3UHgtw8SCD8JAKu8WjR4UG/",
-	"yW3LZvu80k6r5JC1Br989FoqiSIql/gklp9hwm5ZaCEEtrzHIGLCQjw1pOlMYaQ9Vq2PZshct1sxXkfU",
-	"V/aKT6Tp2twePiFL7zQQ1WaoUcITPTdmlMs88sCYh8K4KlpYHeSAsJu198E5/3PPZWX3Tho9aHf589K1",
-	"OKPD3hb794GbyQnJfgOsazvsHWy+6Y2QExYEgGmkw/3vNt9xTjW8tXD7cNbyWi/sJq6/74RrkJyG9oaD",
-	"rWhwQ5mtJ0P+zTj2R1fFUDg4YHZPzcWCLOaiaOUabLsuvlaOMFVkZcO8VV7OQ/KOl6sH1KI4QY7R6MK5",
-	"lw15zgrUiTRe/pW1x6+65Cq1e9NQUxJ5xocOklCQ/X9/c+hZGzNMMwf5a4uk0uRbqz49pz8NlE7YbA94",
-	"wCgf8SxJ4AI7nrn74vvh3v6Lb9ossMWAivS/cVr4///f/1cOdlGVPmLE84E7xlAtnXUMao87VvF+TpU9",
-	"NwcBSWIjSCkhjCln6KbyjCAuu2D4Dwj8mtAwfV/TiEdgtLAmcxEGKjPx8+19pizBzO6nzq1VHSvw48LF",
-	"RiVIGoFGWf6lZm8juqfAXIRqKZko0Lgh9lVR7dTVp8Zya3ktuI1DEUAWimRmmF8TQKhzJyLdS5m8Ao5t",
-	"n0ywJwCx0vTE3vQdBvbch34ls45vmv01Afdz2rtUL1GTToWM8JTro4Fw5bVdDSBsRcLQ1UYiKnmhHQPu",
-	"Fuj0kgaFUpsnjP5kjD7Ly9PmGMbhywLCNb3m01iE1qHKOUTPgUmsbSuJ+QYQNxjUCOE/OX8yw6a2GdoF",
-	"TTqDPKKRhmiUpho8wkUhMNMdcbTy00HSqBqG02xdvZe98FPIiqmOaGnv7I74GxGGYpHPZzE3fvaVK3S0",
-	"qkMmYNDWjpjGDdypcAiIXjAfvBG3MeXfQAqiWQS1eHiWhOErHEdtQsTTmP6aQBpdclHqWMINE4lCtxon",
-	"ZX9mSiUuszuFRcoBasQxAuXKSMLQCLrCq4wV5mI7g+Ib+ZgmAQvQ2/GNlhhxX0SQusyknQYE8t3oeHnA",
-	"XaUp8lBTu/w6VM7KSXNgKx4b6O/XJM6xm4BYHEexXv5o24fUFbRl4XWzA1iwnxLsKi9QueocWWFIecTY",
-	"E9LF+Jjukve4+mjCjHpfFFkNw9pgJpHGHGwbBuSsNs2jcbYwrmbxeGlp7VtkCJEAlbSLPf9QaFmCS2oX",
-	"4peM+2ESQNDJYt50Bk3zQue/NC+ncLHhTm/dCQzb4i9LefXrCobure+1sBz7pPc3FfxVT2XUaP5Tt/kp",
-	"m/xV1Hx/i5mVG+x87dbBecHNqbEDPItgVmlq6iHXBJtVvsLEcizqCqryangMa9lEmcIGKWkILBCguiRP",
-	"uzJFqgXzI15XMU+G2yYkSdtmIwcjfg2x9jCGPbCJRmMvuCTjIE0pqk5t9tBoA4umI26PBdQkENFeunJV",
-	"jldpcFDPITrCKGh5zBGPEqVR5QZM0ZkEIIJXsm42sFnIXRJbWenSNLZGe8RdkXYaYHXkaWOHK/tlxym0",
-	"0ujFGKSh4Yiz9PDmagLuiECoYF340kYuCSvUT1TNIDXf0gy6MP6qoTwGGswHTLTYmlbr9KuC057KwJG9",
-	"Nt2yLADqDmSQw/39TBNaaMu1R6UktslQ2d94vtHiPqIellTvFvLzEy135UoRp4IeWeMU6rkbfE1bXGMs",
-	"QneEwPDhxgrkzl9FOfW20DJZ9zHUZls84sy+D6yoYg77L7ZZj0riWEgNwTsIGL00nIy6cH8L/ZTv4A+w",
-	"PIdEff2K9APCL6KSK3qTm1Qr1SJi5pdlg0KdAw31/Ld1wfzv8ZLHDOZXulLVyPbQeL6PlRIBEkvhg1K2",
-	"JIzdAGkb88BWg4jEt8mvgGpqVFinPj0SgZbMV+so+c5dspGUGm718zikrELEKtiv0Mk94XEodSZFBHoO",
-	"iSJusWllkpkvgdtYKEyCEeu41dNJAg2Waxnu3Fzxx/IbTsE4hOjC21SklnQ6ZX730yDjIQiwhnNTpsSM",
-	"OlB/boOrPECrekkiNkNvt2YvyiOXKzZ/+WgMCRu/sCZSIkNXmTl4/ry///dur9vr9gff9r7tobPpBs87",
-	"AxqMMU64+2weevfx7n8CAAD//w==",
+	"7H3vchs3tueroLhTZbKqRZOSnEmoD7dkW050Y1taSZ5MJvRIIPuQxKgb6ABoUUxKW/sU+4D7JLdwAPQ/",
+	"NsmWTDmOoy8uS+pGAwcHv/P/4PfWWMSJ4MC1ag1+b82AhiDxv//cOYNfU1B65zg0P4egxpIlmgneGrSO",
+	"Q+CaTRgoomdApH2UMI4/KpA3IJ8pEomp6raClhrPIKZmGL1IoDVoKS0Zn7bu7u6ClgSVCK4AP/uShu67",
+	"5qex4Bo4/pcmScTG1Hz/+X+UmcTvhWH/JmHSGrT+1/N8Pc/tX9XzIymFtJ8qL+Ll4evLs6P//eHo/GJA",
+	"JuwW557QRSRoeEA43IAkErRcmCWsIU3dx93jz0vP4hxeCT6J2Hh76/MDrlznq5P3b94ev7oYEEqkmJPx",
+	"jPIphEQxPgZcNIRMP1NkRBVc3oBUTPADEoOcgttenUoOoXlbEcpDkqRqRuiUMk7mTM/MU0wS96raKr3e",
+	"CDliYQj88RnizcnZy+PXr4/eD4jSIjnAxY9pFIEkM6oIF8RMQNKxFnKri/zB/uVCiLdUTmFrS62Mu3Ll",
+	"Pxwdvj46O7+8ODm5fHt49v3RgCjgIZnAHCQRkqjYkcEOSNr5OScSaKgI1SQWSpPzn9+/unx3+M9LO+bl",
+	"y58vjs4D8s0++ZG9JKMFCWFC00h3tkrA4xDiRGjg48WPsDiDVEH4+Axz/Pro3enJxdH7Vz9f/nj08+XZ",
+	"0Yfzo9cD5JtrWJA5VcTMxB4SyoWegSQjES4OzO8JJRzm5snt0oJrkJxGn2H97y+Ozt4fvh1YnLTLHNHx",
+	"tZhMtrqkU4vKWz8fK1d2evjz25PD16UDkURMWxmRqtlWl3dGNbxlMdOfg2nPDi+OLt8evzu+MKxqN45O",
+	"NEhyZv6/c4j/VzAWPKxCeeGJ8kycXGdcwxTMZ4NPJQmoBR+b3zK5RaqUh11NoyOEMaMdHJ/5Ez1OpRIW",
+	"DVFyMkVEFIIkekat4qNFPFJacKcWOXy8BkjUAQmlSAjTTn5GkdGWJmkUbZWTPnCa6pmQ7LfPwUof3h9+",
+	"uPjh5Oz4X5aVJhLUzFHiGrgl1ZSblaKysO2l3lAW0VEEn2Wl/zg8fnv48u3Rl3tmPnCVJomQGsJ3EDJ6",
+	"gR94fNKcfzg9PTm7OHp9+e7o9fHh5cXPp16BqH5vixxw5+0KHOkV5VQuzpwtYX6TSJGA1MwaFrnitvpL",
+	"fqkfUha27oKWuC5s00iICCg3v7fn+oLFsGkk84zSNE7Ma6mCxh9Hu8hj3y9mJtn7QXktpel8DPx0xeg/",
+	"MNatgsFhN3DJlLsw+j+/gUgkQMSEULLf+26QyTkyl0IDMaoL49OAjGBMjeqiZ6DAGgTOnhjy3KAoWhLO",
+	"ODA2hiJKU8OeZCJF3CXv0MQoGxRDXrAoxqmUwPU/3Ei0bKN0h7wVLO8zrhZ/YBpitVEkiHlmk91l9KNS",
+	"0kULmV1TFjUfDsn8Gl+qGw78LgBPY7O13jor7J23joNWDEpRq+8s/c1ypxtmQiMF+QgFZnW2uWW8qvld",
+	"w2V2gvmniyPk1AgKhF7BdI5Fl48iDUMJCv/L08gBuJYp1BDAEJjyxSWn9rBtfkEC1RBeUn2vs2kZbbyo",
+	"pTTEZjObfJ01xha/oKUhkpngzZZqNBl/FOrPtT+BYpKfZz2jmkRUaXey9Ywpc44PMvPdPC44FGxdIni0",
+	"IFMp5ga/J0LGhrxGcn2z3wqWBFnQSpPw/rtQ4UZm+A3JVGEDvyGeVkHGUYV9LHFCaUIVwi1xb9C63ZmK",
+	"HffLcNQt8HLhbzssNqIW2ZvqWWvQmjI9S0fdsYifmy8kUtwuCv+bAn8ejgx1bne03dgCkqvyqflJMg3u",
+	"sDCzozQ6LRwiPO7B6nMV09u3wKdmWru9Xi/YzExFXF1mppNE7zBO/Jkn4xmMr62QKBLTMpNB+hLQk3YP",
+	"nx1yKeZGbR5BxOAGQmP+drrkeGL0YqaMlLFjaiGtu+mZIgUxghw85HNDHOVlEsoPytUcpDKyq0sORwq4",
+	"HnguZxrInHFlxcUS98aMs9iAaK+Ok6sAVKDsi0aELQNSxX6ecrPQA6JAk9GiYDSYc7Z56AJoVQY+PyH7",
+	"u/2/k7EI4cC7XMiH89dmYLilcYL8d/ThrOZDCdUapBnn378c7vzr4+97d39rBWtw8d5EYWEtjyGfH5D5",
+	"DDhJJJhdNJwRp0qTERTccc8UEXNeRCgWlqApTRE+lj68ahtjxv3P/WANKBfe6zda6XqQdgxA2hRNQsvz",
+	"JKYLs1zD7BCiP8VoPnhEOrUAvGIWKwF5i1xYAW2kby2kroQ8pUdCXL9BU3qd3n7ZXLg+UAnYhvSmRl91",
+	"U61y42ZmEVJfCukIUdzmvd1aOftXUAHKHJCpBDmlS3Tbqtwvseb2Zb8d/nKC49echocoAU9yfJUcr+DI",
+	"CgwMQbIbv97Mk9VMHD+epL8/Mt1XwG0Rt8orf+10j14VNxDSYnprN223v//3/W/3vtn/e2End7LffttE",
+	"yP3FZG2OhhsE7mqcOdYQ/7Eyt0SeBkavXcRDGbX5cmIqr9PkMgE5dq7T7GMhjFlMo/WK885//dLb+e7j",
+	"7/1gt3fXHg67/sd+767zX39bp5suH6/r9M/uEND01jvql11UKWe60QLNg5eGnz/Lfjy2BpOzcvkYOIIU",
+	"l7vEj5Ypcro+gtqD2PBoSo/1pVag6EnheVJ47NAVsVA2uxsZ3n+coKB8cTJpDX5Z//5ri1rn/pONnn6f",
+	"xiOzvR+rQbhD4lCQ2DUEREhCyX+fn7wnHF/ymK9oDERSPgXSvoZEE7ilYx0tjNpjWE4D7yxv0cM1Sye8",
+	"yh7JP4/jpCC46vVaBKU1PF0j5+7tRCrJva+Uvb5UrTkTVGUaLc3xsEQNm/DlUuJ2e8RxFEJ+v0cmBpmN",
+	"bAjZlGlF2nDrtoTQKBJzCDt5BioNiZ5JkU5nhJJJJKgu8XKu/rjVcLeL2ZQdE9TrTJ+mI72GCDS8EqnL",
+	"IK4aEhXToybrIaiSuvYZUJrFVMMl3Phk5dUPrfhzItmY8emlTKNVjygNySVd/USFl5bWt7SY4qSWV1Gd",
+	"U2UCdYFVS/AjrmWN2/+QExYSLUiIT9lTir8zfKcLBoD5v32oHJJvBS3BoQG+OPG3/iEXt4fQzrp19zFb",
+	"QSHLe62yV8nLEnOVr48kIAke2APCQlWODxSMlVBYpYvM6A0QKmHImUWULjmi4xkBQ06jx1litSv6V4BS",
+	"hJN+t9fJSWqO+JDXZTv46c2pQtwMISSCk7afEul3dwdWFYWQROwahpx6qYW6Y2DTMGwkBFOwq3nbnfrk",
+	"h+Xz1ihpochVNUkLyyd0G6PWnOltDru1AZdwYxuDVpHm08e8W4kW4XGo7nnQjkO0+i0ju8T/7LR1yTnj",
+	"0wi04LYcoBDTMcfLSS7/shdeRqPrbo9nvQK+JWZdNdxDuXTTeJ8+0sP4ctVoD2LI+sG+BCl5w8b1WYB5",
+	"dlgl49vAr3L2OIQIvz43q6GTK8Sv2kwrGkWNpeiSun0xA/LPHbuInePQyRTzE2ZVKluZwllEjD1Lxqh+",
+	"FSuxlPXqYQCdCw5dtIiZVPocbCVNYwdtRKfnNq91mWY/GJsrHc+yPGg/zWeK3DBAl0mWHJ2DxDNlPRxW",
+	"oAW56yHPZDTgYxRj+5yIEyvv0ygibSHxT7gcv+DAikqWPxziwjtGW0Cvhht0aSZZvVPPDpEmqGBQDQ13",
+	"PaJTp+eoeqdr3edIzHiqnO3q0xvbNIrswu1UKLqDOtnUCmzA1EMmqvRpGkWH+p4MYF5Tswe8dm9mK9Gj",
+	"kQs747c6TjEP4O8TOnXJrXMaXQdkRtU7IcEa750DR+mMh2ZUVfioIYnNZ2uxJYpwDgV82e31Gg9qkGkz",
+	"Yu32eqSNCdcQouovIYnoouDbY5IUCqV2foRFp+EcJBhohfB0/VwkTJbrnfZvb0l7v9cLyH5/z/zzIiD7",
+	"u7vmn+8C0u12m04iVSAPp87LtswZHxTIHfx7PXP4KtX2sDVsZXudYSTOYtn1kiVtfzKi01TPiBlv7fS6",
+	"S/IzEyuFFPCcFEVcL5y6Mi6VYDzjKM+vxWTepa1eLV7fMmu/lUWsne19dFoU1TUayZbT79cGxmoxmou5",
+	"xZAC5mRCydCwc0DA2I+FjZwaaEaBDKFNaFeaMN2Iw+vSsQuLzZcQZFSu3R02BaXXlEJgHVM9HbB0KEfX",
+	"CZumEtAc9dVP9g9oByhClbFgJ7YadkWG+tY20H5z4yvmKUsC1YCkjhjZ6HUEzSonqpz+uJUBhfr0VlCq",
+	"tWoFea1yK2i9P7m4fHPy4b35/bujix9OXl+aXx2+fXvyEz68VM2I49WV7bSCFUWtraBUOGiec8Wfdm6+",
+	"OurPVcawcrfdNi3t+YRBFNaug/EQbuu9ihKoK7VaektXouIrluRGqJ2us5ZqznnEgOvL5tUL7oXmtRZf",
+	"ZG5mxDgs2/41B44LZ4VvXCjPfP7LYSpNdbr56LtNOrdPm/fSkRbaFmk/eibDl50Y8llIoJmOmnH159uW",
+	"ByWYBK0bGrHwMuWaVaZpUOBB4bClBBXL755qZWQIysCSHYHSyfOnq8Dodq89fcvL2GL6SoaH205dyV1U",
+	"BdQ9unHmyB+XQZe5y5p/qfmT14zXizsxxuoTP9sSE+5oq1ttPGqu2c5q33TpvVzm/RXT3ovb7PYlJ2B5",
+	"Px7hNFk+f6wj5T291YP1lA/2lA/mSs0+B8hV83I2ZDZ9Tgiszz36/W4N8ZrC5deZF18Dl2vzfdZA0Xmm",
+	"4nvLPJR0gmBqQZGOx5BosIbl2GhB5r9UjmfmJNVaxH7sJ4TbIsJV7N37l+qW7d/7v/8XqTEqW9j10PTL",
+	"R/PRgvW94vvL1nildr0J4XP7/J4Qnlvv9avAg44l0w89+ZvzXAuOgK80tfPLSeX9iomcOTjuDVtfO/s9",
+	"mt7xGK4YB2WNdBXUUmpbfDbp8rTXL2ckGumubV8Fu3mY9mgIst/77hkmetl0x/1+75lyLfFEiLkIHOaB",
+	"Fe7EClEyBQ6SZmoFTouMYCIkDHm/u0uuuZgra17bXBX8JiZuhqDqshsfO96y1AT1zx/LOA0n56A149Oa",
+	"7GwjvLi+HIvI0uGL8vdPhNAgLzXcNisNtF3imj+vZmJ+GYmpWBGi/II95hAnkQv4bMZ2kHGzGMc2HFdV",
+	"n1U21aDMbEXyl7euvPF+/lt0aOUnYuverCScXCp/2sqH70HtnCrHsyTXnzo6/UGOMNf52uc/P1Pk2mVR",
+	"/ZG2WwUtyypgE2apwOf9Byjhab0xZd5sVij3pRgMBaS9d/1ihrwPsGcf01O2Wq1cwi+bdX2WRjXJBTbP",
+	"UF1qsSxdPrOqANx8OqwX5FsIda1u9iSZkEwv/qLNmtD8SeEzhMrv0VTBBcbszIIimxb2K+eZbWoWheOy",
+	"ddWiVABRPpsP0i3Wn94n1eGrjKHlOPmpAvrRY2sPbWNVQOSnNlSP6fayuP9VegzX9CHeHEdcQuq6Gyea",
+	"uOf6ve5n94BVrr348/u/ir3dl1RYI+UKpUYN1KRyO/r6bSyJqyIUFMu4pPWaCqLS8Yw019NcSW39lw2O",
+	"zKgRqMCz4tt2pYU+U4UK9WeqWPSyhO+fXPFiiXANC4N2RZuZKSykKPXv7WCRohTz++VCXNibWcwakQKF",
+	"M24R1qyVmT0wcDoRklzhWb06IObc2y3x1BKSxEwpjyr4NynmJ7EBi3BzskVZKVQ6xDsvzuj8Xca6dYqh",
+	"lXb+eduUw2iKwMciZHxqr+q4s+Rxk1nmgVel9gJmeuX+AXDLlFZklGrsTBDBRBOR6uKVDqiUKYufDBUo",
+	"IoGOjUwy+zVaaCAjkfKQtLN7vk4Pvz/yt3xF7BoIHfLEF7x1DsiVFPMrx3ccad4lWBCnBZmCJkwH9q65",
+	"oHALhFXPlhkzy5ffWALy3tC0CifaNUtDTC+e/6WznZ81y5N16GITQ1YX2tTXvywjXP3YkBwa7GLTPzi9",
+	"dJ11rQrBhacMztWO8IxOj2J5Fnll25anK7Uf4+iqwplP2UtPbunPZHE2RZqnRMmHun9XnPQV7t9xfcde",
+	"y8h2e74Wx/DqvrxP7fob+2Vzrgg881T69j+WYHwUh2ypA03xqDws0rvyuDxJy5XS8j4g8+SnfaR7A546",
+	"/3/Bnf+XQGrBx8bybnJLZnMnY+F6tHXd2O7b3q1y+8r2Gr2V+pvXDZu1x6jpSp253za36cOue5/QQK5c",
+	"ereVTnJZbWzNaK4lUr2ytKqTRylloOksikmJW2trV4y+1nW3e1jLkYpO3HQyRYN8W632cl1mU7+9NU1O",
+	"/CYHpZMebKNFX5ETVnbs84Ss0CA/WbWuMIQtNXtYy9gTDgTpZJTkch/LIGuLi91jfVvZLjGa+HwmIsC7",
+	"+glTQ46Z3pjPbJOYCeULq+ewLJi04j7aIqJWQlmuQfS6i+2cCn9PKLZq6OPh8ebxHw7KK8e229OwS6rn",
+	"lm0h8MpZPRyGVw5ZqK1KJIwpypx6/4b/O6ERo2gIlncg6wjn+bb85849eKvBDn2qPFg98KcKhZUjfzrE",
+	"bxr6gTi/Yti79VavUWe7L0W4+CSTd84kPDdD4fdyAF6lN4YQpslmxQgDM65Z/H3Vqfy1bV/LniiQ+t6T",
+	"b+TGQcO7cI16G25ALtD8YN6dM7NWBy1HizsHeQoDRsRcMLLU0pFpVW3ouO1Gcxl1igExv9110rpIpk32",
+	"xZq7AL6MGwMqcPYpdwoUAGYL9w58QcrbSiawTfjqmCCta+H5lt1gnFo1zYXIhl+6BCHlik05hOSb/Z2R",
+	"sej97RuK0Er2ULd8BUYhMXVzHqpdSDaTDYRQD1Bc7cUEmcKa91vMegXrGcRktPBXPHe6mzTQhr0TVx3G",
+	"h7zeSO5VXq45vg94+77vVQ/8fV6tIsE93l2GiPu/fP/v3q3i1/fOF+jTwr5QuMn9Mrk8X0KDszevyN7e",
+	"3nfkw8Ur25Y4ZlHElO2FGxDoTrtkt7f7YqfX3+m/uOjvDnq9Qa/X7fV6/yrfs1No61KeQVkDM7pTN5/R",
+	"p6phuE/opa25x2yJEtUbV+4HOYfZzSXYv3kpsFC66MRlkpUCDRaQbECBqmLDcnT6K4p6T7s3INQrQS7o",
+	"oHziVSHwMOSNIg9kQ+ChxiqvhlXuGX1o6lavc9uWPr0sMlCPHaeS6cW5GcvNF6gEeZgapvE/vfFz/u+f",
+	"LswhwaeNRox/zZljpnXSurvDFqWTmvKsd2mk2Y4GTrkmYymU2vF3DSz42MhOQU6F0lMJyrpG3LPtHBc6",
+	"eHlONKcLNeQ+quK2yCqWeYzFzs+GWg7IVSlWc5V5ZLB1+JDbl3fE3EhzbL5avGEE78bCgWnWPnvIh/wo",
+	"07LdHMxBIqkCy5KYIkgUp9dwOabK2MRRGnPCaQzKN3m2N50MeXaS7YfX4wlpX63CkqvOwZDHgsMiIL+m",
+	"lGtmmBHX6+4OtP3hJVQ0FDPosNXf3dvvvugNW1cdXGIh2a8fEHvGb4BoQfrd3mDId8gplZrRCFWqASne",
+	"L0RsnCKrvvcEQDtkTKVkZqcP/QUEQ048ha4BEpu66U4kZoIHhHICt0nExkzbrMpxBBQzLgNCCYc5fnYK",
+	"WpnB8i96tQVVmvmMajODCKjBA5HqLjni2szGB7ivYUEYx//amCNBgmH6YIh/kSHILnlbDjGiBmW/GJin",
+	"kMHMk5Yoyq4wjo0ZpouRGUPHMzHPAu0DYg24QhjJ0YtcFYHwKiB6KZpvvlIb0Gf6wO1Phlvm7Ss/WGYr",
+	"4nx8QrMKiLDxX7M6KeaVTY7pAie3IFdFzLFTM3Mpzxh3tT5GPGwde5jOkg9c14dhC/EaN4IvHECbz9XE",
+	"jd2Xggyoc89pduyzXc3xO7uFxR43Xc73VXaPQAM3eDYgWsQjpQV3ZylJkTXoRBv9n0j/oCEaE+FBobO5",
+	"tERhfAxX2Y0mlFu+LCCZ0iyKXP+KbJ79nnm7kkBP2pgIyziZpFEUkFCKhERi7E6lbbGOqbLmn4iOr1UH",
+	"13P1/dEFeU4ThsrAc2tgXJEItLVgEJ5vQLLJAvdNgjl8FN919RN2+b5BkZHGhQoJRbQQq4siDtwpXdgx",
+	"ENftRQk+TOqgyTFknEhQCslvSGy9REQYYv2fPvmRvTRbPf2NJTtj9yyEhdxki9zP8Bge4oR3jlzms70O",
+	"Ubkj4m9wQK+8i9/aizvwLjZizobZ3+z1AX6VtA1v2sso3LBGXJH9/otOHgPAQSMWMwQ8VyFnANUQOITC",
+	"zBX7DSwB9/t7S3C8W4XjPmnPhGEaIIwnqQ6IxBTq3Q7itEuUV67uo/cdEh2zrC2mjRYGq21qNckyqwck",
+	"oTZ0YKaLjwcllU0YYWYII1JtmUTMSdtmY3Nkx6s8m/wKd1ym0Mno4Rq54BURhGnc6kNfYcO4L7lxQM5U",
+	"ccruWkuqMs3BK2mWusJQwfaLwUFQjORrpZl8aXt+9UCBi7HnyR0V27j/ikSY3Y73MThj2UVXBB9b5HSt",
+	"ckr0be/v9clS55fOgYXjkQgNE4zA8AxqG9TOn4+hNIwVMFnQpr2/+52lpCFUFJH2i95eJyAjoWcZs56B",
+	"loudQ4NM1tknqQbLgWQObDpTjhz2wzz0RDhwASNO5cIMZBA5exXCGoZ0kROv1yNAOzgeWMywf89lRuUh",
+	"lPDojBATcuWG6w7TXm9vjNTG/8JVdomimVe7fG3i1e/DFguHrQHpdrsBGZZUYfNrfnfVJT/lUwwKpSpu",
+	"ncVLE0vibkDYZLWp4IQRJ21qBjInwZd8IN77K7So8rcsmrPkLJKssMaP1usEZpQNYqwkwziN8VEdLEkx",
+	"N6EuOfTAjvqB3zJrKPm7dNwTZjZGVmfzN+oWd8d0efPxrhDcaKcZOxw1vCtzOVNUGQrXj10ZWuBFY2bW",
+	"NEnMjH1/J2XPQoKYoDQ1uGIP9lV+H8+VX78bwHaT8th1/vrHfKucieFErdU3KYkgnBptrXzKzBh2ccht",
+	"VaFpl33VMZT1K/Z4WFmfcDf2Cg5W9NEs8c0uPTA/4qRQlKYqpZG7+tBe9WJJOWxx4afUwkkVL2rrHPiE",
+	"Ome92MuSJnihmat4sV3cWpkPwBphh6fHBa/8oNXv7nZ7GAtJgNOEtQatvW6vu+dKh9BmREq4v3f/4y6g",
+	"mAK6H4wtTI0adBy2Bq3vQZ8kwO1HvPjGMXZ7Pe9C9JebJ6hpmHef+0Gt0XvPGpC7u7pKLjcPEopxGgPX",
+	"WBO2v9dfZW9ns31e6YNWsqRbg18+Bi2VxjGVC/wSy4vPsM2Z21rMyzKiLGURlntpOlUYIklU66MZMucv",
+	"i7/riPrKPvGJNF0blMUvZHG5FUS1qQUIzameGf3XhYx5aPR6YWxMLazy4M5WN+vLhHP+544Lp+8cr3R9",
+	"uMefl57FGe33GuzfB24mJyT7DTAhcb+3t/mlN0KOWBgCxv/2d7/b/MYZ1fDWysmHs1bQemE3cf17x1yD",
+	"5DSyL+w1osENZTYREPk349h/uPSTQsWH2T01E3Myn4mieWKE0nXxMmTCVJGVDfNWeblwaZdj5nWxiBJ4",
+	"Lt+omN1BaU3jMAPBITcoOMgf8GgsOHQCq6xJGAM35ogC4PaOxy458y/g3c0SxsZ4R90qhlgYbSVXjlCL",
+	"pHqMV+ON7OhGWSPWRRMQJQg1g1iBYCioCFbkmtmgXjuBOckcxCgDnBJJ3iNwo6Y55F4mlxbvKNklb5nS",
+	"TjswQxQnjdcSokSzoF8GDvPia7cfjwgdhTvcVsCGW0p2a+byzdpPKPFlocRF/TblbOm0T4MaEyqtsYSJ",
+	"/zPGw40gkQVcazHilYiTFMUKHmh/lVzgbHydSg4hubLelqsuufJeDR9ISONgyGMRppEgu//+Zj+wHoTI",
+	"x4XzS+mk0uRbaxwFzjoyWuKITXeAh4zyIc9CwM5tH5i3z3843Nl98U2bhTbVW5H+N87G+v//9/+VQxlU",
+	"+U8MeT5w54BUKtnD2mL2qjY/o8pWRRtVES9u9YTAi0ZT7VzTmO+Byy64dQYEfjX6pruNb8hjoPaeUhGF",
+	"KnPg5DLgmbIEM7CY6dU1UPM9aBcMNHqjpDFoPMq/1OxtTHcUmIfQ6EhHCuw1m/YiwLZ35FJjl7eCFtwm",
+	"kQghCzQxM8yvKaA+5Ord3ZV7QQGxmoeKbX031hEc25e+w7CN+6FfyZsKWilnv6bg/uw7U+sFqtsTIWPs",
+	"YfB4cFu+lHEV5OJThq7Wz1yJ+m8ZbxuA00saFhIpnyD6kyH6NE8+nqGTni8KCLdCzqK9b63qnEPsfb4s",
+	"rBzzDSBuMGglhP/krWOPTW0ztHOJdwa5v9o74JWmGoyOVHC7d4ccfTh+EB8zwWCJrZoKvJfFGN5lRwyi",
+	"pX2zO+RvRBSJeT6f+YxFQK5cGrsVHTIFg7Z2RO8Vdj0/ICR6zsYQDLm1uX8DKfAu8Fo8PE2j6BWOozYh",
+	"4klCf03Bxw5cDDKRcMOEu9cbJ2X/zJRKnaE/gbnnADXk7nJ0Zt8wB11Zd4DKPPeD4n2rTJOQhahQjo2U",
+	"GPKxiME7REnbK9T5bnSCPJyqfAJUpKldfh0qZ8UCObAVi8L6uzVpUdgrRsyP4kQv/mGbQ9WlK2fBU7yN",
+	"vV0g2FWefnjVObCHwfOI0Seki+Aw3SXvcfXxiHF/03SuVBxyAmYS3qNsm+wgZ7VpHmuxac81i8dHS2tv",
+	"kP+BBKgE1W11W6EhFS6pXYhOMT6O0hDCThbRpFNYNS907Zbm5QQutlPrrauvsw1cs4SGfl066L3lvRbu",
+	"ivUnub8hnbtac1cj+U/c5ns2+auI+X6DmZXbp33t2sFZwcyp0QMCi2BWaGoaINeEm0W+wrShRKgVN+fb",
+	"WicMWtg0CIUucR/gCAWoLsmTapgi1XKoIa+rhyKHTdNNSNvmmgyG/BoSHWCEcmDTSIy+4FJIBj5hRHVq",
+	"c0OcCwfd+LboqyY9BPWlK5fDfuVDP3oG8QE6ucpjDnmcKo0iN2SKTiUAEbySU2HDVoXMFGLz5l0Q3lbg",
+	"DLkrwfHhM0eeNvYvtL/sOIFWGr0YYTI0HHLmS/OX0ysOCEQK1gWnbFyKsEJ2XFUNUrOGatC5sVcN5dEb",
+	"aX7AMLqtWLBGvyoY7f4MHNhn/ZZl4S1Xbkf2d3czSWihLZcelYKHVYrK7sbqdYv7iHpYMLNdyM/rFe/K",
+	"eYBOBD2yxClU66ywNW3qpNEIXYGY4cON9SWdv4pw6jWQMllvSZRmDT5xam97LIqY/f6LJutRaZIIqSF8",
+	"ByGjF4aTURbuNpBP+Q7+CIszSNXXL0g/IPy6CDGmNMtNopVqETPzl8UKgToDGunZb+sifj/gI4/ptq/0",
+	"HKw524fG8n2suCmQRIoxKGUTftkNkLZRD2yun0jHNrUhpJoaEdapj6HGoCUbq3WUfOce2UhKDbf6eRJR",
+	"ViFiFeyX6OS+8DiUOpUiBj2DVBG3WB/4MfMlcJsIhZFyYg23ejpJoOFiLcOdmSf+WH7DKRiDEE14m6+g",
+	"JZ1M2Lj7aZDxEARYw7meKTFfCuh4Zp2rPEStekFiNkVrt2YvyiOX8/F/+WgUCeu/sCpSKiOXdz94/ry/",
+	"+/dur9vr9gff9r7tobHpBs/7vhqMMUa4+9l89O7j3f8EAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

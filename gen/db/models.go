@@ -54,6 +54,23 @@ type CostbookItem struct {
 	SyncSeq       int64           `json:"sync_version"`
 }
 
+type Device struct {
+	ContractorID    uuid.UUID       `json:"contractor_id"`
+	DeviceID        uuid.UUID       `json:"device_id"`
+	AuthUserID      uuid.UUID       `json:"auth_user_id"`
+	UserAgent       string          `json:"user_agent"`
+	FirstSeen       wire.Timestamp  `json:"first_seen"`
+	LastSeen        wire.Timestamp  `json:"last_seen"`
+	LastPushAt      *wire.Timestamp `json:"last_push_at"`
+	LastPullAt      *wire.Timestamp `json:"last_pull_at"`
+	PulledVersion   *int64          `json:"pulled_version"`
+	PulledVersionAt *wire.Timestamp `json:"pulled_version_at"`
+	Pushes          int64           `json:"pushes"`
+	Pulls           int64           `json:"pulls"`
+	Conflicts       int64           `json:"conflicts"`
+	RejectedPushes  int64           `json:"rejected_pushes"`
+}
+
 type Estimate struct {
 	ContractorID uuid.UUID       `json:"contractor_id"`
 	ID           uuid.UUID       `json:"id"`

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,6 +31,9 @@ type Device struct {
 
 	t      testing.TB
 	server *Server
+	// headers go with every request (an app install's X-Device-Id and
+	// User-Agent); a call's own headers win.
+	headers map[string]string
 }
 
 // NewTenant provisions a contractor with one owner (an operator's `syncproxy
@@ -69,6 +73,18 @@ func (d *Device) WithToken(token string) *Device {
 	return &c
 }
 
+// WithHeaders returns a copy of d that sends headers with every request,
+// as an app install sends its X-Device-Id and User-Agent.
+func (d *Device) WithHeaders(headers map[string]string) *Device {
+	c := *d
+	c.headers = maps.Clone(d.headers)
+	if c.headers == nil {
+		c.headers = map[string]string{}
+	}
+	maps.Copy(c.headers, headers)
+	return &c
+}
+
 // On returns a copy of d that talks to the server at url.
 func (d *Device) On(url string) *Device {
 	c := *d
@@ -102,6 +118,11 @@ func (d *Device) Exchange(method, path string, body any, headers map[string]stri
 			return Response{}, err
 		}
 		reader = bytes.NewReader(raw)
+	}
+	if len(d.headers) > 0 {
+		all := maps.Clone(d.headers)
+		maps.Copy(all, headers)
+		headers = all
 	}
 	contentType := ""
 	if body != nil {

@@ -201,7 +201,21 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 			return nil, err
 		}
 	}
-	if s.Handler, err = testenv.NewHandler(s.Config, s.Pool, logger); err != nil {
+	// The device ledger as Serve runs it: flushed every
+	// SYNC_DEVICES_FLUSH_INTERVAL (a suite that reads it sets a short one),
+	// and once more when the suite ends, before the pool closes.
+	var handlerOpts []server.Option
+	if ledger := server.NewDeviceRecorder(s.Config, s.Pool, logger); ledger != nil {
+		ledgerCtx, stopLedger := context.WithCancel(context.WithoutCancel(ctx))
+		flushed := make(chan struct{})
+		go func() {
+			defer close(flushed)
+			ledger.Run(ledgerCtx)
+		}()
+		s.closers = append(s.closers, func() { stopLedger(); <-flushed })
+		handlerOpts = append(handlerOpts, server.WithDevices(ledger))
+	}
+	if s.Handler, err = testenv.NewHandler(s.Config, s.Pool, logger, handlerOpts...); err != nil {
 		return nil, err
 	}
 	if s.check, err = testenv.SpecCheck(); err != nil {

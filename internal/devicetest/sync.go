@@ -14,10 +14,11 @@ import (
 
 // The paths of the sync operations of openapi.yaml.
 const (
-	PushPath   = "/api/sync/push"
-	PullPath   = "/api/sync/pull"
-	DigestPath = "/api/sync/digest"
-	CanaryPath = "/api/sync/canary"
+	PushPath    = "/api/sync/push"
+	PullPath    = "/api/sync/pull"
+	DigestPath  = "/api/sync/digest"
+	CanaryPath  = "/api/sync/canary"
+	DevicesPath = "/api/sync/devices"
 )
 
 // Push sends body (a string or []byte verbatim, anything else as JSON), with
@@ -173,4 +174,22 @@ func withQuery(path string, query url.Values) string {
 		return path + "?" + query.Encode()
 	}
 	return path
+}
+
+// Devices asks for the caller's contractor's device ledger.
+func (d *Device) Devices() Response {
+	d.t.Helper()
+	return d.Do(http.MethodGet, DevicesPath, nil, nil)
+}
+
+// MustDevices lists the ledger and expects 200.
+func (d *Device) MustDevices() api.DeviceList {
+	d.t.Helper()
+	r := d.Devices()
+	if r.Status != http.StatusOK {
+		d.t.Fatalf("devices = %d: %s", r.Status, Truncate(r.Body))
+	}
+	var out api.DeviceList
+	r.Decode(d.t, &out)
+	return out
 }

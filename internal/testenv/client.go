@@ -75,6 +75,9 @@ var operations = map[string]operation{
 	"GET /api/sync/digest": {call: func(ctx context.Context, c *api.Client, _ string, _ io.Reader, e []api.RequestEditorFn) (*http.Response, error) {
 		return c.GetDigest(ctx, nil, e...)
 	}},
+	"GET /api/sync/devices": {call: func(ctx context.Context, c *api.Client, _ string, _ io.Reader, e []api.RequestEditorFn) (*http.Response, error) {
+		return c.ListDevices(ctx, e...)
+	}},
 	"GET /healthz": {call: func(ctx context.Context, c *api.Client, _ string, _ io.Reader, e []api.RequestEditorFn) (*http.Response, error) {
 		return c.GetHealth(ctx, e...)
 	}},

@@ -194,6 +194,11 @@ func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 	if r := d.Do(http.MethodGet, "/api/sync/digest", nil, nil); r.Status != http.StatusOK {
 		t.Fatalf("digest = %d: %s", r.Status, devicetest.Truncate(r.Body))
 	}
+	// The device ledger: listed now, written by the server's flush (at the
+	// latest when it stops, before the queries are counted).
+	if r := d.Do(http.MethodGet, devicetest.DevicesPath, nil, nil); r.Status != http.StatusOK {
+		t.Fatalf("devices = %d: %s", r.Status, devicetest.Truncate(r.Body))
+	}
 	// One row per page: the later pages re-read the purge marks.
 	if pages := d.PullAll(url.Values{"limit": {"1"}}); len(pages) < len(rows) {
 		t.Fatalf("pull with limit 1 took %d pages, want at least %d", len(pages), len(rows))
@@ -231,6 +236,12 @@ func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 	}
 	if users, err := q.ListUsers(ctx, contractor); err != nil || len(users) != 1 || users[0].AuthUserID != owner {
 		t.Fatalf("ListUsers: %v, %v", users, err)
+	}
+	// syncproxy devices -stale/-lag (cmd/syncproxy): a filter no device
+	// passes, so other tests' devices do not matter.
+	lag := int64(1 << 62)
+	if stale, err := q.ListDevicesAcrossTenants(ctx, db.ListDevicesAcrossTenantsParams{MinLag: &lag, MaxRows: 10}); err != nil || len(stale) != 0 {
+		t.Fatalf("ListDevicesAcrossTenants: %v, %v", stale, err)
 	}
 	// A replica's read of the clock runs on replicas only (server/proof's
 	// replica tests): here it runs on the primary, whose clock it reads the same.

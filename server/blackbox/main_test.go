@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 			// Rate limiting has its own servers in limits_test.go; here it
 			// would only make parallel tests flaky.
 			"SYNC_RATE_LIMIT": "0",
+			// The device ledger is read back by devices_test.go within a
+			// poll: flush it often.
+			"SYNC_DEVICES_FLUSH_INTERVAL": "50ms",
 		},
 		// Debug, so that the check for tokens in the log after the run
 		// covers every line the server can write.

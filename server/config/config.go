@@ -60,6 +60,9 @@ type Config struct {
 	ReplicaProbe      time.Duration // SYNC_REPLICA_PROBE_INTERVAL
 	RateShareInterval time.Duration // SYNC_RATE_LIMIT_SHARE_INTERVAL
 
+	DevicesFlush      time.Duration // SYNC_DEVICES_FLUSH_INTERVAL
+	DevicesMaxPending int           // SYNC_DEVICES_MAX_PENDING; 0: the device ledger is off
+
 	// DBExecMode is SYNC_DB_EXEC_MODE: the mode every connection uses, or,
 	// with DBExecAuto, the one a connection uses until it is proven direct.
 	DBExecMode pgx.QueryExecMode
@@ -153,6 +156,8 @@ var Vars = []Var{
 	{"SYNC_REPLICA_DATABASE_URLS", "(none)", "comma-separated Postgres URLs of streaming replicas (hot standbys) of DATABASE_URL: pull pages and digests are read there when the replica has replayed what the device's cursor needs, else on the primary (see Replicas in the README)"},
 	{"SYNC_REPLICA_MAX_LAG", "5s", "replay lag past which a replica serves no reads (measured by a background probe against the primary's WAL position); a read on a replica taking longer is served by the primary"},
 	{"SYNC_REPLICA_PROBE_INTERVAL", "1s", "how often each replica's lag is measured; a replica that failed is tried again after the next probe finds it healthy"},
+	{"SYNC_DEVICES_FLUSH_INTERVAL", "1s", "how often the device ledger (GET /api/sync/devices) is written from memory, one statement per contractor; a crash loses at most this much of it"},
+	{"SYNC_DEVICES_MAX_PENDING", "50000", "devices (contractor and X-Device-Id) the ledger holds in memory between flushes; past it, requests of further devices are not recorded (syncproxy_devices_dropped_total). 0: the ledger is off"},
 	{"SYNC_RATE_LIMIT_SHARE_INTERVAL", "1s", "how often an instance adds its per-contractor spend to the shared table and debits the other instances' (one statement): a contractor's budget is one across instances, within the slack the README states"},
 }
 
@@ -197,6 +202,8 @@ func Load(getenv func(string) string) (Config, error) {
 		ReplicaMaxLag:     r.duration("SYNC_REPLICA_MAX_LAG", 5*time.Second),
 		ReplicaProbe:      r.duration("SYNC_REPLICA_PROBE_INTERVAL", time.Second),
 		RateShareInterval: r.duration("SYNC_RATE_LIMIT_SHARE_INTERVAL", time.Second),
+		DevicesFlush:      r.duration("SYNC_DEVICES_FLUSH_INTERVAL", time.Second),
+		DevicesMaxPending: int(r.int64("SYNC_DEVICES_MAX_PENDING", 50000)),
 	}
 	for i, u := range c.ReplicaURLs {
 		// The value is not echoed: a URL carries a password.
@@ -254,6 +261,12 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.MaxPageBytes < 1024 {
 		r.fail("SYNC_MAX_PAGE_BYTES", "must be at least 1024")
+	}
+	if c.DevicesFlush <= 0 {
+		r.fail("SYNC_DEVICES_FLUSH_INTERVAL", "must be a positive duration like 1s")
+	}
+	if c.DevicesMaxPending < 0 {
+		r.fail("SYNC_DEVICES_MAX_PENDING", "must be 0 (the device ledger off) or a positive number of devices")
 	}
 	if c.DBMaxConns < 1 {
 		r.fail("SYNC_DB_MAX_CONNS", "must be at least 1")

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/syncproxy/syncproxy/gen/api"
+	"github.com/syncproxy/syncproxy/server/devices"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
@@ -29,6 +30,10 @@ func (s *Server) PullChanges(ctx context.Context, req api.PullChangesRequestObje
 		return nil, err
 	}
 	s.Metrics.Pulled(ctx, tableCounts(page.Outcomes()))
+	if version, behind, ok := page.Delivered(); ok {
+		s.Metrics.ObserveDeviceLag(behind)
+		devices.NotePulled(ctx, version, page.ServerTime().Time)
+	}
 	return pullResponse{page}, nil
 }
 

@@ -35,6 +35,7 @@ type Metrics struct {
 	rowsDeduped *prometheus.CounterVec
 	pushBytes   prometheus.Histogram
 	replays     prometheus.Counter
+	deviceLag   prometheus.Histogram
 }
 
 // New registers the HTTP and sync collectors and the Go runtime collectors.
@@ -83,9 +84,16 @@ func New() *Metrics {
 			Name: "syncproxy_sync_idempotent_replays_total",
 			Help: "Pushes answered from a stored Idempotency-Key response; nothing was applied.",
 		}),
+		// No tenant or device label: the ledger (GET /api/sync/devices)
+		// answers for one device; this is the shape over all of them.
+		deviceLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "syncproxy_device_lag_versions",
+			Help:    "How many versions a device was behind its contractor when a pull walk that it completed began (a walk from nothing: all of them).",
+			Buckets: []float64{0, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 10000, 100000},
+		}),
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.errors, m.pulls, m.pushes,
-		m.rowsPulled, m.rowsPushed, m.rowsDeduped, m.pushBytes, m.replays,
+		m.rowsPulled, m.rowsPushed, m.rowsDeduped, m.pushBytes, m.replays, m.deviceLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -124,6 +132,10 @@ func (m *Metrics) ObserveRequest(route, method string, status int, code string, 
 
 // ObservePushBytes records the size of one push body.
 func (m *Metrics) ObservePushBytes(n int64) { m.pushBytes.Observe(float64(n)) }
+
+// ObserveDeviceLag records, for a completed pull walk, how many versions
+// the device was behind when it began.
+func (m *Metrics) ObserveDeviceLag(versions int64) { m.deviceLag.Observe(float64(versions)) }
 
 // Text renders the registry in the Prometheus text exposition format.
 func (m *Metrics) Text() (string, error) {

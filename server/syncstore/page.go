@@ -23,6 +23,7 @@ type Page struct {
 	serverTime api.Timestamp
 	cursor     string
 	hasMore    bool
+	walk       walkSpan    // set when the page ends its walk (!hasMore)
 	tables     []tablePage // by ordinal
 	budget     pageBudget
 	enc        wire.Encoder // rows as a pull delivers them: no HTML escaping
@@ -52,6 +53,23 @@ func (p *Page) Cursor() string              { return p.cursor }
 func (p *Page) HasMore() bool               { return p.hasMore }
 func (p *Page) ServerTime() api.Timestamp   { return p.serverTime }
 func (p *Page) rowsOf(table int) (int, int) { return p.tables[table].n, len(p.tables[table].deleted) }
+
+// walkSpan is the versions a complete walk delivered: every change after
+// base (noneDelivered: from nothing) up to horizon.
+type walkSpan struct {
+	base, horizon int64
+}
+
+// Delivered is, for a page that ended its walk (hasMore false), the version
+// the device now holds every change up to (the walk's horizon), and how many
+// versions it was behind when the walk began (all of them for a walk from
+// nothing). ok is false for a page with more to come.
+func (p *Page) Delivered() (version, behind int64, ok bool) {
+	if p.hasMore {
+		return 0, 0, false
+	}
+	return p.walk.horizon, p.walk.horizon - max(0, p.walk.base), true
+}
 
 // Outcomes counts the page's live rows and tombstones per table.
 func (p *Page) Outcomes() []TableOutcome {

@@ -144,6 +144,7 @@ func (s *Store) walk(ctx context.Context, conn db.DBTX, contractorID uuid.UUID, 
 		}
 	}
 	page.cursor = cursor{Base: c.Horizon, Tables: c.Tables}.encode()
+	page.walk = walkSpan{base: c.Base, horizon: c.Horizon}
 	return page, nil
 }
 

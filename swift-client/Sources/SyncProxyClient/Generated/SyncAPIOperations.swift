@@ -31,6 +31,15 @@ public protocol SyncAPIOperations: Sendable {
     /// The database is reachable and fully migrated.
     func getReady() async throws -> StatusResponse
 
+    /// The caller's contractor's devices, with how far each is behind.
+    ///
+    /// One entry per `X-Device-Id` the contractor's requests carried (the nil
+    /// uuid: requests without one), most recently seen first. Requests are
+    /// recorded in memory and written in batches about once a second, so a
+    /// request shows here within a few seconds, not at once. Never lists
+    /// another contractor's devices. Listing is not recorded in the ledger.
+    func listDevices() async throws -> DeviceList
+
     /// Rows of the caller's contractor, full or delta, paged.
     ///
     /// Without `cursor` (and `since`): the full current state, no tombstones.
@@ -75,6 +84,10 @@ extension SyncAPIOperations {
 
     public func getReady() async throws -> StatusResponse {
         throw SyncClientError.invalidRequest("getReady is not implemented by " + String(describing: Self.self))
+    }
+
+    public func listDevices() async throws -> DeviceList {
+        throw SyncClientError.invalidRequest("listDevices is not implemented by " + String(describing: Self.self))
     }
 
     public func pullChanges(cursor: String?, since: Date?, limit: Int32?, tables: [TableName]?) async throws -> SyncPullResponse {
@@ -145,6 +158,20 @@ extension SyncAPIClient: SyncAPIOperations {
     public func getReady() async throws -> StatusResponse {
         let request = APIRequest(method: "GET", path: "/readyz", requiresAuth: false)
         return try await send(request, decoding: StatusResponse.self)
+    }
+
+    /// The caller's contractor's devices, with how far each is behind.
+    ///
+    /// One entry per `X-Device-Id` the contractor's requests carried (the nil
+    /// uuid: requests without one), most recently seen first. Requests are
+    /// recorded in memory and written in batches about once a second, so a
+    /// request shows here within a few seconds, not at once. Never lists
+    /// another contractor's devices. Listing is not recorded in the ledger.
+    ///
+    /// `GET /api/sync/devices`
+    public func listDevices() async throws -> DeviceList {
+        let request = APIRequest(method: "GET", path: "/api/sync/devices", requiresAuth: true)
+        return try await send(request, decoding: DeviceList.self)
     }
 
     /// Rows of the caller's contractor, full or delta, paged.
