@@ -5,6 +5,7 @@
 //	syncproxy dev       local Postgres under .data/, a dev tenant and token, serve
 //	syncproxy tenant    provision contractors and team members
 //	syncproxy token     mint a dev JWT for an auth user
+//	syncproxy devices   the device ledger: a contractor's devices, or stale/lagging ones across tenants
 package main
 
 import (
@@ -27,6 +28,7 @@ var commands = []command{
 	{"dev", "start a local Postgres under .data/, migrate, create a dev tenant, print a token, serve", runDev},
 	{"tenant", "tenant create: provision a contractor with owner/admin/member auth users", runTenant},
 	{"token", "mint a dev JWT for an auth user with SYNC_JWT_SECRET", runToken},
+	{"devices", "the device ledger: -contractor UUID, or -stale 7d / -lag N across tenants", runDevices},
 }
 
 func main() {
