@@ -19,7 +19,10 @@ final class ReadmeExampleTests: XCTestCase {
 
         // One replica file per contractor and auth user.
         let replica = try SQLiteReplica.open(directory: appSupport, contractorID: me.contractorId, userID: me.userId)
-        let engine = ReplicaSyncEngine(client: client, replica: replica)
+        // This install's id (made once, kept in the replica file) and the app's version go
+        // with every request, for the server's device ledger (GET /api/sync/devices).
+        let device = try replica.deviceIdentity(appName: "Estimates", appVersion: "2.3")
+        let engine = ReplicaSyncEngine(client: client.with(device: device), replica: replica)
 
         // Edit offline: the row and its outbox entry commit in one transaction.
         let itemID = try replica.insert(CostbookItemWrite(id: UUID(), name: "Drywall sheet", unitCost: Decimal(string: "12.50")))

@@ -18,6 +18,8 @@ public final class SyncAPIClient: Sendable {
     private let logsBodies: Bool
     private let sleep: @Sendable (TimeInterval) async throws -> Void
     private let reachability = ReachabilityObservers()
+    /// Sent with every request (X-Device-Id, User-Agent); nil: neither.
+    public let device: DeviceIdentity?
 
     /// - Parameters:
     ///   - baseURL: The server, e.g. `https://sync.example.com`; operation paths are appended.
@@ -29,16 +31,20 @@ public final class SyncAPIClient: Sendable {
     ///   - logResponseBodies: Adds the first 500 characters of each response
     ///     body to the log entries. Bodies hold customer names and emails:
     ///     for local debugging only, never in a shipped app.
+    ///   - device: This install's id and app version, sent with every
+    ///     request for the server's device ledger
+    ///     (`replica.deviceIdentity(appName:appVersion:)`).
     public convenience init(
         baseURL: URL,
         tokenProvider: (any TokenProvider)?,
         session: URLSession = SyncAPIClient.makeDefaultSession(),
         retryPolicy: RetryPolicy = .default,
         logger: HTTPLogger? = nil,
-        logResponseBodies: Bool = false
+        logResponseBodies: Bool = false,
+        device: DeviceIdentity? = nil
     ) {
         self.init(baseURL: baseURL, tokenProvider: tokenProvider, session: session, retryPolicy: retryPolicy, logger: logger,
-                  logResponseBodies: logResponseBodies,
+                  logResponseBodies: logResponseBodies, device: device,
                   sleep: { seconds in try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1_000_000_000)) })
     }
 
@@ -50,8 +56,10 @@ public final class SyncAPIClient: Sendable {
         retryPolicy: RetryPolicy,
         logger: HTTPLogger?,
         logResponseBodies: Bool = false,
+        device: DeviceIdentity? = nil,
         sleep: @escaping @Sendable (TimeInterval) async throws -> Void
     ) {
+        self.device = device
         self.baseURL = baseURL
         self.tokenProvider = tokenProvider
         self.tokens = tokenProvider.map(TokenCoordinator.init)
@@ -60,6 +68,26 @@ public final class SyncAPIClient: Sendable {
         self.logger = logger
         self.logsBodies = logResponseBodies
         self.sleep = sleep
+    }
+
+    /// This client as one install: the same server, session, policies and
+    /// tokens (still one refresh at a time across both), with every request
+    /// carrying `device`'s X-Device-Id and User-Agent. For the usual order
+    /// of an app's start: canary, then the replica, which holds the id.
+    public func with(device: DeviceIdentity) -> SyncAPIClient {
+        SyncAPIClient(copying: self, device: device)
+    }
+
+    private init(copying other: SyncAPIClient, device: DeviceIdentity?) {
+        self.device = device
+        self.baseURL = other.baseURL
+        self.tokenProvider = other.tokenProvider
+        self.tokens = other.tokens
+        self.session = other.session
+        self.retryPolicy = other.retryPolicy
+        self.logger = other.logger
+        self.logsBodies = other.logsBodies
+        self.sleep = other.sleep
     }
 
     public static func makeDefaultSession() -> URLSession {
@@ -192,6 +220,10 @@ public final class SyncAPIClient: Sendable {
         urlRequest.httpMethod = request.method
         urlRequest.httpBody = request.body
         urlRequest.setValue(request.accept, forHTTPHeaderField: "Accept")
+        if let device {
+            urlRequest.setValue(device.id.uuidString.lowercased(), forHTTPHeaderField: "X-Device-Id")
+            urlRequest.setValue(device.userAgent, forHTTPHeaderField: "User-Agent")
+        }
         for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) {
             urlRequest.setValue(value, forHTTPHeaderField: name)
         }
