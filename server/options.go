@@ -6,6 +6,7 @@ import (
 	"github.com/syncproxy/syncproxy/gen/db"
 	"github.com/syncproxy/syncproxy/server/config"
 	"github.com/syncproxy/syncproxy/server/devices"
+	"github.com/syncproxy/syncproxy/server/live"
 	"github.com/syncproxy/syncproxy/server/metrics"
 	"github.com/syncproxy/syncproxy/server/middleware"
 	"github.com/syncproxy/syncproxy/server/pgtx"
@@ -21,6 +22,7 @@ type extras struct {
 	replicas    *replica.Set
 	contractors *middleware.RateLimiter
 	devices     *devices.Recorder
+	live        *live.Hub
 }
 
 // WithDevices records every sync request in the device ledger through rec,
@@ -39,6 +41,14 @@ func NewDeviceRecorder(cfg config.Config, pool *pgtx.Pool, logger *slog.Logger) 
 	return devices.NewRecorder(db.New(pool), devices.Options{
 		FlushInterval: cfg.DevicesFlush, MaxPending: cfg.DevicesMaxPending, Logger: logger,
 	})
+}
+
+// WithLive makes hub the instance's live pulls (the caller runs its feed
+// of other instances' pushes and closes it on shutdown, as Serve does),
+// instead of a hub of the handler's own, which only this handler's pushes
+// wake.
+func WithLive(hub *live.Hub) Option {
+	return func(x *extras) { x.live = hub }
 }
 
 // WithReplicas lets pulls and digests be read on the streaming replicas of

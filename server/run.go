@@ -82,7 +82,12 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog
 	if ledger != nil {
 		wg.Go(func() { ledger.Run(background) })
 	}
-	handler, err := New(cfg, pool, verifier, logger, WithReplicas(replicas), WithContractorLimiter(contractors), WithDevices(ledger))
+	hub, err := NewHub()
+	if err != nil {
+		return err
+	}
+	wg.Go(func() { LiveFeed(cfg, pool, logger).Run(background, hub) })
+	handler, err := New(cfg, pool, verifier, logger, WithReplicas(replicas), WithContractorLimiter(contractors), WithDevices(ledger), WithLive(hub))
 	if err != nil {
 		return err
 	}
@@ -114,7 +119,8 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down; draining in-flight requests", "timeout", drainTimeout.String())
+	logger.Info("shutting down; draining in-flight requests", "timeout", drainTimeout.String(), "held_pulls", hub.Held())
+	hub.Close() // held pulls answer now (their cursors stay good), not after their wait
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()
 	if err := srv.Shutdown(drainCtx); err != nil {

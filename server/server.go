@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
@@ -17,6 +18,7 @@ import (
 	"github.com/syncproxy/syncproxy/server/config"
 	"github.com/syncproxy/syncproxy/server/devices"
 	"github.com/syncproxy/syncproxy/server/handlers"
+	"github.com/syncproxy/syncproxy/server/live"
 	"github.com/syncproxy/syncproxy/server/metrics"
 	"github.com/syncproxy/syncproxy/server/middleware"
 	"github.com/syncproxy/syncproxy/server/pgtx"
@@ -95,10 +97,18 @@ func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, 
 		contractors = middleware.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateBytes)
 	}
 	users := middleware.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateBytes)
+	hub := x.live
+	if hub == nil {
+		if hub, err = NewHub(); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
+	m.RegisterHeldPulls(func() float64 { return float64(hub.Held()) })
 	r := routes{
 		e:           e,
 		ops:         ops,
 		deadline:    middleware.Deadline(cfg.RequestTimeout),
+		hold:        middleware.Hold(time.Duration(cfg.MaxPullWait)*time.Second, cfg.RequestTimeout),
 		auth:        middleware.Authenticate(verifier, db.New(pool), nil),
 		authLimited: middleware.Authenticate(verifier, db.New(pool), users),
 		rateLimit:   middleware.RateLimit(contractors, users),
@@ -108,13 +118,24 @@ func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, 
 		params:      params,
 	}
 	h := &handlers.Server{
-		Store:   syncstore.New(pool, syncstore.Options{IdempotencyTTL: cfg.IdempotencyTTL, MaxPageBytes: cfg.MaxPageBytes, Replicas: x.readReplicas(m)}),
-		Pool:    pool,
-		Metrics: m,
+		Store:       syncstore.New(pool, syncstore.Options{IdempotencyTTL: cfg.IdempotencyTTL, MaxPageBytes: cfg.MaxPageBytes, Replicas: x.readReplicas(m)}),
+		Pool:        pool,
+		Metrics:     m,
+		Live:        hub,
+		MaxPullWait: cfg.MaxPullWait,
 	}
 	api.RegisterHandlers(&r, api.NewStrictHandler(h, nil))
 	if missing := r.unregistered(); len(missing) > 0 {
 		return nil, fmt.Errorf("server: operations of the spec without a route: %v", missing)
 	}
 	return e, nil
+}
+
+// NewHub is a hub of live pulls for the registry's tables.
+func NewHub() (*live.Hub, error) {
+	var names []string
+	for _, t := range syncstore.Tables() {
+		names = append(names, t.Name)
+	}
+	return live.New(names)
 }

@@ -213,6 +213,12 @@ func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 		t.Fatalf("delta pull lacks the tombstones: %+v", delta.Deleted)
 	}
 
+	// A live pull held for a second: without a listen URL the server polls
+	// the held contractors' clocks (LiveClocks) meanwhile.
+	if held := d.MustPull(url.Values{"cursor": {delta.Cursor}, "wait": {"1"}}); held.HasMore || len(held.CostbookItems) != 0 {
+		t.Fatalf("a held pull with nothing new brought rows: %+v", held)
+	}
+
 	since := d.MustPull(url.Values{"since": {"2000-01-01T00:00:00.000Z"}})
 	if len(since.CostbookFolders) != 0 || len(since.Contractors) != 1 {
 		t.Fatalf("pull since 2000: %d contractors, %d live folders; want the contractor row and no deleted rows", len(since.Contractors), len(since.CostbookFolders))

@@ -63,6 +63,11 @@ type Config struct {
 	DevicesFlush      time.Duration // SYNC_DEVICES_FLUSH_INTERVAL
 	DevicesMaxPending int           // SYNC_DEVICES_MAX_PENDING; 0: the device ledger is off
 
+	// Live pulls (contract 1.2, server/live).
+	MaxPullWait      int           // SYNC_MAX_PULL_WAIT, seconds
+	ListenURL        string        // SYNC_LISTEN_DATABASE_URL; empty: the clock is polled
+	LivePollInterval time.Duration // SYNC_LIVE_POLL_INTERVAL
+
 	// DBExecMode is SYNC_DB_EXEC_MODE: the mode every connection uses, or,
 	// with DBExecAuto, the one a connection uses until it is proven direct.
 	DBExecMode pgx.QueryExecMode
@@ -103,6 +108,12 @@ const (
 	ExecModeAuto = "auto"
 	// autoFallback is the mode of a connection auto does not prove direct.
 	autoFallback = "exec"
+	// DefaultMaxPullWait is the longest a live pull may be held, in
+	// seconds: under SYNC_WRITE_TIMEOUT's default, and short enough that a
+	// proxy in between (whose idle timeouts are often 60 s) keeps it open.
+	DefaultMaxPullWait = 30
+	// maxPullWaitCeiling is the spec's maximum of `wait`.
+	maxPullWaitCeiling = 3600
 )
 
 // execModes are pgx's names of its query exec modes, as DATABASE_URL's
@@ -158,6 +169,9 @@ var Vars = []Var{
 	{"SYNC_REPLICA_PROBE_INTERVAL", "1s", "how often each replica's lag is measured; a replica that failed is tried again after the next probe finds it healthy"},
 	{"SYNC_DEVICES_FLUSH_INTERVAL", "1s", "how often the device ledger (GET /api/sync/devices) is written from memory, one statement per contractor; a crash loses at most this much of it"},
 	{"SYNC_DEVICES_MAX_PENDING", "50000", "devices (contractor and X-Device-Id) the ledger holds in memory between flushes; past it, requests of further devices are not recorded (syncproxy_devices_dropped_total). 0: the ledger is off"},
+	{"SYNC_MAX_PULL_WAIT", strconv.Itoa(DefaultMaxPullWait), "longest `wait` of a live pull, in seconds (1 to 3600; more is a 400 naming `wait`); a held pull holds no database connection"},
+	{"SYNC_LISTEN_DATABASE_URL", "(none)", "a direct (not pooled) Postgres URL of the DATABASE_URL database on which each instance LISTENs for pushes of the other instances (one connection); empty: each instance polls the clock table instead (see Live pulls in the README)"},
+	{"SYNC_LIVE_POLL_INTERVAL", "50ms", "without SYNC_LISTEN_DATABASE_URL, how often an instance reads the clocks of the contractors it holds pulls of (one statement; none while it holds none)"},
 	{"SYNC_RATE_LIMIT_SHARE_INTERVAL", "1s", "how often an instance adds its per-contractor spend to the shared table and debits the other instances' (one statement): a contractor's budget is one across instances, within the slack the README states"},
 }
 
@@ -204,6 +218,18 @@ func Load(getenv func(string) string) (Config, error) {
 		RateShareInterval: r.duration("SYNC_RATE_LIMIT_SHARE_INTERVAL", time.Second),
 		DevicesFlush:      r.duration("SYNC_DEVICES_FLUSH_INTERVAL", time.Second),
 		DevicesMaxPending: int(r.int64("SYNC_DEVICES_MAX_PENDING", 50000)),
+		MaxPullWait:       int(r.int64("SYNC_MAX_PULL_WAIT", DefaultMaxPullWait)),
+		ListenURL:         r.str("SYNC_LISTEN_DATABASE_URL", ""),
+		LivePollInterval:  r.duration("SYNC_LIVE_POLL_INTERVAL", 50*time.Millisecond),
+	}
+	if c.MaxPullWait < 1 || c.MaxPullWait > maxPullWaitCeiling {
+		r.fail("SYNC_MAX_PULL_WAIT", fmt.Sprintf("must be a whole number of seconds from 1 to %d", maxPullWaitCeiling))
+	}
+	if c.ListenURL != "" {
+		// The value is not echoed: a URL carries a password.
+		if _, err := pgx.ParseConfig(c.ListenURL); err != nil {
+			r.fail("SYNC_LISTEN_DATABASE_URL", "must be a Postgres URL (postgres://user:password@host:port/db) reaching the database directly, not through a transaction pooler")
+		}
 	}
 	for i, u := range c.ReplicaURLs {
 		// The value is not echoed: a URL carries a password.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/server/apierror"
+	"github.com/syncproxy/syncproxy/server/live"
 	"github.com/syncproxy/syncproxy/server/metrics"
 	"github.com/syncproxy/syncproxy/server/pgtx"
 	"github.com/syncproxy/syncproxy/server/syncstore"
@@ -21,6 +22,10 @@ type Server struct {
 	Store   *syncstore.Store
 	Pool    *pgtx.Pool
 	Metrics *metrics.Metrics
+	// Live holds this instance's live pulls; MaxPullWait bounds `wait`
+	// (SYNC_MAX_PULL_WAIT, seconds).
+	Live        *live.Hub
+	MaxPullWait int
 
 	ready readiness // /readyz's last check
 }

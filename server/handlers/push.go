@@ -27,6 +27,15 @@ func (s *Server) PushChanges(ctx context.Context, req api.PushChangesRequestObje
 	if err != nil {
 		return nil, err
 	}
+	if !result.Replayed && len(result.Tables) > 0 {
+		// Before the 200 is written: this instance's held pulls start
+		// their reads while the pusher is still reading its answer.
+		tables, err := s.Live.Mask(result.Tables)
+		if err != nil {
+			return nil, err
+		}
+		s.Live.Announce(id.ContractorID, result.Response.Version, tables)
+	}
 	s.Metrics.Pushed(ctx, tableCounts(result.Outcomes()), result.Replayed)
 	return pushResponse{body: result.Response, replayed: result.Replayed}, nil
 }

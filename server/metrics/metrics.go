@@ -110,6 +110,15 @@ func (m *Metrics) RegisterBodyBytesInFlight(read func() float64) {
 	}, read))
 }
 
+// RegisterHeldPulls exposes how many live pulls the instance holds now
+// (no tenant label: a series per contractor would grow without bound).
+func (m *Metrics) RegisterHeldPulls(read func() float64) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "syncproxy_sync_pulls_held",
+		Help: "Live pulls (`wait`) held now, waiting for a push; each holds its HTTP connection but no database connection.",
+	}, read))
+}
+
 // ObserveRequest records one finished request. route is the matched route
 // pattern (never the raw path, which would explode cardinality), method is
 // reduced to MethodLabel; code is the envelope's error code of a non-2xx

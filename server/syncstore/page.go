@@ -24,6 +24,7 @@ type Page struct {
 	cursor     string
 	hasMore    bool
 	walk       walkSpan    // set when the page ends its walk (!hasMore)
+	version    int64       // of a last page: the version it delivered up to
 	tables     []tablePage // by ordinal
 	budget     pageBudget
 	enc        wire.Encoder // rows as a pull delivers them: no HTML escaping
@@ -69,6 +70,31 @@ func (p *Page) Delivered() (version, behind int64, ok bool) {
 		return 0, 0, false
 	}
 	return p.walk.horizon, p.walk.horizon - max(0, p.walk.base), true
+}
+
+// Version is, for a page without more (HasMore false), the version of the
+// contractor's changes it delivered up to; a live pull waits for a later one.
+func (p *Page) Version() int64 { return p.version }
+
+// Empty says whether the page brings nothing: no row, no tombstone, no more.
+func (p *Page) Empty() bool {
+	if p.hasMore {
+		return false
+	}
+	for i := range p.tables {
+		if p.tables[i].n > 0 || len(p.tables[i].deleted) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// EmptyPage is the page of nothing new with cursor and serverTime: what a
+// held pull answers when its time runs out (the cursor is still good).
+func EmptyPage(cursor string, serverTime api.Timestamp) *Page {
+	p := newPage(serverTime, 0)
+	p.cursor = cursor
+	return p
 }
 
 // Outcomes counts the page's live rows and tombstones per table.

@@ -25,6 +25,11 @@ type PullRequest struct {
 	// held pull woken by the push of version V sets V, so that a replica
 	// that has not replayed V does not answer it with nothing new. 0: none.
 	MinVersion int64
+	// Current: the page must hold every change committed before the
+	// request came (a live pull then waits for later ones only, which wake
+	// it): a replica serves it only once it has replayed the primary's
+	// version as it was then (one read of the clock row on the primary).
+	Current bool
 }
 
 // Pull returns one page of contractorID's rows.
@@ -48,6 +53,11 @@ func (s *Store) Pull(ctx context.Context, contractorID uuid.UUID, req PullReques
 	c, err := startingCursor(req, want)
 	if err != nil {
 		return nil, err
+	}
+	if req.Current && len(s.replicas.Candidates()) > 0 {
+		if primary, err := db.New(s.pool).PeekClock(ctx, contractorID); err == nil {
+			req.MinVersion = max(req.MinVersion, primary.Seq)
+		} // else the primary's own path reports it
 	}
 	if page, served, err := s.pullFromReplica(ctx, contractorID, req, c); served {
 		return page, err
@@ -145,6 +155,7 @@ func (s *Store) walk(ctx context.Context, conn db.DBTX, contractorID uuid.UUID, 
 	}
 	page.cursor = cursor{Base: c.Horizon, Tables: c.Tables}.encode()
 	page.walk = walkSpan{base: c.Base, horizon: c.Horizon}
+	page.version = c.Horizon
 	return page, nil
 }
 

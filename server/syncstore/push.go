@@ -22,6 +22,9 @@ import (
 type PushResult struct {
 	Response api.SyncPushResponse
 	Replayed bool
+	// Tables names the tables an applied push wrote (the clock's per-table
+	// versions moved to Response.Version): live pulls of them wake.
+	Tables []string
 }
 
 // TableOutcome is what one request did to one table.
@@ -88,9 +91,15 @@ func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, body *push.Bod
 	err = s.withTx(ctx, func(tx db.DBTX, q *db.Queries) error {
 		// The clock row lock serialises this contractor's pushes (see
 		// migrations): from here on no other push of this tenant runs.
-		clock, err := q.AdvanceClock(ctx, db.AdvanceClockParams{ContractorID: contractorID, Tables: plan.touched()})
+		touched := plan.touched()
+		clock, err := q.AdvanceClock(ctx, db.AdvanceClockParams{ContractorID: contractorID, Tables: touched})
 		if err != nil {
 			return fmt.Errorf("advance clock: %w", err)
+		}
+		// Live pulls held on other instances: Postgres delivers this at
+		// commit, and not at all if the push rolls back.
+		if err := q.AnnouncePush(ctx, db.AnnouncePushParams{ContractorID: contractorID, Version: clock.Seq, Tables: touched}); err != nil {
+			return fmt.Errorf("announce push: %w", err)
 		}
 		if idempotencyKey != "" {
 			replay, err := s.priorResponse(ctx, q, contractorID, idempotencyKey, requestHash)
@@ -136,7 +145,7 @@ func (s *Store) Push(ctx context.Context, contractorID uuid.UUID, body *push.Bod
 				return fmt.Errorf("save idempotency key: %w", err)
 			}
 		}
-		result = PushResult{Response: resp}
+		result = PushResult{Response: resp, Tables: touched}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errReplay) {

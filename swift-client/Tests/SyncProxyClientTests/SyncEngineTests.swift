@@ -21,7 +21,7 @@ actor FakeSyncAPI: SyncAPIOperations {
         return try JSONDecoder().decode(CanaryResponse.self, from: Fixtures.data(Fixtures.canary))
     }
 
-    func pullChanges(cursor: String?, since: Date?, limit: Int32?, tables: [TableName]?) async throws -> SyncPullResponse {
+    func pullChanges(cursor: String?, since: Date?, limit: Int32?, tables: [TableName]?, wait: Int32?) async throws -> SyncPullResponse {
         pulls.append(cursor)
         guard !pages.isEmpty else { throw SyncClientError.http(status: 599, bodyPreview: "no page left") }
         return pages.removeFirst()

@@ -46,7 +46,7 @@ public protocol SyncAPIOperations: Sendable {
     /// With `cursor`: every row created, changed or deleted since that cursor.
     /// Follow `cursor` while `hasMore` is true. A change may be delivered twice,
     /// never zero times.
-    func pullChanges(cursor: String?, since: Date?, limit: Int32?, tables: [TableName]?) async throws -> SyncPullResponse
+    func pullChanges(cursor: String?, since: Date?, limit: Int32?, tables: [TableName]?, wait: Int32?) async throws -> SyncPullResponse
 
     /// Upsert and delete rows of the caller's contractor, atomically.
     ///
@@ -90,7 +90,7 @@ extension SyncAPIOperations {
         throw SyncClientError.invalidRequest("listDevices is not implemented by " + String(describing: Self.self))
     }
 
-    public func pullChanges(cursor: String?, since: Date?, limit: Int32?, tables: [TableName]?) async throws -> SyncPullResponse {
+    public func pullChanges(cursor: String?, since: Date?, limit: Int32?, tables: [TableName]?, wait: Int32?) async throws -> SyncPullResponse {
         throw SyncClientError.invalidRequest("pullChanges is not implemented by " + String(describing: Self.self))
     }
 
@@ -186,19 +186,22 @@ extension SyncAPIClient: SyncAPIOperations {
     ///   - since: RFC 3339 time (a previous `serverTime`); rows changed at or after it. Not combined with `cursor`. An empty value is no since (a full pull).
     ///   - limit: Maximum number of rows (tombstones included) in one page.
     ///   - tables: Comma-separated subset of tables to pull (default all).
+    ///   - wait: Contract 1.2, live pulls: with `cursor`, when nothing is new in the requested tables, hold the request up to this many seconds until a push of the caller's contractor commits a change to one of them, then answer that delta (never an empty page after a wake). When the time passes, the empty page (`hasMore: false`, a cursor that is still good). Not with `since`, not without `cursor`; at most the server's `SYNC_MAX_PULL_WAIT` (default 30): else a 400 naming `wait`.
     ///
     /// `GET /api/sync/pull`
     public func pullChanges(
         cursor: String? = nil,
         since: Date? = nil,
         limit: Int32? = nil,
-        tables: [TableName]? = nil
+        tables: [TableName]? = nil,
+        wait: Int32? = nil
     ) async throws -> SyncPullResponse {
         var request = APIRequest(method: "GET", path: "/api/sync/pull", requiresAuth: true)
         request.addQuery("cursor", cursor)
         request.addQuery("since", since)
         request.addQuery("limit", limit)
         request.addQuery("tables", tables, explode: false)
+        request.addQuery("wait", wait)
         return try await send(request, decoding: SyncPullResponse.self)
     }
 
