@@ -123,7 +123,7 @@ public actor SyncEngine {
         while true {
             // Only the tables this SDK knows, so a newer server's tables never
             // pass under the cursor unseen.
-            let page = try await api.pullChanges(cursor: cursor, since: nil, limit: configuration.pullPageSize, tables: TableName.knownCases)
+            let page = try await api.pullChanges(cursor: cursor, since: nil, limit: configuration.pullPageSize, tables: TableName.knownCases, wait: nil)
             try await store.apply(page)
             try await store.saveCursor(page.cursor)
             cursor = page.cursor
