@@ -76,17 +76,17 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog
 			ratebudget.New(pool, contractors, cfg.RateShareInterval).Run(background, cfg.RateShareInterval, logger)
 		})
 	}
+	hub, err := NewHub()
+	if err != nil {
+		return err
+	}
+	wg.Go(func() { LiveFeed(cfg, pool, logger).Run(background, hub) })
 	// The ledger's last flush runs once the listener has drained (wg.Wait
 	// after stopBackground), so a clean stop loses none of it.
 	ledger := NewDeviceRecorder(cfg, pool, logger)
 	if ledger != nil {
 		wg.Go(func() { ledger.Run(background) })
 	}
-	hub, err := NewHub()
-	if err != nil {
-		return err
-	}
-	wg.Go(func() { LiveFeed(cfg, pool, logger).Run(background, hub) })
 	handler, err := New(cfg, pool, verifier, logger, WithReplicas(replicas), WithContractorLimiter(contractors), WithDevices(ledger), WithLive(hub))
 	if err != nil {
 		return err

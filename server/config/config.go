@@ -62,7 +62,6 @@ type Config struct {
 
 	DevicesFlush      time.Duration // SYNC_DEVICES_FLUSH_INTERVAL
 	DevicesMaxPending int           // SYNC_DEVICES_MAX_PENDING; 0: the device ledger is off
-
 	// Live pulls (contract 1.2, server/live).
 	MaxPullWait      int           // SYNC_MAX_PULL_WAIT, seconds
 	ListenURL        string        // SYNC_LISTEN_DATABASE_URL; empty: the clock is polled

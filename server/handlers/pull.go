@@ -101,7 +101,7 @@ func (s *Server) hold(ctx context.Context, w *live.Waiter, pr syncstore.PullRequ
 		outcome, version := s.Live.Wait(waitCtx, w, base, deadline)
 		switch outcome {
 		case live.TimedOut, live.Closing:
-			return syncstore.EmptyPage(cursor, at), nil
+			return syncstore.EmptyPage(cursor, at, base), nil
 		case live.Gone:
 			return nil, waitCtx.Err()
 		}

@@ -24,7 +24,6 @@ type Page struct {
 	cursor     string
 	hasMore    bool
 	walk       walkSpan    // set when the page ends its walk (!hasMore)
-	version    int64       // of a last page: the version it delivered up to
 	tables     []tablePage // by ordinal
 	budget     pageBudget
 	enc        wire.Encoder // rows as a pull delivers them: no HTML escaping
@@ -74,7 +73,7 @@ func (p *Page) Delivered() (version, behind int64, ok bool) {
 
 // Version is, for a page without more (HasMore false), the version of the
 // contractor's changes it delivered up to; a live pull waits for a later one.
-func (p *Page) Version() int64 { return p.version }
+func (p *Page) Version() int64 { return p.walk.horizon }
 
 // Empty says whether the page brings nothing: no row, no tombstone, no more.
 func (p *Page) Empty() bool {
@@ -89,11 +88,13 @@ func (p *Page) Empty() bool {
 	return true
 }
 
-// EmptyPage is the page of nothing new with cursor and serverTime: what a
-// held pull answers when its time runs out (the cursor is still good).
-func EmptyPage(cursor string, serverTime api.Timestamp) *Page {
+// EmptyPage is the page of nothing new with cursor and serverTime, which
+// delivered up to version: what a held pull answers when its time runs out
+// (the cursor is still good).
+func EmptyPage(cursor string, serverTime api.Timestamp, version int64) *Page {
 	p := newPage(serverTime, 0)
 	p.cursor = cursor
+	p.walk = walkSpan{base: version, horizon: version}
 	return p
 }
 

@@ -155,7 +155,6 @@ func (s *Store) walk(ctx context.Context, conn db.DBTX, contractorID uuid.UUID, 
 	}
 	page.cursor = cursor{Base: c.Horizon, Tables: c.Tables}.encode()
 	page.walk = walkSpan{base: c.Base, horizon: c.Horizon}
-	page.version = c.Horizon
 	return page, nil
 }
 
