@@ -34,6 +34,15 @@ final class ReadmeExampleTests: XCTestCase {
 
         // Push the outbox, then pull every page.
         let report = try await engine.sync()
+
+        // Or keep the replica live while the app is on screen: edits go out
+        // within ~50 ms, other devices' changes arrive through held pulls
+        // (`changes()` and `observe` fire). SwiftUI starts and cancels it with
+        // the scene phase (see Live mode below):
+        // .task(id: scenePhase) { if scenePhase == .active { await engine.runLive() } }
+        let live = Task { await engine.runLive() }
+        live.cancel() // the scene left .active: live mode stops
+        await live.value
         // README example sync ends
         return (replica, report)
     }

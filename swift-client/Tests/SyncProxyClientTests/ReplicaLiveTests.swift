@@ -303,6 +303,73 @@ final class ReplicaLiveTests: XCTestCase {
         XCTAssertEqual(onA.syncVersionValue(in: a), onB.syncVersionValue(in: b))
     }
 
+    /// Live mode (contract 1.2 held pulls): two replicas of one contractor,
+    /// each in `runLive()`; an edit on one arrives on the other by itself
+    /// (its `changes()` fires), both ways. Prints the latencies from the
+    /// edit's commit to its arrival in the other replica.
+    func testLive_TwoReplicasInLiveMode_EditsArriveOnTheOther() async throws {
+        guard let live = try await live() else { return }
+        try requireContract12(live)
+        let a = try replica(live)
+        let b = try replica(live)
+        let engineA = ReplicaSyncEngine(client: live.client, replica: a)
+        let engineB = ReplicaSyncEngine(client: live.client, replica: b)
+        try await engineA.sync()
+        try await engineB.sync()
+        let runA = Task { await engineA.runLive(.init(pushDelay: 0.02)) }
+        let runB = Task { await engineB.runLive(.init(pushDelay: 0.02)) }
+        try await Task.sleep(nanoseconds: 300_000_000) // both hold a pull
+
+        var millis: [Double] = []
+        for i in 0..<20 {
+            let (from, to) = i % 2 == 0 ? (a, b) : (b, a)
+            let id = UUID()
+            let changes = to.changes()
+            let start = Date()
+            try from.insert(CostbookItemWrite(id: id, name: "live \(i)"))
+            let arrived = try await arrival(of: id, in: to, through: changes, within: 10)
+            XCTAssertTrue(arrived, "edit \(i) did not arrive on the other replica within 10 s")
+            millis.append(Date().timeIntervalSince(start) * 1000)
+        }
+        XCTAssertTrue(engineA.status.isLive)
+        XCTAssertTrue(engineB.status.isLive)
+        let sorted = millis.sorted()
+        let p50 = sorted[sorted.count / 2], p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+        print(String(format: "live mode: %d edits, replica to replica: p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                     millis.count, p50, p99, sorted.last ?? 0))
+
+        // Cancelled, live mode stops: nothing more goes out.
+        runA.cancel()
+        runB.cancel()
+        await runA.value
+        await runB.value
+        XCTAssertFalse(engineA.status.isLive)
+        try a.insert(CostbookItemWrite(id: UUID(), name: "after live mode"))
+        try await Task.sleep(nanoseconds: 300_000_000)
+        XCTAssertEqual(try a.pendingChangeCount(), 1, "an edit after live mode stopped stays in the outbox")
+    }
+
+    /// Whether the row arrives in replica within seconds, woken by its changes().
+    private func arrival(of id: UUID, in replica: SQLiteReplica, through changes: AsyncStream<Set<String>>,
+                         within seconds: Double) async throws -> Bool {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                if try replica.costbookItems.find(id) != nil { return true }
+                for await tables in changes where tables.contains("costbook_items") {
+                    if try replica.costbookItems.find(id) != nil { return true }
+                }
+                return false
+            }
+            group.addTask {
+                try await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+                return false
+            }
+            let first = try await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
     func testLive_OlderReplicaWithoutAColumn_CannotWipeIt() async throws {
         guard let live = try await live() else { return }
         try requireContract11(live)

@@ -194,6 +194,10 @@ public final class SyncAPIClient: Sendable {
 
     private let idempotencyHeader = "Idempotency-Key"
 
+    /// How long the session lets a request go without data: a held pull
+    /// must answer before it.
+    var requestTimeout: TimeInterval { session.configuration.timeoutIntervalForRequest }
+
     /// Calls handler with false when an attempt fails because the server
     /// cannot be reached, and with true when a response arrives (any
     /// status), until the subscription is released.

@@ -30,6 +30,9 @@ public struct SyncStatus: Sendable, Equatable {
     public var isOffline = false
     /// The last sync's error, for display (no customer data).
     public var lastError: String?
+    /// Live mode is on (`runLive()`): edits go out by themselves and other
+    /// devices' changes come in through held pulls.
+    public var isLive = false
 
     public init() {}
 }
@@ -96,13 +99,15 @@ public actor ReplicaSyncEngine {
     }
 
     public let replica: SQLiteReplica
-    private let client: SyncAPIClient
-    private let configuration: Configuration
+    let client: SyncAPIClient
+    let configuration: Configuration
     private let resolver: ConflictResolver
     private let onQuarantine: (@Sendable (QuarantinedChange) -> Void)?
-    private let broadcaster = StatusBroadcaster()
+    let broadcaster = StatusBroadcaster()
 
     private var running: Task<ReplicaSyncReport, any Error>?
+    /// Whether the running sync pulls (a live push does not).
+    private var runningPulls = false
     /// Keep the status current between syncs (released with the engine).
     private let subscriptions: [ChangeSubscription]
     /// Calls that joined a running sync instead of starting one (for tests).
@@ -154,17 +159,28 @@ public actor ReplicaSyncEngine {
     /// reason is rethrown after the pull ran.
     @discardableResult
     public func sync() async throws -> ReplicaSyncReport {
-        if let running {
-            joinedCalls += 1
-            return try await withTaskCancellationHandler { try await running.value } onCancel: { running.cancel() }
+        try await flight(pull: true)
+    }
+
+    /// One push (and pull) at a time: a call while one runs joins it, unless
+    /// it must pull and the running one does not (a live push): then it
+    /// runs after it.
+    func flight(pull: Bool) async throws -> ReplicaSyncReport {
+        while let running {
+            if runningPulls || !pull {
+                joinedCalls += 1
+                return try await withTaskCancellationHandler { try await running.value } onCancel: { running.cancel() }
+            }
+            _ = try? await running.value
         }
-        let task = Task { try await self.run() }
+        let task = Task { try await self.run(pull: pull) }
         running = task
-        defer { running = nil }
+        runningPulls = pull
+        defer { if running == task { running = nil } }
         return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
     }
 
-    private func run() async throws -> ReplicaSyncReport {
+    private func run(pull pulls: Bool = true) async throws -> ReplicaSyncReport {
         var report = ReplicaSyncReport()
         broadcaster.update { $0.phase = .connecting; $0.pushedBatches = 0; $0.pulledRows = 0 }
         do {
@@ -178,13 +194,13 @@ public actor ReplicaSyncEngine {
             } catch {
                 pushFailure = error // the pull still runs: downloads never wait for a stuck upload
             }
-            try await pull(&report)
+            if pulls { try await pull(&report) }
             if let pushFailure { throw pushFailure }
             let pending = (try? replica.pendingChangeCount()) ?? 0
             let quarantined = (try? replica.quarantine().count) ?? 0
             broadcaster.update {
                 $0.phase = .idle
-                $0.lastSyncedAt = Date()
+                if pulls { $0.lastSyncedAt = Date() }
                 $0.isOffline = false
                 $0.lastError = nil
                 $0.pendingChanges = pending
@@ -317,7 +333,7 @@ public actor ReplicaSyncEngine {
         }
     }
 
-    private func quarantine(_ changes: [QuarantinedChange], _ report: inout ReplicaSyncReport) {
+    func quarantine(_ changes: [QuarantinedChange], _ report: inout ReplicaSyncReport) {
         guard !changes.isEmpty else { return }
         report.quarantined += changes
         broadcaster.update { $0.quarantined += changes.count }
