@@ -105,7 +105,7 @@ func TestGenerate_RealSpec_HasTheContractTypes(t *testing.T) {
 	ops := string(files[operationsFile])
 	for _, want := range []string{
 		"func getCanary() async throws -> CanaryResponse",
-		"func pullChanges(cursor: String?, since: Date?, limit: Int32?, tables: [TableName]?) async throws -> SyncPullResponse",
+		"func pullChanges(cursor: String?, since: Date?, limit: Int32?, tables: [TableName]?, wait: Int32?) async throws -> SyncPullResponse",
 		"func pushChanges(_ body: SyncPushRequest, idempotencyKey: String?) async throws -> SyncPushResponse",
 		"func getHealth() async throws -> StatusResponse",
 		"func getMetrics() async throws -> String",
