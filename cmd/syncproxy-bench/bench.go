@@ -28,7 +28,10 @@ server processes with the default settings and prints each one's peak RSS
 (alone: -phases attack -self bin/syncproxy [-compare-with OLD]); then
 (replicas) starts a streaming replica of the throwaway cluster (or reads the
 first of SYNC_REPLICA_DATABASE_URLS with DATABASE_URL) and runs the devices on
-a timer against a server that reads their pulls there.
+a timer against a server that reads their pulls there; then (live) holds
+pulls against -self server processes while devices push (one instance,
+across two through PgBouncer with LISTEN and with the clock poll), and holds
+10,000 pulls on one instance (peak RSS, wake time).
 modes needs a direct connection: with DATABASE_URL through a transaction
 pooler, leave it out (-phases push,pull,devices). compare runs two syncproxy
 binaries as servers, -compare-with and -self, and attack runs -self (and
@@ -45,13 +48,15 @@ flags:`)
 	perTenant := fs.Int("devices-per-tenant", 0, "devices sharing one contractor (default 4)")
 	maxConns := fs.Int("db-max-conns", 0, fmt.Sprintf("server pool size (default: SYNC_DB_MAX_CONNS if set, else %d)", bench.DefaultDBMaxConns))
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile per phase to PREFIX.PHASE.pprof")
-	phases := fs.String("phases", "", "comma-separated subset of push,pull,devices,paced,compare,modes,attack,replicas (default all)")
+	phases := fs.String("phases", "", "comma-separated subset of push,pull,devices,paced,compare,modes,attack,replicas,live (default all)")
 	compareWith := fs.String("compare-with", "", "another syncproxy binary: the compare phase runs the closed-loop devices against it and this build, same run, and the attack phase replays its attacks against it too")
 	compareLabel := fs.String("compare-label", "", "how to name the -compare-with binary in the report (default its path)")
 	self := fs.String("self", "", "the syncproxy binary of this build, the \"after\" side of compare (go build ./cmd/syncproxy)")
 	pushBatches := fs.Int("push-batches", 0, "push batches timed on each side (default 10, 3 with -quick)")
 	modesSlice := fs.Duration("modes-slice", 0, "modes phase: how long each server serves the devices in turn (default 2s)")
 	modesRounds := fs.Int("modes-rounds", 0, "modes phase: how many times the servers take turns (default 5)")
+	liveDuration := fs.Duration("live-duration", 0, "live phase: how long each wake-latency run pushes (default 20s, 2s with -quick)")
+	liveHeld := fs.Int("live-held", 0, "live phase: pulls held at once on one instance (default 10000, 200 with -quick)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,6 +95,12 @@ flags:`)
 	}
 	if *modesRounds > 0 {
 		o.ModesRounds = *modesRounds
+	}
+	if *liveDuration > 0 {
+		o.LiveDuration = *liveDuration
+	}
+	if *liveHeld > 0 {
+		o.LiveHeld = *liveHeld
 	}
 	if *phases != "" {
 		o.Phases = strings.Split(*phases, ",")

@@ -63,6 +63,14 @@ type Options struct {
 	ModesSlice  time.Duration
 	ModesRounds int
 
+	// The live phase (issue 19): LiveTenants × LiveDevicesPerTenant devices
+	// holding pulls while one device per tenant pushes a row a second, for
+	// LiveDuration per run; then LiveHeld pulls held on one instance.
+	LiveTenants          int
+	LiveDevicesPerTenant int
+	LiveDuration         time.Duration
+	LiveHeld             int
+
 	// Phases limits the run to some of phaseNames (profiling, or one phase
 	// alone: `-phases attack`); empty runs all.
 	Phases []string
@@ -92,6 +100,11 @@ func Defaults() Options {
 		CompareDuration:  15 * time.Second,
 		ModesSlice:       2 * time.Second,
 		ModesRounds:      5,
+
+		LiveTenants:          50,
+		LiveDevicesPerTenant: 4,
+		LiveDuration:         20 * time.Second,
+		LiveHeld:             10000,
 	}
 }
 
@@ -104,11 +117,12 @@ func Quick() Options {
 	o.Devices, o.DevicesPerTenant, o.DevicesDuration = 20, 4, 2*time.Second
 	o.CompareRounds, o.CompareDuration = 1, 2*time.Second
 	o.ModesSlice, o.ModesRounds = 300*time.Millisecond, 1
+	o.LiveTenants, o.LiveDuration, o.LiveHeld = 5, 2*time.Second, 200
 	return o
 }
 
 // phaseNames are the phases in the order a run measures them.
-var phaseNames = []string{"push", "pull", "devices", "paced", "compare", "modes", "attack", "replicas"}
+var phaseNames = []string{"push", "pull", "devices", "paced", "compare", "modes", "attack", "replicas", "live"}
 
 // DefaultDBMaxConns is the bench's server pool size. Measured on 2 cores
 // with 200 devices back to back: 4 to 8 connections gave the most requests/s
@@ -143,6 +157,9 @@ func (o Options) validate() error {
 	check(o.CompareBinary == "" || (o.CompareRounds >= 1 && o.CompareDuration > 0), "compare needs rounds and a duration")
 	check(o.CompareBinary == "" || o.SelfBinary != "", "compare needs this build's syncproxy binary too (-self; scripts/bench.sh builds it)")
 	check(!o.runs("attack") || o.SelfBinary != "", "attack runs this build's syncproxy binary as its own process (-self bin/syncproxy; scripts/bench.sh builds it)")
+	check(!o.runs("live") || o.SelfBinary != "", "live runs this build's syncproxy binary as its own processes (-self bin/syncproxy; scripts/bench.sh builds it)")
+	check(!o.runs("live") || (o.LiveTenants >= 1 && o.LiveDevicesPerTenant >= 2 && o.LiveDuration > 0 && o.LiveHeld >= 1),
+		"live needs tenants of at least 2 devices, a duration and held pulls")
 	check(o.ModesSlice > 0 && o.ModesRounds >= 1, "modes needs a positive slice and at least one round")
 	for _, ph := range o.Phases {
 		check(slices.Contains(phaseNames, ph), fmt.Sprintf("unknown phase %q (want one of %v)", ph, phaseNames))
@@ -219,6 +236,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		{"modes", func(ctx context.Context) (err error) { res.Modes, err = runModes(ctx, e, o, p); return err }},
 		{"attack", func(ctx context.Context) (err error) { res.Attack, err = runAttack(ctx, e, o, p); return err }},
 		{"replicas", func(ctx context.Context) (err error) { res.Replicas, err = runReplicas(ctx, e, o, p); return err }},
+		{"live", func(ctx context.Context) (err error) { res.Live, err = runLive(ctx, e, o, p); return err }},
 	}
 	for _, ph := range phases {
 		if len(o.Phases) > 0 && !slices.Contains(o.Phases, ph.name) {

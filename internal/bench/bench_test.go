@@ -20,7 +20,7 @@ func TestRun_Quick_FillsEveryFigure(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL cluster")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	o := Quick()
 	o.DevicesDuration = time.Second
@@ -138,15 +138,27 @@ func TestRun_Quick_FillsEveryFigure(t *testing.T) {
 		!(r.ReplicaShare > 0) || r.PullLatency.Count != r.Pulls {
 		t.Errorf("replicas: %+v", r)
 	}
-	if len(res.Targets) != 10+len(attacks) {
-		t.Errorf("%d targets, want %d", len(res.Targets), 10+len(attacks))
+	// The live phase: every pushed row reached every other device of its
+	// tenant, on one instance and across two (listen, pooler only), and the
+	// held pulls were held and woken.
+	if l := res.Live; len(l.Runs) != 3 || l.HeldPulls != o.LiveHeld || !(l.HeldPeakRssMiB > 0) || l.HeldWakeMs.Count == 0 {
+		t.Errorf("live: %+v", l)
+	} else {
+		for _, run := range l.Runs {
+			if run.Pushes == 0 || run.Missed != 0 || run.Errors != 0 || run.Latency.Count != run.Pushes*(o.LiveDevicesPerTenant-1) {
+				t.Errorf("live %s: %+v", run.Name, run)
+			}
+		}
+	}
+	if len(res.Targets) != 14+len(attacks) {
+		t.Errorf("%d targets, want %d", len(res.Targets), 14+len(attacks))
 	}
 
 	var table bytes.Buffer
 	if err := res.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "DEVICES ON A TIMER", "BEFORE/AFTER", "EXEC MODES", "ATTACKS", "REPLICAS", "MEMORY", "TARGETS"} {
+	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "DEVICES ON A TIMER", "BEFORE/AFTER", "EXEC MODES", "ATTACKS", "REPLICAS", "LIVE PULLS", "MEMORY", "TARGETS"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

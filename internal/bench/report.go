@@ -62,6 +62,18 @@ func targets(r Result) []Target {
 		ts = append(ts, Target{Name: fmt.Sprintf("%d devices reading a replica: errors", r.Replicas.Devices), Want: "0",
 			Got: fmt.Sprint(r.Replicas.Errors), Met: r.Replicas.Errors == 0})
 	}
+	if len(r.Live.Runs) > 0 {
+		for _, run := range r.Live.Runs {
+			want := map[string]int{"one instance": targetLiveP99Ms, "across instances (listen)": targetLiveCrossP99Ms,
+				"across instances (pooler only)": targetLivePoolerOnlyP99Ms}[run.Name]
+			ts = append(ts, Target{Name: "live pulls, " + run.Name + ": p99 from the pusher's 200", Want: fmt.Sprintf("≤ %d ms", want),
+				Got: fmt.Sprintf("%.2f ms", run.Latency.P99), Met: run.Latency.Count > 0 && run.Latency.P99 <= float64(want) && run.Missed == 0})
+		}
+	}
+	if r.Live.HeldPeakRssMiB > 0 {
+		ts = append(ts, Target{Name: fmt.Sprintf("peak RSS with %d held pulls", r.Live.HeldPulls), Want: fmt.Sprintf("≤ %d MiB", targetLiveHeldPeakRSSMiB),
+			Got: fmt.Sprintf("%.0f MiB", r.Live.HeldPeakRssMiB), Met: r.Live.HeldPeakRssMiB <= targetLiveHeldPeakRSSMiB})
+	}
 	for _, a := range r.Attack.Runs {
 		if a.ThisBuild {
 			ts = append(ts, Target{Name: "peak RSS of the server under the " + a.Attack + " attack", Want: fmt.Sprintf("≤ %d MiB", targetAttackMiB),
@@ -93,6 +105,9 @@ func (r Result) WriteTable(w io.Writer) error {
 	}
 	if len(r.Attack.Runs) > 0 {
 		r.writeAttack(&b)
+	}
+	if len(r.Live.Runs) > 0 || r.Live.HeldPeakRssMiB > 0 {
+		r.writeLive(&b)
 	}
 	if r.Replicas.Devices > 0 {
 		fmt.Fprintf(&b, "\nREPLICAS: %s\n  %s\n", r.Replicas.Shape, r.Replicas.summary())

@@ -17,6 +17,7 @@ type Result struct {
 	Modes     ModesResult    `json:"modes"`
 	Attack    AttackResult   `json:"attack"`
 	Replicas  ReplicasResult `json:"replicas"`
+	Live      LiveResult     `json:"live"`
 	Memory    Memory         `json:"memory"`
 	Targets   []Target       `json:"targets"`
 }
