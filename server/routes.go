@@ -22,9 +22,6 @@ type operation struct {
 	rateLimited bool
 	// hasBody: the operation takes a request body (checked for JSON).
 	hasBody bool
-	// holds: the operation takes `wait` (a live pull): it may be held past
-	// the server's read and write timeouts.
-	holds bool
 }
 
 // operationsOf reads, for every operation of the spec, who may call it and
@@ -42,7 +39,6 @@ func operationsOf(doc *openapi3.T) (map[string]operation, error) {
 				authenticated: len(security) > 0,
 				rateLimited:   op.Responses != nil && op.Responses.Value("429") != nil,
 				hasBody:       op.RequestBody != nil,
-				holds:         op.Parameters.GetByInAndName(openapi3.ParameterInQuery, "wait") != nil,
 			}
 			if o.authenticated {
 				for _, req := range security {
@@ -82,7 +78,6 @@ type routes struct {
 	ops        map[string]operation
 	registered map[string]bool
 	deadline   echo.MiddlewareFunc
-	hold       echo.MiddlewareFunc // for operations that hold requests (live pulls)
 	auth       echo.MiddlewareFunc
 	// authLimited is auth with the per-user rate limit before the tenant
 	// lookup, for rate-limited operations.
@@ -113,9 +108,6 @@ func (r *routes) chain(method, path string, m []echo.MiddlewareFunc) []echo.Midd
 	}
 	// Parameters that do not parse are refused first: it costs nothing.
 	out := []echo.MiddlewareFunc{params}
-	if op.holds {
-		out = append(out, r.hold)
-	}
 	switch {
 	case op.authenticated && op.rateLimited:
 		out = append(out, r.deadline, r.authLimited, r.device)

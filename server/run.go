@@ -126,6 +126,11 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog
 	if err := srv.Shutdown(drainCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// Held pulls are parked outside net/http (server/handlers/held.go):
+	// Shutdown does not wait for their answers.
+	if err := hub.Drain(drainCtx); err != nil {
+		return fmt.Errorf("shutdown: answering held pulls: %w", err)
+	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}

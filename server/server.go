@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
@@ -108,7 +107,6 @@ func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, 
 		e:           e,
 		ops:         ops,
 		deadline:    middleware.Deadline(cfg.RequestTimeout),
-		hold:        middleware.Hold(time.Duration(cfg.MaxPullWait)*time.Second, cfg.RequestTimeout),
 		auth:        middleware.Authenticate(verifier, db.New(pool), nil),
 		authLimited: middleware.Authenticate(verifier, db.New(pool), users),
 		rateLimit:   middleware.RateLimit(contractors, users),
@@ -118,11 +116,12 @@ func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, 
 		params:      params,
 	}
 	h := &handlers.Server{
-		Store:       syncstore.New(pool, syncstore.Options{IdempotencyTTL: cfg.IdempotencyTTL, MaxPageBytes: cfg.MaxPageBytes, Replicas: x.readReplicas(m)}),
-		Pool:        pool,
-		Metrics:     m,
-		Live:        hub,
-		MaxPullWait: cfg.MaxPullWait,
+		Store:          syncstore.New(pool, syncstore.Options{IdempotencyTTL: cfg.IdempotencyTTL, MaxPageBytes: cfg.MaxPageBytes, Replicas: x.readReplicas(m)}),
+		Pool:           pool,
+		Metrics:        m,
+		Live:           hub,
+		MaxPullWait:    cfg.MaxPullWait,
+		RequestTimeout: cfg.RequestTimeout,
 	}
 	api.RegisterHandlers(&r, api.NewStrictHandler(h, nil))
 	if missing := r.unregistered(); len(missing) > 0 {

@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/internal/devicetest"
+	"github.com/syncproxy/syncproxy/internal/testenv"
 	"github.com/syncproxy/syncproxy/server"
 )
 
@@ -413,4 +416,45 @@ func TestLive_WakeWithNothingNew_KeepsWaiting(t *testing.T) {
 	if page.HasMore || len(page.CostbookItems) != 0 || len(page.Deleted.CostbookItems) != 0 {
 		t.Fatalf("the page after the wait: %s", devicetest.Truncate(r.res.Body))
 	}
+}
+
+// Where the connection cannot be taken over from net/http (a writer
+// without Hijack), a live pull waits in its request instead: it is woken
+// the same, and released as soon as its client goes away.
+func TestLive_WriterThatCannotBeTakenOver_WaitsInTheRequest(t *testing.T) {
+	t.Parallel()
+	h, err := testenv.NewHandler(env.ConfigWith(t, nil), env.Pool, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(struct{ http.ResponseWriter }{w}, r) // no Hijack, no Unwrap
+	}))
+	t.Cleanup(srv.Close)
+	d := env.NewTenant(t).On(srv.URL)
+	cursor := d.MustPull(nil).Cursor
+	held := holdPull(d.As(t), cursor, 20, "")
+	awaitHeld(t, srv.URL, 1)
+	id, body := itemPush("in the request")
+	d.MustPush(body)
+	page := decodePull(t, receive(t, held, 5*time.Second).res)
+	if len(page.CostbookItems) != 1 || page.CostbookItems[0].ID != id {
+		t.Fatalf("woken in its request, the pull brought %+v", page.CostbookItems)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		srv.URL+devicetest.PullPath+"?"+url.Values{"cursor": {page.Cursor}, "wait": {"30"}}.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+d.Token)
+	go func() {
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	awaitHeld(t, srv.URL, 1)
+	cancel()
+	awaitHeld(t, srv.URL, 0)
 }

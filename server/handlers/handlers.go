@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"context"
+	"time"
 
 	"github.com/syncproxy/syncproxy/gen/api"
 	"github.com/syncproxy/syncproxy/server/apierror"
@@ -26,6 +27,9 @@ type Server struct {
 	// (SYNC_MAX_PULL_WAIT, seconds).
 	Live        *live.Hub
 	MaxPullWait int
+	// RequestTimeout bounds each read a held pull does once woken
+	// (SYNC_REQUEST_TIMEOUT), however long it waited.
+	RequestTimeout time.Duration
 
 	ready readiness // /readyz's last check
 }

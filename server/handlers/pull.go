@@ -10,7 +10,6 @@ import (
 	"github.com/syncproxy/syncproxy/server/apierror"
 	"github.com/syncproxy/syncproxy/server/devices"
 	"github.com/syncproxy/syncproxy/server/live"
-	"github.com/syncproxy/syncproxy/server/middleware"
 	"github.com/syncproxy/syncproxy/server/syncstore"
 )
 
@@ -44,24 +43,31 @@ func (s *Server) PullChanges(ctx context.Context, req api.PullChangesRequestObje
 		// Held before the pull reads the clock: a push that commits after
 		// that read wakes it; one before is in the page.
 		w = s.Live.Hold(id.ContractorID, tables)
-		defer s.Live.Release(w)
 		pr.Current = true
 	}
 	page, err := s.Store.Pull(ctx, id.ContractorID, pr)
-	if err != nil {
-		return nil, err
-	}
-	if w != nil && page.Empty() {
-		if page, err = s.hold(ctx, w, pr, page, wait); err != nil {
+	if err != nil || w == nil || !page.Empty() {
+		if w != nil {
+			s.Live.Release(w)
+		}
+		if err != nil {
 			return nil, err
 		}
+		s.pulled(ctx, page)
+		return pullResponse{page}, nil
 	}
+	// Nothing new: the response holds the waiter from here on (held.go).
+	return &heldPull{s: s, w: w, pr: pr, ctx: ctx, cursor: page.Cursor(), at: page.ServerTime(), base: page.Version(),
+		deadline: time.Now().Add(wait)}, nil
+}
+
+// pulled records a page answered: its rows, and the version the device holds.
+func (s *Server) pulled(ctx context.Context, page *syncstore.Page) {
 	s.Metrics.Pulled(ctx, tableCounts(page.Outcomes()))
 	if version, behind, ok := page.Delivered(); ok {
 		s.Metrics.ObserveDeviceLag(behind)
 		devices.NotePulled(ctx, version, page.ServerTime().Time)
 	}
-	return pullResponse{page}, nil
 }
 
 // waitOf checks `wait` against what the spec cannot say: it needs a cursor,
@@ -84,41 +90,6 @@ func (s *Server) waitOf(p api.PullChangesParams) (time.Duration, error) {
 		return 0, apierror.BadRequest("wait "+reason, apierror.Detail("", -1, "wait", reason))
 	}
 	return time.Duration(n) * time.Second, nil
-}
-
-// hold waits, holding no database connection, until a push of a requested
-// table wakes w, then answers its delta; a wake that brings nothing (a push
-// that changed no row) is not answered: the pull waits on. Past wait, or
-// when the server shuts down, it answers the empty page it has (its cursor
-// is still good). A client that goes away ends it at once.
-func (s *Server) hold(ctx context.Context, w *live.Waiter, pr syncstore.PullRequest, empty *syncstore.Page, wait time.Duration) (*syncstore.Page, error) {
-	deadline := time.Now().Add(wait)
-	// Only what the answer needs is kept while held: no page buffers.
-	cursor, at, base := empty.Cursor(), empty.ServerTime(), empty.Version()
-	empty = nil
-	waitCtx := middleware.Unbounded(ctx)
-	for {
-		outcome, version := s.Live.Wait(waitCtx, w, base, deadline)
-		switch outcome {
-		case live.TimedOut, live.Closing:
-			return syncstore.EmptyPage(cursor, at, base), nil
-		case live.Gone:
-			return nil, waitCtx.Err()
-		}
-		// The woken read must see version: the primary does once the push
-		// committed; a replica only once it has replayed it.
-		pr.Cursor, pr.MinVersion, pr.Current = cursor, version, false
-		readCtx, cancel := middleware.Renewed(ctx)
-		page, err := s.Store.Pull(readCtx, w.Contractor(), pr)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		if !page.Empty() {
-			return page, nil
-		}
-		cursor, at, base = page.Cursor(), page.ServerTime(), page.Version()
-	}
 }
 
 // pullResponse writes a page the store encoded as it read it (a page is

@@ -33,6 +33,7 @@ type Hub struct {
 	held    atomic.Int64
 	closing chan struct{} // closed by Close
 	closed  bool
+	parked  sync.WaitGroup // the goroutines of parked connections (Park)
 }
 
 // New returns a hub for the tables named in registry order.
@@ -74,6 +75,7 @@ type Waiter struct {
 	base       int64 // under Hub.mu; -1 until the first page fixed it
 	seen       int64 // under Hub.mu: the greatest version announced for its tables
 	wake       chan struct{}
+	interrupt  func() // under Hub.mu: wakes a parked waiter (Interrupt); nil: wake is its signal
 }
 
 // Hold registers a waiter for contractor's tables. It is registered before
@@ -149,10 +151,7 @@ func (h *Hub) announce(contractor uuid.UUID, lastOf func(Tables) int64) {
 		}
 		w.seen = v
 		if v > w.base {
-			select {
-			case w.wake <- struct{}{}:
-			default: // already signalled
-			}
+			w.signal()
 		}
 	}
 }
@@ -180,6 +179,8 @@ const (
 	Gone
 	// Closing: the server is shutting down.
 	Closing
+	// Waiting: none of the above yet (Check).
+	Waiting
 )
 
 // Wait holds w until a version past base is announced for its tables
@@ -215,6 +216,18 @@ func (h *Hub) Wait(ctx context.Context, w *Waiter, base int64, deadline time.Tim
 	}
 }
 
+// signal wakes w, waiting in Wait or parked; h.mu is held.
+func (w *Waiter) signal() {
+	if w.interrupt != nil {
+		w.interrupt()
+		return
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default: // already signalled
+	}
+}
+
 // Close answers every held pull (Closing) and every later Wait at once:
 // the server is shutting down and must not wait for them.
 func (h *Hub) Close() {
@@ -223,7 +236,61 @@ func (h *Hub) Close() {
 	if !h.closed {
 		h.closed = true
 		close(h.closing)
+		for _, list := range h.waiting {
+			for _, w := range list {
+				if w.interrupt != nil {
+					w.interrupt()
+				}
+			}
+		}
 	}
+}
+
+// Park runs fn, a parked connection's goroutine (server/handlers): Drain
+// waits for every one of them.
+func (h *Hub) Park(fn func()) { h.parked.Go(fn) }
+
+// Drain waits until the parked connections have answered (after Close,
+// they answer at once), or ctx ends.
+func (h *Hub) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		h.parked.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Interrupt makes fn how w is woken (a parked connection moves its read
+// deadline to now), instead of Wait's channel. Call Check after it: a wake
+// before it is not repeated.
+func (h *Hub) Interrupt(w *Waiter, fn func()) {
+	h.mu.Lock()
+	w.interrupt = fn
+	h.mu.Unlock()
+}
+
+// Check is Wait without waiting, for a parked waiter: Woken (with the
+// version) when a version past base was announced for its tables, Closing,
+// TimedOut past deadline, else Waiting.
+func (h *Hub) Check(w *Waiter, base int64, deadline time.Time) (Outcome, int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w.base = base
+	switch {
+	case w.seen > base:
+		return Woken, w.seen
+	case h.closed:
+		return Closing, 0
+	case !time.Now().Before(deadline):
+		return TimedOut, 0
+	}
+	return Waiting, 0
 }
 
 // Contractor is whose pull w is.

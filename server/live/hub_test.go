@@ -105,3 +105,38 @@ func TestHub_ParsesWhatAnnouncePushSends(t *testing.T) {
 		}
 	}
 }
+
+// A parked waiter (server/handlers/held.go) is woken through its interrupt
+// and asks Check: what was announced before the interrupt was installed is
+// not lost, and Close interrupts it too.
+func TestHub_ParkedWaiter_InterruptAndCheck(t *testing.T) {
+	h := newHub(t)
+	c := uuid.New()
+	w := h.Hold(c, mask(t, h, "a"))
+	defer h.Release(w)
+	h.Announce(c, 4, mask(t, h, "a")) // before the interrupt: Check sees it
+	interrupted := 0
+	h.Interrupt(w, func() { interrupted++ })
+	far := time.Now().Add(time.Minute)
+	if outcome, v := h.Check(w, 3, far); outcome != Woken || v != 4 {
+		t.Fatalf("Check after an earlier announce = %v, %d; want Woken at 4", outcome, v)
+	}
+	if outcome, _ := h.Check(w, 4, far); outcome != Waiting {
+		t.Fatalf("Check with nothing new = %v; want Waiting", outcome)
+	}
+	h.Announce(c, 5, mask(t, h, "b"))
+	h.Announce(c, 6, mask(t, h, "a"))
+	if interrupted != 1 {
+		t.Fatalf("interrupted %d times by one push to its table and one to another, want 1", interrupted)
+	}
+	if outcome, _ := h.Check(w, 6, time.Now()); outcome != TimedOut {
+		t.Fatalf("Check past its deadline = %v; want TimedOut", outcome)
+	}
+	h.Close()
+	if interrupted != 2 {
+		t.Fatal("Close did not interrupt the parked waiter")
+	}
+	if outcome, _ := h.Check(w, 6, far); outcome != Closing {
+		t.Fatalf("Check after Close = %v; want Closing", outcome)
+	}
+}

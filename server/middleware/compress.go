@@ -57,6 +57,12 @@ func compressResponses(level int) (echo.MiddlewareFunc, error) {
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			if c.QueryParams().Has("wait") {
+				// A live pull may take its connection over from net/http
+				// (server/handlers/held.go), under gzhttp's feet; its
+				// answers are a few rows.
+				return next(c)
+			}
 			res := c.Response()
 			original := res.Writer
 			var err error

@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -40,33 +39,4 @@ func Unbounded(ctx context.Context) context.Context {
 		return d.parent
 	}
 	return ctx
-}
-
-// Renewed is the request's context with a fresh SYNC_REQUEST_TIMEOUT from
-// now: the database work a live pull does once woken gets the whole budget
-// again, however long it waited.
-func Renewed(ctx context.Context) (context.Context, context.CancelFunc) {
-	if d, ok := ctx.Value(deadlineKey{}).(deadline); ok {
-		return context.WithTimeout(d.parent, d.timeout)
-	}
-	return context.WithCancel(ctx)
-}
-
-// Hold lets a request that may be held for up to maxHold (a live pull)
-// outlive the server's write timeout, which counts from when the request was
-// read: past SYNC_WRITE_TIMEOUT net/http would cut its answer off. The write
-// deadline moves to maxHold plus the request timeout from now. (The read
-// timeout needs nothing: net/http clears the read deadline once the request
-// is read, while it watches the idle connection for the client going away.)
-func Hold(maxHold, requestTimeout time.Duration) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if c.QueryParams().Has("wait") {
-				// An error: a writer without deadlines (httptest's
-				// recorder), which has no timeout to outlive either.
-				_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(maxHold + requestTimeout))
-			}
-			return next(c)
-		}
-	}
 }

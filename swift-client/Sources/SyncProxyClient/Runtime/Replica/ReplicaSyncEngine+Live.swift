@@ -91,8 +91,17 @@ extension ReplicaSyncEngine {
         var failures = 0
         // The session gives up on a request after its timeout without data.
         var wait = min(options.wait, max(1, Int(client.requestTimeout) - 5))
+        // A sync first, and again after a failure: what piled up meanwhile
+        // comes in ordinary (compressed, paged) pulls; held pulls bring the
+        // few rows of each push after it.
+        var caughtUp = false
         while !Task.isCancelled {
             do {
+                if !caughtUp {
+                    _ = try await flight(pull: true)
+                    caughtUp = true
+                    continue
+                }
                 let started = Date()
                 let outcome = try await heldPull(wait: wait)
                 failures = 0
@@ -109,6 +118,7 @@ extension ReplicaSyncEngine {
                     continue
                 }
                 failures += 1
+                caughtUp = false
                 await backOff(failures, after: error, options, network)
             }
         }
