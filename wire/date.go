@@ -19,8 +19,14 @@ type Date struct {
 // String formats d as a day.
 func (d Date) String() string { return d.Format(DateLayout) }
 
-// MarshalJSON implements json.Marshaler.
-func (d Date) MarshalJSON() ([]byte, error) { return json.Marshal(d.Format(DateLayout)) }
+// MarshalJSON implements json.Marshaler. A formatted day is digits and
+// dashes (a year past 9999 or before 0 included): nothing to escape.
+func (d Date) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(DateLayout)+4)
+	b = append(b, '"')
+	b = d.AppendFormat(b, DateLayout)
+	return append(b, '"'), nil
+}
 
 // UnmarshalJSON accepts a "YYYY-MM-DD" string.
 func (d *Date) UnmarshalJSON(b []byte) error {

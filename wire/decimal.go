@@ -11,8 +11,23 @@ import (
 // Money must never pass through a float: clients decode it from a JSON string.
 type Decimal string
 
-// MarshalJSON implements json.Marshaler: always a JSON string.
-func (d Decimal) MarshalJSON() ([]byte, error) { return json.Marshal(string(d)) }
+// MarshalJSON implements json.Marshaler: always a JSON string. A number's
+// text (digits, sign, point, exponent) needs no escaping and is quoted as it
+// is; anything else goes through encoding/json. Every pulled row carries
+// its decimals through here, and the detour cost two allocations each.
+func (d Decimal) MarshalJSON() ([]byte, error) {
+	for i := 0; i < len(d); i++ {
+		switch c := d[i]; {
+		case c >= '0' && c <= '9', c == '.', c == '-', c == '+', c == 'e', c == 'E':
+		default:
+			return json.Marshal(string(d))
+		}
+	}
+	b := make([]byte, 0, len(d)+2)
+	b = append(b, '"')
+	b = append(b, d...)
+	return append(b, '"'), nil
+}
 
 // UnmarshalJSON accepts only a JSON string; the spec's pattern validates its digits.
 func (d *Decimal) UnmarshalJSON(b []byte) error {

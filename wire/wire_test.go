@@ -80,3 +80,25 @@ func TestDate_DayForm(t *testing.T) {
 		t.Error("an impossible date was accepted")
 	}
 }
+
+// TestMarshal_QuotesAsEncodingJSONDoes: Decimal and Date write their JSON
+// without encoding/json's detour, and must write what it writes, escaping
+// included, for every value (a Decimal from Postgres is a number's text, one
+// that never went through Postgres may be anything).
+func TestMarshal_QuotesAsEncodingJSONDoes(t *testing.T) {
+	for _, d := range []Decimal{"0", "1234.50", "-0.001", "1e-7", "+3", "", "NaN", `12"5`, `1\2`, "<b>&", "1\n2", "ümlaut", "\x7f"} {
+		got, err := json.Marshal(d)
+		want, _ := json.Marshal(string(d))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("Decimal %q: %s (%v), want %s", string(d), got, err, want)
+		}
+	}
+	for _, day := range []time.Time{time.Date(2025, 1, 15, 0, 0, 0, 0, time.UTC), time.Date(10000, 12, 31, 0, 0, 0, 0, time.UTC),
+		time.Date(-5, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(1, 1, 1, 23, 59, 0, 0, time.FixedZone("x", 3600))} {
+		got, err := json.Marshal(Date{day})
+		want, _ := json.Marshal(day.Format(DateLayout))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("Date %v: %s (%v), want %s", day, got, err, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/syncproxy/syncproxy/gen/api"
@@ -101,7 +102,11 @@ type pullResponse struct {
 
 func (r pullResponse) VisitPullChangesResponse(w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json")
+	// Known before the first byte: no chunked encoding (compression, when
+	// the client asks for it, drops it).
+	w.Header().Set("Content-Length", strconv.FormatInt(r.page.Len(), 10))
 	w.WriteHeader(http.StatusOK)
 	_, err := r.page.WriteTo(w)
+	r.page.Release()
 	return err
 }

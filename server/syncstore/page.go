@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -16,9 +17,9 @@ import (
 )
 
 // Page is one pull response, its rows already encoded: a page is bounded in
-// bytes as well as rows, so each row is encoded once, as it is read, and the
-// page ends early (hasMore) when the next row would not fit (it always holds
-// at least one row).
+// bytes as well as rows, so each row is encoded once, as it is read, into its
+// table's buffer, and the page ends early (hasMore) when the next row would
+// not fit (it always holds at least one row).
 type Page struct {
 	serverTime api.Timestamp
 	cursor     string
@@ -26,26 +27,92 @@ type Page struct {
 	walk       walkSpan    // set when the page ends its walk (!hasMore)
 	tables     []tablePage // by ordinal
 	budget     pageBudget
-	enc        wire.Encoder // rows as a pull delivers them: no HTML escaping
 }
 
 // tablePage is one table's part of a page.
 type tablePage struct {
-	rows    bytes.Buffer // encoded live rows, comma-separated
+	rows    *rowBuffer // encoded live rows, comma-separated; nil until the first
 	n       int
 	deleted []uuid.UUID
 }
 
-func (t *tablePage) add(row []byte) {
+// rowBuffer is a table's encoded rows and the encoder that writes them,
+// reused from page to page (Page.Release): growing a fresh buffer to a
+// page's size on every pull cleared and copied it over and over (a sixth of
+// a full pull's CPU in the server, make bench's profile of issue 23).
+type rowBuffer struct {
+	bytes.Buffer
+	enc *json.Encoder
+}
+
+var rowBuffers = sync.Pool{New: func() any {
+	b := &rowBuffer{}
+	b.enc = wire.NewJSONEncoder(&b.Buffer)
+	return b
+}}
+
+// maxPooledRowBuffer: a buffer that grew past this (a page of huge rows) is
+// left to the collector rather than kept for the next page.
+const maxPooledRowBuffer = 16 << 20
+
+// encode appends row's JSON to the table's rows when the page's budget
+// admits it (its bytes and a comma), and reports whether it did. The row is
+// encoded straight into the table's buffer, not into one of its own first.
+// more is how many rows are expected after this one: the first row's size
+// sizes the buffer for them once, instead of doubling it a dozen times.
+func (t *tablePage) encode(row any, budget *pageBudget, more int) (bool, error) {
+	if t.rows == nil {
+		t.rows = rowBuffers.Get().(*rowBuffer)
+	}
+	start := t.rows.Len()
 	if t.n > 0 {
 		t.rows.WriteByte(',')
 	}
-	t.rows.Write(row)
+	at := t.rows.Len()
+	if err := t.rows.enc.Encode(row); err != nil {
+		t.rows.Truncate(start)
+		return false, err
+	}
+	t.rows.Truncate(t.rows.Len() - 1) // the encoder's newline
+	if !budget.admit(t.rows.Len() - at + 1) {
+		t.rows.Truncate(start)
+		return false, nil
+	}
 	t.n++
+	if t.n == 1 && more > 0 {
+		want := (t.rows.Len() + 1) * more * 9 / 8
+		if budget.max > 0 {
+			want = min(want, budget.max-budget.used)
+		}
+		if want > t.rows.Available() {
+			t.rows.Grow(want)
+		}
+	}
+	return true, nil
+}
+
+func (t *tablePage) encoded() []byte {
+	if t.rows == nil {
+		return nil
+	}
+	return t.rows.Bytes()
 }
 
 func newPage(serverTime api.Timestamp, maxBytes int) *Page {
 	return &Page{serverTime: serverTime, tables: make([]tablePage, len(tables)), budget: pageBudget{max: maxBytes}}
+}
+
+// Release gives the page's buffers back for the next page; the page is
+// empty afterwards. Call it once the page is written.
+func (p *Page) Release() {
+	for i := range p.tables {
+		t := &p.tables[i]
+		if t.rows != nil && t.rows.Cap() <= maxPooledRowBuffer {
+			t.rows.Reset()
+			rowBuffers.Put(t.rows)
+		}
+		*t = tablePage{}
+	}
 }
 
 // Cursor, HasMore and ServerTime are the page's envelope fields.
@@ -110,49 +177,77 @@ func (p *Page) Outcomes() []TableOutcome {
 
 // WriteTo writes the page as the contract's SyncPullResponse: every table's
 // array, present and empty when it has no rows, and every deletable table in
-// `deleted`.
+// `deleted`. Each table's rows go out from the buffer they were encoded into
+// as they were read: assembling the body in one buffer first copied every
+// byte of the page once more (a 1,000-row page is ~400 KB) and held two
+// copies of it at once.
 func (p *Page) WriteTo(w io.Writer) (int64, error) {
-	var b bytes.Buffer
-	b.Grow(p.budget.used + 64*len(tables) + 256)
-	b.WriteString(`{"ok":true,"serverTime":`)
+	pw := pageWriter{w: w}
+	pw.str(`{"ok":true,"serverTime":`)
 	ts, _ := json.Marshal(p.serverTime)
-	b.Write(ts)
-	b.WriteString(`,"cursor":`)
-	b.WriteString(strconv.Quote(p.cursor)) // base64url: nothing to escape
-	b.WriteString(`,"hasMore":`)
-	b.WriteString(strconv.FormatBool(p.hasMore))
+	pw.bytes(ts)
+	pw.str(`,"cursor":`)
+	pw.str(strconv.Quote(p.cursor)) // base64url: nothing to escape
+	pw.str(`,"hasMore":`)
+	pw.str(strconv.FormatBool(p.hasMore))
 	for i, t := range tables {
-		b.WriteString(`,"`)
-		b.WriteString(t.name)
-		b.WriteString(`":[`)
-		b.Write(p.tables[i].rows.Bytes())
-		b.WriteByte(']')
+		pw.str(`,"` + t.name + `":[`)
+		pw.bytes(p.tables[i].encoded())
+		pw.str(`]`)
 	}
-	b.WriteString(`,"deleted":{`)
+	pw.str(`,"deleted":{`)
 	first := true
 	for i, t := range tables {
 		if !t.deletable {
 			continue
 		}
 		if !first {
-			b.WriteByte(',')
+			pw.str(`,`)
 		}
 		first = false
-		b.WriteByte('"')
-		b.WriteString(t.name)
-		b.WriteString(`":[`)
+		pw.str(`"` + t.name + `":[`)
 		for j, id := range p.tables[i].deleted {
 			if j > 0 {
-				b.WriteByte(',')
+				pw.str(`,`)
 			}
-			b.WriteByte('"')
-			b.WriteString(id.String())
-			b.WriteByte('"')
+			pw.str(`"` + id.String() + `"`)
 		}
-		b.WriteByte(']')
+		pw.str(`]`)
 	}
-	b.WriteString("}}\n")
-	return b.WriteTo(w)
+	pw.str("}}\n")
+	return pw.n, pw.err
+}
+
+// Len is the number of bytes WriteTo writes (the response's Content-Length).
+func (p *Page) Len() int64 {
+	n, _ := p.WriteTo(io.Discard)
+	return n
+}
+
+// pageWriter writes the pieces of a page and keeps the count and the first
+// error.
+type pageWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (pw *pageWriter) bytes(b []byte) {
+	if pw.err != nil || len(b) == 0 {
+		return
+	}
+	n, err := pw.w.Write(b)
+	pw.n += int64(n)
+	pw.err = err
+}
+
+func (pw *pageWriter) str(s string) {
+	if pw.err != nil {
+		return
+	}
+	n, err := io.WriteString(pw.w, s)
+	pw.n += int64(n)
+	pw.err = err
 }
 
 // pageBudget bounds a page in bytes: the JSON it holds, and on the way in,

@@ -127,7 +127,7 @@ func (s *Store) walk(ctx context.Context, conn db.DBTX, contractorID uuid.UUID, 
 			continue
 		}
 		r := read{contractorID: contractorID, horizon: c.Horizon, afterSeq: c.Base, afterID: endOfTable,
-			withDeleted: true, since: since, limit: remaining, budget: &page.budget, enc: &page.enc}
+			withDeleted: true, since: since, limit: remaining, budget: &page.budget}
 		if c.Full.has(i) {
 			r.afterSeq, r.withDeleted = noneDelivered, false
 		}
@@ -313,7 +313,6 @@ type read struct {
 	since        *api.Timestamp
 	limit        int // rows wanted; one more is fetched to learn whether the table has more
 	budget       *pageBudget
-	enc          *wire.Encoder
 }
 
 func (r read) maxRows() int32 { return int32(r.limit + 1) }
@@ -350,14 +349,13 @@ func collect[R any](rows []R, err error, r read, p *tablePage, key func(*R) rowK
 			}
 			p.deleted = append(p.deleted, k.id)
 		} else {
-			enc, err := r.enc.Encode(&rows[i])
+			ok, err := p.encode(&rows[i], r.budget, len(rows)-i-1)
 			if err != nil {
 				return taken, last, false, fmt.Errorf("encode row: %w", err)
 			}
-			if !r.budget.admit(len(enc) + 1) {
+			if !ok {
 				return taken, last, true, nil
 			}
-			p.add(enc)
 		}
 		last = position{k.seq, k.id}
 		taken++
