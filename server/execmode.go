@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/syncproxy/syncproxy/server/pgtx"
 )
 
 // autoExecMode is SYNC_DB_EXEC_MODE=auto: named prepared statements
@@ -31,6 +33,10 @@ import (
 // pooler-safe mode.
 type autoExecMode struct {
 	fallback pgx.QueryExecMode // for connections not proven direct: exec
+	// session is applied to every connection proven direct for its whole
+	// session (pgtx.Settings.ApplyToSession), so pgtx sends nothing in front
+	// of its statements there.
+	session pgtx.Settings
 
 	mu      sync.Mutex
 	verdict endpointKind // what the probe or a later connection found
@@ -84,7 +90,8 @@ func (a *autoExecMode) endpoint(ctx context.Context, cc *pgx.ConnConfig) (endpoi
 }
 
 // afterConnect refuses a connection opened with cached statements that is
-// not direct after all, and turns every later connection pooler-safe.
+// not direct after all, and turns every later connection pooler-safe; a
+// direct one gets the session settings.
 func (a *autoExecMode) afterConnect(ctx context.Context, conn *pgx.Conn) error {
 	if conn.Config().DefaultQueryExecMode != pgx.QueryExecModeCacheStatement {
 		return nil
@@ -101,7 +108,7 @@ func (a *autoExecMode) afterConnect(ctx context.Context, conn *pgx.Conn) error {
 			"in front of the database, so this connection (prepared statements) is dropped and the next ones use %s",
 			backend, conn.PgConn().PID(), a.fallback)
 	}
-	return nil
+	return a.session.ApplyToSession(ctx, conn)
 }
 
 // isDirect asks the backend for its process id and compares it with the one

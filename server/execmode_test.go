@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -28,9 +29,13 @@ func TestExecModeAuto_CachesStatementsOnDirectConnectionsOnly(t *testing.T) {
 		url      string
 		want     pgx.QueryExecMode
 		prepared bool
+		session  string // statement_timeout on the session, outside pgtx
 	}{
-		{"direct", cluster.URL("app"), pgx.QueryExecModeCacheStatement, true},
-		{"behind PgBouncer in transaction mode", bouncer.URL("app"), pgx.QueryExecModeExec, false},
+		// A direct connection also carries the statement timeout for its
+		// session (pgtx then sends nothing in front of its statements);
+		// behind the pooler the session is the pooler's to share: untouched.
+		{"direct", cluster.URL("app"), pgx.QueryExecModeCacheStatement, true, "1234ms"},
+		{"behind PgBouncer in transaction mode", bouncer.URL("app"), pgx.QueryExecModeExec, false, "0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -67,6 +72,10 @@ func TestExecModeAuto_CachesStatementsOnDirectConnectionsOnly(t *testing.T) {
 				}
 				if (prepared > 0) != c.prepared {
 					t.Errorf("connection %d: %d prepared statements of the query on its backend, want prepared=%v", i, prepared, c.prepared)
+				}
+				var session string
+				if err := conn.QueryRow(ctx, "SELECT current_setting('statement_timeout')").Scan(&session); err != nil || session != c.session {
+					t.Errorf("connection %d: statement_timeout %q on the session (%v), want %q", i, session, err, c.session)
 				}
 			}
 		})
@@ -123,6 +132,7 @@ func autoPool(t *testing.T, url string, conns int) *pgxpool.Pool {
 		t.Fatal("the default SYNC_DB_EXEC_MODE is not auto")
 	}
 	cfg.DBMaxConns = int32(conns)
+	cfg.StatementTimeout = 1234 * time.Millisecond
 	pc, err := PoolConfig(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,7 @@ func PoolConfig(cfg config.Config) (*pgxpool.Config, error) {
 	if !strings.Contains(cfg.DatabaseURL, "default_query_exec_mode") { // pgx's own URL parameter wins, as connect_timeout does
 		pc.ConnConfig.DefaultQueryExecMode = cfg.DBExecMode
 		if cfg.DBExecAuto {
-			auto := &autoExecMode{fallback: cfg.DBExecMode}
+			auto := &autoExecMode{fallback: cfg.DBExecMode, session: pgtx.Settings{StatementTimeout: cfg.StatementTimeout}}
 			pc.BeforeConnect = auto.beforeConnect
 			pc.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 				if err := auto.afterConnect(ctx, conn); err != nil {

@@ -26,7 +26,16 @@
 // on the server's real paths, and runs through PgBouncer under make
 // test-pooler.
 //
-// With the server's default exec mode (exec) a statement's parsing runs under
+// A connection that is its own server connection (no pooler in between:
+// server's SYNC_DB_EXEC_MODE=auto proves it) can carry the settings for its
+// whole session instead: ApplyToSession sets them once, right after
+// connecting, and marks the connection, and every transaction and statement
+// on a marked connection is then sent as it is, without the SET LOCAL or the
+// set_config in front (one statement fewer for Postgres to run each time; a
+// pull page ran three). A mark names the values it applied, so a Pool with
+// other settings still sends its own.
+//
+// With exec a statement's parsing runs under
 // the setting too. Modes that prepare or describe a statement first
 // (cache_statement, cache_describe) do that in a round trip of its own, the
 // first time a connection sees the statement, outside the setting: it may
@@ -59,21 +68,58 @@ type Settings struct {
 // block, such as VACUUM.
 type Pool struct {
 	*pgxpool.Pool
-	set string // "SET LOCAL ..." statements run right after BEGIN; "" when there are none
-	get string // the same as one SELECT of set_config(..., true) calls, for single statements
+	set     string // "SET LOCAL ..." statements run right after BEGIN; "" when there are none
+	get     string // the same as one SELECT of set_config(..., true) calls, for single statements
+	session string // the mark of a connection that carries these settings for its session
 }
 
 // New wraps pool; the caller still closes it.
 func New(pool *pgxpool.Pool, s Settings) *Pool {
 	p := &Pool{Pool: pool}
-	if s.StatementTimeout > 0 {
-		// An integer number of milliseconds, formatted here: nothing from
-		// outside is pasted into SQL.
-		ms := strconv.FormatInt(max(s.StatementTimeout.Milliseconds(), 1), 10)
+	if ms := s.millis(); ms != "" {
 		p.set = "SET LOCAL statement_timeout = " + ms
 		p.get = "SELECT set_config('statement_timeout', '" + ms + "', true)"
+		p.session = s.mark()
 	}
 	return p
+}
+
+// millis is the statement timeout as an integer number of milliseconds,
+// formatted here: nothing from outside is pasted into SQL. "" for none.
+func (s Settings) millis() string {
+	if s.StatementTimeout <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(max(s.StatementTimeout.Milliseconds(), 1), 10)
+}
+
+func (s Settings) mark() string { return "statement_timeout=" + s.millis() }
+
+// sessionKey is where ApplyToSession marks a connection (pgconn's CustomData).
+const sessionKey = "pgtx.session"
+
+// ApplyToSession sets s on conn for its whole session and marks it, so that
+// a Pool with the same settings sends its statements on it as they are. Only
+// for a connection that is its own server connection: behind a transaction
+// pooler the setting would stick to a server connection other clients get,
+// and this connection's next transaction would run without it. Call it
+// before the connection is used (pgxpool's AfterConnect).
+func (s Settings) ApplyToSession(ctx context.Context, conn *pgx.Conn) error {
+	ms := s.millis()
+	if ms == "" {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "SET statement_timeout = "+ms, pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("pgtx: apply the settings to the session: %w", err)
+	}
+	conn.PgConn().CustomData()[sessionKey] = s.mark()
+	return nil
+}
+
+// carries says whether conn already has p's settings for its session.
+func (p *Pool) carries(conn *pgx.Conn) bool {
+	mark, _ := conn.PgConn().CustomData()[sessionKey].(string)
+	return mark != "" && mark == p.session
 }
 
 // Begin starts a transaction whose first statement applies the settings, in
@@ -87,8 +133,45 @@ func (p *Pool) BeginTx(ctx context.Context, o pgx.TxOptions) (pgx.Tx, error) {
 	if p.set == "" {
 		return p.Pool.BeginTx(ctx, o)
 	}
-	o.BeginQuery = beginSQL(o) + "; " + p.set
-	return p.Pool.BeginTx(ctx, o)
+	c, err := p.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.carries(c.Conn()) {
+		o.BeginQuery = beginSQL(o) + "; " + p.set
+	}
+	tx, err := c.BeginTx(ctx, o)
+	if err != nil {
+		c.Release()
+		return nil, err
+	}
+	return &releasingTx{Tx: tx, conn: c}, nil
+}
+
+// releasingTx gives its connection back to the pool when it ends, as
+// pgxpool's own transactions do.
+type releasingTx struct {
+	pgx.Tx
+	conn *pgxpool.Conn
+}
+
+func (t *releasingTx) Commit(ctx context.Context) error {
+	err := t.Tx.Commit(ctx)
+	t.release()
+	return err
+}
+
+func (t *releasingTx) Rollback(ctx context.Context) error {
+	err := t.Tx.Rollback(ctx)
+	t.release()
+	return err
+}
+
+func (t *releasingTx) release() {
+	if t.conn != nil {
+		t.conn.Release()
+		t.conn = nil
+	}
 }
 
 // beginSQL is pgx's own BEGIN for o (TxOptions.beginSQL is unexported).
@@ -157,15 +240,64 @@ func (p *Pool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if p.get == "" {
 		return p.Pool.SendBatch(ctx, b)
 	}
+	c, err := p.Pool.Acquire(ctx)
+	if err != nil {
+		return acquireFailed{err: err}
+	}
+	if p.carries(c.Conn()) {
+		return &releasingBatch{BatchResults: c.Conn().SendBatch(ctx, b), conn: c}
+	}
 	withSettings := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
 	withSettings.Queue(p.get)
 	withSettings.QueuedQueries = append(withSettings.QueuedQueries, b.QueuedQueries...)
-	br := p.Pool.SendBatch(ctx, withSettings)
+	br := &releasingBatch{BatchResults: c.Conn().SendBatch(ctx, withSettings), conn: c}
 	if _, err := br.Exec(); err != nil {
 		return failedBatch{BatchResults: br, err: fmt.Errorf("apply settings: %w", err)}
 	}
 	return br
 }
+
+// releasingBatch gives its connection back to the pool when it is closed,
+// as pgxpool's own batches do.
+type releasingBatch struct {
+	pgx.BatchResults
+	conn *pgxpool.Conn
+}
+
+func (b *releasingBatch) Close() error {
+	err := b.BatchResults.Close()
+	if b.conn != nil {
+		b.conn.Release()
+		b.conn = nil
+	}
+	return err
+}
+
+// acquireFailed is a batch that never got a connection: every result is
+// that error.
+type acquireFailed struct{ err error }
+
+func (a acquireFailed) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, a.err }
+func (a acquireFailed) Query() (pgx.Rows, error)         { return errRows{err: a.err}, a.err }
+func (a acquireFailed) QueryRow() pgx.Row                { return errRow{err: a.err} }
+func (a acquireFailed) Close() error                     { return a.err }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// errRows is rows that failed before the first: pgx's own are unexported.
+type errRows struct{ err error }
+
+func (errRows) Close()                                       {}
+func (r errRows) Err() error                                 { return r.err }
+func (errRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
+func (errRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
+func (errRows) Next() bool                                   { return false }
+func (r errRows) Scan(...any) error                          { return r.err }
+func (r errRows) Values() ([]any, error)                     { return nil, r.err }
+func (errRows) RawValues() [][]byte                          { return nil }
+func (errRows) Conn() *pgx.Conn                              { return nil }
 
 func one(sql string, args []any) *pgx.Batch {
 	b := &pgx.Batch{}

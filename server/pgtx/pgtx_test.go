@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -326,3 +328,126 @@ func TestPool_FailedCall_GivesTheConnectionBack(t *testing.T) {
 		}
 	})
 }
+
+// TestSettings_AppliedToTheSession_NothingSentInFront: on a connection that
+// carries the settings for its session (ApplyToSession, which the server
+// does on connections proven direct), statements and transactions go out as
+// they are, without set_config or SET LOCAL in front, and the timeout still
+// holds and cancels; a Pool with other settings on the same connection
+// still sends its own.
+func TestSettings_AppliedToTheSession_NothingSentInFront(t *testing.T) {
+	ctx := context.Background()
+	settings := pgtx.Settings{StatementTimeout: timeout}
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec} {
+		t.Run(mode.String(), func(t *testing.T) {
+			cfg, err := pgxpool.ParseConfig(env.cluster.URL(database))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.MaxConns = 1
+			cfg.ConnConfig.DefaultQueryExecMode = mode
+			sent := &sentSQL{}
+			cfg.ConnConfig.Tracer = sent
+			cfg.AfterConnect = settings.ApplyToSession
+			pool, err := pgxpool.NewWithConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(pool.Close)
+			p := pgtx.New(pool, settings)
+			const q = "SELECT current_setting('statement_timeout')"
+			var got []string
+			var s string
+			if err := p.QueryRow(ctx, q).Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, s)
+			if err := pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error { return tx.QueryRow(ctx, q).Scan(&s) }); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, s)
+			b := &pgx.Batch{}
+			b.Queue(q).QueryRow(func(r pgx.Row) error { return r.Scan(&s) })
+			if err := p.SendBatch(ctx, b).Close(); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, s)
+			for i, g := range got {
+				if g != shown {
+					t.Errorf("call %d: statement_timeout = %q, want %q", i, g, shown)
+				}
+			}
+			if front := sent.matching("set_config", "SET LOCAL"); len(front) > 0 {
+				t.Errorf("sent in front of the statements on a connection that carries the settings: %q", front)
+			}
+			// Still cancelled, alone and in a transaction.
+			var pgErr *pgconn.PgError
+			short := pgtx.Settings{StatementTimeout: 100 * time.Millisecond}
+			raw, err := pgxpool.NewWithConfig(ctx, func() *pgxpool.Config {
+				c := cfg.Copy()
+				c.AfterConnect = short.ApplyToSession
+				return c
+			}())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(raw.Close)
+			slow := pgtx.New(raw, short)
+			if _, err := slow.Exec(ctx, "SELECT pg_sleep(3)"); !errors.As(err, &pgErr) || pgErr.Code != "57014" {
+				t.Errorf("a slow statement: %v, want the statement timeout (SQLSTATE 57014)", err)
+			}
+			err = pgx.BeginFunc(ctx, slow, func(tx pgx.Tx) error { _, err := tx.Exec(ctx, "SELECT pg_sleep(3)"); return err })
+			if !errors.As(err, &pgErr) || pgErr.Code != "57014" {
+				t.Errorf("a slow statement in a transaction: %v, want the statement timeout (SQLSTATE 57014)", err)
+			}
+			// Other settings on the same connection: sent, as without a session.
+			other := pgtx.New(pool, pgtx.Settings{StatementTimeout: 4321 * time.Millisecond})
+			if err := other.QueryRow(ctx, q).Scan(&s); err != nil || s != "4321ms" {
+				t.Errorf("a Pool with other settings: statement_timeout = %q, %v; want 4321ms", s, err)
+			}
+			if err := pgx.BeginFunc(ctx, other, func(tx pgx.Tx) error { return tx.QueryRow(ctx, q).Scan(&s) }); err != nil || s != "4321ms" {
+				t.Errorf("a Pool with other settings, in a transaction: statement_timeout = %q, %v; want 4321ms", s, err)
+			}
+		})
+	}
+}
+
+// sentSQL records the SQL of every statement and batch entry sent.
+type sentSQL struct {
+	mu  sync.Mutex
+	sql []string
+}
+
+func (s *sentSQL) add(sql string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sql = append(s.sql, sql)
+}
+
+func (s *sentSQL) matching(parts ...string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, q := range s.sql {
+		for _, p := range parts {
+			if strings.Contains(q, p) {
+				out = append(out, q)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (s *sentSQL) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	s.add(d.SQL)
+	return ctx
+}
+func (s *sentSQL) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (s *sentSQL) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+func (s *sentSQL) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	s.add(d.SQL)
+}
+func (s *sentSQL) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
