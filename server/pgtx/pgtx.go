@@ -64,8 +64,10 @@ type Settings struct {
 // Pool is a pgxpool.Pool whose Begin, BeginTx, Exec, Query, QueryRow and
 // SendBatch apply Settings. Everything else (Acquire, CopyFrom, Stat, Close)
 // is the embedded pool's, without the settings: a connection from Acquire
-// carries none, and Pool.Pool is only for what cannot run in a transaction
-// block, such as VACUUM.
+// carries none unless it carries them for its session (ApplyToSession: the
+// server's direct connections, where the statement timeout then covers
+// everything run on them), and Pool.Pool is only for what cannot run in a
+// transaction block, such as VACUUM.
 type Pool struct {
 	*pgxpool.Pool
 	set     string // "SET LOCAL ..." statements run right after BEGIN; "" when there are none
