@@ -9,6 +9,7 @@ import (
 	"github.com/syncproxy/syncproxy/server/live"
 	"github.com/syncproxy/syncproxy/server/metrics"
 	"github.com/syncproxy/syncproxy/server/middleware"
+	"github.com/syncproxy/syncproxy/server/opspage"
 	"github.com/syncproxy/syncproxy/server/pgtx"
 	"github.com/syncproxy/syncproxy/server/replica"
 	"github.com/syncproxy/syncproxy/server/syncstore"
@@ -23,6 +24,12 @@ type extras struct {
 	contractors *middleware.RateLimiter
 	devices     *devices.Recorder
 	live        *live.Hub
+	ops         *opspage.Activity
+}
+
+// WithOps records the sync API's error responses for the ops page.
+func WithOps(a *opspage.Activity) Option {
+	return func(x *extras) { x.ops = a }
 }
 
 // WithDevices records every sync request in the device ledger through rec,

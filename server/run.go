@@ -17,6 +17,7 @@ import (
 	"github.com/syncproxy/syncproxy/server/auth"
 	"github.com/syncproxy/syncproxy/server/config"
 	"github.com/syncproxy/syncproxy/server/middleware"
+	"github.com/syncproxy/syncproxy/server/opspage"
 	"github.com/syncproxy/syncproxy/server/pgtx"
 	"github.com/syncproxy/syncproxy/server/ratebudget"
 	"github.com/syncproxy/syncproxy/server/syncstore"
@@ -54,12 +55,16 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog
 	if err != nil {
 		return err
 	}
+	var activity *opspage.Activity // the ops page's; nil without one
+	if cfg.OpsAddr != "" {
+		activity = opspage.NewActivity()
+	}
 	wg.Go(func() {
-		purgeIdempotencyKeys(background, pool, cfg.IdempotencyTTL, cfg.IdempotencyPurge, logger)
+		purgeIdempotencyKeys(background, pool, cfg.IdempotencyTTL, cfg.IdempotencyPurge, logger, activity)
 	})
 	wg.Go(func() {
 		store := syncstore.New(pool, syncstore.Options{})
-		purgeTombstones(background, store, cfg.TombstoneKeep, cfg.TombstonePurge, cfg.RequestTimeout+time.Second, logger)
+		purgeTombstones(background, store, cfg.TombstoneKeep, cfg.TombstonePurge, cfg.RequestTimeout+time.Second, logger, activity)
 	})
 	replicas, closeReplicas, err := OpenReplicas(background, cfg, pool, logger)
 	if err != nil {
@@ -87,7 +92,7 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog
 	if ledger != nil {
 		wg.Go(func() { ledger.Run(background) })
 	}
-	handler, err := New(cfg, pool, verifier, logger, WithReplicas(replicas), WithContractorLimiter(contractors), WithDevices(ledger), WithLive(hub))
+	handler, err := New(cfg, pool, verifier, logger, WithReplicas(replicas), WithContractorLimiter(contractors), WithDevices(ledger), WithLive(hub), WithOps(activity))
 	if err != nil {
 		return err
 	}
@@ -107,6 +112,13 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if activity != nil {
+		stopOps, err := serveOps(background, cfg, pool, activity, logger)
+		if err != nil {
+			return err
+		}
+		defer stopOps()
 	}
 	logger.Info("serving", "addr", ln.Addr().String())
 	if ready != nil {

@@ -67,7 +67,8 @@ func New(cfg config.Config, pool *pgtx.Pool, verifier middleware.TokenVerifier, 
 	e.Use(
 		middleware.RequestID(),
 		middleware.AccessLog(logger, m),
-		compress, // outside Recover: a panic's 500 is rendered through it like any error
+		x.ops.Middleware(), // the ops page's recent errors; nil: passes through
+		compress,           // outside Recover: a panic's 500 is rendered through it like any error
 		echomw.RecoverWithConfig(echomw.RecoverConfig{
 			DisableStackAll: true,
 			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {

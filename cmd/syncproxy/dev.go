@@ -9,8 +9,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,6 +40,7 @@ func runDev(ctx context.Context, args []string) error {
 	dataDir := fs.String("data", ".data", "where the local cluster and dev state live")
 	addr := fs.String("addr", envOr("SYNC_ADDR", "127.0.0.1:8080"), "listen address (port 0: any free port)")
 	envFile := fs.String("env-file", "", "when ready, write SYNC_BASE_URL and SYNC_TOKEN to this file (for scripts)")
+	opsAddr := fs.String("ops-addr", os.Getenv("SYNC_OPS_ADDR"), "listen address of the ops page (default: the port after -addr's; port 0: any free port; \"off\": none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +85,19 @@ func runDev(ctx context.Context, args []string) error {
 		"SYNC_ADDR":       *addr,
 		"SYNC_JWT_SECRET": state.Secret,
 	}
+	// The ops page, on locally: its own address and a token derived from
+	// the dev secret, so a bookmarked link survives restarts.
+	if *opsAddr == "" {
+		*opsAddr = nextPort(*addr)
+	}
+	opsToken := ""
+	if *opsAddr != "off" {
+		sum := sha256.Sum256([]byte(state.Secret + "/ops"))
+		opsToken = envOr("SYNC_OPS_TOKEN", hex.EncodeToString(sum[:16]))
+		env["SYNC_OPS_ADDR"], env["SYNC_OPS_TOKEN"] = *opsAddr, opsToken
+	} else {
+		env["SYNC_OPS_ADDR"] = ""
+	}
 	cfg, err := config.Load(func(name string) string {
 		if v, ok := env[name]; ok {
 			return v
@@ -122,6 +139,8 @@ syncproxy dev is ready (%.1fs)
   auth user    %s (owner)
   token        %s
 
+  ops page     %s
+
   export TOKEN=%s
   curl -s -H "Authorization: Bearer $TOKEN" %s/api/sync/canary
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
@@ -130,7 +149,7 @@ syncproxy dev is ready (%.1fs)
 
 Ctrl-C stops the server and the database.
 `, time.Since(start).Seconds(), base, cfg.DatabaseURL, state.ContractorID, state.OwnerUserID, token,
-			token, base, uuid.New(), base, base)
+			opsLink(cfg.OpsAddr, opsToken), token, base, uuid.New(), base, base)
 	})
 }
 
@@ -187,4 +206,29 @@ func fallbackClusterDir(dataDir string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, "pg"), nil
+}
+
+// nextPort is addr with the port after its own (127.0.0.1:8080 ->
+// 127.0.0.1:8081); port 0 stays 0 (any free port).
+func nextPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n == 0 || n >= 65535 {
+		return net.JoinHostPort(host, "0")
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n+1))
+}
+
+// opsLink is what dev prints for the ops page.
+func opsLink(addr, token string) string {
+	switch {
+	case addr == "":
+		return "off (-ops-addr)"
+	case strings.HasSuffix(addr, ":0"):
+		return "on a free port (the log line \"ops page serving\" names it), token " + token
+	}
+	return "http://" + addr + "/?token=" + token
 }

@@ -148,9 +148,9 @@ func writeDevices(out io.Writer, lines []deviceLine, withContractor bool, now ti
 		}
 		behind := "up to date"
 		if lag.Versions > 0 {
-			behind = fmt.Sprintf("%d versions, %s", lag.Versions, span(time.Duration(lag.Seconds)*time.Second))
+			behind = fmt.Sprintf("%d versions, %s", lag.Versions, devices.Span(time.Duration(lag.Seconds)*time.Second))
 			if lag.Versions == 1 {
-				behind = "1 version, " + span(time.Duration(lag.Seconds)*time.Second)
+				behind = "1 version, " + devices.Span(time.Duration(lag.Seconds)*time.Second)
 			}
 		}
 		cols := []string{device, r.AuthUserID.String(), orDash(r.UserAgent), ago(now, &r.LastSeen), ago(now, r.LastPushAt), ago(now, r.LastPullAt),
@@ -169,20 +169,7 @@ func ago(now time.Time, t *wire.Timestamp) string {
 	if t == nil {
 		return "-"
 	}
-	return span(now.Sub(t.Time)) + " ago"
-}
-
-// span is d in its largest whole unit: 40s, 12m, 3h (up to 2 days), 10d.
-func span(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", max(0, int(d/time.Second)))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d/time.Minute))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d/time.Hour))
-	}
-	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	return devices.Span(now.Sub(t.Time)) + " ago"
 }
 
 func orDash(s string) string {

@@ -249,6 +249,13 @@ func execModeScenario(t *testing.T, base string, pool *pgtx.Pool, mode string) {
 	if stale, err := q.ListDevicesAcrossTenants(ctx, db.ListDevicesAcrossTenantsParams{MinLag: &lag, MaxRows: 10}); err != nil || len(stale) != 0 {
 		t.Fatalf("ListDevicesAcrossTenants: %v, %v", stale, err)
 	}
+	// The ops page's (SYNC_OPS_ADDR; the server in this test has none).
+	if _, err := q.OpsTenants(ctx, 5); err != nil {
+		t.Fatalf("OpsTenants: %v", err)
+	}
+	if _, err := q.OpsDevices(ctx, 5); err != nil {
+		t.Fatalf("OpsDevices: %v", err)
+	}
 	// A replica's read of the clock runs on replicas only (server/proof's
 	// replica tests): here it runs on the primary, whose clock it reads the same.
 	if c, err := q.ReplicaClock(ctx, contractor); err != nil || c.Seq < 2 || c.SeqAt.IsZero() {

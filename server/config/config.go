@@ -60,6 +60,9 @@ type Config struct {
 	ReplicaProbe      time.Duration // SYNC_REPLICA_PROBE_INTERVAL
 	RateShareInterval time.Duration // SYNC_RATE_LIMIT_SHARE_INTERVAL
 
+	OpsAddr  string // SYNC_OPS_ADDR; "": no ops page
+	OpsToken string // SYNC_OPS_TOKEN
+
 	DevicesFlush      time.Duration // SYNC_DEVICES_FLUSH_INTERVAL
 	DevicesMaxPending int           // SYNC_DEVICES_MAX_PENDING; 0: the device ledger is off
 	// Live pulls (contract 1.2, server/live).
@@ -166,6 +169,8 @@ var Vars = []Var{
 	{"SYNC_REPLICA_DATABASE_URLS", "(none)", "comma-separated Postgres URLs of streaming replicas (hot standbys) of DATABASE_URL: pull pages and digests are read there when the replica has replayed what the device's cursor needs, else on the primary (see Replicas in the README)"},
 	{"SYNC_REPLICA_MAX_LAG", "5s", "replay lag past which a replica serves no reads (measured by a background probe against the primary's WAL position); a read on a replica taking longer is served by the primary"},
 	{"SYNC_REPLICA_PROBE_INTERVAL", "1s", "how often each replica's lag is measured; a replica that failed is tried again after the next probe finds it healthy"},
+	{"SYNC_OPS_ADDR", "(off)", "listen address of the ops page (tenants, devices and their lag, recent errors, purges, rate limiting; server-rendered HTML), on a listener of its own; empty: no ops page. `syncproxy dev` turns it on"},
+	{"SYNC_OPS_TOKEN", "(required with SYNC_OPS_ADDR)", "the ops page's own secret (>= 16 bytes): `Authorization: Bearer <token>`, or open `/?token=<token>` once in a browser (it sets a cookie and redirects); an app's JWT never opens it"},
 	{"SYNC_DEVICES_FLUSH_INTERVAL", "1s", "how often the device ledger (GET /api/sync/devices) is written from memory, one statement per contractor; a crash loses at most this much of it"},
 	{"SYNC_DEVICES_MAX_PENDING", "50000", "devices (contractor and X-Device-Id) the ledger holds in memory between flushes; past it, requests of further devices are not recorded (syncproxy_devices_dropped_total). 0: the ledger is off"},
 	{"SYNC_MAX_PULL_WAIT", strconv.Itoa(DefaultMaxPullWait), "longest `wait` of a live pull, in seconds (1 to 3600; more is a 400 naming `wait`); a held pull holds no database connection"},
@@ -215,6 +220,8 @@ func Load(getenv func(string) string) (Config, error) {
 		ReplicaMaxLag:     r.duration("SYNC_REPLICA_MAX_LAG", 5*time.Second),
 		ReplicaProbe:      r.duration("SYNC_REPLICA_PROBE_INTERVAL", time.Second),
 		RateShareInterval: r.duration("SYNC_RATE_LIMIT_SHARE_INTERVAL", time.Second),
+		OpsAddr:           r.str("SYNC_OPS_ADDR", ""),
+		OpsToken:          r.str("SYNC_OPS_TOKEN", ""),
 		DevicesFlush:      r.duration("SYNC_DEVICES_FLUSH_INTERVAL", time.Second),
 		DevicesMaxPending: int(r.int64("SYNC_DEVICES_MAX_PENDING", 50000)),
 		MaxPullWait:       int(r.int64("SYNC_MAX_PULL_WAIT", DefaultMaxPullWait)),
@@ -286,6 +293,10 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.MaxPageBytes < 1024 {
 		r.fail("SYNC_MAX_PAGE_BYTES", "must be at least 1024")
+	}
+	if c.OpsAddr != "" && len(c.OpsToken) < 16 {
+		// Not echoed: it is a secret.
+		r.fail("SYNC_OPS_TOKEN", "must be set (at least 16 bytes) when SYNC_OPS_ADDR is: the ops page shows every tenant")
 	}
 	if c.DevicesFlush <= 0 {
 		r.fail("SYNC_DEVICES_FLUSH_INTERVAL", "must be a positive duration like 1s")

@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/syncproxy/syncproxy/gen/db"
@@ -32,4 +33,18 @@ func LagOf(d db.ListDevicesRow) Lag {
 		lag.Seconds = int64(max(0, d.ContractorVersionAt.Time.Sub(since)) / time.Second)
 	}
 	return lag
+}
+
+// Span is d in its largest whole unit, for people reading a lag or an age:
+// 40s, 12m, 3h (up to 2 days), 10d.
+func Span(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", max(0, int(d/time.Second)))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
 }

@@ -42,6 +42,7 @@ func Authenticate(v TokenVerifier, queries *db.Queries, users *RateLimiter) echo
 				return apierror.Unauthorized(err.Error())
 			}
 			if allowed, wait := users.Allow(userID); !allowed {
+				c.SetRequest(c.Request().WithContext(tenant.WithUser(c.Request().Context(), userID)))
 				return refuse(wait, "user")
 			}
 			ctx := c.Request().Context()

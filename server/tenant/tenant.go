@@ -48,3 +48,18 @@ func FromContext(ctx context.Context) (Identity, bool) {
 	id, ok := ctx.Value(contextKey{}).(Identity)
 	return id, ok
 }
+
+type userKey struct{}
+
+// WithUser returns ctx carrying the verified auth user before its
+// contractor is known, so that a request refused between the two (a
+// user's rate limit) can still be told apart (the ops page).
+func WithUser(ctx context.Context, user uuid.UUID) context.Context {
+	return context.WithValue(ctx, userKey{}, user)
+}
+
+// UserFromContext returns the user WithUser stored.
+func UserFromContext(ctx context.Context) (uuid.UUID, bool) {
+	u, ok := ctx.Value(userKey{}).(uuid.UUID)
+	return u, ok
+}
