@@ -245,7 +245,9 @@ func (r *Recorder) Run(ctx context.Context) {
 			r.Flush(context.WithoutCancel(ctx))
 			return
 		case <-ticker.C:
-			r.Flush(ctx)
+			// Not cancelled with ctx: a flush under way when the server
+			// stops would lose its batch (bounded by FlushTimeout).
+			r.Flush(context.WithoutCancel(ctx))
 		}
 	}
 }
