@@ -19,7 +19,7 @@ import (
 // serveOps serves the ops page on cfg.OpsAddr, a listener apart from the
 // sync API's: an operator's page never shares a port (or a proxy route)
 // with the apps, and no app token opens it. stop closes it.
-func serveOps(ctx context.Context, cfg config.Config, pool *pgtx.Pool, activity *opspage.Activity, logger *slog.Logger) (stop func(), err error) {
+func serveOps(ctx context.Context, cfg config.Config, pool *pgtx.Pool, activity *opspage.Activity, held opspage.Holder, logger *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", cfg.OpsAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen SYNC_OPS_ADDR %s: %w", cfg.OpsAddr, err)
@@ -32,6 +32,7 @@ func serveOps(ctx context.Context, cfg config.Config, pool *pgtx.Pool, activity 
 			Settings: opsSettings(cfg),
 			Logger:   logger,
 			Timeout:  cfg.RequestTimeout,
+			Live:     held,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		WriteTimeout:      cfg.WriteTimeout,

@@ -114,7 +114,7 @@ func Serve(ctx context.Context, cfg config.Config, pool *pgtx.Pool, logger *slog
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	if activity != nil {
-		stopOps, err := serveOps(background, cfg, pool, activity, logger)
+		stopOps, err := serveOps(background, cfg, pool, activity, hub, logger)
 		if err != nil {
 			return err
 		}

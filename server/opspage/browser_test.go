@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,6 +88,19 @@ func TestOpsPage_InChromium_ShowsTenantsDevicesErrorsAndPurges(t *testing.T) {
 		t.Fatal("40 canaries at once were never rate limited (burst 25)")
 	}
 
+	// A third Acme device waits for changes (a live pull, held).
+	watch := acme.WithHeaders(map[string]string{"X-Device-Id": uuid.NewString(), "User-Agent": "Estimates/2.3 SyncProxyClient/1.2.0"})
+	pages := watch.PullAll(nil)
+	held := make(chan int, 1)
+	go func() {
+		r, err := watch.Exchange(http.MethodGet, devicetest.PullPath+"?wait=25&cursor="+url.QueryEscape(pages[len(pages)-1].Cursor), nil, nil)
+		if err != nil {
+			held <- -1
+			return
+		}
+		held <- r.Status
+	}()
+
 	// The page without the ops token, with an app's token, with a wrong one.
 	pageURL := "http://" + opsAddr + "/"
 	for name, header := range map[string]string{"no token": "", "an app's JWT": "Bearer " + acme.Token, "a wrong token": "Bearer not-the-ops-token-0123456"} {
@@ -106,7 +120,8 @@ func TestOpsPage_InChromium_ShowsTenantsDevicesErrorsAndPurges(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		body := getBody(t, pageURL, "Bearer "+opsToken)
-		if strings.Contains(body, ipadID.String()) && strings.Contains(body, "tombstone purge") && strings.Contains(body, macID.String()) {
+		if strings.Contains(body, ipadID.String()) && strings.Contains(body, "tombstone purge") && strings.Contains(body, macID.String()) &&
+			strings.Contains(body, "1 held pulls") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -124,7 +139,7 @@ func TestOpsPage_InChromium_ShowsTenantsDevicesErrorsAndPurges(t *testing.T) {
 		ipadID.String(), macID.String(), "Estimates/2.3 SyncProxyClient/1.2.0", "BoltField/0.9",
 		"1 behind", "up to date",
 		"CONFLICT", "BAD_REQUEST", "RATE_LIMITED", "/api/sync/push", "a user's limit",
-		"tombstone purge", "deleted 1 tombstones",
+		"tombstone purge", "deleted 1 tombstones", "1 held pulls", "pull held",
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the page in Chromium lacks %q", want)
@@ -149,6 +164,12 @@ func TestOpsPage_InChromium_ShowsTenantsDevicesErrorsAndPurges(t *testing.T) {
 		t.Fatalf("screenshot %s: %v (size %d): Chromium did not render the page", shot, err, sizeOf(info))
 	}
 	t.Logf("ops page screenshot (test artifact): %s", shot)
+
+	// A push wakes the held pull.
+	ipad.MustPush(map[string]any{"costbook_items": []any{map[string]any{"id": uuid.New(), "name": "Studs"}}})
+	if status := <-held; status != http.StatusOK {
+		t.Errorf("the held pull answered %d, want 200 once woken", status)
+	}
 }
 
 // findChromium is Debian's chromium; without it the test skips, unless

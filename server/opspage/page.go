@@ -47,6 +47,14 @@ type Options struct {
 	Logger   *slog.Logger
 	// Timeout bounds the page's queries.
 	Timeout time.Duration
+	// Live is this instance's held pulls (server/live's Hub); nil: none.
+	Live Holder
+}
+
+// Holder tells the pulls held now and whose they are.
+type Holder interface {
+	Held() int64
+	Contractors() []uuid.UUID
 }
 
 // Setting is one configuration value the page shows.
@@ -146,12 +154,14 @@ type view struct {
 	RateLimited  []RateLimited
 	Events       []Event
 	Settings     []Setting
+	Held         int64 // pulls held on this instance now
 	names        map[uuid.UUID]string
 }
 
 type tenantRow struct {
 	db.OpsTenantsRow
-	Seen bool // LastSeen is a device's, not "none yet"
+	Seen    bool // LastSeen is a device's, not "none yet"
+	Holding bool // a pull of the tenant is held on this instance now
 }
 
 type deviceRow struct {
@@ -173,8 +183,15 @@ func load(ctx context.Context, o Options, started time.Time) (view, error) {
 	if err != nil {
 		return v, fmt.Errorf("ops tenants: %w", err)
 	}
+	holding := map[uuid.UUID]bool{}
+	if o.Live != nil {
+		v.Held = o.Live.Held()
+		for _, c := range o.Live.Contractors() {
+			holding[c] = true
+		}
+	}
 	for _, t := range tenants {
-		v.Tenants = append(v.Tenants, tenantRow{OpsTenantsRow: t, Seen: t.LastSeen.Unix() != 0})
+		v.Tenants = append(v.Tenants, tenantRow{OpsTenantsRow: t, Seen: t.LastSeen.Unix() != 0, Holding: holding[t.ID]})
 		v.names[t.ID] = t.Name
 	}
 	rows, err := o.Queries.OpsDevices(ctx, shownDevices+1)
