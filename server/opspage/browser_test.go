@@ -52,6 +52,10 @@ func TestOpsPage_InChromium_ShowsTenantsDevicesErrorsAndPurges(t *testing.T) {
 		// A purge waits the request timeout (plus a second) between
 		// marking and deleting.
 		"SYNC_REQUEST_TIMEOUT": "2s",
+		// The pull the test holds outlasts Chromium on a busy machine; the
+		// test wakes it with a push.
+		"SYNC_MAX_PULL_WAIT": "300",
+		"SYNC_WRITE_TIMEOUT": "330s",
 	})
 	addr, _ := env.Serve(t, cfg, nil)
 	base := "http://" + addr
@@ -93,7 +97,7 @@ func TestOpsPage_InChromium_ShowsTenantsDevicesErrorsAndPurges(t *testing.T) {
 	pages := watch.PullAll(nil)
 	held := make(chan int, 1)
 	go func() {
-		r, err := watch.Exchange(http.MethodGet, devicetest.PullPath+"?wait=25&cursor="+url.QueryEscape(pages[len(pages)-1].Cursor), nil, nil)
+		r, err := watch.Exchange(http.MethodGet, devicetest.PullPath+"?wait=300&cursor="+url.QueryEscape(pages[len(pages)-1].Cursor), nil, nil)
 		if err != nil {
 			held <- -1
 			return
