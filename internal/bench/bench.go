@@ -122,7 +122,7 @@ func Quick() Options {
 }
 
 // phaseNames are the phases in the order a run measures them.
-var phaseNames = []string{"push", "pull", "devices", "paced", "compare", "modes", "attack", "replicas", "live"}
+var phaseNames = []string{"push", "pull", "devices", "paced", "compare", "modes", "ledger", "attack", "replicas", "live"}
 
 // DefaultDBMaxConns is the bench's server pool size. Measured on 2 cores
 // with 200 devices back to back: 4 to 8 connections gave the most requests/s
@@ -234,6 +234,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			return err
 		}},
 		{"modes", func(ctx context.Context) (err error) { res.Modes, err = runModes(ctx, e, o, p); return err }},
+		{"ledger", func(ctx context.Context) (err error) { res.Ledger, err = runLedger(ctx, e, o, p); return err }},
 		{"attack", func(ctx context.Context) (err error) { res.Attack, err = runAttack(ctx, e, o, p); return err }},
 		{"replicas", func(ctx context.Context) (err error) { res.Replicas, err = runReplicas(ctx, e, o, p); return err }},
 		{"live", func(ctx context.Context) (err error) { res.Live, err = runLive(ctx, e, o, p); return err }},

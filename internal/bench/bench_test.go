@@ -118,6 +118,16 @@ func TestRun_Quick_FillsEveryFigure(t *testing.T) {
 	if res.Modes.Runs[0].ExecMode != "auto" || res.Modes.Runs[0].Ratio != 1 || !res.Modes.Runs[0].TimeoutPerTransaction {
 		t.Errorf("modes: the first run must be the default every ratio is taken against: %+v", res.Modes.Runs[0])
 	}
+	// The ledger phase ran the devices against a server with the device
+	// ledger and one without: both served, neither failed.
+	if len(res.Ledger.Runs) != 2 || res.Ledger.Runs[0].Ratio != 1 {
+		t.Fatalf("ledger: %+v, want the ledger-on server first, then off", res.Ledger.Runs)
+	}
+	for _, r := range res.Ledger.Runs {
+		if r.Requests == 0 || !(r.RequestsPerSec > 0) || r.Latency.Count != r.Requests || r.Errors != 0 {
+			t.Errorf("ledger %q: %d requests, %.0f req/s, %d latencies, %d errors %q", r.Name, r.Requests, r.RequestsPerSec, r.Latency.Count, r.Errors, r.ErrorSamples)
+		}
+	}
 	m := res.Machine
 	if m.NProc < 1 || m.GoVersion == "" || m.Postgres == "" || m.Fsync != "off" || m.CPUModel == "" {
 		t.Errorf("machine info incomplete (a throwaway cluster has fsync=off): %+v", m)
@@ -158,12 +168,12 @@ func TestRun_Quick_FillsEveryFigure(t *testing.T) {
 	if err := res.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "DEVICES ON A TIMER", "BEFORE/AFTER", "EXEC MODES", "ATTACKS", "REPLICAS", "LIVE PULLS", "MEMORY", "TARGETS"} {
+	for _, want := range []string{"fsync=off", "push", "pull", "DEVICES", "DEVICES ON A TIMER", "BEFORE/AFTER", "EXEC MODES", "DEVICE LEDGER", "ATTACKS", "REPLICAS", "LIVE PULLS", "MEMORY", "TARGETS"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
-	for _, phase := range []string{"push", "pull", "devices", "paced", "compare", "modes", "attack", "replicas done", "stopped the server and removed the throwaway cluster"} {
+	for _, phase := range []string{"push", "pull", "devices", "paced", "compare", "modes", "ledger", "attack", "replicas done", "stopped the server and removed the throwaway cluster"} {
 		if !strings.Contains(progress.String(), phase) {
 			t.Errorf("progress lacks a line for %q:\n%s", phase, progress.String())
 		}

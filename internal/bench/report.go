@@ -103,6 +103,9 @@ func (r Result) WriteTable(w io.Writer) error {
 	if len(r.Modes.Runs) > 0 {
 		r.writeModes(&b)
 	}
+	if len(r.Ledger.Runs) > 0 {
+		r.writeLedger(&b)
+	}
 	if len(r.Attack.Runs) > 0 {
 		r.writeAttack(&b)
 	}

@@ -15,6 +15,7 @@ type Result struct {
 	Paced     DevicesResult  `json:"paced"`
 	Compare   CompareResult  `json:"compare"`
 	Modes     ModesResult    `json:"modes"`
+	Ledger    LedgerResult   `json:"ledger"`
 	Attack    AttackResult   `json:"attack"`
 	Replicas  ReplicasResult `json:"replicas"`
 	Live      LiveResult     `json:"live"`
