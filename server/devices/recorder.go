@@ -262,15 +262,16 @@ func (r *Recorder) Flush(ctx context.Context) int {
 	}
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
+	// Emptiness is decided under the lock: an empty map stays in place and
+	// Record keeps writing to it.
 	r.mu.Lock()
 	batch := r.pending
-	if len(batch) > 0 {
-		r.pending = make(map[key]*entry, len(batch))
-	}
-	r.mu.Unlock()
 	if len(batch) == 0 {
+		r.mu.Unlock()
 		return 0
 	}
+	r.pending = make(map[key]*entry, len(batch))
+	r.mu.Unlock()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, r.opts.FlushTimeout)
 	defer cancel()

@@ -167,3 +167,32 @@ func (w wireTime) p() *wire.Timestamp {
 	ts := wire.NewTimestamp(w.t)
 	return &ts
 }
+
+// Under go test -race: requests recorded while flushes run, also flushes
+// that find nothing (issue 19's race report: an empty batch's length was
+// read after the lock, while Record wrote the same map).
+func TestRecorder_RecordWhileFlushing(t *testing.T) {
+	w := &batches{}
+	r := NewRecorder(w, Options{})
+	c := uuid.New()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 2000 {
+			r.Record(Request{ContractorID: c, DeviceID: uuid.New(), Kind: Push, Status: 200, At: time.Now()})
+		}
+	}()
+	flushed := 0
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		flushed += r.Flush(context.Background())
+	}
+	flushed += r.Flush(context.Background())
+	if flushed != 2000 {
+		t.Errorf("flushed %d entries, want the 2000 recorded", flushed)
+	}
+}
